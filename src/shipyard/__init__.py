@@ -1,0 +1,76 @@
+"""Shipyard: a fun-sized MLOps platform. This module only re-exports the public API."""
+
+from shipyard.errors import (
+    AlreadyExists,
+    Conflict,
+    FilterSyntaxError,
+    InvalidArgument,
+    NotFound,
+    ShipyardError,
+)
+from shipyard.store import Metric, Project, RunStatus
+from shipyard.store.serializers import register_serializer
+from shipyard.tracking import (
+    ActiveRun,
+    Client,
+    Run,
+    active_run,
+    end_run,
+    get_metric_history,
+    get_run,
+    list_projects,
+    load_artifact,
+    log_artifact,
+    log_dict,
+    log_figure,
+    log_metric,
+    log_metrics,
+    log_object,
+    log_param,
+    log_params,
+    log_text,
+    search_runs,
+    set_tag,
+    set_tags,
+    start_run,
+)
+from shipyard.tracking.autolog import autolog
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ActiveRun",
+    "AlreadyExists",
+    "Client",
+    "Conflict",
+    "FilterSyntaxError",
+    "InvalidArgument",
+    "Metric",
+    "NotFound",
+    "Project",
+    "Run",
+    "RunStatus",
+    "ShipyardError",
+    "__version__",
+    "active_run",
+    "autolog",
+    "end_run",
+    "get_metric_history",
+    "get_run",
+    "list_projects",
+    "load_artifact",
+    "log_artifact",
+    "log_dict",
+    "log_figure",
+    "log_metric",
+    "log_metrics",
+    "log_object",
+    "log_param",
+    "log_params",
+    "log_text",
+    "register_serializer",
+    "search_runs",
+    "set_tag",
+    "set_tags",
+    "start_run",
+]

@@ -1,0 +1,53 @@
+"""The `shipyard` command: user errors print one line and exit 1; --debug shows tracebacks."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from shipyard.cli import config_cmd, db, gc, projects, quickstart, runs
+from shipyard.errors import ShipyardError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.version_option(package_name="shipyard")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Shipyard: track experiments, run flows, serve models — from one pip install."""
+    ctx.obj = {"debug": debug}
+
+
+for command in (
+    runs.runs,
+    projects.projects,
+    config_cmd.config,
+    db.db,
+    gc.gc,
+    quickstart.quickstart,
+):
+    cli.add_command(command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="shipyard", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except ShipyardError as exc:
+        if debug:
+            raise
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

@@ -1,0 +1,179 @@
+"""Typed settings, read when asked for: environment > shipyard.toml > defaults.
+
+Each resolved value remembers where it came from, so `shipyard config` can say why a
+setting has the value it has. ``shipyard.toml`` is looked up from the working directory
+upwards; relative paths in it are relative to the file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shipyard.errors import InvalidArgument
+
+TOML_NAME = "shipyard.toml"
+NONFINITE_POLICIES = ("allow", "skip", "error")
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    help: str
+    parse: Callable[[str], Any]
+    default: Callable[[Mapping[str, Any]], Any]
+
+    @property
+    def env_var(self) -> str:
+        return f"SHIPYARD_{self.name.upper()}"
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError("must be a positive number")
+    return value
+
+
+def _policy(raw: str) -> str:
+    if raw not in NONFINITE_POLICIES:
+        raise ValueError(f"must be one of {', '.join(NONFINITE_POLICIES)}")
+    return raw
+
+
+def _path(raw: str) -> Path:
+    return Path(raw).expanduser()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "home",
+        "folder of the embedded store (SQLite file and blobs)",
+        _path,
+        lambda _: Path("~/.shipyard").expanduser(),
+    ),
+    Setting(
+        "uri",
+        "metadata store: sqlite:///path, postgresql://..., later http(s)://...",
+        str,
+        lambda s: f"sqlite:///{Path(s['home']) / 'shipyard.db'}",
+    ),
+    Setting(
+        "artifact_uri",
+        "blob store root: a folder or any fsspec URL (s3://bucket/prefix)",
+        str,
+        lambda s: str(Path(s["home"]) / "blobs"),
+    ),
+    Setting(
+        "project",
+        "project (experiment) that new runs go to when none is given",
+        str,
+        lambda _: "default",
+    ),
+    Setting(
+        "heartbeat_interval",
+        "seconds between heartbeats of an active run",
+        _positive_float,
+        lambda _: 10.0,
+    ),
+    Setting(
+        "heartbeat_timeout",
+        "seconds without a heartbeat before a run counts as dead",
+        _positive_float,
+        lambda _: 120.0,
+    ),
+    Setting(
+        "metric_flush_interval",
+        "seconds between background writes of buffered metrics",
+        _positive_float,
+        lambda _: 0.5,
+    ),
+    Setting(
+        "nonfinite_metrics",
+        "what log_metric does with NaN/inf: allow, skip or error",
+        _policy,
+        lambda _: "allow",
+    ),
+)
+SETTING_NAMES = tuple(s.name for s in SETTINGS)
+
+
+@dataclass(frozen=True)
+class Settings:
+    values: Mapping[str, Any]
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def source(self, name: str) -> str:
+        return self.sources[name]
+
+
+def find_toml(start: Path | None = None) -> Path | None:
+    folder = (start or Path.cwd()).resolve()
+    for candidate in (folder, *folder.parents):
+        path = candidate / TOML_NAME
+        if path.is_file():
+            return path
+    return None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise InvalidArgument(f"cannot read {path}: {exc}") from exc
+    section = data.get("shipyard", data)
+    unknown = sorted(set(section) - set(SETTING_NAMES))
+    if unknown:
+        raise InvalidArgument(
+            f"{path}: unknown setting(s) {', '.join(unknown)}; "
+            f"known settings are: {', '.join(SETTING_NAMES)}"
+        )
+    resolved: dict[str, Any] = {}
+    for key, value in section.items():
+        if key in ("home", "artifact_uri") and isinstance(value, str) and "://" not in value:
+            value = str((path.parent / Path(value).expanduser()).resolve())
+        resolved[key] = str(value)
+    return resolved
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Settings:
+    """Resolve every setting; ``overrides`` (explicit arguments) win over everything."""
+    env = os.environ if env is None else env
+    toml_path = find_toml(cwd)
+    from_toml = _read_toml(toml_path) if toml_path else {}
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for setting in SETTINGS:
+        explicit = (overrides or {}).get(setting.name)
+        if explicit is not None:
+            raw, source = str(explicit), "argument"
+        elif env.get(setting.env_var):
+            raw, source = env[setting.env_var], f"env {setting.env_var}"
+        elif setting.name in from_toml:
+            raw, source = from_toml[setting.name], str(toml_path)
+        else:
+            values[setting.name] = setting.default(values)
+            sources[setting.name] = "default"
+            continue
+        try:
+            values[setting.name] = setting.parse(raw)
+        except ValueError as exc:
+            raise InvalidArgument(
+                f"setting '{setting.name}' from {source} is invalid ({raw!r}): {exc}"
+            ) from exc
+        sources[setting.name] = source
+    return Settings(values, sources)

@@ -1,0 +1,106 @@
+"""Every error Shipyard raises on purpose, with its wire form.
+
+    ShipyardError                      500-class only when it is a bug
+     ├── InvalidArgument  (ValueError)  400  bad input from the caller
+     │    └── FilterSyntaxError         400  run filter / order_by does not parse
+     ├── NotFound         (LookupError) 404  a project, run, artifact or blob is missing
+     ├── AlreadyExists                  409  a unique name or key is taken
+     ├── Conflict                       409  the call disagrees with stored state
+     ├── IntegrityError                 500  stored bytes do not match their hash
+     ├── StoreUnavailable               503  the database or blob store cannot be reached
+     ├── SchemaOutOfDate                503  the database needs `shipyard db upgrade`
+     └── MissingExtra     (ImportError) 500  an optional dependency is not installed
+
+A client maps the closed set of codes in ``ERROR_CODES`` back to classes; it never imports
+a class named by a server.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ShipyardError(Exception):
+    """Base class: a message a user can act on, a stable code and an HTTP status."""
+
+    code: ClassVar[str] = "INTERNAL_ERROR"
+    http_status: ClassVar[int] = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_json(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+class InvalidArgument(ShipyardError, ValueError):
+    code = "INVALID_ARGUMENT"
+    http_status = 400
+
+
+class FilterSyntaxError(InvalidArgument):
+    code = "INVALID_FILTER"
+
+
+class NotFound(ShipyardError, LookupError):
+    code = "NOT_FOUND"
+    http_status = 404
+
+
+class AlreadyExists(ShipyardError):
+    code = "ALREADY_EXISTS"
+    http_status = 409
+
+
+class Conflict(ShipyardError):
+    code = "CONFLICT"
+    http_status = 409
+
+
+class IntegrityError(ShipyardError):
+    code = "INTEGRITY_ERROR"
+    http_status = 500
+
+
+class StoreUnavailable(ShipyardError):
+    code = "STORE_UNAVAILABLE"
+    http_status = 503
+
+
+class SchemaOutOfDate(ShipyardError):
+    code = "SCHEMA_OUT_OF_DATE"
+    http_status = 503
+
+
+class MissingExtra(ShipyardError, ImportError):
+    code = "MISSING_EXTRA"
+    http_status = 500
+
+    def __init__(self, package: str, extra: str, purpose: str) -> None:
+        super().__init__(
+            f"{purpose} needs the '{package}' package: pip install 'shipyard[{extra}]'"
+        )
+
+
+ERROR_CODES: dict[str, type[ShipyardError]] = {
+    cls.code: cls
+    for cls in (
+        ShipyardError,
+        InvalidArgument,
+        FilterSyntaxError,
+        NotFound,
+        AlreadyExists,
+        Conflict,
+        IntegrityError,
+        StoreUnavailable,
+        SchemaOutOfDate,
+    )
+}
+
+
+def from_json(payload: dict[str, Any]) -> ShipyardError:
+    """Rebuild an error from its wire form; unknown codes become a plain ShipyardError."""
+    body = payload.get("error", {})
+    cls = ERROR_CODES.get(str(body.get("code")), ShipyardError)
+    return cls(str(body.get("message", "unknown error")))

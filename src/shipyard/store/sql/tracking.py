@@ -1,0 +1,470 @@
+"""SqlTrackingStore: the tracking tables on SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Row, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from shipyard.errors import AlreadyExists, Conflict, NotFound
+from shipyard.store.base import ArtifactRecord, Metric, NewRun, Project, RunRecord, RunStatus
+from shipyard.store.sql import search
+from shipyard.store.sql.engine import Database
+from shipyard.store.sql.migrate import ensure_schema
+from shipyard.store.sql.tables import (
+    BLOB_REFERENCES,
+    artifacts,
+    latest_metrics,
+    metrics,
+    params,
+    projects,
+    runs,
+    tags,
+)
+
+_CHUNK = 5000  # rows per executemany; keeps statements under driver parameter limits
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class SqlTrackingStore:
+    def __init__(self, uri: str, migrate: bool = True) -> None:
+        self.db = Database(uri)
+        if migrate:
+            ensure_schema(self.db)
+        self._upsert = postgresql.insert if self.db.dialect == "postgresql" else sqlite.insert
+
+    @property
+    def uri(self) -> str:
+        return self.db.uri
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    # -- projects ---------------------------------------------------------------------
+
+    def create_project(self, name: str, description: str = "") -> Project:
+        def _create(conn: Connection) -> Project:
+            if conn.execute(select(projects.c.id).where(projects.c.name == name)).first():
+                raise AlreadyExists(f"project {name!r} already exists")
+            created = _now_ms()
+            pid = conn.execute(
+                insert(projects).values(name=name, description=description, created_ms=created)
+            ).inserted_primary_key[0]
+            return Project(pid, name, description, created)
+
+        return self.db.write(_create)
+
+    def get_project(self, name: str) -> Project:
+        row = self.db.read(
+            lambda c: c.execute(select(projects).where(projects.c.name == name)).first()
+        )
+        if row is None:
+            raise NotFound(f"no project named {name!r}; `shipyard projects ls` lists them")
+        return Project(row.id, row.name, row.description, row.created_ms)
+
+    def get_or_create_project(self, name: str) -> Project:
+        try:
+            return self.get_project(name)
+        except NotFound:
+            pass
+        try:
+            return self.create_project(name)
+        except (AlreadyExists, Conflict):  # another process created it meanwhile
+            return self.get_project(name)
+
+    def list_projects(self) -> list[Project]:
+        rows = self.db.read(lambda c: c.execute(select(projects).order_by(projects.c.name)).all())
+        return [Project(r.id, r.name, r.description, r.created_ms) for r in rows]
+
+    # -- runs -------------------------------------------------------------------------
+
+    def create_run(self, run: NewRun) -> RunRecord:
+        project = self.get_or_create_project(run.project)
+
+        def _create(conn: Connection) -> None:
+            conn.execute(
+                insert(runs).values(
+                    id=run.id,
+                    project_id=project.id,
+                    name=run.name,
+                    kind=run.kind,
+                    parent_id=run.parent_id,
+                    status=RunStatus.RUNNING.value,
+                    start_ms=run.start_ms,
+                    end_ms=None,
+                    heartbeat_ms=run.start_ms,
+                    user=run.user,
+                    host=run.host,
+                    pid=run.pid,
+                    command=run.command,
+                    code_version=run.code_version,
+                    environment_hash=run.environment_hash,
+                )
+            )
+            self._write_params(conn, run.id, run.params)
+            self._write_tags(conn, run.id, run.tags)
+
+        self.db.write(_create)
+        return self.get_run(run.id)
+
+    def get_run(self, run_id: str) -> RunRecord:
+        def _get(conn: Connection) -> RunRecord:
+            row = conn.execute(search.run_select().where(runs.c.id == run_id)).first()
+            if row is None:
+                raise NotFound(f"no run with id {run_id!r}")
+            return _fill(conn, [row])[0]
+
+        return self.db.read(_get)
+
+    def set_run_status(self, run_id: str, status: RunStatus, end_ms: int | None) -> None:
+        def _set(conn: Connection) -> None:
+            done = conn.execute(
+                update(runs).where(runs.c.id == run_id).values(status=status.value, end_ms=end_ms)
+            )
+            if done.rowcount == 0:
+                raise NotFound(f"no run with id {run_id!r}")
+
+        self.db.write(_set)
+
+    def set_run_name(self, run_id: str, name: str) -> None:
+        self.db.write(
+            lambda c: c.execute(update(runs).where(runs.c.id == run_id).values(name=name))
+        )
+
+    def heartbeat(self, run_ids: Sequence[str], now_ms: int) -> None:
+        if run_ids:
+            self.db.write(
+                lambda c: c.execute(
+                    update(runs)
+                    .where(runs.c.id.in_(list(run_ids)), runs.c.status == RunStatus.RUNNING.value)
+                    .values(heartbeat_ms=now_ms)
+                )
+            )
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        def _log(conn: Connection) -> None:
+            self._require_run(conn, run_id)
+            if params:
+                self._write_params(conn, run_id, params)
+            if tags:
+                self._write_tags(conn, run_id, tags)
+            if metrics:
+                self._write_metrics(conn, run_id, metrics)
+
+        self.db.write(_log)
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        def _delete(conn: Connection) -> None:
+            done = conn.execute(delete(tags).where(tags.c.run_id == run_id, tags.c.key == key))
+            if done.rowcount == 0:
+                raise NotFound(f"run {run_id} has no tag {key!r}")
+
+        self.db.write(_delete)
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        def _history(conn: Connection) -> list[Metric]:
+            self._require_run(conn, run_id)
+            rows = conn.execute(
+                select(metrics.c.key, metrics.c.value, metrics.c.step, metrics.c.timestamp_ms)
+                .where(metrics.c.run_id == run_id, metrics.c.key == key)
+                .order_by(metrics.c.step, metrics.c.timestamp_ms, metrics.c.id)
+            ).all()
+            return [_metric(r) for r in rows]
+
+        return self.db.read(_history)
+
+    def search_runs(
+        self,
+        projects: Sequence[str] | None = None,
+        filter: str = "",
+        order_by: Sequence[str] = (),
+        limit: int = 1000,
+        offset: int = 0,
+        include_deleted: bool = False,
+    ) -> list[RunRecord]:
+        query = search.build_query(projects, filter, order_by, limit, offset, include_deleted)
+        return self.db.read(lambda c: _fill(c, c.execute(query).all()))
+
+    def set_deleted(self, run_ids: Sequence[str], deleted: bool) -> None:
+        def _set(conn: Connection) -> None:
+            found = set(
+                conn.execute(select(runs.c.id).where(runs.c.id.in_(list(run_ids)))).scalars()
+            )
+            missing = [r for r in run_ids if r not in found]
+            if missing:
+                raise NotFound(f"no run with id {', '.join(missing)}")
+            conn.execute(
+                update(runs)
+                .where(runs.c.id.in_(list(run_ids)))
+                .values(deleted_ms=_now_ms() if deleted else None)
+            )
+
+        self.db.write(_set)
+
+    def purge_deleted_runs(self) -> list[str]:
+        def _purge(conn: Connection) -> list[str]:
+            ids = list(
+                conn.execute(select(runs.c.id).where(runs.c.deleted_ms.is_not(None))).scalars()
+            )
+            for chunk in _chunks(ids, 500):
+                conn.execute(update(runs).where(runs.c.parent_id.in_(chunk)).values(parent_id=None))
+                for table in (metrics, latest_metrics, params, tags, artifacts):
+                    conn.execute(delete(table).where(table.c.run_id.in_(chunk)))
+                conn.execute(delete(runs).where(runs.c.id.in_(chunk)))
+            return ids
+
+        return self.db.write(_purge)
+
+    def stale_running_runs(self, heartbeat_before_ms: int) -> list[RunRecord]:
+        query = search.run_select().where(
+            runs.c.status == RunStatus.RUNNING.value, runs.c.heartbeat_ms < heartbeat_before_ms
+        )
+        return self.db.read(lambda c: _fill(c, c.execute(query).all(), with_data=False))
+
+    def running_runs(self) -> list[RunRecord]:
+        query = search.run_select().where(runs.c.status == RunStatus.RUNNING.value)
+        return self.db.read(lambda c: _fill(c, c.execute(query).all(), with_data=False))
+
+    def mark_killed(self, run_ids: Sequence[str], end_ms: int) -> list[str]:
+        """Mark still-RUNNING runs KILLED; returns the ids that changed (race-safe)."""
+
+        def _mark(conn: Connection) -> list[str]:
+            changed = []
+            for run_id in run_ids:
+                done = conn.execute(
+                    update(runs)
+                    .where(runs.c.id == run_id, runs.c.status == RunStatus.RUNNING.value)
+                    .values(status=RunStatus.KILLED.value, end_ms=end_ms)
+                )
+                if done.rowcount:
+                    changed.append(run_id)
+            return changed
+
+        return self.db.write(_mark)
+
+    # -- artifacts --------------------------------------------------------------------
+
+    def add_artifact(self, record: ArtifactRecord) -> None:
+        def _add(conn: Connection) -> None:
+            self._require_run(conn, record.run_id)
+            conn.execute(
+                delete(artifacts).where(
+                    artifacts.c.run_id == record.run_id, artifacts.c.path == record.path
+                )
+            )
+            conn.execute(
+                insert(artifacts).values(
+                    run_id=record.run_id,
+                    path=record.path,
+                    blob_hash=record.blob_hash,
+                    size=record.size,
+                    serializer=record.serializer,
+                    created_ms=record.created_ms,
+                )
+            )
+
+        self.db.write(_add)
+
+    def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactRecord]:
+        def _list(conn: Connection) -> list[ArtifactRecord]:
+            self._require_run(conn, run_id)
+            query = select(artifacts).where(artifacts.c.run_id == run_id)
+            if prefix:
+                query = query.where(artifacts.c.path.startswith(prefix, autoescape=True))
+            return [_artifact(r) for r in conn.execute(query.order_by(artifacts.c.path)).all()]
+
+        return self.db.read(_list)
+
+    def get_artifact(self, run_id: str, path: str) -> ArtifactRecord:
+        def _get(conn: Connection) -> ArtifactRecord:
+            self._require_run(conn, run_id)
+            row = conn.execute(
+                select(artifacts).where(artifacts.c.run_id == run_id, artifacts.c.path == path)
+            ).first()
+            if row is None:
+                raise NotFound(f"run {run_id} has no artifact {path!r}")
+            return _artifact(row)
+
+        return self.db.read(_get)
+
+    def referenced_blobs(self, include_deleted_runs: bool = True) -> set[str]:
+        def _all(conn: Connection) -> set[str]:
+            found: set[str] = set()
+            for table, column in BLOB_REFERENCES:
+                query = select(column).distinct()
+                if not include_deleted_runs:
+                    if table is not runs:
+                        query = query.join(runs, runs.c.id == table.c.run_id)
+                    query = query.where(runs.c.deleted_ms.is_(None))
+                found.update(h for h in conn.execute(query).scalars() if h)
+            return found
+
+        return self.db.read(_all)
+
+    def blobs_in_use(self, hashes: Iterable[str]) -> set[str]:
+        wanted = list(hashes)
+
+        def _used(conn: Connection) -> set[str]:
+            found: set[str] = set()
+            for chunk in _chunks(wanted, 500):
+                for _table, column in BLOB_REFERENCES:
+                    found.update(conn.execute(select(column).where(column.in_(chunk))).scalars())
+            return found
+
+        return self.db.read(_used)
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _require_run(self, conn: Connection, run_id: str) -> None:
+        row = conn.execute(select(runs.c.status).where(runs.c.id == run_id)).first()
+        if row is None:
+            raise NotFound(f"no run with id {run_id!r}")
+
+    def _write_params(self, conn: Connection, run_id: str, values: dict[str, str]) -> None:
+        if not values:
+            return
+        existing = dict(
+            conn.execute(
+                select(params.c.key, params.c.value).where(
+                    params.c.run_id == run_id, params.c.key.in_(list(values))
+                )
+            ).all()
+        )
+        changed = {
+            k: (existing[k], v) for k, v in values.items() if k in existing and existing[k] != v
+        }
+        if changed:
+            key, (old, new) = next(iter(changed.items()))
+            raise Conflict(
+                f"param {key!r} of run {run_id} is already {old!r} and params are immutable "
+                f"(tried {new!r}); log a new run, or use a tag or metric for values that change"
+            )
+        new_rows = [
+            {"run_id": run_id, "key": k, "value": v} for k, v in values.items() if k not in existing
+        ]
+        if new_rows:
+            conn.execute(insert(params), new_rows)
+
+    def _write_tags(self, conn: Connection, run_id: str, values: dict[str, str]) -> None:
+        if not values:
+            return
+        stmt = self._upsert(tags).values(
+            [{"run_id": run_id, "key": k, "value": v} for k, v in values.items()]
+        )
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[tags.c.run_id, tags.c.key], set_={"value": stmt.excluded.value}
+            )
+        )
+
+    def _write_metrics(self, conn: Connection, run_id: str, points: Sequence[Metric]) -> None:
+        latest: dict[str, Metric] = {}
+        rows = []
+        for point in points:
+            value = None if math.isnan(point.value) else point.value
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "key": point.key,
+                    "value": value,
+                    "step": point.step,
+                    "timestamp_ms": point.timestamp_ms,
+                }
+            )
+            best = latest.get(point.key)
+            if best is None or (point.step, point.timestamp_ms) >= (best.step, best.timestamp_ms):
+                latest[point.key] = point
+        for chunk in _chunks(rows, _CHUNK):
+            conn.execute(insert(metrics), chunk)
+        for point in latest.values():
+            stmt = self._upsert(latest_metrics).values(
+                run_id=run_id,
+                key=point.key,
+                value=None if math.isnan(point.value) else point.value,
+                step=point.step,
+                timestamp_ms=point.timestamp_ms,
+            )
+            newer = (stmt.excluded.step > latest_metrics.c.step) | (
+                (stmt.excluded.step == latest_metrics.c.step)
+                & (stmt.excluded.timestamp_ms >= latest_metrics.c.timestamp_ms)
+            )
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[latest_metrics.c.run_id, latest_metrics.c.key],
+                    set_={
+                        "value": stmt.excluded.value,
+                        "step": stmt.excluded.step,
+                        "timestamp_ms": stmt.excluded.timestamp_ms,
+                    },
+                    where=newer,
+                )
+            )
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _metric(row: Row[Any]) -> Metric:
+    value = float("nan") if row.value is None else float(row.value)
+    return Metric(row.key, value, int(row.step), int(row.timestamp_ms))
+
+
+def _artifact(row: Row[Any]) -> ArtifactRecord:
+    return ArtifactRecord(
+        row.run_id, row.path, row.blob_hash, int(row.size), row.serializer, int(row.created_ms)
+    )
+
+
+def _fill(conn: Connection, rows: Sequence[Row[Any]], with_data: bool = True) -> list[RunRecord]:
+    """Turn run rows into records, loading params, latest metrics and tags in 3 queries."""
+    ids = [r.id for r in rows]
+    data: dict[str, tuple[dict[str, str], dict[str, float], dict[str, str]]] = {
+        i: ({}, {}, {}) for i in ids
+    }
+    if with_data and ids:
+        for chunk in _chunks(ids, 500):
+            for r in conn.execute(select(params).where(params.c.run_id.in_(chunk))):
+                data[r.run_id][0][r.key] = r.value
+            for r in conn.execute(select(latest_metrics).where(latest_metrics.c.run_id.in_(chunk))):
+                data[r.run_id][1][r.key] = float("nan") if r.value is None else float(r.value)
+            for r in conn.execute(select(tags).where(tags.c.run_id.in_(chunk))):
+                data[r.run_id][2][r.key] = r.value
+    return [
+        RunRecord(
+            id=r.id,
+            project=r.project,
+            name=r.name,
+            status=RunStatus(r.status),
+            start_ms=int(r.start_ms),
+            end_ms=None if r.end_ms is None else int(r.end_ms),
+            heartbeat_ms=int(r.heartbeat_ms),
+            user=r.user,
+            host=r.host,
+            pid=int(r.pid),
+            command=r.command,
+            code_version=r.code_version,
+            environment_hash=r.environment_hash,
+            parent_id=r.parent_id,
+            kind=r.kind,
+            deleted=r.deleted_ms is not None,
+            params=data[r.id][0],
+            metrics=data[r.id][1],
+            tags=data[r.id][2],
+        )
+        for r in rows
+    ]

@@ -1,0 +1,114 @@
+"""What a run records about where it ran: code version, Python, packages, command line.
+
+Captured once per process and cached: packages and the git state do not change between
+the runs of one script, and capturing them costs tens of milliseconds.
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import os
+import platform
+import shlex
+import socket
+import subprocess
+import sys
+import sysconfig
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+MAX_DIFF_BYTES = 5 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class CodeVersion:
+    commit: str  # "" outside a git checkout
+    dirty: bool
+    diff: bytes  # uncommitted changes (staged and not), capped at MAX_DIFF_BYTES
+    repo: str
+
+    @property
+    def label(self) -> str:
+        if not self.commit:
+            return ""
+        return self.commit + ("-dirty" if self.dirty else "")
+
+
+def _git(folder: Path, *args: str) -> bytes | None:
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=folder, capture_output=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def _code_folder() -> Path:
+    """The folder of the running script; the working directory for console scripts
+    (their file sits in the environment's bin folder) and interactive sessions."""
+    script = sys.argv[0] if sys.argv else ""
+    if script and script not in ("-c", "-m") and Path(script).is_file():
+        folder = Path(script).resolve().parent
+        if folder != Path(sysconfig.get_path("scripts")).resolve():
+            return folder
+    return Path.cwd()
+
+
+@functools.lru_cache(maxsize=8)
+def code_version(folder: Path | None = None) -> CodeVersion:
+    where = folder or _code_folder()
+    top = _git(where, "rev-parse", "--show-toplevel")
+    commit = _git(where, "rev-parse", "HEAD")
+    if top is None or commit is None:
+        return CodeVersion("", False, b"", "")
+    diff = _git(where, "diff", "HEAD", "--no-color", "--no-ext-diff") or b""
+    return CodeVersion(
+        commit.decode().strip(), bool(diff), diff[:MAX_DIFF_BYTES], top.decode().strip()
+    )
+
+
+def command_line() -> str:
+    argv = list(sys.argv)
+    if not argv or argv == [""]:
+        return f"{sys.executable} (interactive)"
+    if "ipykernel" in argv[0] or "ipykernel_launcher" in " ".join(argv):
+        return "notebook"
+    return shlex.join([Path(sys.executable).name, *argv])
+
+
+@functools.lru_cache(maxsize=1)
+def packages() -> dict[str, str]:
+    found: dict[str, str] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata.get("Name")
+        if name:
+            found[name] = dist.version
+    return dict(sorted(found.items(), key=lambda kv: kv[0].lower()))
+
+
+@functools.lru_cache(maxsize=1)
+def environment() -> dict[str, Any]:
+    """Python, platform and installed packages: a JSON-able dict, the same for a process."""
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "executable": sys.executable,
+        "platform": platform.platform(),
+        "packages": packages(),
+    }
+
+
+def current_user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return os.environ.get("USER", "")
+
+
+@functools.lru_cache(maxsize=1)
+def hostname() -> str:
+    return socket.gethostname()

@@ -1,0 +1,127 @@
+"""Background writer: log_metric appends to a buffer and returns; a daemon thread writes
+batches through the store's one batch primitive and sends heartbeats for active runs.
+
+No point is lost: a failed write keeps its points for the next attempt, ``flush()``
+writes everything synchronously (end of run, interpreter exit, exceptions) and raises
+if the store still cannot take them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
+
+from shipyard.errors import NotFound, ShipyardError
+from shipyard.store import Metric, TrackingStore
+
+log = logging.getLogger(__name__)
+BATCH_SIZE = 20_000
+
+
+class MetricWriter:
+    def __init__(
+        self,
+        store: Callable[[], TrackingStore],
+        flush_interval: float,
+        heartbeat_interval: float,
+        now_ms: Callable[[], int],
+    ) -> None:
+        self._store = store
+        self._flush_interval = flush_interval
+        self._heartbeat_interval = heartbeat_interval
+        self._now_ms = now_ms
+        self._pending: deque[tuple[str, Metric]] = deque()
+        self._retry: list[tuple[str, Metric]] = []
+        self._write_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+        self._stopping = False
+        self.active_runs: set[str] = set()
+        self.last_error: ShipyardError | None = None
+
+    def add(self, run_id: str, metric: Metric) -> None:
+        self._pending.append((run_id, metric))
+        if self._thread is None or self._pid != os.getpid():
+            self._start()
+        if len(self._pending) >= BATCH_SIZE:
+            self._wake.set()
+
+    def pending(self) -> int:
+        return len(self._pending) + len(self._retry)
+
+    def watch(self, run_id: str) -> None:
+        """Send heartbeats for this run until ``unwatch``."""
+        self.active_runs.add(run_id)
+        if self._thread is None or self._pid != os.getpid():
+            self._start()
+
+    def unwatch(self, run_id: str) -> None:
+        self.active_runs.discard(run_id)
+
+    def flush(self) -> None:
+        """Write every buffered point now; raise if the store cannot take them."""
+        with self._write_lock:
+            self._drain_and_write()
+
+    def close(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        self.flush()
+
+    def _start(self) -> None:
+        if self._pid != os.getpid():  # forked: the parent's thread does not exist here
+            self._pid = os.getpid()
+            self._write_lock = threading.Lock()
+        self._thread = threading.Thread(target=self._loop, name="shipyard-writer", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        next_heartbeat = time.monotonic() + self._heartbeat_interval
+        backoff = self._flush_interval
+        while not self._stopping:
+            self._wake.wait(min(backoff, max(0.0, next_heartbeat - time.monotonic())))
+            self._wake.clear()
+            try:
+                with self._write_lock:
+                    self._drain_and_write()
+                if time.monotonic() >= next_heartbeat:
+                    next_heartbeat = time.monotonic() + self._heartbeat_interval
+                    if self.active_runs:
+                        self._store().heartbeat(sorted(self.active_runs), self._now_ms())
+                backoff = self._flush_interval
+            except ShipyardError as exc:  # keep the points; try again later
+                self.last_error = exc
+                log.warning("shipyard could not write metrics yet (will retry): %s", exc)
+                backoff = min(backoff * 2, 30.0)
+            except Exception:  # a bug: report it, keep the thread alive
+                log.exception("shipyard metric writer failed")
+                backoff = min(backoff * 2, 30.0)
+
+    def _drain_and_write(self) -> None:
+        batch, self._retry = self._retry, []
+        pending = self._pending
+        for _ in range(len(pending)):
+            batch.append(pending.popleft())
+        if not batch:
+            return
+        by_run: dict[str, list[Metric]] = defaultdict(list)
+        for run_id, metric in batch:
+            by_run[run_id].append(metric)
+        store = self._store()
+        items = list(by_run.items())
+        for i, (run_id, points) in enumerate(items):
+            try:
+                store.log_batch(run_id, metrics=points)
+            except NotFound:
+                log.warning(
+                    "dropping %d metric points of run %s: it no longer exists", len(points), run_id
+                )
+            except BaseException:
+                self._retry = [(r, m) for r, pts in items[i:] for m in pts]  # keep for later
+                raise
+        self.last_error = None
