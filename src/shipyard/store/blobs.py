@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import shutil
 import uuid
@@ -43,26 +44,32 @@ def check_hash(value: str) -> str:
     return value
 
 
-class _HashingWriter:
-    """A write-only file object that hashes and counts what passes through."""
+class _HashingWriter(io.RawIOBase):
+    """A write-only file object that hashes and counts what passes through.
+
+    A real ``io`` object, so libraries that check ``closed``/``writable`` (pyarrow) take it;
+    closing it does not close the target, which the blob store finalises itself.
+    """
 
     def __init__(self, target: IO[bytes]) -> None:
+        super().__init__()
         self._target = target
         self._sha = hashlib.sha256()
         self.size = 0
 
-    def write(self, data: bytes | bytearray | memoryview) -> int:
-        self._sha.update(data)
-        self._target.write(data)
-        n = len(data) if not isinstance(data, memoryview) else data.nbytes
-        self.size += n
-        return n
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        self._sha.update(view)
+        self._target.write(view)
+        self.size += view.nbytes
+        return view.nbytes
 
     def writable(self) -> bool:
         return True
 
     def flush(self) -> None:
-        self._target.flush()
+        if not self.closed:
+            self._target.flush()
 
     def hexdigest(self) -> str:
         return self._sha.hexdigest()
@@ -81,6 +88,13 @@ class VerifiedReader:
         data = self._source.read(n)
         self._sha.update(data)
         if not data or n is None or n < 0:
+            self._verify()
+        return data
+
+    def readline(self, limit: int = -1) -> bytes:  # pickle.load needs it
+        data = self._source.readline(limit)
+        self._sha.update(data)
+        if not data:
             self._verify()
         return data
 

@@ -6,6 +6,8 @@ this host and its process is gone (or the pid now belongs to a younger process).
 
 from __future__ import annotations
 
+import os
+
 import psutil
 
 from shipyard.store import RunRecord, TrackingStore
@@ -13,8 +15,8 @@ from shipyard.tracking.environment import hostname
 
 
 def _process_gone(run: RunRecord) -> bool:
-    if run.host != hostname() or run.pid <= 0:
-        return False
+    if run.host != hostname() or run.pid <= 0 or run.pid == os.getpid():
+        return False  # only the heartbeat can tell for other hosts; we are alive
     try:
         process = psutil.Process(run.pid)
         started_ms = process.create_time() * 1000

@@ -1,0 +1,98 @@
+"""Shared plumbing for the benchmark scripts (not a benchmark itself).
+
+``bench_store(uri)`` points shipyard at a throwaway home: a temp folder holding the SQLite
+file and the blobs, so nothing touches ``~/.shipyard``. With a ``postgresql://`` URI the
+metadata goes to that database instead; the database is created for the benchmark and
+dropped afterwards (a database that already exists is refused, never dropped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+ENV_KEYS = ("SHIPYARD_HOME", "SHIPYARD_URI", "SHIPYARD_ARTIFACT_URI")
+
+
+def parser(doc: str | None) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description=(doc or "").split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--uri",
+        help="metadata store; default: SQLite in a temp folder. A postgresql:// URI names a "
+        "database that this script creates and drops.",
+    )
+    p.add_argument("--repeat", type=int, default=3, help="trials; the median is reported")
+    return p
+
+
+def _admin_conninfo(uri: str) -> tuple[str, str]:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(uri)
+    if not url.database:
+        raise SystemExit(f"{uri}: name a database to create, e.g. .../shipyard_bench")
+    admin = url.set(drivername="postgresql", database="postgres")
+    return admin.render_as_string(hide_password=False), url.database
+
+
+@contextlib.contextmanager
+def _postgres_database(uri: str) -> Iterator[None]:
+    import psycopg
+
+    conninfo, name = _admin_conninfo(uri)
+    with psycopg.connect(conninfo, autocommit=True) as admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if exists:
+            raise SystemExit(f"database {name!r} already exists; pick a new name for the bench")
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def bench_store(uri: str | None, tmp_dir: str | None = None) -> Iterator[Path]:
+    """Set SHIPYARD_* to a temp home (and ``uri``); yields the home folder."""
+    saved = {k: os.environ.get(k) for k in ENV_KEYS}
+    with contextlib.ExitStack() as stack:
+        home = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=tmp_dir)))
+        os.environ["SHIPYARD_HOME"] = str(home)
+        os.environ["SHIPYARD_ARTIFACT_URI"] = str(home / "blobs")
+        os.environ["SHIPYARD_URI"] = uri or f"sqlite:///{home / 'shipyard.db'}"
+        if uri and uri.startswith("postgres"):
+            stack.enter_context(_postgres_database(uri))
+        try:
+            yield home
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+def backend(uri: str | None) -> str:
+    return "PostgreSQL" if uri and uri.startswith("postgres") else "SQLite"
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def line(label: str, measured: str, target: str, ok: bool) -> str:
+    """One result line, in a fixed format that is easy to copy into the README."""
+    return f"{verdict(ok)}  {label:<44} {measured:>22}   target {target}"
