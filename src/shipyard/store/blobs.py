@@ -122,8 +122,21 @@ class VerifiedReader:
     def __enter__(self) -> VerifiedReader:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        # Readers such as numpy and pickle stop at the end of their data and never read to
+        # EOF: read the rest so the hash is checked whenever the reader is used as a context.
+        try:
+            if not self._done and (exc_type is None or issubclass(exc_type, Exception)):
+                try:
+                    while self.read(CHUNK):
+                        pass
+                except IntegrityError:
+                    raise  # corruption explains whatever the consumer raised, if anything
+                except Exception:
+                    if exc_type is None:
+                        raise
+        finally:
+            self.close()
 
 
 class BlobStore:
@@ -254,8 +267,10 @@ class BlobStore:
 
     def iter_blobs(self) -> Iterator[StoredBlob]:
         for info in self.fs.find(self.root, withdirs=False, detail=True).values():
-            name = info["name"].rstrip("/").rsplit("/", 1)[-1]
-            if len(name) == 64 and set(name) <= _HEX and "/.tmp/" not in info["name"]:
+            parts = info["name"].rstrip("/").split("/")
+            name, folder = parts[-1], parts[-2] if len(parts) > 1 else ""
+            # ROOT/ab/abcd…: temp files live in ROOT/.tmp/, which a blob's folder never is
+            if len(name) == 64 and set(name) <= _HEX and folder == name[:2]:
                 yield StoredBlob(name, int(info.get("size") or 0), _mtime(info))
 
     def iter_temp_files(self) -> Iterator[tuple[str, float]]:

@@ -75,6 +75,9 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
+_SPACE = re.compile(r"\s*")
+_ESCAPE = re.compile(r"\\(.)|''")
+_MAX_DEPTH = 100
 
 
 @dataclass(frozen=True)
@@ -112,13 +115,13 @@ def _tokenize(text: str) -> list[_Token]:
     tokens: list[_Token] = []
     pos = 0
     while pos < len(text):
-        if text[pos:].strip() == "":
+        start = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
+        if start == len(text):
             break
-        match = _TOKEN.match(text, pos)
-        if not match or match.end() == pos:
+        match = _TOKEN.match(text, start)
+        if not match or match.end() == start:
             raise FilterSyntaxError(
-                f"unexpected character {text[pos:].lstrip()[:1]!r} at position {pos} "
-                f"in filter {text!r}"
+                f"unexpected character {text[start]!r} at position {start} in filter {text!r}"
             )
         kind = match.lastgroup or ""
         tokens.append(_Token(kind, match.group(kind), match.start(kind)))
@@ -131,6 +134,7 @@ class _Parser:
         self.text = text
         self.tokens = _tokenize(text)
         self.i = 0
+        self.depth = 0
 
     def error(self, message: str) -> FilterSyntaxError:
         where = self.tokens[self.i].pos if self.i < len(self.tokens) else len(self.text)
@@ -173,9 +177,13 @@ class _Parser:
 
     def term(self) -> Node:
         if self.i < len(self.tokens) and self.tokens[self.i].text == "(":
+            if self.depth >= _MAX_DEPTH:
+                raise self.error(f"parentheses nest deeper than {_MAX_DEPTH} levels")
             self.i += 1
+            self.depth += 1
             node = self.or_expr()
             self.take("punct", ")")
+            self.depth -= 1
             return node
         return self.comparison()
 
@@ -193,7 +201,8 @@ class _Parser:
             self.i += 1
             if word == "not":
                 self.take("word", "in")
-            return Comparison(kind, key, "not_in" if word == "not" else "in", self.value_list())
+            op = "not_in" if word == "not" else "in"
+            return Comparison(kind, key, op, self.value_list(kind, key, op))
         if word in ("like", "ilike"):
             self.i += 1
             op = word
@@ -202,7 +211,7 @@ class _Parser:
             self.i += 1
         else:
             raise self.error("expected a comparison operator (=, !=, <, <=, >, >=, like, in)")
-        return _checked(Comparison(kind, key, op, self.literal()), self)
+        return Comparison(kind, key, op, self.checked_literal(kind, key, op))
 
     def key(self) -> tuple[Kind, str]:
         if self.i >= len(self.tokens):
@@ -252,31 +261,46 @@ class _Parser:
         if token.kind == "number":
             return float(token.text)
         if token.kind == "string":
-            return token.text[1:-1].replace("''", "'").replace("\\'", "'")
+            return _ESCAPE.sub(_unescape, token.text[1:-1])
         self.i -= 1
         raise self.error(f"expected a number or a 'quoted string' but found {token.text!r}")
 
-    def value_list(self) -> tuple[Value, ...]:
+    def checked_literal(self, kind: Kind, key: str, op: str) -> Value:
+        at = self.i
+        value = self.literal()
+        problem = _type_problem(kind, key, op, value)
+        if problem:
+            self.i = at
+            raise self.error(problem)
+        return value
+
+    def value_list(self, kind: Kind, key: str, op: str) -> tuple[Value, ...]:
         self.take("punct", "(")
-        values = [self.literal()]
+        values = [self.checked_literal(kind, key, op)]
         while self.i < len(self.tokens) and self.tokens[self.i].text == ",":
             self.i += 1
-            values.append(self.literal())
+            values.append(self.checked_literal(kind, key, op))
         self.take("punct", ")")
         return tuple(values)
 
 
-def _checked(node: Comparison, parser: _Parser) -> Comparison:
-    numeric = node.kind == "metric" or (node.kind == "attribute" and ATTRIBUTES[node.key] is float)
-    if numeric and node.op in ("like", "ilike"):
-        raise parser.error(f"{node.op} works on strings, not on {node.kind} {node.key!r}")
-    if numeric and not isinstance(node.value, float):
-        raise parser.error(f"{node.kind} {node.key!r} is a number; compare it with a number")
-    if not numeric and isinstance(node.value, float):
-        raise parser.error(
-            f"{node.kind} {node.key!r} is a string; quote the value: '{_plain(node.value)}'"
-        )
-    return node
+def _type_problem(kind: Kind, key: str, op: str, value: Value) -> str | None:
+    numeric = kind == "metric" or (kind == "attribute" and ATTRIBUTES[key] is float)
+    if numeric and op in ("like", "ilike"):
+        return f"{op} works on strings, not on {kind} {key!r}"
+    if numeric and not isinstance(value, float):
+        return f"{kind} {key!r} is a number; compare it with a number"
+    if not numeric and isinstance(value, float):
+        return f"{kind} {key!r} is a string; quote the value: '{_plain(value)}'"
+    return None
+
+
+def _unescape(match: re.Match[str]) -> str:
+    """'' and \\' are a quote, \\\\ a backslash; any other backslash stays (LIKE patterns)."""
+    escaped = match.group(1)
+    if escaped is None or escaped == "'":
+        return "'"
+    return "\\" if escaped == "\\" else match.group(0)
 
 
 def _plain(value: float) -> str:
@@ -285,10 +309,12 @@ def _plain(value: float) -> str:
 
 def parse_filter(text: str | None) -> Node | None:
     """Parse a filter string; an empty or blank filter means "every run"."""
-    if text is None or not text.strip():
+    if text is None:
         return None
     if not isinstance(text, str):
         raise FilterSyntaxError(f"a filter must be a string, not {type(text).__name__}")
+    if not text.strip():
+        return None
     return _Parser(text).parse()
 
 
@@ -298,8 +324,12 @@ def parse_order_by(clauses: str | list[str] | tuple[str, ...] | None) -> list[Or
         return []
     if isinstance(clauses, str):
         clauses = [clauses]
+    if not isinstance(clauses, list | tuple):
+        raise FilterSyntaxError(f"order_by takes strings, not {type(clauses).__name__}")
     keys = []
     for clause in clauses:
+        if not isinstance(clause, str):
+            raise FilterSyntaxError(f"an order_by clause is a string, not {type(clause).__name__}")
         parser = _Parser(clause)
         kind, key = parser.key()
         descending = False

@@ -214,8 +214,13 @@ def search_runs(
     filter: str = "",
     order_by: str | list[str] | None = None,
     limit: int = 1000,
+    offset: int = 0,
+    include_deleted: bool = False,
 ) -> list[Run]:
-    return _default_client().search_runs(projects, filter, order_by, limit)
+    """Runs matching a filter; see ``Client.search_runs``."""
+    return _default_client().search_runs(
+        projects, filter, order_by, limit, offset, include_deleted
+    )
 
 
 def load_artifact(run_id: str, path: str) -> Any:

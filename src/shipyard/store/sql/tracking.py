@@ -37,7 +37,11 @@ class SqlTrackingStore:
     def __init__(self, uri: str, migrate: bool = True) -> None:
         self.db = Database(uri)
         if migrate:
-            ensure_schema(self.db)
+            try:
+                ensure_schema(self.db)
+            except BaseException:
+                self.db.dispose()  # a refused store must not leak its connections
+                raise
         self._upsert = postgresql.insert if self.db.dialect == "postgresql" else sqlite.insert
 
     @property

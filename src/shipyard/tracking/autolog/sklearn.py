@@ -27,11 +27,13 @@ def enable(log_models: bool = True) -> None:
     from sklearn.utils import all_estimators
 
     _options["log_models"] = log_models
-    for _name, cls in all_estimators():
-        fit = cls.__dict__.get("fit")
-        if fit is not None and cls not in _originals:
-            _originals[cls] = fit
-            cls.fit = _patched(fit)
+    for _name, estimator in all_estimators():
+        # abstract bases such as BaseSearchCV define the fit their subclasses use
+        for cls in estimator.__mro__:
+            fit = cls.__dict__.get("fit")
+            if fit is not None and cls not in _originals and cls.__module__.startswith("sklearn"):
+                _originals[cls] = fit
+                cls.fit = _patched(fit)
 
 
 def disable() -> None:

@@ -1,0 +1,137 @@
+"""The `shipyard` command: tables, JSON, one-line errors, gc, quickstart."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+import shipyard
+from shipyard.cli.main import main
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args])
+        raise SystemExit(0)
+    captured = capsys.readouterr()
+    return exit_info.value.code or 0, captured.out, captured.err
+
+
+@pytest.fixture
+def two_runs(shipyard_home):
+    ids = []
+    for name, acc in (("good", 0.9), ("bad", 0.6)):
+        with shipyard.start_run(project="cli", run_name=name, params={"lr": acc}) as run:
+            shipyard.log_metric("acc", acc)
+        ids.append(run.id)
+    return ids
+
+
+def test_runs_ls_filters_and_prints_json(capsys, two_runs):
+    code, out, _ = run_cli(capsys, "runs", "ls", "--json", "-f", "metrics.acc > 0.8")
+    assert code == 0
+    assert [r["name"] for r in json.loads(out)] == ["good"]
+    code, out, _ = run_cli(capsys, "runs", "ls", "-p", "cli")
+    assert code == 0 and "good" in out and "bad" in out and "acc" in out
+
+
+def test_runs_show_and_compare_accept_id_prefixes(capsys, two_runs):
+    code, out, _ = run_cli(capsys, "runs", "show", two_runs[0][:8])
+    assert code == 0 and two_runs[0] in out and "lr" in out and "FINISHED" in out
+    code, out, _ = run_cli(capsys, "runs", "compare", two_runs[0][:8], two_runs[1][:8])
+    assert code == 0 and "params.lr" in out and "metrics.acc" in out
+
+
+def test_delete_then_restore(capsys, two_runs):
+    assert run_cli(capsys, "runs", "delete", two_runs[1])[0] == 0
+    assert [r.name for r in shipyard.search_runs("cli")] == ["good"]
+    assert run_cli(capsys, "runs", "restore", two_runs[1][:6])[0] == 0
+    assert len(shipyard.search_runs("cli")) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["runs", "show", "ffffffff"], "no run id starts with"),
+        (["runs", "ls", "-f", "metrics.acc >> 1"], "position"),
+        (["runs", "show", "xyz"], "not a run id"),
+    ],
+)
+def test_user_errors_are_one_line_without_traceback(capsys, shipyard_home, args, message):
+    code, _out, err = run_cli(capsys, *args)
+    assert code == 1
+    assert err.startswith("error: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_debug_shows_the_traceback(shipyard_home):
+    from shipyard.errors import NotFound
+
+    with pytest.raises(NotFound):
+        main(["--debug", "runs", "show", "ffffffff"])
+
+
+def test_projects_config_and_db(capsys, two_runs, shipyard_home):
+    code, out, _ = run_cli(capsys, "projects", "ls", "--json")
+    assert code == 0 and json.loads(out) == [
+        {"name": "cli", "description": "", "runs": 2, "created": json.loads(out)[0]["created"]}
+    ]
+    code, out, _ = run_cli(capsys, "config", "--json")
+    settings = json.loads(out)
+    assert settings["home"] == {
+        "value": str(shipyard_home),
+        "source": "env SHIPYARD_HOME",
+        "env": "SHIPYARD_HOME",
+    }
+    code, out, _ = run_cli(capsys, "db", "upgrade")
+    assert code == 0 and "up to date" in out
+
+
+def test_gc_is_a_dry_run_unless_told(capsys, two_runs, shipyard_home):
+    client = shipyard.Client()
+    client.log_text(two_runs[1], "only the bad run has this" * 100, "big.txt")
+    blob = client.list_artifacts(two_runs[1])[0].blob_hash
+    old = time.time() - 7200
+    os.utime(client.blobs.path(blob), (old, old))
+    assert run_cli(capsys, "runs", "delete", two_runs[1])[0] == 0
+    code, out, _ = run_cli(capsys, "gc")
+    assert code == 0 and "would delete 1 deleted run(s), 1 blob(s)" in out
+    assert client.blobs.exists(blob)
+    code, out, _ = run_cli(capsys, "gc", "--yes")
+    assert "deleted 1 deleted run(s), 1 blob(s)" in out
+    assert not client.blobs.exists(blob)
+    assert [r.name for r in shipyard.search_runs(include_deleted=True) if r.project == "cli"] == [
+        "good"
+    ]
+
+
+def test_gc_keeps_young_unreferenced_blobs(capsys, shipyard_home):
+    client = shipyard.Client()
+    young = client.blobs.put_bytes(b"written a moment ago, not referenced yet")
+    code, _out, _ = run_cli(capsys, "gc", "--yes")
+    assert code == 0 and client.blobs.exists(young.hash)
+
+
+@pytest.mark.slow
+def test_quickstart_end_to_end(shipyard_home):
+    done = subprocess.run(
+        [sys.executable, "-m", "shipyard.cli", "quickstart"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "SHIPYARD_HOME": str(shipyard_home), "COLUMNS": "200"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "best:" in done.stdout and "roc_auc" in done.stdout
+    runs = shipyard.search_runs("quickstart", order_by="metrics.roc_auc desc")
+    assert len(runs) == 8 and all(r.status is shipyard.RunStatus.FINISHED for r in runs)
+    assert runs[0].id in done.stdout  # the printed winner is the best stored run
+    model = shipyard.load_artifact(runs[0].id, "model")
+    assert hasattr(model, "predict_proba")
+    history = next(r for r in runs if r.params["model"] == "gradient_boosting")
+    assert len(shipyard.get_metric_history(history.id, "test_auc_by_stage")) == 100
