@@ -126,28 +126,15 @@ def compare(run_ids: tuple[str, ...], show_all: bool) -> None:
     grid = out.table(None, ["", *[f"{r.name}\n{r.id[:8]}" for r in found]])
     grid.add_row("status", *[out.status(r) for r in found])
     for key in sorted({k for r in found for k in r.params}):
-        values = [r.params.get(key, "—") for r in found]
-        differs = len(set(values)) > 1
+        texts = [r.params.get(key, "—") for r in found]
+        differs = len(set(texts)) > 1
         if differs or show_all:
-            style = "bold yellow" if differs else ""
-            grid.add_row(f"params.{key}", *[f"[{style}]{v}[/]" if style else v for v in values])
+            grid.add_row(
+                f"params.{key}", *[f"[bold yellow]{t}[/]" if differs else t for t in texts]
+            )
     for key in sorted({k for r in found for k in r.metrics}):
-        values = [r.metrics.get(key) for r in found]
-        present = [v for v in values if v is not None]
-        best = max(present) if present else None
-        grid.add_row(
-            f"metrics.{key}",
-            *[
-                "—"
-                if v is None
-                else (
-                    f"[bold green]{out.number(v)}[/]"
-                    if v == best and len(present) > 1
-                    else out.number(v)
-                )
-                for v in values
-            ],
-        )
+        numbers = [r.metrics.get(key) for r in found]
+        grid.add_row(f"metrics.{key}", *["—" if v is None else out.number(v) for v in numbers])
     out.console().print(grid)
 
 

@@ -63,7 +63,7 @@ def dict_bytes(data: Any, path: str) -> bytes:
             raise InvalidArgument(
                 "log_dict to a .yaml path needs PyYAML (pip install pyyaml); or use .json"
             ) from None
-        return yaml.safe_dump(data, sort_keys=False).encode()
+        return str(yaml.safe_dump(data, sort_keys=False)).encode()
     try:
         return json.dumps(data, indent=2, default=str).encode()
     except (TypeError, ValueError) as exc:
@@ -77,7 +77,7 @@ def figure_bytes(figure: Any, path: str) -> bytes:
     if hasattr(figure, "savefig"):
         figure.savefig(buffer, format=suffix, bbox_inches="tight")
     elif hasattr(figure, "write_html") and suffix == "html":
-        return figure.to_html().encode()  # type: ignore[no-any-return]
+        return str(figure.to_html()).encode()
     elif hasattr(figure, "write_image"):
         figure.write_image(buffer, format=suffix)
     else:

@@ -336,7 +336,7 @@ class Client:
             return json.loads(data) if record.path.endswith(".json") else data
         serializer = serializers.by_name(record.serializer)
         with self.blobs.open(record.blob_hash) as reader:
-            return serializer.load(reader)
+            return serializer.load(reader)  # type: ignore[arg-type]  # a read-only file object
 
     def download_artifacts(self, run_id: str, path: str = "", dst: str | Path = ".") -> Path:
         """Copy an artifact (or every artifact under a folder path) to ``dst``; verified."""

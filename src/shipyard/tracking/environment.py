@@ -84,7 +84,7 @@ def command_line() -> str:
 def packages() -> dict[str, str]:
     found: dict[str, str] = {}
     for dist in metadata.distributions():
-        name = dist.metadata.get("Name")
+        name = dist.metadata["Name"]
         if name:
             found[name] = dist.version
     return dict(sorted(found.items(), key=lambda kv: kv[0].lower()))

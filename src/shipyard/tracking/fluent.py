@@ -218,9 +218,7 @@ def search_runs(
     include_deleted: bool = False,
 ) -> list[Run]:
     """Runs matching a filter; see ``Client.search_runs``."""
-    return _default_client().search_runs(
-        projects, filter, order_by, limit, offset, include_deleted
-    )
+    return _default_client().search_runs(projects, filter, order_by, limit, offset, include_deleted)
 
 
 def load_artifact(run_id: str, path: str) -> Any:

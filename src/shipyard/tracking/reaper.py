@@ -26,7 +26,7 @@ def _process_gone(run: RunRecord) -> bool:
         return True
     except psutil.Error:
         return False
-    return started_ms > run.start_ms + 1000  # the pid was reused by a newer process
+    return bool(started_ms > run.start_ms + 1000)  # the pid was reused by a newer process
 
 
 def find_dead_runs(store: TrackingStore, now_ms: int, timeout_s: float) -> list[RunRecord]:

@@ -30,28 +30,31 @@ def run_select() -> Select[Any]:
 
 
 def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
+    result: ColumnElement[bool]
     match op:
         case "=":
-            return column == value
+            result = column == value
         case "!=":
-            return column != value
+            result = column != value
         case "<":
-            return column < value
+            result = column < value
         case "<=":
-            return column <= value
+            result = column <= value
         case ">":
-            return column > value
+            result = column > value
         case ">=":
-            return column >= value
+            result = column >= value
         case "like":
-            return column.like(value)
+            result = column.like(value)
         case "ilike":
-            return func.lower(column).like(func.lower(value))
+            result = func.lower(column).like(func.lower(value))
         case "in":
-            return column.in_(list(value))
+            result = column.in_(list(value))
         case "not_in":
-            return column.not_in(list(value))
-    raise FilterSyntaxError(f"unsupported operator {op!r}")
+            result = column.not_in(list(value))
+        case _:
+            raise FilterSyntaxError(f"unsupported operator {op!r}")
+    return result
 
 
 def _condition(node: Node) -> ColumnElement[bool]:
@@ -109,7 +112,7 @@ def build_query(
     node = parse_filter(filter_text)
     query = query.where(_condition(node) if node is not None else true())
     orderings = []
-    for i, key in enumerate(parse_order_by(order_by or None)):
+    for i, key in enumerate(parse_order_by(list(order_by) if order_by else None)):
         if key.kind == "attribute":
             column: Any = _ATTRIBUTE_COLUMNS[key.key]
         else:

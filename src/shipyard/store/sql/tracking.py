@@ -58,10 +58,12 @@ class SqlTrackingStore:
             if conn.execute(select(projects.c.id).where(projects.c.name == name)).first():
                 raise AlreadyExists(f"project {name!r} already exists")
             created = _now_ms()
-            pid = conn.execute(
+            done = conn.execute(
                 insert(projects).values(name=name, description=description, created_ms=created)
-            ).inserted_primary_key[0]
-            return Project(pid, name, description, created)
+            )
+            key = done.inserted_primary_key
+            assert key is not None
+            return Project(int(key[0]), name, description, created)
 
         return self.db.write(_create)
 
@@ -423,7 +425,7 @@ def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield items[start : start + size]
 
 
-def _metric(row: Row[Any]) -> Metric:
+def _metric(row: Any) -> Metric:
     value = float("nan") if row.value is None else float(row.value)
     return Metric(row.key, value, int(row.step), int(row.timestamp_ms))
 

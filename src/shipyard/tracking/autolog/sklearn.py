@@ -33,12 +33,12 @@ def enable(log_models: bool = True) -> None:
             fit = cls.__dict__.get("fit")
             if fit is not None and cls not in _originals and cls.__module__.startswith("sklearn"):
                 _originals[cls] = fit
-                cls.fit = _patched(fit)
+                setattr(cls, "fit", _patched(fit))  # noqa: B010
 
 
 def disable() -> None:
     for cls, fit in _originals.items():
-        cls.fit = fit
+        setattr(cls, "fit", fit)  # noqa: B010
     _originals.clear()
 
 
