@@ -15,7 +15,7 @@ from shipyard.errors import ShipyardError
 @click.version_option(package_name="shipyard")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
-    """Shipyard: track experiments, run flows, serve models — from one pip install."""
+    """Shipyard, a fun-sized MLOps platform: experiment tracking with zero servers."""
     ctx.obj = {"debug": debug}
 
 
