@@ -246,3 +246,14 @@ def test_oversized_params_and_names_are_refused(client):
         client.create_run("p" * 300)
     with pytest.raises(InvalidArgument):
         client.set_tag(run.id, "", "v")
+
+
+def test_a_folder_is_logged_all_or_nothing(client, tmp_path):
+    run = client.create_run("p", "r")
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "a.txt").write_text("a")
+    (folder / "b.txt").symlink_to(tmp_path / "missing")  # the second file cannot be read
+    with pytest.raises(NotFound, match="b.txt"):
+        client.log_artifact(run.id, folder)
+    assert client.list_artifacts(run.id) == []

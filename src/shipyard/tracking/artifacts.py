@@ -26,7 +26,7 @@ def files_to_log(local_path: str | Path, artifact_dir: str | None) -> list[tuple
         return [
             (path, artifact_path(prefix + path.relative_to(source).as_posix()))
             for path in sorted(source.rglob("*"))
-            if path.is_file()
+            if not path.is_dir()  # a broken link fails loudly rather than being skipped
         ]
     raise NotFound(f"cannot log artifact {source}: no such file or folder")
 

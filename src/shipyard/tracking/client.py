@@ -298,14 +298,22 @@ class Client:
     def log_artifact(
         self, run_id: str, local_path: str | Path, artifact_path: str | None = None
     ) -> list[ArtifactRecord]:
-        """Log a file, or every file in a folder, under ``artifact_path`` (a folder)."""
+        """Log a file, or every file in a folder, under ``artifact_path`` (a folder).
+
+        A folder is recorded all at once: if any file fails, none is recorded.
+        """
         self._require_run(run_id)
         if artifact_path is not None:
             artifact_path = v.artifact_path(artifact_path)
-        return [
-            self._log_blob(run_id, path, self.blobs.put_file(local), art.FILE_SERIALIZER)
-            for local, path in art.files_to_log(local_path, artifact_path)
-        ]
+        now = self._now_ms()
+        records = []
+        for local, path in art.files_to_log(local_path, artifact_path):
+            info = self.blobs.put_file(local)
+            records.append(
+                ArtifactRecord(run_id, path, info.hash, info.size, art.FILE_SERIALIZER, now)
+            )
+        self.store.add_artifacts(records)
+        return records
 
     def log_object(self, run_id: str, obj: Any, path: str) -> ArtifactRecord:
         """Store any object with the serializer its type calls for (see ``load_artifact``)."""
@@ -363,7 +371,7 @@ class Client:
 
     def _log_blob(self, run_id: str, path: str, info: Any, serializer: str) -> ArtifactRecord:
         record = ArtifactRecord(run_id, path, info.hash, info.size, serializer, self._now_ms())
-        self.store.add_artifact(record)
+        self.store.add_artifacts([record])
         return record
 
     def _require_run(self, run_id: str) -> str:

@@ -263,26 +263,33 @@ class SqlTrackingStore:
 
     # -- artifacts --------------------------------------------------------------------
 
-    def add_artifact(self, record: ArtifactRecord) -> None:
-        def _add(conn: Connection) -> None:
-            self._require_run(conn, record.run_id)
-            conn.execute(
-                delete(artifacts).where(
-                    artifacts.c.run_id == record.run_id, artifacts.c.path == record.path
-                )
-            )
-            conn.execute(
-                insert(artifacts).values(
-                    run_id=record.run_id,
-                    path=record.path,
-                    blob_hash=record.blob_hash,
-                    size=record.size,
-                    serializer=record.serializer,
-                    created_ms=record.created_ms,
-                )
-            )
+    def add_artifacts(self, records: Sequence[ArtifactRecord]) -> None:
+        """Record artifacts (replacing same paths) all at once, or none of them."""
 
-        self.db.write(_add)
+        def _add(conn: Connection) -> None:
+            for run_id in {r.run_id for r in records}:
+                self._require_run(conn, run_id)
+            for record in records:
+                conn.execute(
+                    delete(artifacts).where(
+                        artifacts.c.run_id == record.run_id, artifacts.c.path == record.path
+                    )
+                )
+            rows = [
+                {
+                    "run_id": r.run_id,
+                    "path": r.path,
+                    "blob_hash": r.blob_hash,
+                    "size": r.size,
+                    "serializer": r.serializer,
+                    "created_ms": r.created_ms,
+                }
+                for r in records
+            ]
+            conn.execute(insert(artifacts), rows)
+
+        if records:
+            self.db.write(_add)
 
     def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactRecord]:
         def _list(conn: Connection) -> list[ArtifactRecord]:
