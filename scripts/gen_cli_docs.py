@@ -10,11 +10,13 @@ import click
 from shipyard.cli.main import cli
 
 
-def _walk(command: click.Command, path: list[str]) -> list[tuple[list[str], click.Command]]:
-    found = [(path, command)]
+def _walk(command: click.Command, ctx: click.Context) -> list[click.Context]:
+    """Each command's context, chained to its parent's so inherited settings (-h) apply."""
+    found = [ctx]
     if isinstance(command, click.Group):
         for name in sorted(command.commands):
-            found += _walk(command.commands[name], [*path, name])
+            child = command.commands[name]
+            found += _walk(child, click.Context(child, info_name=name, parent=ctx))
     return found
 
 
@@ -25,15 +27,15 @@ def render() -> str:
         "Generated from `--help` by `scripts/gen_cli_docs.py`; do not edit by hand.",
         "",
     ]
-    for path, command in _walk(cli, ["shipyard"]):
-        context = click.Context(
-            command, info_name=" ".join(path), terminal_width=80, max_content_width=80
-        )
+    root = click.Context(
+        cli, info_name="shipyard", terminal_width=80, max_content_width=80, **cli.context_settings
+    )
+    for ctx in _walk(cli, root):
         lines += [
-            f"## `{' '.join(path)}`",
+            f"## `{ctx.command_path}`",
             "",
             "```text",
-            command.get_help(context).rstrip(),
+            ctx.command.get_help(ctx).rstrip(),
             "```",
             "",
         ]
