@@ -52,23 +52,22 @@ def check_run_id(run_id: Any) -> str:
     return run_id
 
 
-def param_value(key: str, value: Any) -> str:
+def _text_value(what: str, key: str, value: Any, limit: int) -> str:
     text = value if isinstance(value, str) else str(value)
-    if len(text) > MAX_PARAM_VALUE:
+    if len(text) > limit:
         raise InvalidArgument(
-            f"param {key!r} is {len(text):,} characters, over the limit of {MAX_PARAM_VALUE:,}; "
+            f"{what} {key!r} is {len(text):,} characters, over the limit of {limit:,}; "
             "log large values as an artifact with log_dict() or log_text()"
         )
     return text
 
 
+def param_value(key: str, value: Any) -> str:
+    return _text_value("param", key, value, MAX_PARAM_VALUE)
+
+
 def tag_value(key: str, value: Any) -> str:
-    text = value if isinstance(value, str) else str(value)
-    if len(text) > MAX_TAG_VALUE:
-        raise InvalidArgument(
-            f"tag {key!r} is {len(text):,} characters, over the limit of {MAX_TAG_VALUE:,}"
-        )
-    return text
+    return _text_value("tag", key, value, MAX_TAG_VALUE)
 
 
 def metric_value(key: str, value: Any, policy: str) -> float | None:
