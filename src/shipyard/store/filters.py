@@ -216,7 +216,7 @@ class _Parser:
     def key(self) -> tuple[Kind, str]:
         if self.i >= len(self.tokens):
             raise self.error("expected a key such as metrics.acc but the filter ended")
-        first = self.tokens[self.i]
+        start, first = self.i, self.tokens[self.i]
         if first.kind != "word":
             raise self.error(f"expected a key such as metrics.acc but found {first.text!r}")
         self.i += 1
@@ -230,6 +230,7 @@ class _Parser:
         if kind == "attribute":
             name = _ATTRIBUTE_ALIASES.get(name.lower(), name.lower())
             if name not in ATTRIBUTES:
+                self.i = start  # point at the key
                 raise self.error(
                     f"unknown attribute {name!r} (known: {', '.join(sorted(ATTRIBUTES))}; "
                     "use metrics.X, params.X or tags.X for run data)"

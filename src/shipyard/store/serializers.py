@@ -128,7 +128,12 @@ class PickleSerializer:
     def dump(self, obj: Any, out: IO[bytes]) -> None:
         import cloudpickle
 
-        cloudpickle.dump(obj, out, protocol=5)
+        try:
+            cloudpickle.dump(obj, out, protocol=5)
+        except (TypeError, ValueError, OSError):
+            raise
+        except Exception as exc:  # PicklingError, or whatever a __reduce__ raises
+            raise TypeError(f"cannot pickle {type(obj).__qualname__}: {exc}") from exc
 
     def load(self, source: IO[bytes]) -> Any:
         import pickle
@@ -152,7 +157,8 @@ def register_serializer(serializer: Serializer) -> None:
     for attr in ("name", "accepts", "dump", "load"):
         if not hasattr(serializer, attr):
             raise InvalidArgument(f"a serializer needs a {attr!r} attribute")
-    _registered[:0] = [s for s in [serializer] if s.name not in {r.name for r in _registered}]
+    # a new registration under a taken name replaces the old one (e.g. a re-run notebook cell)
+    _registered[:] = [serializer, *(r for r in _registered if r.name != serializer.name)]
 
 
 def serializers() -> list[Serializer]:
