@@ -117,3 +117,21 @@ def test_an_uncaught_exception_marks_an_open_run_failed(shipyard_home):
     run_id = done.stdout.strip()
     assert shipyard.get_run(run_id).status is shipyard.RunStatus.FAILED
     assert len(shipyard.get_metric_history(run_id, "m")) == 1
+
+
+def test_log_figure_stores_a_rendered_image(shipyard_home):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots()
+    axes.plot([0, 1], [0, 1])
+    with shipyard.start_run(project="p") as run:
+        shipyard.log_figure(figure, "plots/roc.png")
+        shipyard.log_figure(figure, "plots/roc.svg")
+        with pytest.raises(InvalidArgument, match="matplotlib or plotly"):
+            shipyard.log_figure(object(), "x.png")
+    plt.close(figure)
+    assert shipyard.load_artifact(run.id, "plots/roc.png").startswith(b"\x89PNG")
+    assert b"<svg" in shipyard.load_artifact(run.id, "plots/roc.svg")
