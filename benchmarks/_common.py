@@ -29,7 +29,7 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
         help="metadata store; default: SQLite in a temp folder. A postgresql:// URI names a "
         "database that this script creates and drops.",
     )
-    p.add_argument("--repeat", type=int, default=3, help="trials; the median is reported")
+    p.add_argument("--repeat", type=int, default=3, help="number of timed trials")
     return p
 
 
@@ -81,8 +81,15 @@ def bench_store(uri: str | None, tmp_dir: str | None = None) -> Iterator[Path]:
                     os.environ[key] = value
 
 
-def backend(uri: str | None) -> str:
-    return "PostgreSQL" if uri and uri.startswith("postgres") else "SQLite"
+def header(title: str, uri: str | None) -> None:
+    """Print what runs where, and warn when other work competes for the CPUs."""
+    import psutil
+
+    backend = "PostgreSQL" if uri and uri.startswith("postgres") else "SQLite"
+    busy = psutil.cpu_percent(interval=1.0)  # this process sleeps: all of it is others' work
+    print(f"{title} on {backend}; {os.cpu_count()} CPUs, {busy:.0f}% busy before the start")
+    if busy > 25:
+        print("  warning: other work competes for the CPUs; figures will be low and noisy")
 
 
 def median(values: list[float]) -> float:

@@ -47,7 +47,7 @@ def fluent_trial(_client: shipyard.Client, project: str) -> float:
 
 def main() -> None:
     args = _common.parser(__doc__).parse_args()
-    print(f"bench_create_runs on {_common.backend(args.uri)}, {N:,} runs x 10 params")
+    _common.header(f"bench_create_runs: {N:,} runs x 10 params", args.uri)
     with _common.bench_store(args.uri):
         client = shipyard.Client()
         client.end_run(client.create_run("warmup", "warmup").id)  # git/env capture, schema
@@ -65,8 +65,10 @@ def main() -> None:
             rate = _common.median(rates)
             results.append(
                 _common.line(
-                    f"{label}: create+end runs, 10 params", f"{rate:,.0f} runs/s",
-                    f">= {TARGET} runs/s", rate >= TARGET,
+                    f"{label}: create+end runs, 10 params",
+                    f"{rate:,.0f} runs/s",
+                    f">= {TARGET} runs/s",
+                    rate >= TARGET,
                 )
             )
         client.close()

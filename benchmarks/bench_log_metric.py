@@ -1,6 +1,7 @@
 """Metric logging: 100,000 ``log_metric`` calls in one run, then ``end_run``.
 
-Method, per trial (a fresh run each time, the median of ``--repeat`` trials is reported):
+Method, per trial (a fresh run each time; medians of ``--repeat`` trials are reported, and
+for end_run also the worst trial, which decides PASS/MISS):
 
 1. ``client.create_run(...)``; then time a loop of 100,000
    ``client.log_metric(run_id, "loss", value, step=i)`` calls (values precomputed), i.e. the
@@ -80,24 +81,28 @@ def measure(label: str, trial: Callable[..., tuple[str, float, float, int]], rep
             f"buffered at end_run, end_run {end_s:.3f} s, all {N:,} stored: {ok}"
         )
     client.close()
-    rate, end = _common.median(rates), _common.median(ends)
+    rate, end, worst = _common.median(rates), _common.median(ends), max(ends)
     return [
         _common.line(
-            f"{label}: log_metric calls/s", f"{rate:,.0f}/s", f">= {TARGET_RATE:,}/s",
+            f"{label}: log_metric calls/s",
+            f"{rate:,.0f}/s",
+            f">= {TARGET_RATE:,}/s",
             rate >= TARGET_RATE,
         ),
         _common.line(
             f"{label}: end_run -> all {N:,} stored",
-            f"{end:.3f} s" + ("" if complete else " (POINTS MISSING)"),
-            f"<= {TARGET_END_S} s",
-            complete and end <= TARGET_END_S,
+            f"{end:.2f} s, worst {worst:.2f} s" + ("" if complete else " MISSING POINTS"),
+            f"<= {TARGET_END_S} s (worst trial)",
+            complete and worst <= TARGET_END_S,
         ),
     ]
 
 
 def main() -> None:
-    args = _common.parser(__doc__).parse_args()
-    print(f"bench_log_metric on {_common.backend(args.uri)}, {N:,} points, {args.repeat} trials")
+    p = _common.parser(__doc__)
+    p.set_defaults(repeat=5)
+    args = p.parse_args()
+    _common.header(f"bench_log_metric: {N:,} points x {args.repeat} trials", args.uri)
     with _common.bench_store(args.uri):
         results = measure("Client", trial_client, args.repeat)
         results += measure("fluent", trial_fluent, args.repeat)

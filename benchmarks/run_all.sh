@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Run every benchmark, SQLite by default:
+#
+#   benchmarks/run_all.sh                     # SQLite in a temp folder
+#   benchmarks/run_all.sh --uri postgresql://postgres@127.0.0.1:5432/shipyard_bench
+#
+# Arguments go to every script (--uri names a database that each script creates and drops).
+# The output is also saved to benchmarks/results/ (git-ignored). Exits 1 if any target missed.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+mkdir -p "$here/results"
+log="$here/results/$(date +%Y%m%d-%H%M%S).txt"
+python="${PYTHON:-python}"
+
+for bench in bench_log_metric bench_create_runs bench_artifacts; do
+    "$python" "$here/$bench.py" "$@"
+    echo
+done 2>&1 | tee "$log"
+
+echo "saved to $log"
+if grep -q '^MISS' "$log"; then
+    echo "some targets were missed:"
+    grep '^MISS' "$log"
+    exit 1
+fi
