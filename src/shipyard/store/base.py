@@ -83,6 +83,7 @@ class NewRun:
     kind: str = "run"
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    artifacts: tuple[ArtifactRecord, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

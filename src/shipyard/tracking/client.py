@@ -7,6 +7,7 @@ A client opens its stores lazily, so constructing one is free.
 from __future__ import annotations
 
 import atexit
+import hashlib
 import json
 import os
 import sys
@@ -31,7 +32,7 @@ from shipyard.store import (
     serializers,
 )
 from shipyard.store.base import NewRun
-from shipyard.store.blobs import BlobStore
+from shipyard.store.blobs import BlobInfo, BlobStore
 from shipyard.tracking import artifacts as art
 from shipyard.tracking import environment as env
 from shipyard.tracking import validation as v
@@ -60,7 +61,7 @@ class Client:
         self._writer: MetricWriter | None = None
         self._known_runs: set[str] = set()
         self._next_step: dict[tuple[str, str], int] = {}
-        self._env_hash: str | None = None
+        self._stored: dict[str, BlobInfo] = {}
         self._last_reap_ms = 0
         _clients.add(self)
 
@@ -145,12 +146,26 @@ class Client:
         code = env.code_version() if capture_code else env.CodeVersion("", False, b"", "")
         if code.repo:
             clean_tags.setdefault("shipyard.git.repo", code.repo)
+        start_ms = self._now_ms()
+        diff: tuple[ArtifactRecord, ...] = ()
+        if code.diff:
+            info = self._put_bytes_once(code.diff)
+            diff = (
+                ArtifactRecord(
+                    run_id,
+                    "code/uncommitted.diff",
+                    info.hash,
+                    info.size,
+                    art.FILE_SERIALIZER,
+                    start_ms,
+                ),
+            )
         record = self.store.create_run(
             NewRun(
                 id=run_id,
                 project=project,
                 name=name,
-                start_ms=self._now_ms(),
+                start_ms=start_ms,
                 user=env.current_user(),
                 host=env.hostname(),
                 pid=os.getpid(),
@@ -161,16 +176,10 @@ class Client:
                 kind=kind,
                 params=clean_params,
                 tags=clean_tags,
+                artifacts=diff,
             )
         )
         self._known_runs.add(run_id)
-        if code.diff:
-            self._log_blob(
-                run_id,
-                "code/uncommitted.diff",
-                self.blobs.put_bytes(code.diff),
-                art.FILE_SERIALIZER,
-            )
         self.writer.watch(run_id)
         self._maybe_reap()
         return Run.from_record(record)
@@ -391,10 +400,15 @@ class Client:
         return {v.check_key(k, "tag key"): v.tag_value(k, x) for k, x in tags.items()}
 
     def _environment_hash(self) -> str:
-        if self._env_hash is None:
-            data = json.dumps(env.environment(), sort_keys=True).encode()
-            self._env_hash = self.blobs.put_bytes(data).hash
-        return self._env_hash
+        data = json.dumps(env.environment(), sort_keys=True).encode()
+        return self._put_bytes_once(data).hash
+
+    def _put_bytes_once(self, data: bytes) -> BlobInfo:
+        """Store bytes this client stores again and again (environment, diff) only once."""
+        key = hashlib.sha256(data).hexdigest()
+        if key not in self._stored:
+            self._stored[key] = self.blobs.put_bytes(data)
+        return self._stored[key]
 
     def get_environment(self, run_id: str) -> dict[str, Any]:
         """Python version, platform and installed packages recorded with the run."""

@@ -43,6 +43,7 @@ class SqlTrackingStore:
                 self.db.dispose()  # a refused store must not leak its connections
                 raise
         self._upsert = postgresql.insert if self.db.dialect == "postgresql" else sqlite.insert
+        self._project_ids: dict[str, int] = {}
 
     @property
     def uri(self) -> str:
@@ -92,13 +93,14 @@ class SqlTrackingStore:
     # -- runs -------------------------------------------------------------------------
 
     def create_run(self, run: NewRun) -> RunRecord:
-        project = self.get_or_create_project(run.project)
+        """One write transaction: the run, its params, tags and artifact records."""
+        project_id = self._project_id(run.project)
 
         def _create(conn: Connection) -> None:
             conn.execute(
                 insert(runs).values(
                     id=run.id,
-                    project_id=project.id,
+                    project_id=project_id,
                     name=run.name,
                     kind=run.kind,
                     parent_id=run.parent_id,
@@ -114,11 +116,43 @@ class SqlTrackingStore:
                     environment_hash=run.environment_hash,
                 )
             )
-            self._write_params(conn, run.id, run.params)
-            self._write_tags(conn, run.id, run.tags)
+            for table, values in ((params, run.params), (tags, run.tags)):
+                if values:  # a new run has none yet: plain inserts, no upsert
+                    conn.execute(
+                        insert(table),
+                        [{"run_id": run.id, "key": k, "value": v} for k, v in values.items()],
+                    )
+            if run.artifacts:
+                conn.execute(insert(artifacts), [_artifact_row(a) for a in run.artifacts])
 
         self.db.write(_create)
-        return self.get_run(run.id)
+        return RunRecord(
+            id=run.id,
+            project=run.project,
+            name=run.name,
+            status=RunStatus.RUNNING,
+            start_ms=run.start_ms,
+            end_ms=None,
+            heartbeat_ms=run.start_ms,
+            user=run.user,
+            host=run.host,
+            pid=run.pid,
+            command=run.command,
+            code_version=run.code_version,
+            environment_hash=run.environment_hash,
+            parent_id=run.parent_id,
+            kind=run.kind,
+            deleted=False,
+            params=dict(run.params),
+            metrics={},
+            tags=dict(run.tags),
+        )
+
+    def _project_id(self, name: str) -> int:
+        """Project ids never change, so they are cached per store."""
+        if name not in self._project_ids:
+            self._project_ids[name] = self.get_or_create_project(name).id
+        return self._project_ids[name]
 
     def get_run(self, run_id: str) -> RunRecord:
         def _get(conn: Connection) -> RunRecord:
@@ -275,18 +309,7 @@ class SqlTrackingStore:
                         artifacts.c.run_id == record.run_id, artifacts.c.path == record.path
                     )
                 )
-            rows = [
-                {
-                    "run_id": r.run_id,
-                    "path": r.path,
-                    "blob_hash": r.blob_hash,
-                    "size": r.size,
-                    "serializer": r.serializer,
-                    "created_ms": r.created_ms,
-                }
-                for r in records
-            ]
-            conn.execute(insert(artifacts), rows)
+            conn.execute(insert(artifacts), [_artifact_row(r) for r in records])
 
         if records:
             self.db.write(_add)
@@ -388,20 +411,11 @@ class SqlTrackingStore:
         rows = []
         for point in points:
             value = None if math.isnan(point.value) else point.value
-            rows.append(
-                {
-                    "run_id": run_id,
-                    "key": point.key,
-                    "value": value,
-                    "step": point.step,
-                    "timestamp_ms": point.timestamp_ms,
-                }
-            )
+            rows.append((run_id, point.key, value, point.step, point.timestamp_ms))
             best = latest.get(point.key)
             if best is None or (point.step, point.timestamp_ms) >= (best.step, best.timestamp_ms):
                 latest[point.key] = point
-        for chunk in _chunks(rows, _CHUNK):
-            conn.execute(insert(metrics), chunk)
+        _insert_metric_rows(conn, rows)
         for point in latest.values():
             stmt = self._upsert(latest_metrics).values(
                 run_id=run_id,
@@ -427,9 +441,39 @@ class SqlTrackingStore:
             )
 
 
+_METRIC_COLUMNS = "run_id, key, value, step, timestamp_ms"
+
+
+def _insert_metric_rows(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Bulk-insert metric points: COPY on PostgreSQL (about 3x faster than executemany,
+    which psycopg sends row by row), one prepared executemany on SQLite."""
+    if conn.dialect.name == "postgresql":
+        raw: Any = conn.connection.driver_connection  # the same connection and transaction
+        statement = f"COPY metrics ({_METRIC_COLUMNS}) FROM STDIN"  # constant, no user data
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    for chunk in _chunks(rows, _CHUNK):
+        conn.exec_driver_sql(
+            f"INSERT INTO metrics ({_METRIC_COLUMNS}) VALUES (?, ?, ?, ?, ?)", list(chunk)
+        )
+
+
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _artifact_row(record: ArtifactRecord) -> dict[str, Any]:
+    return {
+        "run_id": record.run_id,
+        "path": record.path,
+        "blob_hash": record.blob_hash,
+        "size": record.size,
+        "serializer": record.serializer,
+        "created_ms": record.created_ms,
+    }
 
 
 def _metric(row: Any) -> Metric:
