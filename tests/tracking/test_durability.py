@@ -174,3 +174,26 @@ def test_heartbeats_keep_a_live_run_alive(shipyard_home, monkeypatch):
     assert client.reap_dead_runs() == []  # its own process is alive
     client.end_run(run.id)
     client.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
+@pytest.mark.filterwarnings("ignore:.*multi-threaded.*fork:DeprecationWarning")
+def test_a_forked_child_does_not_rewrite_the_parents_buffered_points(shipyard_client):
+    client = shipyard_client
+    run = client.create_run("p", "fork")
+    for i in range(10):
+        client.log_metric(run.id, "parent", i, step=i)
+    pid = os.fork()
+    if pid == 0:  # child: logs its own point and flushes; must not write the parent's
+        code = 0
+        try:
+            client.log_metric(run.id, "child", 1.0)
+            client.flush()
+        except BaseException:
+            code = 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    client.flush()
+    assert [m.step for m in client.get_metric_history(run.id, "parent")] == list(range(10))
+    assert len(client.get_metric_history(run.id, "child")) == 1

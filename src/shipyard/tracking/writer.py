@@ -45,8 +45,10 @@ class MetricWriter:
         self.last_error: ShipyardError | None = None
 
     def add(self, run_id: str, metric: Metric) -> None:
+        if self._pid != os.getpid():
+            self._after_fork()
         self._pending.append((run_id, metric))
-        if self._thread is None or self._pid != os.getpid():
+        if self._thread is None:
             self._start()
         if len(self._pending) >= BATCH_SIZE:
             self._wake.set()
@@ -56,8 +58,10 @@ class MetricWriter:
 
     def watch(self, run_id: str) -> None:
         """Send heartbeats for this run until ``unwatch``."""
+        if self._pid != os.getpid():
+            self._after_fork()
         self.active_runs.add(run_id)
-        if self._thread is None or self._pid != os.getpid():
+        if self._thread is None:
             self._start()
 
     def unwatch(self, run_id: str) -> None:
@@ -65,6 +69,8 @@ class MetricWriter:
 
     def flush(self) -> None:
         """Write every buffered point now; raise if the store cannot take them."""
+        if self._pid != os.getpid():
+            self._after_fork()
         with self._write_lock:
             self._drain_and_write()
 
@@ -73,10 +79,17 @@ class MetricWriter:
         self._wake.set()
         self.flush()
 
+    def _after_fork(self) -> None:
+        """In a forked child: the parent's thread is gone and its buffered points and runs
+        are the parent's to write, not ours (writing them here would duplicate them)."""
+        self._pid = os.getpid()
+        self._write_lock = threading.Lock()
+        self._pending = deque()
+        self._retry = []
+        self.active_runs = set()
+        self._thread = None
+
     def _start(self) -> None:
-        if self._pid != os.getpid():  # forked: the parent's thread does not exist here
-            self._pid = os.getpid()
-            self._write_lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="shipyard-writer", daemon=True)
         self._thread.start()
 
