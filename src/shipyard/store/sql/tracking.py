@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
 
-from sqlalchemy import Connection, Row, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shipyard.errors import AlreadyExists, Conflict, NotFound
@@ -15,6 +14,14 @@ from shipyard.store.base import ArtifactRecord, Metric, NewRun, Project, RunReco
 from shipyard.store.sql import search
 from shipyard.store.sql.engine import Database
 from shipyard.store.sql.migrate import ensure_schema
+from shipyard.store.sql.rows import (
+    artifact_from_row,
+    artifact_row,
+    chunks,
+    insert_metric_rows,
+    metric_from_row,
+    run_records,
+)
 from shipyard.store.sql.tables import (
     BLOB_REFERENCES,
     artifacts,
@@ -25,8 +32,6 @@ from shipyard.store.sql.tables import (
     runs,
     tags,
 )
-
-_CHUNK = 5000  # rows per executemany; keeps statements under driver parameter limits
 
 
 def _now_ms() -> int:
@@ -123,7 +128,7 @@ class SqlTrackingStore:
                         [{"run_id": run.id, "key": k, "value": v} for k, v in values.items()],
                     )
             if run.artifacts:
-                conn.execute(insert(artifacts), [_artifact_row(a) for a in run.artifacts])
+                conn.execute(insert(artifacts), [artifact_row(a) for a in run.artifacts])
 
         self.db.write(_create)
         return RunRecord(
@@ -159,7 +164,7 @@ class SqlTrackingStore:
             row = conn.execute(search.run_select().where(runs.c.id == run_id)).first()
             if row is None:
                 raise NotFound(f"no run with id {run_id!r}")
-            return _fill(conn, [row])[0]
+            return run_records(conn, [row])[0]
 
         return self.db.read(_get)
 
@@ -222,7 +227,7 @@ class SqlTrackingStore:
                 .where(metrics.c.run_id == run_id, metrics.c.key == key)
                 .order_by(metrics.c.step, metrics.c.timestamp_ms, metrics.c.id)
             ).all()
-            return [_metric(r) for r in rows]
+            return [metric_from_row(r) for r in rows]
 
         return self.db.read(_history)
 
@@ -236,7 +241,7 @@ class SqlTrackingStore:
         include_deleted: bool = False,
     ) -> list[RunRecord]:
         query = search.build_query(projects, filter, order_by, limit, offset, include_deleted)
-        return self.db.read(lambda c: _fill(c, c.execute(query).all()))
+        return self.db.read(lambda c: run_records(c, c.execute(query).all()))
 
     def set_deleted(self, run_ids: Sequence[str], deleted: bool) -> None:
         def _set(conn: Connection) -> None:
@@ -259,7 +264,7 @@ class SqlTrackingStore:
             ids = list(
                 conn.execute(select(runs.c.id).where(runs.c.deleted_ms.is_not(None))).scalars()
             )
-            for chunk in _chunks(ids, 500):
+            for chunk in chunks(ids, 500):
                 conn.execute(update(runs).where(runs.c.parent_id.in_(chunk)).values(parent_id=None))
                 for table in (metrics, latest_metrics, params, tags, artifacts):
                     conn.execute(delete(table).where(table.c.run_id.in_(chunk)))
@@ -272,11 +277,11 @@ class SqlTrackingStore:
         query = search.run_select().where(
             runs.c.status == RunStatus.RUNNING.value, runs.c.heartbeat_ms < heartbeat_before_ms
         )
-        return self.db.read(lambda c: _fill(c, c.execute(query).all(), with_data=False))
+        return self.db.read(lambda c: run_records(c, c.execute(query).all(), with_data=False))
 
     def running_runs(self) -> list[RunRecord]:
         query = search.run_select().where(runs.c.status == RunStatus.RUNNING.value)
-        return self.db.read(lambda c: _fill(c, c.execute(query).all(), with_data=False))
+        return self.db.read(lambda c: run_records(c, c.execute(query).all(), with_data=False))
 
     def mark_killed(self, run_ids: Sequence[str], end_ms: int) -> list[str]:
         """Mark still-RUNNING runs KILLED; returns the ids that changed (race-safe)."""
@@ -309,7 +314,7 @@ class SqlTrackingStore:
                         artifacts.c.run_id == record.run_id, artifacts.c.path == record.path
                     )
                 )
-            conn.execute(insert(artifacts), [_artifact_row(r) for r in records])
+            conn.execute(insert(artifacts), [artifact_row(r) for r in records])
 
         if records:
             self.db.write(_add)
@@ -320,7 +325,9 @@ class SqlTrackingStore:
             query = select(artifacts).where(artifacts.c.run_id == run_id)
             if prefix:
                 query = query.where(artifacts.c.path.startswith(prefix, autoescape=True))
-            return [_artifact(r) for r in conn.execute(query.order_by(artifacts.c.path)).all()]
+            return [
+                artifact_from_row(r) for r in conn.execute(query.order_by(artifacts.c.path)).all()
+            ]
 
         return self.db.read(_list)
 
@@ -332,7 +339,7 @@ class SqlTrackingStore:
             ).first()
             if row is None:
                 raise NotFound(f"run {run_id} has no artifact {path!r}")
-            return _artifact(row)
+            return artifact_from_row(row)
 
         return self.db.read(_get)
 
@@ -355,7 +362,7 @@ class SqlTrackingStore:
 
         def _used(conn: Connection) -> set[str]:
             found: set[str] = set()
-            for chunk in _chunks(wanted, 500):
+            for chunk in chunks(wanted, 500):
                 for _table, column in BLOB_REFERENCES:
                     found.update(conn.execute(select(column).where(column.in_(chunk))).scalars())
             return found
@@ -415,7 +422,7 @@ class SqlTrackingStore:
             best = latest.get(point.key)
             if best is None or (point.step, point.timestamp_ms) >= (best.step, best.timestamp_ms):
                 latest[point.key] = point
-        _insert_metric_rows(conn, rows)
+        insert_metric_rows(conn, rows)
         for point in latest.values():
             stmt = self._upsert(latest_metrics).values(
                 run_id=run_id,
@@ -439,89 +446,3 @@ class SqlTrackingStore:
                     where=newer,
                 )
             )
-
-
-_METRIC_COLUMNS = "run_id, key, value, step, timestamp_ms"
-
-
-def _insert_metric_rows(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-    """Bulk-insert metric points: COPY on PostgreSQL (about 3x faster than executemany,
-    which psycopg sends row by row), one prepared executemany on SQLite."""
-    if conn.dialect.name == "postgresql":
-        raw: Any = conn.connection.driver_connection  # the same connection and transaction
-        statement = f"COPY metrics ({_METRIC_COLUMNS}) FROM STDIN"  # constant, no user data
-        with raw.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row(row)
-        return
-    for chunk in _chunks(rows, _CHUNK):
-        conn.exec_driver_sql(
-            f"INSERT INTO metrics ({_METRIC_COLUMNS}) VALUES (?, ?, ?, ?, ?)", list(chunk)
-        )
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _artifact_row(record: ArtifactRecord) -> dict[str, Any]:
-    return {
-        "run_id": record.run_id,
-        "path": record.path,
-        "blob_hash": record.blob_hash,
-        "size": record.size,
-        "serializer": record.serializer,
-        "created_ms": record.created_ms,
-    }
-
-
-def _metric(row: Any) -> Metric:
-    value = float("nan") if row.value is None else float(row.value)
-    return Metric(row.key, value, int(row.step), int(row.timestamp_ms))
-
-
-def _artifact(row: Row[Any]) -> ArtifactRecord:
-    return ArtifactRecord(
-        row.run_id, row.path, row.blob_hash, int(row.size), row.serializer, int(row.created_ms)
-    )
-
-
-def _fill(conn: Connection, rows: Sequence[Row[Any]], with_data: bool = True) -> list[RunRecord]:
-    """Turn run rows into records, loading params, latest metrics and tags in 3 queries."""
-    ids = [r.id for r in rows]
-    data: dict[str, tuple[dict[str, str], dict[str, float], dict[str, str]]] = {
-        i: ({}, {}, {}) for i in ids
-    }
-    if with_data and ids:
-        for chunk in _chunks(ids, 500):
-            for r in conn.execute(select(params).where(params.c.run_id.in_(chunk))):
-                data[r.run_id][0][r.key] = r.value
-            for r in conn.execute(select(latest_metrics).where(latest_metrics.c.run_id.in_(chunk))):
-                data[r.run_id][1][r.key] = float("nan") if r.value is None else float(r.value)
-            for r in conn.execute(select(tags).where(tags.c.run_id.in_(chunk))):
-                data[r.run_id][2][r.key] = r.value
-    return [
-        RunRecord(
-            id=r.id,
-            project=r.project,
-            name=r.name,
-            status=RunStatus(r.status),
-            start_ms=int(r.start_ms),
-            end_ms=None if r.end_ms is None else int(r.end_ms),
-            heartbeat_ms=int(r.heartbeat_ms),
-            user=r.user,
-            host=r.host,
-            pid=int(r.pid),
-            command=r.command,
-            code_version=r.code_version,
-            environment_hash=r.environment_hash,
-            parent_id=r.parent_id,
-            kind=r.kind,
-            deleted=r.deleted_ms is not None,
-            params=data[r.id][0],
-            metrics=data[r.id][1],
-            tags=data[r.id][2],
-        )
-        for r in rows
-    ]
