@@ -101,26 +101,18 @@ class SqlTrackingStore:
         """One write transaction: the run, its params, tags and artifact records."""
         project_id = self._project_id(run.project)
 
+        record = RunRecord(
+            id=run.id, project=run.project, name=run.name, status=RunStatus.RUNNING,
+            start_ms=run.start_ms, end_ms=None, heartbeat_ms=run.start_ms, user=run.user,
+            host=run.host, pid=run.pid, command=run.command, code_version=run.code_version,
+            environment_hash=run.environment_hash, parent_id=run.parent_id, kind=run.kind,
+            deleted=False, params=dict(run.params), tags=dict(run.tags),
+        )  # fmt: skip
+        row = {c.name: getattr(record, c.name) for c in runs.c if hasattr(record, c.name)}
+        row.update(project_id=project_id, status=record.status.value)
+
         def _create(conn: Connection) -> None:
-            conn.execute(
-                insert(runs).values(
-                    id=run.id,
-                    project_id=project_id,
-                    name=run.name,
-                    kind=run.kind,
-                    parent_id=run.parent_id,
-                    status=RunStatus.RUNNING.value,
-                    start_ms=run.start_ms,
-                    end_ms=None,
-                    heartbeat_ms=run.start_ms,
-                    user=run.user,
-                    host=run.host,
-                    pid=run.pid,
-                    command=run.command,
-                    code_version=run.code_version,
-                    environment_hash=run.environment_hash,
-                )
-            )
+            conn.execute(insert(runs).values(**row))
             for table, values in ((params, run.params), (tags, run.tags)):
                 if values:  # a new run has none yet: plain inserts, no upsert
                     conn.execute(
@@ -131,27 +123,7 @@ class SqlTrackingStore:
                 conn.execute(insert(artifacts), [artifact_row(a) for a in run.artifacts])
 
         self.db.write(_create)
-        return RunRecord(
-            id=run.id,
-            project=run.project,
-            name=run.name,
-            status=RunStatus.RUNNING,
-            start_ms=run.start_ms,
-            end_ms=None,
-            heartbeat_ms=run.start_ms,
-            user=run.user,
-            host=run.host,
-            pid=run.pid,
-            command=run.command,
-            code_version=run.code_version,
-            environment_hash=run.environment_hash,
-            parent_id=run.parent_id,
-            kind=run.kind,
-            deleted=False,
-            params=dict(run.params),
-            metrics={},
-            tags=dict(run.tags),
-        )
+        return record
 
     def _project_id(self, name: str) -> int:
         """Project ids never change, so they are cached per store."""
