@@ -2,7 +2,8 @@
 
     ShipyardError                      500-class only when it is a bug
      ├── InvalidArgument  (ValueError)  400  bad input from the caller
-     │    └── FilterSyntaxError         400  run filter / order_by does not parse
+     │    ├── FilterSyntaxError         400  run filter / order_by does not parse
+     │    └── InvalidFlow               400  a flow's graph or parameters are wrong
      ├── NotFound         (LookupError) 404  a project, run, artifact or blob is missing
      ├── AlreadyExists                  409  a unique name or key is taken
      ├── Conflict                       409  the call disagrees with stored state
@@ -41,6 +42,10 @@ class InvalidArgument(ShipyardError, ValueError):
 
 class FilterSyntaxError(InvalidArgument):
     code = "INVALID_FILTER"
+
+
+class InvalidFlow(InvalidArgument):
+    code = "INVALID_FLOW"
 
 
 class NotFound(ShipyardError, LookupError):
@@ -89,6 +94,7 @@ ERROR_CODES: dict[str, type[ShipyardError]] = {
         ShipyardError,
         InvalidArgument,
         FilterSyntaxError,
+        InvalidFlow,
         NotFound,
         AlreadyExists,
         Conflict,

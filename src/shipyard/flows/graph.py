@@ -1,0 +1,299 @@
+"""A flow's graph, read from the source of its steps, and the checks run before anything runs.
+
+Each step must end with ``self.next(...)`` (``end`` has none). The call decides the node:
+
+    self.next(self.b)                     linear
+    self.next(self.a, self.b)             split: static branches, joined later
+    self.next(self.t, foreach="items")    foreach: one task of ``t`` per item of self.items
+    def join(self, inputs): ...           join: takes the branches (or foreach tasks) back
+
+Every problem is reported as ``InvalidFlow`` naming the flow, the step and its line.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import textwrap
+from dataclasses import dataclass, field
+from typing import Any
+
+from shipyard.errors import InvalidFlow
+from shipyard.flows.step import is_step
+
+
+@dataclass
+class Node:
+    name: str
+    type: str  # start | linear | split | foreach | join | end
+    out_funcs: list[str]
+    in_funcs: list[str] = field(default_factory=list)
+    foreach_param: str | None = None
+    num_args: int = 1
+    file: str = ""
+    lineno: int = 0
+    doc: str = ""
+    split_parents: list[str] = field(default_factory=list)  # enclosing splits, outermost first
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.lineno}"
+
+
+class FlowGraph:
+    def __init__(self, flow_cls: type) -> None:
+        self.name = flow_cls.__name__
+        self.nodes: dict[str, Node] = {}
+        for name, func, func_ast, file, offset in _step_sources(flow_cls):
+            self.nodes[name] = _node(self.name, name, func, func_ast, file, offset)
+        for node in self.nodes.values():
+            for child in node.out_funcs:
+                if child in self.nodes:
+                    self.nodes[child].in_funcs.append(node.name)
+        check(self)
+
+    def __getitem__(self, name: str) -> Node:
+        return self.nodes[name]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.nodes.values())
+
+    def sorted_nodes(self) -> list[Node]:
+        """Steps in a topological order from start (ties in definition order)."""
+        order: list[str] = []
+        seen: set[str] = set()
+
+        def visit(name: str) -> None:
+            if name in seen:
+                return
+            seen.add(name)
+            for child in reversed(self.nodes[name].out_funcs):
+                visit(child)
+            order.append(name)
+
+        visit("start")
+        return [self.nodes[n] for n in reversed(order)]
+
+    def render(self) -> str:
+        """A readable description of the graph, for ``python flow.py show``."""
+        lines = []
+        for node in self.sorted_nodes():
+            head = f"Step {node.name}"
+            if node.doc:
+                head += f"\n    {node.doc}"
+            if node.type == "end":
+                lines.append(head)
+                continue
+            targets = ", ".join(node.out_funcs)
+            if node.type == "foreach":
+                arrow = f"  => {targets} (foreach over self.{node.foreach_param})"
+            elif node.type == "split":
+                arrow = f"  => {targets} (in parallel)"
+            else:
+                arrow = f"  => {targets}"
+            lines.append(head + "\n" + arrow)
+        return "\n\n".join(lines)
+
+
+def _fail(graph_name: str, node: Node | None, message: str) -> InvalidFlow:
+    where = f"step '{node.name}' ({node.where})" if node else "the flow"
+    return InvalidFlow(f"{graph_name}: {where}: {message}")
+
+
+def _step_sources(flow_cls: type) -> list[tuple[str, Any, ast.FunctionDef, str, int]]:
+    """(name, function, its AST, file, first line) for every step, base classes included."""
+    found: dict[str, tuple[str, Any, ast.FunctionDef, str, int]] = {}
+    for klass in reversed(flow_cls.__mro__):
+        steps = [n for n, v in vars(klass).items() if is_step(v)]
+        if not steps:
+            continue
+        try:
+            source_lines, first_line = inspect.getsourcelines(klass)
+            file = inspect.getsourcefile(klass) or "<unknown>"
+        except (OSError, TypeError) as exc:
+            raise InvalidFlow(
+                f"{flow_cls.__name__}: cannot read the source of {klass.__name__} to build "
+                f"its graph ({exc}); define the flow in a file or a notebook cell"
+            ) from None
+        tree = ast.parse(textwrap.dedent("".join(source_lines)))
+        class_def = tree.body[0]
+        assert isinstance(class_def, ast.ClassDef)
+        functions = {f.name: f for f in class_def.body if isinstance(f, ast.FunctionDef)}
+        for name in steps:
+            found[name] = (name, vars(klass)[name], functions[name], file, first_line - 1)
+    return list(found.values())
+
+
+def _node(flow: str, name: str, func: Any, tree: ast.FunctionDef, file: str, offset: int) -> Node:
+    node = Node(
+        name,
+        "linear",
+        [],
+        num_args=len(tree.args.args),
+        file=file,
+        lineno=tree.lineno + offset,
+        doc=inspect.getdoc(func) or "",
+    )
+    calls = [c for c in ast.walk(tree) if _is_next_call(c)]
+    last = tree.body[-1] if tree.body else None
+    if name == "end":
+        node.type = "end"
+        if calls:
+            raise _fail(flow, node, "the end step must not call self.next()")
+        return node
+    if not calls:
+        raise _fail(flow, node, "a step must end with self.next(...) naming the next step")
+    if len(calls) > 1 or not (isinstance(last, ast.Expr) and last.value is calls[0]):
+        call_line = getattr(calls[-1], "lineno", 0) + offset
+        raise _fail(
+            flow,
+            node,
+            f"self.next() (line {call_line}) must be the last statement of the step, called once",
+        )
+    call = calls[0]
+    assert isinstance(call, ast.Call)
+    for arg in call.args:
+        if not (
+            isinstance(arg, ast.Attribute)
+            and isinstance(arg.value, ast.Name)
+            and arg.value.id == "self"
+        ):
+            raise _fail(flow, node, "self.next() takes steps as self.step_name")
+        node.out_funcs.append(arg.attr)
+    if not node.out_funcs:
+        raise _fail(flow, node, "self.next() needs at least one step")
+    for keyword in call.keywords:
+        if keyword.arg != "foreach":
+            raise _fail(flow, node, f"self.next() got an unknown argument {keyword.arg!r}")
+        if not (isinstance(keyword.value, ast.Constant) and isinstance(keyword.value.value, str)):
+            raise _fail(flow, node, 'foreach= takes the name of an artifact: foreach="items"')
+        node.foreach_param = keyword.value.value
+    if node.num_args == 2:
+        node.type = "join"
+    elif node.num_args > 2:
+        raise _fail(flow, node, "a step takes (self) or, for a join, (self, inputs)")
+    if node.foreach_param is not None:
+        if len(node.out_funcs) != 1:
+            raise _fail(flow, node, "a foreach goes to exactly one step")
+        node.type = "foreach"
+    elif len(node.out_funcs) > 1:
+        if node.type == "join":
+            raise _fail(flow, node, "a join step cannot split again in the same step")
+        node.type = "split"
+    if name == "start":
+        if node.num_args != 1:
+            raise _fail(flow, node, "the start step takes only self")
+        node.type = "start" if node.type == "linear" else node.type
+    return node
+
+
+def _is_next_call(node: ast.AST) -> bool:
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "next"
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "self"
+    )
+
+
+def check(graph: FlowGraph) -> None:
+    """Structural checks; raise InvalidFlow on the first problem."""
+    flow = graph.name
+    for required in ("start", "end"):
+        if required not in graph.nodes:
+            raise _fail(flow, None, f"every flow needs a '{required}' step")
+    for node in graph:
+        if len(set(node.out_funcs)) != len(node.out_funcs):
+            raise _fail(flow, node, "self.next() names the same step twice")
+        for child in node.out_funcs:
+            if child not in graph.nodes:
+                known = ", ".join(sorted(graph.nodes))
+                raise _fail(
+                    flow, node, f"self.next() names '{child}', which is not a step (steps: {known})"
+                )
+    reachable = _reachable(graph)
+    for node in graph:
+        if node.name not in reachable:
+            raise _fail(flow, node, "this step is unreachable from start")
+    _check_acyclic(graph)
+    for node in graph:
+        if len(node.in_funcs) > 1 and node.type != "join":
+            parents = ", ".join(sorted(node.in_funcs))
+            raise _fail(
+                flow,
+                node,
+                f"{len(node.in_funcs)} steps lead here ({parents}), so "
+                f"it must be a join: def {node.name}(self, inputs)",
+            )
+    _check_split_join_balance(graph)
+
+
+def _reachable(graph: FlowGraph) -> set[str]:
+    seen: set[str] = set()
+    todo = ["start"]
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(graph[name].out_funcs)
+    return seen
+
+
+def _check_acyclic(graph: FlowGraph) -> None:
+    def visit(name: str, path: list[str]) -> None:
+        for child in graph[name].out_funcs:
+            if child in path:
+                cycle = " -> ".join([*path[path.index(child) :], child])
+                raise _fail(graph.name, graph[name], f"the flow has a cycle: {cycle}")
+            visit(child, [*path, child])
+
+    visit("start", ["start"])
+
+
+def _check_split_join_balance(graph: FlowGraph) -> None:
+    """Every split or foreach is closed by exactly one join that all its branches reach."""
+    flow = graph.name
+    assigned: dict[str, list[str]] = {}
+
+    def visit(name: str, stack: list[str]) -> None:
+        node = graph[name]
+        if name in assigned:
+            if assigned[name] != stack:
+                raise _fail(
+                    flow,
+                    node,
+                    "this step is reached from different branches that were not joined first",
+                )
+            return
+        assigned[name] = stack
+        node.split_parents = stack
+        if node.type == "join":
+            if not stack:
+                raise _fail(flow, node, "a join step needs a split or foreach before it")
+            opened = graph[stack[-1]]
+            if opened.type == "split" and len(node.in_funcs) != len(opened.out_funcs):
+                raise _fail(
+                    flow,
+                    node,
+                    f"this join takes {len(node.in_funcs)} branch(es) but "
+                    f"'{opened.name}' (line {opened.lineno}) splits into "
+                    f"{len(opened.out_funcs)}",
+                )
+            stack = stack[:-1]
+        if node.type == "end" and stack:
+            opened = graph[stack[-1]]
+            raise _fail(flow, opened, "a branch started here never joins before end")
+        children_stack = [*stack, name] if node.type in ("split", "foreach") else stack
+        for child in node.out_funcs:
+            child_node = graph[child]
+            if child_node.type == "join" and node.type in ("split", "foreach"):
+                raise _fail(
+                    flow,
+                    child_node,
+                    f"'{name}' splits straight into this join; put "
+                    "at least one step in each branch",
+                )
+            visit(child, children_stack)
+
+    visit("start", [])

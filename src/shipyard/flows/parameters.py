@@ -1,0 +1,125 @@
+"""Flow parameters: ``alpha = Parameter("alpha", default=0.01, help=...)`` on a FlowSpec.
+
+Values arrive as strings from the command line (``--alpha 0.1``) or as Python values from
+``MyFlow.run(alpha=0.1)``; both are checked against the parameter's type. The type comes
+from ``type=`` or else from the default (str, int, float, bool); ``JSONType`` accepts any
+JSON document (lists, dicts) given as text on the command line.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from shipyard.errors import InvalidFlow
+
+
+class _JSONType:
+    """Marker type: the parameter's value is JSON (a list, dict, number…)."""
+
+    __name__ = "JSON"
+
+    def __repr__(self) -> str:
+        return "JSONType"
+
+
+JSONType = _JSONType()
+_TRUE = {"true", "1", "yes", "y", "on"}
+_FALSE = {"false", "0", "no", "n", "off"}
+_MISSING: Any = object()
+
+
+class Parameter:
+    def __init__(
+        self,
+        name: str,
+        default: Any = _MISSING,
+        type: type | _JSONType | Callable[[str], Any] | None = None,
+        help: str | None = None,
+        required: bool = False,
+    ) -> None:
+        if not isinstance(name, str) or not name.isidentifier():
+            raise InvalidFlow(f"parameter name {name!r} must be a valid identifier")
+        self.name = name
+        self.default = default
+        self.required = required
+        self.help = help or ""
+        if type is None:
+            type = builtin_type(default) if default is not _MISSING and default is not None else str
+        self.type = type
+
+    @property
+    def has_default(self) -> bool:
+        return self.default is not _MISSING
+
+    def __repr__(self) -> str:
+        return f"Parameter({self.name!r}, default={self.default!r}, type={self.type_name})"
+
+    @property
+    def type_name(self) -> str:
+        return getattr(self.type, "__name__", repr(self.type))
+
+    def parse(self, raw: str) -> Any:
+        """A value from command-line text."""
+        try:
+            if self.type is JSONType:
+                return json.loads(raw)
+            if self.type is bool:
+                lowered = raw.strip().lower()
+                if lowered in _TRUE | _FALSE:
+                    return lowered in _TRUE
+                raise ValueError("expected true or false")
+            return self.type(raw)  # type: ignore[operator]
+        except (ValueError, TypeError, json.JSONDecodeError) as exc:
+            raise InvalidFlow(
+                f"parameter '{self.name}' expects {self.type_name}, got {raw!r}: {exc}"
+            ) from None
+
+    def check(self, value: Any) -> Any:
+        """A Python value given directly (``MyFlow.run(alpha=0.1)``)."""
+        if self.type is JSONType:
+            try:
+                json.dumps(value)
+            except (TypeError, ValueError) as exc:
+                raise InvalidFlow(f"parameter '{self.name}' must be JSON-able: {exc}") from None
+            return value
+        if isinstance(value, str) and self.type is not str:
+            return self.parse(value)
+        if self.type is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(self.type, type) and not isinstance(value, self.type):
+            raise InvalidFlow(
+                f"parameter '{self.name}' expects {self.type_name}, "
+                f"got {type(value).__name__} {value!r}"
+            )
+        return value
+
+
+def builtin_type(value: Any) -> type | _JSONType:
+    if isinstance(value, bool):
+        return bool
+    if isinstance(value, int | float | str):
+        return type(value)
+    return JSONType  # lists and dicts as defaults
+
+
+def resolve(
+    flow_name: str, parameters: Mapping[str, Parameter], given: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Every parameter's value: given, else default; unknown or missing ones are errors."""
+    unknown = sorted(set(given) - set(parameters))
+    if unknown:
+        known = ", ".join(sorted(parameters)) or "none"
+        raise InvalidFlow(
+            f"{flow_name} has no parameter {', '.join(unknown)}; its parameters are: {known}"
+        )
+    values = {}
+    for name, parameter in parameters.items():
+        if name in given:
+            values[name] = parameter.check(given[name])
+        elif parameter.required:
+            raise InvalidFlow(f"{flow_name} needs parameter '{name}': pass --{name} VALUE")
+        else:  # as in Metaflow: no default and not required means None
+            values[name] = parameter.default if parameter.has_default else None
+    return values
