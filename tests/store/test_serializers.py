@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from shipyard.errors import IntegrityError, InvalidArgument
 from shipyard.store import serializers
 from shipyard.store.blobs import BlobStore
-from shipyard.tracking.artifacts import store_object
+from shipyard.store.objects import store_object
 
 PROPERTY = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.errors import InvalidArgument, NotFound
-from shipyard.store import serializers
-from shipyard.store.blobs import BlobInfo, BlobStore
 from shipyard.tracking.validation import artifact_path
 
 FILE_SERIALIZER = "file"  # bytes of a logged file, returned as a path on download
@@ -29,30 +27,6 @@ def files_to_log(local_path: str | Path, artifact_dir: str | None) -> list[tuple
             if not path.is_dir()  # a broken link fails loudly rather than being skipped
         ]
     raise NotFound(f"cannot log artifact {source}: no such file or folder")
-
-
-def store_object(blobs: BlobStore, obj: Any) -> tuple[BlobInfo, str]:
-    """Serialize with the serializer chosen by type; fall back to pickle when it refuses."""
-    chosen = serializers.choose(obj)
-    try:
-        return blobs.write(lambda out: chosen.dump(obj, out)), chosen.name
-    except (TypeError, ValueError, NotImplementedError) as first:
-        if chosen.name == serializers.fallback().name:
-            raise _unpicklable(obj, first) from first
-        if type(first).__module__.startswith("shipyard"):
-            raise
-    pickle = serializers.fallback()
-    try:
-        return blobs.write(lambda out: pickle.dump(obj, out)), pickle.name
-    except Exception as exc:  # pickling runs arbitrary __reduce__ code
-        raise _unpicklable(obj, exc) from exc
-
-
-def _unpicklable(obj: Any, exc: BaseException) -> InvalidArgument:
-    return InvalidArgument(
-        f"cannot store an object of type {type(obj).__module__}.{type(obj).__qualname__}: "
-        f"{exc}; convert it to something picklable (or register a serializer for it)"
-    )
 
 
 def dict_bytes(data: Any, path: str) -> bytes:

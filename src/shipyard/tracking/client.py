@@ -29,10 +29,10 @@ from shipyard.store import (
     TrackingStore,
     open_blob_store,
     open_tracking_store,
-    serializers,
 )
 from shipyard.store.base import NewRun
 from shipyard.store.blobs import BlobInfo, BlobStore
+from shipyard.store.objects import load_object, store_object
 from shipyard.tracking import artifacts as art
 from shipyard.tracking import environment as env
 from shipyard.tracking import validation as v
@@ -328,7 +328,7 @@ class Client:
         """Store any object with the serializer its type calls for (see ``load_artifact``)."""
         self._require_run(run_id)
         path = v.artifact_path(path)
-        info, serializer = art.store_object(self.blobs, obj)
+        info, serializer = store_object(self.blobs, obj)
         return self._log_blob(run_id, path, info, serializer)
 
     def log_dict(self, run_id: str, data: Any, path: str) -> ArtifactRecord:
@@ -351,9 +351,7 @@ class Client:
         if record.serializer == art.FILE_SERIALIZER:
             data = self.blobs.get_bytes(record.blob_hash)
             return json.loads(data) if record.path.endswith(".json") else data
-        serializer = serializers.by_name(record.serializer)
-        with self.blobs.open(record.blob_hash) as reader:
-            return serializer.load(reader)  # type: ignore[arg-type]  # a read-only file object
+        return load_object(self.blobs, record.blob_hash, record.serializer)
 
     def download_artifacts(self, run_id: str, path: str = "", dst: str | Path = ".") -> Path:
         """Copy an artifact (or every artifact under a folder path) to ``dst``; verified."""
