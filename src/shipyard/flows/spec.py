@@ -15,12 +15,19 @@ are class attributes holding ``Parameter`` objects.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 from shipyard.errors import InvalidFlow
+from shipyard.flows.artifacts import ArtifactRef, ArtifactStore, Inputs, merge
 from shipyard.flows.graph import FlowGraph
 from shipyard.flows.parameters import Parameter
 from shipyard.flows.step import is_step
+
+_NO_ITEM: Any = object()
+RESERVED = frozenset(
+    {"next", "input", "index", "graph", "parameters", "merge_artifacts", "foreach_stack"}
+)
 
 
 class FlowSpec:
@@ -28,6 +35,77 @@ class FlowSpec:
 
     def __init__(self) -> None:
         self._transition: tuple[list[str], str | None] | None = None
+        self._inherited: dict[str, ArtifactRef] = {}
+        self._artifact_store: ArtifactStore | None = None
+        self._item: Any = _NO_ITEM
+        self._item_index: int | None = None
+
+    def _bind(
+        self,
+        inherited: Mapping[str, ArtifactRef],
+        store: ArtifactStore,
+        item: Any = _NO_ITEM,
+        index: int | None = None,
+    ) -> None:
+        """Prepare this instance to run one task on top of its parent's artifacts."""
+        self._inherited = dict(inherited)
+        self._artifact_store = store
+        self._item, self._item_index = item, index
+
+    def __getattr__(self, name: str) -> Any:
+        """Only called for names not set on the instance: load a parent's artifact."""
+        inherited = self.__dict__.get("_inherited", {})
+        if name.startswith("_") or name not in inherited:
+            raise AttributeError(
+                f"{type(self).__name__} has no artifact or attribute '{name}'"
+                + (f" (artifacts: {', '.join(sorted(inherited))})" if inherited else "")
+            )
+        store = self.__dict__["_artifact_store"]
+        value = store.load(inherited[name])
+        self.__dict__[name] = value  # later reads are free; mutations are kept
+        return value
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in RESERVED or is_step(getattr(type(self), name, None)):
+            raise InvalidFlow(
+                f"{type(self).__name__}: self.{name} is reserved (a step or a "
+                "FlowSpec method); choose another artifact name"
+            )
+        object.__setattr__(self, name, value)
+
+    @property
+    def input(self) -> Any:
+        """In a foreach task: the item of the parent's list this task works on."""
+        if self._item is _NO_ITEM:
+            raise InvalidFlow("self.input exists only in the steps of a foreach")
+        return self._item
+
+    @property
+    def index(self) -> int:
+        """In a foreach task: the position of ``self.input`` in the parent's list."""
+        if self._item_index is None:
+            raise InvalidFlow("self.index exists only in the steps of a foreach")
+        return self._item_index
+
+    def merge_artifacts(
+        self,
+        inputs: Inputs,
+        exclude: Iterable[str] | None = None,
+        include: Iterable[str] | None = None,
+    ) -> None:
+        """In a join: carry over the artifacts all branches agree on (see artifacts.merge)."""
+        if not isinstance(inputs, Inputs):
+            raise InvalidFlow("merge_artifacts(inputs) takes the join step's inputs")
+        already = [k for k in self.__dict__ if not k.startswith("_")]
+        self._inherited.update(merge(inputs, already, exclude or (), include or ()))
+
+    def _artifacts(self, where: str) -> dict[str, ArtifactRef]:
+        """After the step: what it assigned, stored, on top of what it inherited."""
+        store = self._artifact_store
+        if store is None:
+            raise InvalidFlow(f"{where}: the task was not bound to an artifact store")
+        values = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+        return {**self._inherited, **store.save(where, values)}
 
     @classmethod
     def graph(cls) -> FlowGraph:
