@@ -7,6 +7,7 @@
      ├── NotFound         (LookupError) 404  a project, run, artifact or blob is missing
      ├── AlreadyExists                  409  a unique name or key is taken
      ├── Conflict                       409  the call disagrees with stored state
+     ├── TaskFailed                     422  a flow step raised; the run failed
      ├── IntegrityError                 500  stored bytes do not match their hash
      ├── StoreUnavailable               503  the database or blob store cannot be reached
      ├── SchemaOutOfDate                503  the database needs `shipyard db upgrade`
@@ -63,6 +64,11 @@ class Conflict(ShipyardError):
     http_status = 409
 
 
+class TaskFailed(ShipyardError):
+    code = "TASK_FAILED"
+    http_status = 422
+
+
 class IntegrityError(ShipyardError):
     code = "INTEGRITY_ERROR"
     http_status = 500
@@ -98,6 +104,7 @@ ERROR_CODES: dict[str, type[ShipyardError]] = {
         NotFound,
         AlreadyExists,
         Conflict,
+        TaskFailed,
         IntegrityError,
         StoreUnavailable,
         SchemaOutOfDate,

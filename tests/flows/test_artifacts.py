@@ -30,7 +30,7 @@ def store(tmp_path):
 
 def run_task(store, inherited=None, assign=None, read=()):
     """Bind a flow instance like the runtime does, run 'step code', collect artifacts."""
-    flow = TrainFlow()
+    flow = TrainFlow(use_cli=False)
     flow._bind(inherited or {}, store)
     seen = {name: getattr(flow, name) for name in read}
     for name, value in (assign or {}).items():
@@ -60,7 +60,7 @@ def test_children_inherit_by_reference_and_load_only_what_they_read(store):
 
 def test_a_loaded_artifact_mutated_in_place_is_stored_again(store):
     parent, _ = run_task(store, assign={"items": [1, 2]})
-    flow = TrainFlow()
+    flow = TrainFlow(use_cli=False)
     flow._bind(parent, store)
     flow.items.append(3)
     after = flow._artifacts("TrainFlow/1/a/2")
@@ -69,7 +69,7 @@ def test_a_loaded_artifact_mutated_in_place_is_stored_again(store):
 
 
 def test_unknown_and_reserved_names_are_explained(store):
-    flow = TrainFlow()
+    flow = TrainFlow(use_cli=False)
     flow._bind({}, store)
     with pytest.raises(AttributeError, match="no artifact or attribute 'missing'"):
         flow.missing  # noqa: B018
@@ -81,7 +81,7 @@ def test_unknown_and_reserved_names_are_explained(store):
 
 
 def test_foreach_tasks_see_their_item_and_index(store):
-    flow = TrainFlow()
+    flow = TrainFlow(use_cli=False)
     flow._bind({}, store, item="b", index=1)
     assert (flow.input, flow.index) == ("b", 1)
 
@@ -113,7 +113,7 @@ def test_merge_artifacts_takes_agreeing_values_without_loading_them(store):
     inputs = _branches(
         store, a={"data": np.ones(1000), "x": 1, "only_a": "a"}, b={"data": np.ones(1000), "x": 2}
     )
-    flow = TrainFlow()
+    flow = TrainFlow(use_cli=False)
     flow._bind({}, store)
     store.loads = 0
     with pytest.raises(InvalidFlow, match=r"differ between branches: 'x' \(a/0, b/1\)"):
@@ -128,7 +128,7 @@ def test_merge_artifacts_takes_agreeing_values_without_loading_them(store):
 
 def test_merge_artifacts_exclude_and_include(store):
     inputs = _branches(store, a={"x": 1, "y": "same"}, b={"x": 2, "y": "same"})
-    flow = TrainFlow()
+    flow = TrainFlow(use_cli=False)
     flow._bind({}, store)
     flow.merge_artifacts(inputs, exclude=["x"])
     assert set(flow._inherited) == {"y"}

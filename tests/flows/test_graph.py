@@ -135,7 +135,7 @@ def test_parameters_types_and_resolution():
     assert params["layers"].parse("[1, 2]") == [1, 2]
     assert params["debug"].parse("true") is True
     values = resolve("ParameterFlow", params, {"name": "x", "alpha": 1})
-    assert values == {"alpha": 1.0, "epochs": 3, "layers": "[64, 32]", "name": "x", "debug": False}
+    assert values == {"alpha": 1.0, "epochs": 3, "layers": [64, 32], "name": "x", "debug": False}
     with pytest.raises(InvalidFlow, match="needs parameter 'name'"):
         resolve("ParameterFlow", params, {})
     with pytest.raises(InvalidFlow, match="has no parameter beta"):

@@ -25,6 +25,7 @@ def runs() -> None:
 @click.option("--order-by", "-o", multiple=True, help="e.g. 'metrics.acc desc' (repeatable).")
 @click.option("--limit", "-n", default=50, show_default=True, help="At most this many runs.")
 @click.option("--deleted", is_flag=True, help="Include deleted runs.")
+@click.option("--tasks", is_flag=True, help="Include the task runs of flows.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def ls(
     project: tuple[str, ...],
@@ -32,13 +33,15 @@ def ls(
     order_by: tuple[str, ...],
     limit: int,
     deleted: bool,
+    tasks: bool,
     as_json: bool,
 ) -> None:
     """List runs, newest first (dead runs are marked KILLED first)."""
     client = Client()
     client.reap_dead_runs()
+    query = filter_ if tasks else "kind != 'task'" + (f" and ({filter_})" if filter_ else "")
     found = client.search_runs(
-        list(project) or None, filter_, list(order_by), limit, include_deleted=deleted
+        list(project) or None, query, list(order_by), limit, include_deleted=deleted
     )
     if as_json:
         out.print_json([r.to_dict() for r in found])

@@ -1,11 +1,23 @@
-"""Flows: Metaflow-style pipelines of steps (authoring API and graph checks so far).
+"""Flows: Metaflow-style pipelines of steps, run by a local pool of worker processes,
+every ``self.x`` stored as a versioned artifact, every run a tracked run."""
 
-The runtime that executes them (local worker pool, artifacts, resume) is being built.
-"""
-
+from shipyard.flows.client import Flow, Run, Step, Task
+from shipyard.flows.current import current
 from shipyard.flows.graph import FlowGraph, Node
 from shipyard.flows.parameters import JSONType, Parameter
 from shipyard.flows.spec import FlowSpec
 from shipyard.flows.step import step
 
-__all__ = ["FlowGraph", "FlowSpec", "JSONType", "Node", "Parameter", "step"]
+__all__ = [
+    "Flow",
+    "FlowGraph",
+    "FlowSpec",
+    "JSONType",
+    "Node",
+    "Parameter",
+    "Run",
+    "Step",
+    "Task",
+    "current",
+    "step",
+]

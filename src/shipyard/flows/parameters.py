@@ -48,6 +48,16 @@ class Parameter:
         if type is None:
             type = builtin_type(default) if default is not _MISSING and default is not None else str
         self.type = type
+        self.attr = name  # the attribute it is assigned to; set by __set_name__
+
+    def __set_name__(self, owner: type, attr: str) -> None:
+        self.attr = attr
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        """On a running flow: the value (stored as an artifact by the start task)."""
+        if instance is None:
+            return self
+        return instance._artifact(self.attr)
 
     @property
     def has_default(self) -> bool:
@@ -79,6 +89,8 @@ class Parameter:
     def check(self, value: Any) -> Any:
         """A Python value given directly (``MyFlow.run(alpha=0.1)``)."""
         if self.type is JSONType:
+            if isinstance(value, str):
+                return self.parse(value)  # JSON text, as on the command line
             try:
                 json.dumps(value)
             except (TypeError, ValueError) as exc:
@@ -121,5 +133,6 @@ def resolve(
         elif parameter.required:
             raise InvalidFlow(f"{flow_name} needs parameter '{name}': pass --{name} VALUE")
         else:  # as in Metaflow: no default and not required means None
-            values[name] = parameter.default if parameter.has_default else None
+            default = parameter.default if parameter.has_default else None
+            values[name] = None if default is None else parameter.check(default)
     return values

@@ -33,12 +33,44 @@ RESERVED = frozenset(
 class FlowSpec:
     _graphs: ClassVar[dict[type, FlowGraph]] = {}
 
-    def __init__(self) -> None:
+    def __init__(self, use_cli: bool = True) -> None:
+        """``MyFlow()`` at the bottom of a flow file runs its command line, as in Metaflow."""
         self._transition: tuple[list[str], str | None] | None = None
         self._inherited: dict[str, ArtifactRef] = {}
         self._artifact_store: ArtifactStore | None = None
         self._item: Any = _NO_ITEM
         self._item_index: int | None = None
+        if use_cli:
+            from shipyard.flows.cli import main
+
+            main(type(self))
+
+    @classmethod
+    def run(
+        cls,
+        *,
+        max_workers: int | None = None,
+        tags: Iterable[str] = (),
+        executor: Any = None,
+        **params: Any,
+    ) -> Any:
+        """Run the flow from Python or a notebook; returns the finished ``Run``.
+
+        ``MyFlow.run(alpha=0.1)``: parameters by name; raises TaskFailed if a step fails.
+        """
+        from shipyard.flows.client import Run
+        from shipyard.flows.executors import LocalExecutor
+        from shipyard.flows.runtime import FlowRunner
+        from shipyard.tracking import Client
+
+        client = Client()
+        pool = executor or LocalExecutor(max_workers)
+        try:
+            run_id = FlowRunner(cls, client, pool, tuple(tags)).run(params)
+        finally:
+            if executor is None:
+                pool.shutdown()
+        return Run(run_id, client=client)
 
     def _bind(
         self,
@@ -54,6 +86,9 @@ class FlowSpec:
 
     def __getattr__(self, name: str) -> Any:
         """Only called for names not set on the instance: load a parent's artifact."""
+        return self._artifact(name)
+
+    def _artifact(self, name: str) -> Any:
         inherited = self.__dict__.get("_inherited", {})
         if name.startswith("_") or name not in inherited:
             raise AttributeError(

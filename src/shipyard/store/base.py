@@ -103,6 +103,8 @@ class TrackingStore(Protocol):
     Every method is one transaction: it either happens entirely or not at all.
     """
 
+    flows: FlowStore
+
     def create_project(self, name: str, description: str = "") -> Project: ...
     def get_project(self, name: str) -> Project: ...
     def get_or_create_project(self, name: str) -> Project: ...
@@ -111,6 +113,7 @@ class TrackingStore(Protocol):
     def create_run(self, run: NewRun) -> RunRecord: ...
     def get_run(self, run_id: str) -> RunRecord: ...
     def set_run_status(self, run_id: str, status: RunStatus, end_ms: int | None) -> None: ...
+    def set_run_name(self, run_id: str, name: str) -> None: ...
     def heartbeat(self, run_ids: Sequence[str], now_ms: int) -> None: ...
     def log_batch(
         self,
@@ -143,3 +146,46 @@ class TrackingStore(Protocol):
     def blobs_in_use(self, hashes: Iterable[str]) -> set[str]: ...
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FlowRunRecord:
+    run_id: str
+    flow_name: str
+    number: int
+    origin_run_id: str | None
+    graph: str
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRecord:
+    """A task of a flow run; its status and times live on its own run (kind "task")."""
+
+    run_id: str
+    flow_run_id: str
+    step: str
+    foreach_path: str
+    attempt: int
+    input_ids: list[str]
+    stdout_hash: str | None
+    stderr_hash: str | None
+    error: str | None
+    status: RunStatus
+    start_ms: int
+    end_ms: int | None
+
+
+class FlowStore(Protocol):
+    """Flow runs (numbered per flow) and their tasks, on top of the tracking tables."""
+
+    def create_flow_run(
+        self, run_id: str, flow_name: str, graph: str, origin_run_id: str | None = None
+    ) -> FlowRunRecord: ...
+    def get_flow_run(self, flow_name: str, number: int) -> FlowRunRecord: ...
+    def flow_run_of(self, run_id: str) -> FlowRunRecord: ...
+    def list_flow_runs(self, flow_name: str | None = None) -> list[FlowRunRecord]: ...
+    def add_task(self, task: TaskRecord) -> None: ...
+    def finish_task(
+        self, run_id: str, stdout_hash: str | None, stderr_hash: str | None, error: str | None
+    ) -> None: ...
+    def tasks(self, flow_run_id: str, step: str | None = None) -> list[TaskRecord]: ...

@@ -14,7 +14,7 @@
     literal     := number | 'single quoted string'
 
 Metrics compare as numbers against the run's latest value of that metric; params and tags
-compare as strings; attributes are status, name (run_name), run_id, user, start_time and
+compare as strings; attributes are status, name (run_name), run_id, user, kind, start_time and
 end_time (epoch milliseconds). Keywords are case-insensitive.
 
     metrics.acc > 0.9 and params.model = 'xgb'
@@ -37,6 +37,7 @@ ATTRIBUTES = {
     "name": str,
     "run_id": str,
     "user": str,
+    "kind": str,
     "start_time": float,
     "end_time": float,
 }

@@ -22,6 +22,7 @@ from shipyard.tracking.fluent import (
     set_tag,
     set_tags,
     start_run,
+    use_run,
 )
 from shipyard.tracking.records import Run
 
@@ -48,4 +49,5 @@ __all__ = [
     "set_tag",
     "set_tags",
     "start_run",
+    "use_run",
 ]

@@ -14,7 +14,8 @@ from __future__ import annotations
 import atexit
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from types import TracebackType
@@ -139,6 +140,20 @@ def start_run(
     _active.set((*stack, active))
     _unended[run.id] = active
     return active
+
+
+@contextmanager
+def use_run(client: Client, run_id: str) -> Iterator[ActiveRun]:
+    """Make an existing run the active one in this context (it is not ended on exit).
+
+    Flows use it so that ``shipyard.log_metric`` inside a step logs to that step's task.
+    """
+    active = ActiveRun(client, client.get_run(run_id))
+    token = _active.set((*_active.get(), active))
+    try:
+        yield active
+    finally:
+        _active.reset(token)
 
 
 def active_run() -> ActiveRun | None:

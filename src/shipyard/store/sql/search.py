@@ -17,6 +17,7 @@ _ATTRIBUTE_COLUMNS = {
     "name": runs.c.name,
     "run_id": runs.c.id,
     "user": runs.c.user,
+    "kind": runs.c.kind,
     "start_time": runs.c.start_ms,
     "end_time": runs.c.end_ms,
 }

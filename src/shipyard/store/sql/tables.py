@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 NAMING = {
@@ -117,3 +118,33 @@ artifacts = Table(
 
 # (table, column) pairs that hold blob hashes; gc keeps every blob named here.
 BLOB_REFERENCES = [(artifacts, artifacts.c.blob_hash), (runs, runs.c.environment_hash)]
+
+# -- flows: a flow run is a run (kind "flow"); each task is a child run (kind "task") -----
+
+flow_runs = Table(
+    "flow_runs",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("flow_name", String(256), nullable=False),
+    Column("number", BigInteger, nullable=False),
+    Column("origin_run_id", String(32), nullable=True),  # the run a resume continues
+    Column("graph", Text, nullable=False, default=""),  # JSON, for show and the UI
+    UniqueConstraint("flow_name", "number", name="uq_flow_runs_flow_name_number"),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("flow_run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("step", String(256), nullable=False),
+    Column("foreach_path", String(512), nullable=False, default=""),  # "0/3": nested indices
+    Column("attempt", Integer, nullable=False, default=0),
+    Column("input_ids", Text, nullable=False, default="[]"),  # JSON list of task run ids
+    Column("stdout_hash", String(64), nullable=True),
+    Column("stderr_hash", String(64), nullable=True),
+    Column("error", Text, nullable=True),
+    Index("ix_tasks_flow_run_step", "flow_run_id", "step"),
+)
+
+BLOB_REFERENCES += [(tasks, tasks.c.stdout_hash), (tasks, tasks.c.stderr_hash)]

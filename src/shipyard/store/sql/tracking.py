@@ -13,6 +13,7 @@ from shipyard.errors import AlreadyExists, Conflict, NotFound
 from shipyard.store.base import ArtifactRecord, Metric, NewRun, Project, RunRecord, RunStatus
 from shipyard.store.sql import search
 from shipyard.store.sql.engine import Database
+from shipyard.store.sql.flows import SqlFlowStore
 from shipyard.store.sql.migrate import ensure_schema
 from shipyard.store.sql.rows import (
     artifact_from_row,
@@ -25,12 +26,14 @@ from shipyard.store.sql.rows import (
 from shipyard.store.sql.tables import (
     BLOB_REFERENCES,
     artifacts,
+    flow_runs,
     latest_metrics,
     metrics,
     params,
     projects,
     runs,
     tags,
+    tasks,
 )
 
 
@@ -49,6 +52,7 @@ class SqlTrackingStore:
                 raise
         self._upsert = postgresql.insert if self.db.dialect == "postgresql" else sqlite.insert
         self._project_ids: dict[str, int] = {}
+        self.flows = SqlFlowStore(self.db)
 
     @property
     def uri(self) -> str:
@@ -223,9 +227,11 @@ class SqlTrackingStore:
             missing = [r for r in run_ids if r not in found]
             if missing:
                 raise NotFound(f"no run with id {', '.join(missing)}")
+            # a flow run's tasks are runs of their own and go (and come back) with it
+            owned = (runs.c.parent_id.in_(list(run_ids))) & (runs.c.kind == "task")
             conn.execute(
                 update(runs)
-                .where(runs.c.id.in_(list(run_ids)))
+                .where(runs.c.id.in_(list(run_ids)) | owned)
                 .values(deleted_ms=_now_ms() if deleted else None)
             )
 
@@ -238,7 +244,8 @@ class SqlTrackingStore:
             )
             for chunk in chunks(ids, 500):
                 conn.execute(update(runs).where(runs.c.parent_id.in_(chunk)).values(parent_id=None))
-                for table in (metrics, latest_metrics, params, tags, artifacts):
+                conn.execute(delete(tasks).where(tasks.c.flow_run_id.in_(chunk)))
+                for table in (metrics, latest_metrics, params, tags, artifacts, tasks, flow_runs):
                     conn.execute(delete(table).where(table.c.run_id.in_(chunk)))
                 conn.execute(delete(runs).where(runs.c.id.in_(chunk)))
             return ids

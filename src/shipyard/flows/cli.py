@@ -1,0 +1,90 @@
+"""The command line of a flow file: ``python flow.py run|show``, built from its parameters."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import click
+
+from shipyard.errors import ShipyardError
+
+
+def _command_group(flow_cls: type) -> click.Group:
+    name = flow_cls.__name__
+
+    @click.group(help=(flow_cls.__doc__ or name).strip())
+    def group() -> None:
+        pass
+
+    @group.command(help="Print the steps of the flow and how they connect.")
+    def show() -> None:
+        click.echo(flow_cls.graph().render())  # type: ignore[attr-defined]
+
+    def run(max_workers: int | None, tag: tuple[str, ...], **given: str | None) -> None:
+        from shipyard.flows.executors import LocalExecutor
+        from shipyard.flows.runtime import FlowRunner
+        from shipyard.tracking import Client
+
+        declared = flow_cls.parameters()  # type: ignore[attr-defined]
+        values = {}
+        for option, raw in given.items():
+            if raw is not None:
+                param = _by_option(declared, option)
+                values[param.name] = param.parse(raw)
+        started = time.perf_counter()
+        with LocalExecutor(max_workers) as executor:
+            runner = FlowRunner(flow_cls, Client(), executor, tag)
+            runner.run(values)
+        click.echo(f"{runner.pathspec} finished in {time.perf_counter() - started:.2f} s")
+
+    options: list[click.Parameter] = [
+        click.Option(
+            ["--max-workers"],
+            type=int,
+            default=None,
+            help="Tasks that may run at once (default: the number of CPUs).",
+        ),
+        click.Option(["--tag"], multiple=True, help="Tag the run (repeatable)."),
+    ]
+    for param in flow_cls.parameters().values():  # type: ignore[attr-defined]
+        options.append(
+            click.Option(
+                [f"--{param.name}"],
+                type=str,
+                default=None,
+                required=False,
+                help=f"{param.help} [{param.type_name}"
+                + (f", default {param.default!r}]" if param.has_default else "]"),
+            )
+        )
+    group.add_command(
+        click.Command("run", callback=run, params=options, help="Run the flow on this machine.")
+    )
+    return group
+
+
+def _by_option(declared: dict[str, Any], option: str) -> Any:
+    """The parameter behind a click keyword (click turns --learning-rate into learning_rate)."""
+    for param in declared.values():
+        if param.name.replace("-", "_").lower() == option:
+            return param
+    raise click.UsageError(f"unknown option {option}")
+
+
+def main(flow_cls: type, argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        _command_group(flow_cls).main(args=args, prog_name=sys.argv[0], standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(1)
+    except ShipyardError as exc:
+        if "--debug" in args:
+            raise
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(1)
+    sys.exit(0)

@@ -1,0 +1,45 @@
+"""``current``: where the running step is (flow, run, step, task, retry), as in Metaflow."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from shipyard.errors import InvalidFlow
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    flow_name: str
+    run_id: str  # the run's number within its flow, as text ("12")
+    step_name: str
+    task_id: str
+    retry_count: int = 0
+    origin_run_id: str | None = None
+    tags: frozenset[str] = field(default_factory=frozenset)
+    run_uuid: str = ""  # the tracking run id of the flow run
+
+    @property
+    def pathspec(self) -> str:
+        return f"{self.flow_name}/{self.run_id}/{self.step_name}/{self.task_id}"
+
+
+_context: ContextVar[TaskContext | None] = ContextVar("shipyard_current_task", default=None)
+
+
+class Current:
+    """Reads the running task's context; outside a task, every attribute is an error."""
+
+    def __getattr__(self, name: str) -> Any:
+        context = _context.get()
+        if context is None:
+            raise InvalidFlow(f"current.{name} is only available inside a running step")
+        return getattr(context, name)
+
+    @property
+    def is_running_flow(self) -> bool:
+        return _context.get() is not None
+
+
+current = Current()

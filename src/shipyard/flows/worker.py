@@ -1,0 +1,189 @@
+"""One task, run inside a worker process: bind the flow to its parents' artifacts, run the
+step with its output captured, store what it assigned, and record it all on the task's run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import pickle
+import traceback
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass, field
+from typing import Any
+
+from shipyard._clock import now_millis
+from shipyard.errors import InvalidFlow
+from shipyard.flows.artifacts import ArtifactRef, ArtifactStore, Inputs, TaskView
+from shipyard.flows.current import TaskContext, _context
+from shipyard.store import ArtifactRecord, RunStatus
+from shipyard.store.base import TaskRecord
+from shipyard.tracking import Client, use_run
+
+DATA_PREFIX = "data/"  # a task's artifacts are the artifacts of its run under data/
+
+
+@dataclass(frozen=True)
+class ParentTask:
+    step: str
+    task_id: str
+    refs: dict[str, ArtifactRef]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Everything a worker needs to run one task (picklable)."""
+
+    flow_pickle: bytes
+    flow_name: str
+    flow_run_id: str
+    run_number: int
+    step: str
+    is_join: bool
+    foreach_param: str | None
+    foreach_path: str
+    attempt: int
+    inherited: dict[str, ArtifactRef]
+    parents: tuple[ParentTask, ...]
+    item: tuple[ArtifactRef, int] | None
+    params: dict[str, Any]
+    tags: tuple[str, ...]
+    uri: str
+    artifact_uri: str
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    task_id: str
+    step: str
+    foreach_path: str
+    ok: bool
+    refs: dict[str, ArtifactRef] = field(default_factory=dict)
+    foreach_count: int | None = None
+    error: str | None = None
+    traceback_tail: str = ""
+
+
+_clients: dict[tuple[str, str], Client] = {}
+_classes: dict[str, type] = {}
+
+
+def _client(spec: TaskSpec) -> Client:
+    key = (spec.uri, spec.artifact_uri)
+    if key not in _clients:
+        _clients[key] = Client(uri=spec.uri, artifact_uri=spec.artifact_uri)
+    return _clients[key]
+
+
+def _flow_class(payload: bytes) -> type:
+    """Flow classes arrive by value (cloudpickle), so notebook-defined flows work too."""
+    key = hashlib.sha256(payload).hexdigest()
+    if key not in _classes:
+        _classes[key] = pickle.loads(payload)
+    return _classes[key]
+
+
+def run_task(spec: TaskSpec) -> TaskResult:
+    client = _client(spec)
+    task = client.create_run(
+        spec.flow_name,
+        f"{spec.step}{'/' + spec.foreach_path if spec.foreach_path else ''}",
+        parent_id=spec.flow_run_id,
+        kind="task",
+        capture_code=False,
+        tags={"step": spec.step, "attempt": spec.attempt},
+    )
+    client.store.flows.add_task(
+        TaskRecord(
+            task.id,
+            spec.flow_run_id,
+            spec.step,
+            spec.foreach_path,
+            spec.attempt,
+            [p.task_id for p in spec.parents],
+            None,
+            None,
+            None,
+            RunStatus.RUNNING,
+            0,
+            None,
+        )
+    )
+    context = TaskContext(
+        spec.flow_name,
+        str(spec.run_number),
+        spec.step,
+        task.id,
+        spec.attempt,
+        tags=frozenset(spec.tags),
+        run_uuid=spec.flow_run_id,
+    )
+    out, err = io.StringIO(), io.StringIO()
+    token = _context.set(context)
+    try:
+        with redirect_stdout(out), redirect_stderr(err), use_run(client, task.id):
+            result = _execute(spec, client, task.id, context.pathspec)
+    except BaseException as exc:  # the user's step failed: record it, report it
+        tail = "".join(traceback.format_exception(exc)[-6:])
+        err.write(traceback.format_exc())
+        result = TaskResult(
+            task.id,
+            spec.step,
+            spec.foreach_path,
+            False,
+            error=f"{type(exc).__name__}: {exc}",
+            traceback_tail=tail,
+        )
+    finally:
+        _context.reset(token)
+    stdout_hash = client.blobs.put_bytes(out.getvalue().encode()).hash if out.getvalue() else None
+    stderr_hash = client.blobs.put_bytes(err.getvalue().encode()).hash if err.getvalue() else None
+    client.store.flows.finish_task(task.id, stdout_hash, stderr_hash, result.error)
+    client.end_run(task.id, RunStatus.FINISHED if result.ok else RunStatus.FAILED)
+    return result
+
+
+def _execute(spec: TaskSpec, client: Client, task_id: str, pathspec: str) -> TaskResult:
+    flow_cls = _flow_class(spec.flow_pickle)
+    store = ArtifactStore(client.blobs)
+    flow = flow_cls(use_cli=False)
+    item, index = None, None
+    if spec.item is not None:
+        ref, index = spec.item
+        item = store.load(ref)[index]
+    flow._bind(spec.inherited, store, item, index)
+    for attr, value in spec.params.items():
+        setattr(flow, attr, value)
+    method = getattr(flow, spec.step)
+    if spec.is_join:
+        method(Inputs(TaskView(p.step, p.task_id, p.refs, store) for p in spec.parents))
+    else:
+        method()
+    if spec.step != "end" and flow._transition is None:
+        raise InvalidFlow(f"{pathspec}: the step returned without calling self.next()")
+    count = None
+    if spec.foreach_param is not None:
+        values = getattr(flow, spec.foreach_param)
+        if not hasattr(values, "__len__") or not hasattr(values, "__getitem__"):
+            raise InvalidFlow(
+                f"{pathspec}: foreach needs self.{spec.foreach_param} to be a "
+                f"list or another sequence, not {type(values).__name__}"
+            )
+        count = len(values)
+        if count == 0:
+            raise InvalidFlow(f"{pathspec}: foreach over an empty self.{spec.foreach_param}")
+    refs = flow._artifacts(pathspec)
+    client.store.add_artifacts(
+        [
+            ArtifactRecord(
+                run_id=task_id,
+                path=DATA_PREFIX + name,
+                blob_hash=ref.blob_hash,
+                size=ref.size,
+                serializer=ref.serializer,
+                created_ms=now_millis(),
+            )
+            for name, ref in refs.items()
+        ]
+    )
+    return TaskResult(task_id, spec.step, spec.foreach_path, True, refs, count)

@@ -1,0 +1,115 @@
+"""Running flows: the local runtime end to end, in real worker processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import shipyard
+from shipyard.errors import InvalidFlow, TaskFailed
+from shipyard.flows import Flow, Run
+from shipyard.flows.executors import InProcessExecutor, LocalExecutor
+from tests.flows.examples.branch_flow import BranchFlow
+from tests.flows.examples.failing_flow import FailingFlow
+from tests.flows.examples.foreach_flow import ForeachFlow
+from tests.flows.examples.hello_flow import HelloFlow
+
+EXAMPLES = Path(__file__).parent / "examples"
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.fixture(scope="module")
+def pool():
+    """One pool of worker processes for the module: workers are reused across runs."""
+    with LocalExecutor(max_workers=2) as executor:
+        yield executor
+
+
+def run_file(name: str, *args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SHIPYARD_HOME": str(home), "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+@pytest.mark.slow
+def test_hello_flow_from_the_command_line(shipyard_home):
+    done = run_file("hello_flow.py", "run", "--max-workers", "2", home=shipyard_home)
+    assert done.returncode == 0, done.stderr
+    assert "HelloFlow/1 finished" in done.stdout
+    run = Flow("HelloFlow").latest_run
+    assert run.successful and run.pathspec == "HelloFlow/1"
+    assert run["hello"].task.stdout == "Shipyard says: Hi!\n"
+    assert [s.name for s in run.steps()] == ["start", "hello", "end"]
+    shown = run_file("hello_flow.py", "show", home=shipyard_home)
+    assert "Step hello" in shown.stdout and "=> end" in shown.stdout
+
+
+def test_branches_join_by_name_and_merge(shipyard_home, pool):
+    run = BranchFlow.run(executor=pool)
+    assert isinstance(run, Run) and run.successful
+    assert run.data.total == 3 and run.data.shared == "from start"
+    assert sorted(t.data.x for t in [run["a"].task, run["b"].task]) == [1, 2]
+
+
+def test_nested_foreach_with_parameters(shipyard_home, pool):
+    run = ForeachFlow.run(executor=pool, scale=10, groups='{"x": [1, 2, 3], "y": [4]}')
+    assert run.data.sums == {"x": 60.0, "y": 40.0}
+    members = run["member"].tasks()
+    assert sorted(t.index for t in members) == ["0/0", "0/1", "0/2", "1/0"]
+    assert all(t.data.where.startswith(f"ForeachFlow/{run.number}/member/") for t in members)
+    assert run.data.scale == 10.0  # parameters are artifacts, visible in every step
+    # metrics logged inside a step belong to that step's task
+    values = sorted(shipyard.get_run(t.id).metrics["value"] for t in members)
+    assert values == [10.0, 20.0, 30.0, 40.0]
+    flow_run = shipyard.get_run(run.id)
+    assert flow_run.kind == "flow" and flow_run.params["scale"] == "10.0"
+
+
+def test_runs_are_numbered_and_artifacts_deduplicated(shipyard_home, pool):
+    first = BranchFlow.run(executor=pool)
+    second = BranchFlow.run(executor=pool)
+    assert (first.number, second.number) == (1, 2)
+    assert Flow("BranchFlow").latest_run.number == 2
+    a1 = shipyard.Client().list_artifacts(first["a"].task.id, "data/")
+    a2 = shipyard.Client().list_artifacts(second["a"].task.id, "data/")
+    assert [a.blob_hash for a in a1] == [a.blob_hash for a in a2]  # same values, same blobs
+
+
+def test_a_failing_step_fails_the_run_and_says_where(shipyard_home):
+    with pytest.raises(TaskFailed) as failure:
+        FailingFlow.run(executor=InProcessExecutor())
+    message = str(failure.value)
+    assert message.startswith("FailingFlow/1/divide/")
+    assert "ZeroDivisionError: division by zero" in message
+    run = Flow("FailingFlow").latest_run
+    assert run.status is shipyard.RunStatus.FAILED
+    task = run["divide"].task
+    assert not task.successful and "ZeroDivisionError" in task.error
+    assert task.stdout == "about to divide\n" and "Traceback" in task.stderr
+
+
+@pytest.mark.slow
+def test_cli_errors_are_one_line(shipyard_home):
+    done = run_file("failing_flow.py", "run", "--divisor", "zero", home=shipyard_home)
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "error: parameter 'divisor' expects int, got 'zero': "
+        "invalid literal for int() with base 10: 'zero'"
+    )
+    done = run_file("failing_flow.py", "run", home=shipyard_home)
+    assert done.returncode == 1 and done.stderr.startswith("error: FailingFlow/1/divide/")
+
+
+def test_unknown_parameters_are_refused_before_anything_runs(shipyard_home):
+    with pytest.raises(InvalidFlow, match="has no parameter alpha"):
+        HelloFlow.run(executor=InProcessExecutor(), alpha=1)
+    assert shipyard.search_runs("HelloFlow") == []
