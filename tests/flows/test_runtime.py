@@ -113,3 +113,29 @@ def test_unknown_parameters_are_refused_before_anything_runs(shipyard_home):
     with pytest.raises(InvalidFlow, match="has no parameter alpha"):
         HelloFlow.run(executor=InProcessExecutor(), alpha=1)
     assert shipyard.search_runs("HelloFlow") == []
+
+
+def test_raw_fd_writes_do_not_corrupt_the_workers(shipyard_home, pool, capfd):
+    from tests.flows.examples.rough_flow import RoughFlow
+
+    run = RoughFlow.run(executor=pool)
+    assert run.successful and run.data.ok is True
+
+
+def test_a_dead_worker_fails_its_task_and_is_replaced(shipyard_home):
+    from tests.flows.examples.rough_flow import RoughFlow
+
+    with LocalExecutor(max_workers=1) as executor:
+        with pytest.raises(
+            TaskFailed,
+            match=r"RoughFlow/1/middle: the worker process died "
+            r"\(exit code 3\)",
+        ):
+            RoughFlow.run(executor=executor, crash=True)
+        assert RoughFlow.run(executor=executor).successful  # a fresh worker took over
+    failed = Flow("RoughFlow").runs()[1]
+    assert failed.status is shipyard.RunStatus.FAILED
+    # the dead worker never ended its task's run; the reaper (run when the next run
+    # started, or by hand) sees that its process is gone
+    shipyard.Client().reap_dead_runs()
+    assert failed["middle"].task.status is shipyard.RunStatus.KILLED

@@ -62,6 +62,7 @@ class FlowRunner:
         record = self.client.store.flows.create_flow_run(run.id, name, self._graph_json())
         self.client.store.set_run_name(run.id, f"{name}/{record.number}")
         self._run_id, self._number = run.id, record.number
+        self._environment_hash = run.environment_hash
         self._params = {declared[k].attr: v for k, v in values.items()}
         self._param_refs: dict[str, ArtifactRef] = {}
         try:
@@ -159,6 +160,7 @@ class FlowRunner:
             item=pending.item,
             params=self._params if pending.step == "start" else {},
             tags=self.tags,
+            environment_hash=self._environment_hash,
             uri=self.client.settings.uri,
             artifact_uri=self.client.settings.artifact_uri,
         )

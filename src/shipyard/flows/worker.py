@@ -50,6 +50,7 @@ class TaskSpec:
     tags: tuple[str, ...]
     uri: str
     artifact_uri: str
+    environment_hash: str | None = None  # the flow run's: workers need not scan packages
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ def run_task(spec: TaskSpec) -> TaskResult:
         parent_id=spec.flow_run_id,
         kind="task",
         capture_code=False,
+        environment_hash=spec.environment_hash,
         tags={"step": spec.step, "attempt": spec.attempt},
     )
     client.store.flows.add_task(

@@ -134,6 +134,7 @@ class Client:
         parent_id: str | None = None,
         kind: str = "run",
         capture_code: bool = True,
+        environment_hash: str | None = None,
     ) -> Run:
         """Start a RUNNING run that records its code version, environment and command."""
         project = v.check_name(project or self.settings.project, "project name")
@@ -171,7 +172,7 @@ class Client:
                 pid=os.getpid(),
                 command=env.command_line(),
                 code_version=code.label,
-                environment_hash=self._environment_hash(),
+                environment_hash=environment_hash or self._environment_hash(),
                 parent_id=parent_id,
                 kind=kind,
                 params=clean_params,

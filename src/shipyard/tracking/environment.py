@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import getpass
+import hashlib
+import json
 import os
 import platform
 import shlex
@@ -15,6 +17,7 @@ import socket
 import subprocess
 import sys
 import sysconfig
+import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -82,6 +85,35 @@ def command_line() -> str:
 
 @functools.lru_cache(maxsize=1)
 def packages() -> dict[str, str]:
+    """Installed distributions and versions. Reading every package's metadata takes
+    ~150 ms, so the result is cached on disk, keyed by the package folders on the import
+    path and their modification times (installing or removing a package changes them;
+    editable installs register through .pth files there too)."""
+    key_parts = []
+    for entry in sys.path:  # package folders only: a project folder changes all the time
+        if not entry.endswith(("site-packages", "dist-packages")):
+            continue
+        try:
+            key_parts.append(f"{entry}:{os.stat(entry).st_mtime_ns}")
+        except OSError:
+            continue
+    key = hashlib.sha256("\n".join([sys.executable, *key_parts]).encode()).hexdigest()[:32]
+    cache = Path(tempfile.gettempdir()) / f"shipyard-packages-{key}.json"
+    try:
+        return dict(json.loads(cache.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        pass
+    found = _scan_packages()
+    tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(found), encoding="utf-8")
+        os.replace(tmp, cache)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+    return found
+
+
+def _scan_packages() -> dict[str, str]:
     found: dict[str, str] = {}
     for dist in metadata.distributions():
         name = dist.metadata["Name"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from shipyard.errors import AlreadyExists, Conflict, NotFound
 from shipyard.store.base import ArtifactRecord, Metric, NewRun, Project, RunRecord, RunStatus
@@ -50,7 +50,15 @@ class SqlTrackingStore:
             except BaseException:
                 self.db.dispose()  # a refused store must not leak its connections
                 raise
-        self._upsert = postgresql.insert if self.db.dialect == "postgresql" else sqlite.insert
+        self._upsert: Any
+        if self.db.dialect == "postgresql":  # import only the dialect in use
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            self._upsert = pg_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            self._upsert = sqlite_insert
         self._project_ids: dict[str, int] = {}
         self.flows = SqlFlowStore(self.db)
 
