@@ -139,3 +139,55 @@ def test_a_dead_worker_fails_its_task_and_is_replaced(shipyard_home):
     # started, or by hand) sees that its process is gone
     shipyard.Client().reap_dead_runs()
     assert failed["middle"].task.status is shipyard.RunStatus.KILLED
+
+
+def test_step_decorators(shipyard_home, pool):
+    from shipyard.flows import CaughtException
+    from tests.flows.examples.decorated_flow import DecoratedFlow
+
+    with pytest.warns(UserWarning, match=r"configured asks for @resources.*one at a time"):
+        run = DecoratedFlow.run(executor=pool)
+    assert run.successful
+    # @retry: the first attempt failed, the second succeeded; both are recorded
+    attempts = sorted(run["start"].tasks(), key=lambda t: t.id)
+    assert sorted(shipyard.get_run(t.id).tags["attempt"] for t in attempts) == ["0", "1"]
+    assert run["start"].task.data.attempts_seen == 1
+    # @catch: the exception is an artifact and the run went on
+    problem = run["risky"].task.data.problem
+    assert isinstance(problem, CaughtException) and problem.type == "IndexError"
+    assert run["risky"].task.successful and "IndexError" in run["risky"].task.error
+    # @environment: set during the step only (workers are reused)
+    assert run["configured"].task.data.mode == "on"
+    assert run.data.mode_after is None
+
+
+def test_timeout_stops_the_task(shipyard_home, pool):
+    import time
+
+    from tests.flows.examples.decorated_flow import DecoratedFlow
+
+    started = time.monotonic()
+    with pytest.warns(UserWarning), pytest.raises(TaskFailed, match=r"timed out after 1 s"):
+        DecoratedFlow.run(executor=pool, sleep=30.0)
+    assert time.monotonic() - started < 20
+    run = Flow("DecoratedFlow").latest_run
+    assert run.status is shipyard.RunStatus.FAILED
+    assert run["slow"].task.status is shipyard.RunStatus.KILLED
+
+
+def test_bad_decorator_arguments_are_refused_at_definition(shipyard_home):
+    from shipyard.flows import retry, step
+
+    with pytest.raises(InvalidFlow, match="@retry has no argument tries"):
+
+        @retry(tries=3)
+        @step
+        def one(self):
+            pass
+
+    with pytest.raises(InvalidFlow, match="goes above @step"):
+
+        @step
+        @retry
+        def two(self):
+            pass

@@ -3,12 +3,21 @@ every ``self.x`` stored as a versioned artifact, every run a tracked run."""
 
 from shipyard.flows.client import Flow, Run, Step, Task
 from shipyard.flows.current import current
+from shipyard.flows.decorators import (
+    CaughtException,
+    catch,
+    environment,
+    resources,
+    retry,
+    timeout,
+)
 from shipyard.flows.graph import FlowGraph, Node
 from shipyard.flows.parameters import JSONType, Parameter
 from shipyard.flows.spec import FlowSpec
 from shipyard.flows.step import step
 
 __all__ = [
+    "CaughtException",
     "Flow",
     "FlowGraph",
     "FlowSpec",
@@ -18,6 +27,11 @@ __all__ = [
     "Run",
     "Step",
     "Task",
+    "catch",
     "current",
+    "environment",
+    "resources",
+    "retry",
     "step",
+    "timeout",
 ]

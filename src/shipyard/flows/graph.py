@@ -34,6 +34,10 @@ class Node:
     lineno: int = 0
     doc: str = ""
     split_parents: list[str] = field(default_factory=list)  # enclosing splits, outermost first
+    decorators: list[Any] = field(default_factory=list)
+
+    def decorator(self, name: str) -> Any:
+        return next((d for d in self.decorators if d.name == name), None)
 
     @property
     def where(self) -> str:
@@ -133,7 +137,10 @@ def _node(flow: str, name: str, func: Any, tree: ast.FunctionDef, file: str, off
         file=file,
         lineno=tree.lineno + offset,
         doc=inspect.getdoc(func) or "",
+        decorators=list(getattr(func, "decorators", [])),
     )
+    for decorator in node.decorators:
+        decorator.check(flow, name)
     calls = [c for c in ast.walk(tree) if _is_next_call(c)]
     last = tree.body[-1] if tree.body else None
     if name == "end":
@@ -175,6 +182,13 @@ def _node(flow: str, name: str, func: Any, tree: ast.FunctionDef, file: str, off
     if node.foreach_param is not None:
         if len(node.out_funcs) != 1:
             raise _fail(flow, node, "a foreach goes to exactly one step")
+        if node.decorator("catch"):
+            raise _fail(
+                flow,
+                node,
+                "@catch cannot be used on a foreach step (if it fails "
+                "there is nothing to iterate over)",
+            )
         node.type = "foreach"
     elif len(node.out_funcs) > 1:
         if node.type == "join":

@@ -9,12 +9,16 @@ done: every branch of a static split, or every item of a foreach.
 from __future__ import annotations
 
 import json
+import os
+import time
+import warnings
 from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from typing import Any
 
 import cloudpickle
+import psutil
 
 from shipyard.errors import TaskFailed
 from shipyard.flows.artifacts import ArtifactRef
@@ -34,6 +38,7 @@ class _Pending:
     parents: list[TaskResult]
     stack: Stack
     item: tuple[ArtifactRef, int] | None = None
+    attempt: int = 0
 
 
 class FlowRunner:
@@ -46,6 +51,9 @@ class FlowRunner:
         self.executor = executor
         self.tags = tuple(tags)
         self._pickle = cloudpickle.dumps(flow_cls)
+        self._cpus = float(os.cpu_count() or 1)
+        self._memory_mb = psutil.virtual_memory().total / 2**20
+        self._warned: set[str] = set()
 
     def run(self, params: Mapping[str, Any] | None = None) -> str:
         """Run the flow to the end; returns the flow run's id. Raises TaskFailed."""
@@ -82,20 +90,31 @@ class FlowRunner:
         running: dict[Future[TaskResult], _Pending] = {}
         waiting: dict[tuple[str, Stack], list[tuple[int, TaskResult]]] = {}
         ready = [_Pending("start", [], ())]
+        delayed: list[tuple[float, _Pending]] = []  # (monotonic time due, retry)
         try:
-            while ready or running:
-                for pending in ready:
+            while ready or running or delayed:
+                now = time.monotonic()
+                ready += [p for due, p in delayed if due <= now]
+                delayed = [(due, p) for due, p in delayed if due > now]
+                for pending in self._admissible(ready, running):
+                    ready.remove(pending)
                     running[self.executor.submit(self._spec(pending))] = pending
-                ready = []
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                next_due = min((due for due, _ in delayed), default=None)
+                if not running:
+                    time.sleep(max(0.0, (next_due or now) - time.monotonic()))
+                    continue
+                done, _ = wait(
+                    running,
+                    return_when=FIRST_COMPLETED,
+                    timeout=None if next_due is None else max(0.0, next_due - now),
+                )
                 for future in done:
                     pending = running.pop(future)
-                    result = future.result()
+                    result = self._result(future, pending)
                     if not result.ok:
-                        raise TaskFailed(
-                            f"{self.pathspec}/{result.step}/{result.task_id} failed: "
-                            f"{result.error}\n{result.traceback_tail.rstrip()}"
-                        )
+                        retry = self._retry(pending, result)
+                        delayed.append(retry)
+                        continue
                     if result.step == "start":  # parameters reach every task, joins too
                         self._param_refs = {a: result.refs[a] for a in self._params}
                     ready += self._successors(pending, result, waiting)
@@ -104,6 +123,64 @@ class FlowRunner:
                 future.cancel()
             wait(running)
             raise
+
+    def _result(self, future: Future[TaskResult], pending: _Pending) -> TaskResult:
+        """A worker that died or timed out is a failed attempt like any other."""
+        try:
+            return future.result()
+        except TaskFailed as exc:
+            self.client.reap_dead_runs()  # its task run was left RUNNING: mark it KILLED
+            return TaskResult("?", pending.step, "", False, error=exc.message)
+
+    def _retry(self, pending: _Pending, result: TaskResult) -> tuple[float, _Pending]:
+        """The same task again after the step's delay, or TaskFailed when out of tries."""
+        retry = self.graph[pending.step].decorator("retry")
+        if retry is None or pending.attempt >= retry.attributes["times"]:
+            where = f"{self.pathspec}/{result.step}/{result.task_id}"
+            raise TaskFailed(
+                f"{where} failed: {result.error}\n{result.traceback_tail.rstrip()}".rstrip()
+            )
+        delay = 60.0 * float(retry.attributes["minutes_between_retries"])
+        again = _Pending(
+            pending.step, pending.parents, pending.stack, pending.item, pending.attempt + 1
+        )
+        return time.monotonic() + delay, again
+
+    def _admissible(
+        self, ready: list[_Pending], running: dict[Future[TaskResult], _Pending]
+    ) -> list[_Pending]:
+        """Ready tasks that may start now: at most max_workers in flight, and declared
+        @resources within the machine's capacity (a request larger than the machine
+        runs alone rather than never)."""
+        chosen: list[_Pending] = []
+        in_flight = list(running.values())
+        for pending in ready:
+            if len(in_flight) + len(chosen) >= self.executor.max_workers:
+                break
+            cpu, memory = self._request(pending.step)
+            used_cpu = sum(self._request(p.step)[0] for p in [*in_flight, *chosen])
+            used_memory = sum(self._request(p.step)[1] for p in [*in_flight, *chosen])
+            busy = bool(in_flight or chosen)
+            if busy and (used_cpu + cpu > self._cpus or used_memory + memory > self._memory_mb):
+                continue
+            chosen.append(pending)
+        return chosen
+
+    def _request(self, step: str) -> tuple[float, float]:
+        resources = self.graph[step].decorator("resources")
+        if resources is None:
+            return 0.0, 0.0
+        cpu = float(resources.attributes["cpu"])
+        memory = float(resources.attributes["memory"] or 0)
+        if (cpu > self._cpus or memory > self._memory_mb) and step not in self._warned:
+            self._warned.add(step)
+            warnings.warn(
+                f"{self.flow_cls.__name__}.{step} asks for @resources(cpu={cpu:g}, "
+                f"memory={memory:g}) but this machine has {self._cpus:g} CPUs and "
+                f"{self._memory_mb:,.0f} MB; its tasks will run one at a time",
+                stacklevel=2,
+            )
+        return min(cpu, self._cpus), min(memory, self._memory_mb)
 
     def _successors(
         self,
@@ -154,7 +231,9 @@ class FlowRunner:
             is_join=node.type == "join",
             foreach_param=node.foreach_param,
             foreach_path="/".join(str(index) for _, index, _ in pending.stack),
-            attempt=0,
+            attempt=pending.attempt,
+            last_attempt=self._last_attempt(pending),
+            timeout=self._timeout(pending.step),
             inherited=dict(inherited),
             parents=parents,
             item=pending.item,
@@ -164,6 +243,14 @@ class FlowRunner:
             uri=self.client.settings.uri,
             artifact_uri=self.client.settings.artifact_uri,
         )
+
+    def _last_attempt(self, pending: _Pending) -> bool:
+        retry = self.graph[pending.step].decorator("retry")
+        return retry is None or pending.attempt >= retry.attributes["times"]
+
+    def _timeout(self, step: str) -> float | None:
+        timeout = self.graph[step].decorator("timeout")
+        return None if timeout is None else float(timeout.total_seconds)
 
     def _graph_json(self) -> str:
         return json.dumps(

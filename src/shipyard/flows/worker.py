@@ -51,6 +51,8 @@ class TaskSpec:
     uri: str
     artifact_uri: str
     environment_hash: str | None = None  # the flow run's: workers need not scan packages
+    last_attempt: bool = True
+    timeout: float | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class TaskResult:
     foreach_count: int | None = None
     error: str | None = None
     traceback_tail: str = ""
+    caught: str | None = None  # @catch handled this exception; the task counts as done
 
 
 _clients: dict[tuple[str, str], Client] = {}
@@ -140,7 +143,7 @@ def run_task(spec: TaskSpec) -> TaskResult:
         _context.reset(token)
     stdout_hash = client.blobs.put_bytes(out.getvalue().encode()).hash if out.getvalue() else None
     stderr_hash = client.blobs.put_bytes(err.getvalue().encode()).hash if err.getvalue() else None
-    client.store.flows.finish_task(task.id, stdout_hash, stderr_hash, result.error)
+    client.store.flows.finish_task(task.id, stdout_hash, stderr_hash, result.error or result.caught)
     client.end_run(task.id, RunStatus.FINISHED if result.ok else RunStatus.FAILED)
     return result
 
@@ -157,11 +160,23 @@ def _execute(spec: TaskSpec, client: Client, task_id: str, pathspec: str) -> Tas
     for attr, value in spec.params.items():
         setattr(flow, attr, value)
     method = getattr(flow, spec.step)
-    if spec.is_join:
-        method(Inputs(TaskView(p.step, p.task_id, p.refs, store) for p in spec.parents))
-    else:
-        method()
-    if spec.step != "end" and flow._transition is None:
+    decorators = getattr(method, "decorators", [])
+    caught = None
+    for decorator in decorators:
+        decorator.task_pre_step(flow)
+    try:
+        if spec.is_join:
+            method(Inputs(TaskView(p.step, p.task_id, p.refs, store) for p in spec.parents))
+        else:
+            method()
+    except Exception as exc:
+        if not any(d.task_exception(flow, exc, spec.last_attempt) for d in decorators):
+            raise
+        caught = f"{type(exc).__name__}: {exc}"
+    finally:
+        for decorator in reversed(decorators):
+            decorator.task_post_step(flow)
+    if caught is None and spec.step != "end" and flow._transition is None:
         raise InvalidFlow(f"{pathspec}: the step returned without calling self.next()")
     count = None
     if spec.foreach_param is not None:
@@ -188,4 +203,4 @@ def _execute(spec: TaskSpec, client: Client, task_id: str, pathspec: str) -> Tas
             for name, ref in refs.items()
         ]
     )
-    return TaskResult(task_id, spec.step, spec.foreach_path, True, refs, count)
+    return TaskResult(task_id, spec.step, spec.foreach_path, True, refs, count, caught=caught)

@@ -30,6 +30,7 @@ class _WorkerProcess:
             env=env,
         )
         self._ready = False
+        self._timed_out = False
 
     def run(self, spec: TaskSpec) -> TaskResult:
         assert self.process.stdin is not None and self.process.stdout is not None
@@ -38,10 +39,27 @@ class _WorkerProcess:
             if not self._ready:
                 raise self._died(spec)
         write_frame(self.process.stdin, spec)
-        result = read_frame(self.process.stdout)
+        timer = None
+        if spec.timeout:
+            timer = threading.Timer(spec.timeout, self._time_out)
+            timer.start()
+        try:
+            result = read_frame(self.process.stdout)
+        finally:
+            if timer is not None:
+                timer.cancel()
         if result is None:
+            if self._timed_out:
+                raise TaskFailed(
+                    f"{spec.flow_name}/{spec.run_number}/{spec.step}: timed out "
+                    f"after {spec.timeout:g} s (@timeout); the task was stopped"
+                )
             raise self._died(spec)
         return result  # type: ignore[no-any-return]
+
+    def _time_out(self) -> None:
+        self._timed_out = True
+        self.process.kill()
 
     def _died(self, spec: TaskSpec) -> TaskFailed:
         code = self.process.wait()
