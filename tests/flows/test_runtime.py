@@ -191,3 +191,34 @@ def test_bad_decorator_arguments_are_refused_at_definition(shipyard_home):
         @retry
         def two(self):
             pass
+
+
+NOTEBOOK_CELL = """
+from shipyard.flows import FlowSpec, step
+
+
+class CellFlow(FlowSpec):
+    @step
+    def start(self):
+        self.values = [1, 2, 3]
+        self.next(self.end)
+
+    @step
+    def end(self):
+        self.total = sum(self.values)
+"""
+
+
+def test_a_flow_defined_in_a_notebook_cell(shipyard_home, pool):
+    """As IPython runs a cell: source only in linecache, the class in __main__ (no file);
+    workers get the class by value."""
+    import linecache
+
+    filename = "<ipython-input-3-shipyard>"
+    lines = NOTEBOOK_CELL.splitlines(keepends=True)
+    linecache.cache[filename] = (len(NOTEBOOK_CELL), None, lines, filename)
+    namespace = {"__name__": "__main__"}
+    exec(compile(NOTEBOOK_CELL, filename, "exec"), namespace)
+    run = namespace["CellFlow"].run(executor=pool)
+    assert run.successful and run.data.total == 6
+    assert "Step start" in namespace["CellFlow"].graph().render()

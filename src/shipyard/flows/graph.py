@@ -105,26 +105,28 @@ def _fail(graph_name: str, node: Node | None, message: str) -> InvalidFlow:
 
 
 def _step_sources(flow_cls: type) -> list[tuple[str, Any, ast.FunctionDef, str, int]]:
-    """(name, function, its AST, file, first line) for every step, base classes included."""
+    """(name, function, its AST, file, line offset) for every step, base classes included.
+
+    Each step's own source is read (not the class's): that also works for flows defined
+    in a notebook cell, whose class has no file but whose functions do (via linecache).
+    """
     found: dict[str, tuple[str, Any, ast.FunctionDef, str, int]] = {}
     for klass in reversed(flow_cls.__mro__):
-        steps = [n for n, v in vars(klass).items() if is_step(v)]
-        if not steps:
-            continue
-        try:
-            source_lines, first_line = inspect.getsourcelines(klass)
-            file = inspect.getsourcefile(klass) or "<unknown>"
-        except (OSError, TypeError) as exc:
-            raise InvalidFlow(
-                f"{flow_cls.__name__}: cannot read the source of {klass.__name__} to build "
-                f"its graph ({exc}); define the flow in a file or a notebook cell"
-            ) from None
-        tree = ast.parse(textwrap.dedent("".join(source_lines)))
-        class_def = tree.body[0]
-        assert isinstance(class_def, ast.ClassDef)
-        functions = {f.name: f for f in class_def.body if isinstance(f, ast.FunctionDef)}
-        for name in steps:
-            found[name] = (name, vars(klass)[name], functions[name], file, first_line - 1)
+        for name, func in vars(klass).items():
+            if not is_step(func):
+                continue
+            try:
+                lines, first_line = inspect.getsourcelines(func)
+                file = inspect.getsourcefile(func) or func.__code__.co_filename
+            except (OSError, TypeError) as exc:
+                raise InvalidFlow(
+                    f"{flow_cls.__name__}: cannot read the source of step {name} to build "
+                    f"the graph ({exc}); define the flow in a file or a notebook cell"
+                ) from None
+            tree = ast.parse(textwrap.dedent("".join(lines)))
+            function = tree.body[0]
+            assert isinstance(function, ast.FunctionDef)
+            found[name] = (name, func, function, file, first_line - 1)
     return list(found.values())
 
 
