@@ -11,7 +11,7 @@ import click
 from shipyard.errors import ShipyardError
 
 
-def _command_group(flow_cls: type) -> click.Group:
+def _command_group(flow_cls: Any) -> click.Group:
     name = flow_cls.__name__
 
     @click.group(help=(flow_cls.__doc__ or name).strip())
@@ -20,14 +20,14 @@ def _command_group(flow_cls: type) -> click.Group:
 
     @group.command(help="Print the steps of the flow and how they connect.")
     def show() -> None:
-        click.echo(flow_cls.graph().render())  # type: ignore[attr-defined]
+        click.echo(flow_cls.graph().render())
 
     def run(max_workers: int | None, tag: tuple[str, ...], **given: str | None) -> None:
         from shipyard.flows.executors import LocalExecutor
         from shipyard.flows.runtime import FlowRunner
         from shipyard.tracking import Client
 
-        declared = flow_cls.parameters()  # type: ignore[attr-defined]
+        declared = flow_cls.parameters()
         values = {}
         for option, raw in given.items():
             if raw is not None:
@@ -39,6 +39,26 @@ def _command_group(flow_cls: type) -> click.Group:
             runner.run(values)
         click.echo(f"{runner.pathspec} finished in {time.perf_counter() - started:.2f} s")
 
+    @group.command(help="Run again from where a run stopped, reusing its finished tasks.")
+    @click.argument("step", required=False)
+    @click.option("--origin-run-id", default=None, help="Run number to resume (default: latest).")
+    @click.option("--max-workers", type=int, default=None, help="Tasks that may run at once.")
+    @click.option("--tag", multiple=True, help="Tag the run (repeatable).")
+    def resume(
+        step: str | None, origin_run_id: str | None, max_workers: int | None, tag: tuple[str, ...]
+    ) -> None:
+        started = time.perf_counter()
+        run = flow_cls.resume(
+            origin_run_id,
+            step,
+            max_workers=max_workers,
+            tags=tag,
+        )
+        click.echo(
+            f"{run.pathspec} finished in {time.perf_counter() - started:.2f} s "
+            f"(resumed {name}/{run.origin_number})"
+        )
+
     options: list[click.Parameter] = [
         click.Option(
             ["--max-workers"],
@@ -48,7 +68,7 @@ def _command_group(flow_cls: type) -> click.Group:
         ),
         click.Option(["--tag"], multiple=True, help="Tag the run (repeatable)."),
     ]
-    for param in flow_cls.parameters().values():  # type: ignore[attr-defined]
+    for param in flow_cls.parameters().values():
         options.append(
             click.Option(
                 [f"--{param.name}"],

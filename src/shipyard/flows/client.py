@@ -67,6 +67,17 @@ class Run:
         return f"Run('{self.pathspec}')"
 
     @property
+    def origin(self) -> Run | None:
+        """The run this one resumed, if any."""
+        origin_id = self._record.origin_run_id
+        return None if origin_id is None else Run(origin_id, client=self._client)
+
+    @property
+    def origin_number(self) -> int | None:
+        origin = self.origin
+        return None if origin is None else origin.number
+
+    @property
     def info(self) -> Any:
         return self._client.get_run(self.id)
 

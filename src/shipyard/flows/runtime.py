@@ -20,16 +20,22 @@ from typing import Any
 import cloudpickle
 import psutil
 
-from shipyard.errors import TaskFailed
+from shipyard.errors import InvalidFlow, TaskFailed
 from shipyard.flows.artifacts import ArtifactRef
 from shipyard.flows.executors import Executor
 from shipyard.flows.graph import FlowGraph
 from shipyard.flows.parameters import resolve
+from shipyard.flows.resume import Origin
 from shipyard.flows.worker import ParentTask, TaskResult, TaskSpec
 from shipyard.store import RunStatus
 from shipyard.tracking import Client
 
 Stack = tuple[tuple[str, int, int], ...]  # (foreach step, index, count) per foreach level
+
+
+def _path(stack: Stack) -> str:
+    """A task's place among foreach siblings: "2", or "0/3" when nested."""
+    return "/".join(str(index) for _, index, _ in stack)
 
 
 @dataclass
@@ -55,11 +61,22 @@ class FlowRunner:
         self._memory_mb = psutil.virtual_memory().total / 2**20
         self._warned: set[str] = set()
 
-    def run(self, params: Mapping[str, Any] | None = None) -> str:
-        """Run the flow to the end; returns the flow run's id. Raises TaskFailed."""
+    def run(self, params: Mapping[str, Any] | None = None, origin: Origin | None = None) -> str:
+        """Run the flow to the end; returns the flow run's id. Raises TaskFailed.
+
+        With ``origin`` (a run to resume) its finished tasks are reused and its parameters
+        apply; parameters cannot be given again.
+        """
         name = self.flow_cls.__name__
         declared = self.flow_cls.parameters()  # type: ignore[attr-defined]
-        values = resolve(name, declared, dict(params or {}))
+        if origin is not None:
+            if params:
+                raise InvalidFlow("a resumed run keeps the parameters of the run it resumes")
+            by_attr = origin.parameters([p.attr for p in declared.values()])
+            values = {p.name: by_attr.get(p.attr) for p in declared.values()}
+        else:
+            values = resolve(name, declared, dict(params or {}))
+        self._origin = origin
         run = self.client.create_run(
             name,
             f"{name}/pending",
@@ -67,7 +84,9 @@ class FlowRunner:
             params={k: json.dumps(v) if not isinstance(v, str) else v for k, v in values.items()},
             tags={t: "" for t in self.tags},
         )
-        record = self.client.store.flows.create_flow_run(run.id, name, self._graph_json())
+        record = self.client.store.flows.create_flow_run(
+            run.id, name, self._graph_json(), origin.record.run_id if origin else None
+        )
         self.client.store.set_run_name(run.id, f"{name}/{record.number}")
         self._run_id, self._number = run.id, record.number
         self._environment_hash = run.environment_hash
@@ -96,24 +115,24 @@ class FlowRunner:
                 now = time.monotonic()
                 ready += [p for due, p in delayed if due <= now]
                 delayed = [(due, p) for due, p in delayed if due > now]
+                finished = self._clones(ready)
                 for pending in self._admissible(ready, running):
                     ready.remove(pending)
                     running[self.executor.submit(self._spec(pending))] = pending
-                next_due = min((due for due, _ in delayed), default=None)
-                if not running:
-                    time.sleep(max(0.0, (next_due or now) - time.monotonic()))
-                    continue
-                done, _ = wait(
-                    running,
-                    return_when=FIRST_COMPLETED,
-                    timeout=None if next_due is None else max(0.0, next_due - now),
-                )
-                for future in done:
-                    pending = running.pop(future)
-                    result = self._result(future, pending)
+                if not finished:
+                    next_due = min((due for due, _ in delayed), default=None)
+                    if not running:
+                        time.sleep(max(0.0, (next_due or now) - time.monotonic()))
+                        continue
+                    done, _ = wait(
+                        running,
+                        return_when=FIRST_COMPLETED,
+                        timeout=None if next_due is None else max(0.0, next_due - now),
+                    )
+                    finished = [(running[f], self._result(f, running.pop(f))) for f in done]
+                for pending, result in finished:
                     if not result.ok:
-                        retry = self._retry(pending, result)
-                        delayed.append(retry)
+                        delayed.append(self._retry(pending, result))
                         continue
                     if result.step == "start":  # parameters reach every task, joins too
                         self._param_refs = {a: result.refs[a] for a in self._params}
@@ -123,6 +142,25 @@ class FlowRunner:
                 future.cancel()
             wait(running)
             raise
+
+    def _clones(self, ready: list[_Pending]) -> list[tuple[_Pending, TaskResult]]:
+        """Ready tasks the resumed run can take from its origin instead of running."""
+        if self._origin is None:
+            return []
+        cloned = []
+        for pending in list(ready):
+            node = self.graph[pending.step]
+            result = self._origin.clone(
+                pending.step,
+                _path(pending.stack),
+                pending.parents,
+                node.foreach_param,
+                self._run_id,
+            )
+            if result is not None:
+                ready.remove(pending)
+                cloned.append((pending, result))
+        return cloned
 
     def _result(self, future: Future[TaskResult], pending: _Pending) -> TaskResult:
         """A worker that died or timed out is a failed attempt like any other."""
@@ -230,7 +268,7 @@ class FlowRunner:
             step=pending.step,
             is_join=node.type == "join",
             foreach_param=node.foreach_param,
-            foreach_path="/".join(str(index) for _, index, _ in pending.stack),
+            foreach_path=_path(pending.stack),
             attempt=pending.attempt,
             last_attempt=self._last_attempt(pending),
             timeout=self._timeout(pending.step),

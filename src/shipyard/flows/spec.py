@@ -58,19 +58,21 @@ class FlowSpec:
 
         ``MyFlow.run(alpha=0.1)``: parameters by name; raises TaskFailed if a step fails.
         """
-        from shipyard.flows.client import Run
-        from shipyard.flows.executors import LocalExecutor
-        from shipyard.flows.runtime import FlowRunner
-        from shipyard.tracking import Client
+        return _execute(cls, max_workers, tags, executor, params, None, None)
 
-        client = Client()
-        pool = executor or LocalExecutor(max_workers)
-        try:
-            run_id = FlowRunner(cls, client, pool, tuple(tags)).run(params)
-        finally:
-            if executor is None:
-                pool.shutdown()
-        return Run(run_id, client=client)
+    @classmethod
+    def resume(
+        cls,
+        origin: str | int | None = None,
+        step: str | None = None,
+        *,
+        max_workers: int | None = None,
+        tags: Iterable[str] = (),
+        executor: Any = None,
+    ) -> Any:
+        """Run again from where ``origin`` (a run number; default: the latest run) stopped,
+        reusing its finished tasks; ``step`` reruns that step and everything after it."""
+        return _execute(cls, max_workers, tags, executor, {}, origin or "latest", step)
 
     def _bind(
         self,
@@ -176,3 +178,42 @@ class FlowSpec:
         if foreach is not None and not isinstance(foreach, str):
             raise InvalidFlow('foreach= takes the name of an artifact: foreach="items"')
         self._transition = (names, foreach)
+
+
+def _execute(
+    cls: type[FlowSpec],
+    max_workers: int | None,
+    tags: Iterable[str],
+    executor: Any,
+    params: dict[str, Any],
+    origin: str | int | None,
+    step: str | None,
+) -> Any:
+    from shipyard.flows.client import Run
+    from shipyard.flows.executors import LocalExecutor
+    from shipyard.flows.resume import Origin
+    from shipyard.flows.runtime import FlowRunner
+    from shipyard.tracking import Client
+
+    client = Client()
+    resumed = None
+    if origin is not None:
+        flows = client.store.flows
+        if origin == "latest":
+            previous = flows.list_flow_runs(cls.__name__)
+            if not previous:
+                raise InvalidFlow(f"{cls.__name__} has no run to resume")
+            record = previous[0]
+        else:
+            number = str(origin).rsplit("/", 1)[-1]
+            if not number.isdigit():
+                raise InvalidFlow(f"{origin!r} is not a run number of {cls.__name__}")
+            record = flows.get_flow_run(cls.__name__, int(number))
+        resumed = Origin(client, record, cls.graph(), step)
+    pool = executor or LocalExecutor(max_workers)
+    try:
+        run_id = FlowRunner(cls, client, pool, tuple(tags)).run(params, origin=resumed)
+    finally:
+        if executor is None:
+            pool.shutdown()
+    return Run(run_id, client=client)

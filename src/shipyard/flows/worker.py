@@ -66,6 +66,7 @@ class TaskResult:
     error: str | None = None
     traceback_tail: str = ""
     caught: str | None = None  # @catch handled this exception; the task counts as done
+    cloned: bool = False  # reused from the run being resumed, not run again
 
 
 _clients: dict[tuple[str, str], Client] = {}

@@ -1,0 +1,130 @@
+"""Resuming a flow run: a new run that reuses the origin's finished tasks.
+
+A task is cloned (its record copied, its artifacts shared by hash, nothing re-run) when
+the origin run finished the same step at the same foreach position and every one of its
+inputs was itself cloned; anything downstream of a task that runs again runs again too.
+``step`` forces that step and everything after it to run again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shipyard._clock import now_millis
+from shipyard.errors import Conflict, InvalidFlow
+from shipyard.flows.artifacts import ArtifactRef, ArtifactStore
+from shipyard.flows.graph import FlowGraph
+from shipyard.flows.worker import DATA_PREFIX, TaskResult
+from shipyard.store import ArtifactRecord, RunStatus
+from shipyard.store.base import FlowRunRecord, TaskRecord
+from shipyard.tracking import Client
+
+
+class Origin:
+    def __init__(
+        self, client: Client, record: FlowRunRecord, graph: FlowGraph, step: str | None = None
+    ) -> None:
+        self.client = client
+        self.record = record
+        client.reap_dead_runs()  # a runner killed with SIGKILL left its run RUNNING
+        if client.get_run(record.run_id).status is RunStatus.RUNNING:
+            raise Conflict(
+                f"{record.flow_name}/{record.number} is still running; "
+                "resume it when it has stopped"
+            )
+        if step is not None and step not in graph.nodes:
+            raise InvalidFlow(
+                f"cannot resume from '{step}': {record.flow_name} has no such "
+                f"step (steps: {', '.join(graph.nodes)})"
+            )
+        self.rerun = _descendants(graph, step) if step else set()
+        self.finished: dict[tuple[str, str], TaskRecord] = {
+            (t.step, t.foreach_path): t
+            for t in client.store.flows.tasks(record.run_id)
+            if t.status is RunStatus.FINISHED
+        }
+        self.store = ArtifactStore(client.blobs)
+
+    def refs(self, task: TaskRecord) -> dict[str, ArtifactRef]:
+        return {
+            a.path[len(DATA_PREFIX) :]: ArtifactRef(
+                a.path[len(DATA_PREFIX) :], a.blob_hash, a.serializer, a.size
+            )
+            for a in self.client.list_artifacts(task.run_id, DATA_PREFIX)
+        }
+
+    def parameters(self, attrs: list[str]) -> dict[str, Any]:
+        """The origin's parameter values, read from its start task's artifacts."""
+        start = self.finished.get(("start", ""))
+        if start is None:
+            raise InvalidFlow(
+                f"{self.record.flow_name}/{self.record.number} never finished "
+                "its start step: start a new run instead of resuming"
+            )
+        refs = self.refs(start)
+        return {attr: self.store.load(refs[attr]) for attr in attrs if attr in refs}
+
+    def clone(
+        self,
+        step: str,
+        foreach_path: str,
+        parents: list[TaskResult],
+        foreach_param: str | None,
+        flow_run_id: str,
+    ) -> TaskResult | None:
+        """The origin's result for this task, recorded in the new run; None to run it."""
+        task = self.finished.get((step, foreach_path))
+        if task is None or step in self.rerun or not all(p.cloned for p in parents):
+            return None
+        refs = self.refs(task)
+        clone = self.client.create_run(
+            self.record.flow_name,
+            f"{step}{'/' + foreach_path if foreach_path else ''}",
+            parent_id=flow_run_id,
+            kind="task",
+            capture_code=False,
+            tags={"step": step, "attempt": 0, "cloned_from": task.run_id},
+        )
+        self.client.store.flows.add_task(
+            TaskRecord(
+                clone.id,
+                flow_run_id,
+                step,
+                foreach_path,
+                0,
+                [p.task_id for p in parents],
+                None,
+                None,
+                None,
+                RunStatus.RUNNING,
+                0,
+                None,
+            )
+        )
+        self.client.store.add_artifacts(
+            [
+                ArtifactRecord(
+                    clone.id,
+                    DATA_PREFIX + name,
+                    ref.blob_hash,
+                    ref.size,
+                    ref.serializer,
+                    now_millis(),
+                )
+                for name, ref in refs.items()
+            ]
+        )
+        self.client.store.flows.finish_task(clone.id, task.stdout_hash, task.stderr_hash, None)
+        self.client.end_run(clone.id, RunStatus.FINISHED)
+        count = len(self.store.load(refs[foreach_param])) if foreach_param else None
+        return TaskResult(clone.id, step, foreach_path, True, refs, count, cloned=True)
+
+
+def _descendants(graph: FlowGraph, step: str) -> set[str]:
+    found, todo = set(), [step]
+    while todo:
+        name = todo.pop()
+        if name not in found:
+            found.add(name)
+            todo.extend(graph[name].out_funcs)
+    return found
