@@ -42,6 +42,17 @@ EXPECTED = {
     "set_tag",
     "set_tags",
     "start_run",
+    # the flows authoring API, under Metaflow's names
+    "FlowSpec",
+    "JSONType",
+    "Parameter",
+    "catch",
+    "current",
+    "environment",
+    "resources",
+    "retry",
+    "step",
+    "timeout",
 }
 
 

@@ -8,6 +8,18 @@ from shipyard.errors import (
     NotFound,
     ShipyardError,
 )
+from shipyard.flows import (
+    FlowSpec,
+    JSONType,
+    Parameter,
+    catch,
+    current,
+    environment,
+    resources,
+    retry,
+    step,
+    timeout,
+)
 from shipyard.store import Metric, Project, RunStatus
 from shipyard.store.serializers import register_serializer
 from shipyard.tracking import (
@@ -44,9 +56,12 @@ __all__ = [
     "Client",
     "Conflict",
     "FilterSyntaxError",
+    "FlowSpec",
     "InvalidArgument",
+    "JSONType",
     "Metric",
     "NotFound",
+    "Parameter",
     "Project",
     "Run",
     "RunStatus",
@@ -54,7 +69,10 @@ __all__ = [
     "__version__",
     "active_run",
     "autolog",
+    "catch",
+    "current",
     "end_run",
+    "environment",
     "get_metric_history",
     "get_run",
     "list_projects",
@@ -69,8 +87,12 @@ __all__ = [
     "log_params",
     "log_text",
     "register_serializer",
+    "resources",
+    "retry",
     "search_runs",
     "set_tag",
     "set_tags",
     "start_run",
+    "step",
+    "timeout",
 ]

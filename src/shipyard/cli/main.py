@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from shipyard.cli import config_cmd, db, gc, projects, quickstart, runs
+from shipyard.cli import config_cmd, db, flows, gc, projects, quickstart, runs
 from shipyard.errors import ShipyardError
 
 
@@ -22,6 +22,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 for command in (
     runs.runs,
     projects.projects,
+    flows.flows,
     config_cmd.config,
     db.db,
     gc.gc,

@@ -39,6 +39,16 @@ def _command_group(flow_cls: Any) -> click.Group:
             runner.run(values)
         click.echo(f"{runner.pathspec} finished in {time.perf_counter() - started:.2f} s")
 
+    @group.command(help="Print a task's output: RUN/STEP[/TASK], e.g. 12/train.")
+    @click.argument("pathspec")
+    @click.option("--stderr", is_flag=True, help="Show stderr instead of stdout.")
+    def logs(pathspec: str, stderr: bool) -> None:
+        from shipyard.flows.client import task_logs
+
+        click.echo(
+            task_logs(f"{name}/{pathspec.strip('/')}", "stderr" if stderr else "stdout"), nl=False
+        )
+
     @group.command(help="Run again from where a run stopped, reusing its finished tasks.")
     @click.argument("step", required=False)
     @click.option("--origin-run-id", default=None, help="Run number to resume (default: latest).")

@@ -190,3 +190,22 @@ class Task:
     @property
     def stderr(self) -> str:
         return self._text(self._record.stderr_hash)
+
+
+def task_logs(pathspec: str, which: str = "stdout", client: Client | None = None) -> str:
+    """Captured output of FLOW/NUMBER/STEP (all its tasks) or FLOW/NUMBER/STEP/TASK."""
+    parts = pathspec.strip("/").split("/")
+    if len(parts) not in (3, 4):
+        raise InvalidArgument(f"{pathspec!r}: give FLOW/NUMBER/STEP or FLOW/NUMBER/STEP/TASK")
+    run = Run("/".join(parts[:2]), client=client)
+    tasks = run[parts[2]].tasks()
+    if len(parts) == 4:
+        tasks = [t for t in tasks if t.id.startswith(parts[3])]
+        if not tasks:
+            raise InvalidArgument(f"{pathspec}: no such task")
+    chunks = []
+    for task in tasks:
+        text = task.stderr if which == "stderr" else task.stdout
+        header = f"[{task.pathspec}{' ' + task.index if task.index else ''}]\n"
+        chunks.append(header + text if len(tasks) > 1 else text)
+    return "".join(chunks)
