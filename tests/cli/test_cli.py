@@ -120,18 +120,25 @@ def test_gc_keeps_young_unreferenced_blobs(capsys, shipyard_home):
 @pytest.mark.slow
 def test_quickstart_end_to_end(shipyard_home):
     done = subprocess.run(
-        [sys.executable, "-m", "shipyard.cli", "quickstart"],
+        [sys.executable, "-m", "shipyard.cli", "quickstart", "--max-workers", "2"],
         capture_output=True,
         text=True,
         timeout=300,
         env={**os.environ, "SHIPYARD_HOME": str(shipyard_home), "COLUMNS": "200"},
     )
     assert done.returncode == 0, done.stderr
-    assert "best:" in done.stdout and "roc_auc" in done.stdout
-    runs = shipyard.search_runs("quickstart", order_by="metrics.roc_auc desc")
-    assert len(runs) == 8 and all(r.status is shipyard.RunStatus.FINISHED for r in runs)
-    assert runs[0].id in done.stdout  # the printed winner is the best stored run
-    model = shipyard.load_artifact(runs[0].id, "model")
-    assert hasattr(model, "predict_proba")
-    history = next(r for r in runs if r.params["model"] == "gradient_boosting")
-    assert len(shipyard.get_metric_history(history.id, "test_auc_by_stage")) == 100
+    assert "QuickstartFlow/1 finished" in done.stdout and "roc_auc" in done.stdout
+    from shipyard.flows import Flow
+
+    run = Flow("QuickstartFlow").latest_run
+    assert run.successful and len(run["train"].tasks()) == 8
+    tasks = shipyard.search_runs(
+        "QuickstartFlow",
+        "kind = 'task' and params.model is not null",
+        order_by="metrics.roc_auc desc",
+    )
+    assert len(tasks) == 8 and all(t.status is shipyard.RunStatus.FINISHED for t in tasks)
+    assert run.data.best_task == tasks[0].id and tasks[0].id in done.stdout
+    assert hasattr(run.data.best_model, "predict_proba")
+    boosted = next(t for t in tasks if t.params["model"] == "gradient_boosting")
+    assert len(shipyard.get_metric_history(boosted.id, "test_auc_by_stage")) == 100

@@ -1,6 +1,7 @@
 """`shipyard quickstart`: the end-to-end demo on the embedded store.
 
-For now: a small scikit-learn sweep on a bundled dataset, tracked as runs, then compared.
+For now: a scikit-learn sweep on a bundled dataset, run as a flow (a foreach over the
+candidates, each a tracked task; the join keeps the best), then compared from the store.
 """
 
 from __future__ import annotations
@@ -11,112 +12,58 @@ from typing import Any
 import click
 
 from shipyard.cli import _output as out
-from shipyard.tracking import Client, start_run
+from shipyard.tracking import Client
 
-PROJECT = "quickstart"
-
-
-def _candidates() -> list[tuple[str, Any, dict[str, Any]]]:
-    from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    grid: list[tuple[str, Any, dict[str, Any]]] = []
-    for c in (0.01, 0.1, 1.0, 10.0):
-        model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
-        grid.append(("logreg", model, {"C": c}))
-    for depth in (3, None):
-        model = RandomForestClassifier(n_estimators=150, max_depth=depth, random_state=0, n_jobs=1)
-        grid.append(("random_forest", model, {"n_estimators": 150, "max_depth": depth}))
-    for rate in (0.05, 0.2):
-        model = GradientBoostingClassifier(learning_rate=rate, n_estimators=100, random_state=0)
-        grid.append(("gradient_boosting", model, {"learning_rate": rate, "n_estimators": 100}))
-    return grid
+FLOW = "QuickstartFlow"
 
 
-def run_sweep(client: Client) -> list[str]:
-    """Train every candidate as its own run; returns the run ids."""
-    from sklearn.datasets import load_breast_cancer
-    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
-    from sklearn.model_selection import train_test_split
-
-    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.25, random_state=42, stratify=y
+def print_comparison(run: Any) -> None:
+    """Every candidate's task, best first, from the tracking store."""
+    client = Client()
+    tasks = client.search_runs(
+        FLOW,
+        "kind = 'task' and params.model is not null and name like 'train/%'",
+        order_by=["metrics.roc_auc desc", "metrics.accuracy desc"],
+        limit=1000,
     )
-    run_ids = []
-    console = out.console()
-    candidates = _candidates()
-    with console.status("training") as status:
-        for i, (family, model, params) in enumerate(candidates, 1):
-            name = f"{family}-{i}"
-            status.update(f"training {name} ({i}/{len(candidates)})")
-            with start_run(
-                PROJECT,
-                name,
-                params={"model": family, **params},
-                tags={"dataset": "breast_cancer"},
-                client=client,
-            ) as run:
-                started = time.perf_counter()
-                model.fit(X_train, y_train)
-                fit_seconds = time.perf_counter() - started
-                if hasattr(model, "staged_predict_proba"):  # a learning curve, step by step
-                    for step, proba in enumerate(model.staged_predict_proba(X_test)):
-                        run.log_metric(
-                            "test_auc_by_stage", roc_auc_score(y_test, proba[:, 1]), step
-                        )
-                proba = model.predict_proba(X_test)[:, 1]
-                predicted = (proba >= 0.5).astype(int)
-                run.log_metrics(
-                    {
-                        "accuracy": accuracy_score(y_test, predicted),
-                        "f1": f1_score(y_test, predicted),
-                        "roc_auc": roc_auc_score(y_test, proba),
-                        "fit_seconds": fit_seconds,
-                    }
-                )
-                client.log_object(run.id, model, "model")
-                run_ids.append(run.id)
-            console.print(f"  [green]✓[/] {name:<22} run {run.id[:8]}")
-    return run_ids
-
-
-def print_comparison(client: Client, run_ids: list[str]) -> None:
-    ranked = client.search_runs(
-        PROJECT, order_by=["metrics.roc_auc desc", "metrics.accuracy desc"], limit=len(run_ids) + 50
-    )
-    ranked = [r for r in ranked if r.id in set(run_ids)]
+    mine = {t.id for t in run["train"]}
+    ranked = [t for t in tasks if t.id in mine]
     grid = out.table(
-        "quickstart sweep, best first (held-out test set)",
-        ["rank", "run", "model", "params", "roc_auc", "accuracy", "f1", "fit s"],
+        f"{run.pathspec}: the sweep, best first (held-out test set)",
+        ["rank", "task", "model", "params", "roc_auc", "accuracy", "f1", "fit s"],
     )
-    for rank, run in enumerate(ranked, 1):
-        params = ", ".join(f"{k}={v}" for k, v in sorted(run.params.items()) if k != "model")
-        style = "bold green" if rank == 1 else ""
+    for rank, task in enumerate(ranked, 1):
+        params = ", ".join(f"{k}={v}" for k, v in sorted(task.params.items()) if k != "model")
         grid.add_row(
             str(rank),
-            run.id[:8],
-            run.params["model"],
+            task.id[:8],
+            task.params["model"],
             params,
-            *[out.number(run.metrics[k]) for k in ("roc_auc", "accuracy", "f1")],
-            f"{run.metrics['fit_seconds']:.2f}",
-            style=style,
+            *[out.number(task.metrics[k]) for k in ("roc_auc", "accuracy", "f1")],
+            f"{task.metrics['fit_seconds']:.2f}",
+            style="bold green" if rank == 1 else "",
         )
     out.console().print(grid)
-    best = ranked[0]
-    click.echo(f"best: {best.name} (run {best.id}) with roc_auc {best.metrics['roc_auc']:.4f}")
+    best = run.data
+    click.echo(
+        f"best: {best.best_spec} (task {best.best_task}) "
+        f"with roc_auc {best.best_scores['roc_auc']:.4f}"
+    )
 
 
 @click.command()
-def quickstart() -> None:
+@click.option("--max-workers", type=int, default=None, help="Training tasks at once.")
+def quickstart(max_workers: int | None) -> None:
     """Run the end-to-end demo on the embedded store (no servers needed)."""
-    client = Client()
-    click.echo(f"shipyard quickstart — store: {client.settings.home}")
-    run_ids = run_sweep(client)
-    print_comparison(client, run_ids)
+    from shipyard.cli.quickstart_flow import QuickstartFlow
+
+    click.echo(f"shipyard quickstart — store: {Client().settings.home}")
+    started = time.perf_counter()
+    with out.console().status("training the sweep as a flow (foreach over 8 candidates)"):
+        run = QuickstartFlow.run(max_workers=max_workers)
+    click.echo(f"{run.pathspec} finished in {time.perf_counter() - started:.1f} s")
+    print_comparison(run)
     click.echo(
-        "next: `shipyard runs ls -p quickstart`, `shipyard runs show RUN_ID`, "
-        "`shipyard runs compare ID1 ID2`"
+        f"next: `shipyard flows show {run.pathspec}`, `shipyard runs ls -p {FLOW} --tasks`, "
+        f"`shipyard flows logs {run.pathspec}/end`"
     )

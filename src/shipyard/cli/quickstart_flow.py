@@ -1,0 +1,87 @@
+"""The quickstart's training flow: a hyperparameter sweep as a foreach, the best kept."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import shipyard
+from shipyard.flows import FlowSpec, current, step
+
+
+def candidates() -> list[dict[str, Any]]:
+    grid: list[dict[str, Any]] = [{"model": "logreg", "C": c} for c in (0.01, 0.1, 1.0, 10.0)]
+    grid += [{"model": "random_forest", "n_estimators": 150, "max_depth": d} for d in (3, None)]
+    grid += [
+        {"model": "gradient_boosting", "learning_rate": r, "n_estimators": 100} for r in (0.05, 0.2)
+    ]
+    return grid
+
+
+def build(spec: dict[str, Any]) -> Any:
+    from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    params = {k: v for k, v in spec.items() if k != "model"}
+    if spec["model"] == "logreg":
+        return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, **params))
+    if spec["model"] == "random_forest":
+        return RandomForestClassifier(random_state=0, n_jobs=1, **params)
+    return GradientBoostingClassifier(random_state=0, **params)
+
+
+class QuickstartFlow(FlowSpec):
+    """Train a sweep of scikit-learn models on a bundled dataset and keep the best."""
+
+    @step
+    def start(self) -> None:
+        from sklearn.datasets import load_breast_cancer
+        from sklearn.model_selection import train_test_split
+
+        X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+        self.X_train, self.X_test, self.y_train, self.y_test = train_test_split(
+            X, y, test_size=0.25, random_state=42, stratify=y
+        )
+        self.candidates = candidates()
+        self.next(self.train, foreach="candidates")
+
+    @step
+    def train(self) -> None:
+        from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+        self.spec = self.input
+        shipyard.log_params(self.spec)
+        shipyard.set_tag("dataset", "breast_cancer")
+        model = build(self.spec)
+        started = time.perf_counter()
+        model.fit(self.X_train, self.y_train)
+        fit_seconds = time.perf_counter() - started
+        if hasattr(model, "staged_predict_proba"):  # a learning curve, step by step
+            for stage, proba in enumerate(model.staged_predict_proba(self.X_test)):
+                shipyard.log_metric(
+                    "test_auc_by_stage", roc_auc_score(self.y_test, proba[:, 1]), stage
+                )
+        proba = model.predict_proba(self.X_test)[:, 1]
+        self.scores = {
+            "roc_auc": float(roc_auc_score(self.y_test, proba)),
+            "accuracy": float(accuracy_score(self.y_test, proba >= 0.5)),
+            "f1": float(f1_score(self.y_test, proba >= 0.5)),
+            "fit_seconds": fit_seconds,
+        }
+        shipyard.log_metrics(self.scores)
+        self.model = model
+        self.task_run_id = current.task_id
+        self.next(self.join)
+
+    @step
+    def join(self, inputs: Any) -> None:
+        best = max(inputs, key=lambda i: (i.scores["roc_auc"], i.scores["accuracy"]))
+        self.best_spec, self.best_scores = best.spec, best.scores
+        self.best_model, self.best_task = best.model, best.task_run_id
+        self.next(self.end)
+
+    @step
+    def end(self) -> None:
+        print(f"best: {self.best_spec} roc_auc={self.best_scores['roc_auc']:.4f}")
