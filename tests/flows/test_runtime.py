@@ -45,6 +45,7 @@ def test_hello_flow_from_the_command_line(shipyard_home):
     done = run_file("hello_flow.py", "run", "--max-workers", "2", home=shipyard_home)
     assert done.returncode == 0, done.stderr
     assert "HelloFlow/1 finished" in done.stdout
+    assert "HelloFlow hello: 1 task(s) done" in done.stdout  # progress, one line per step
     run = Flow("HelloFlow").latest_run
     assert run.successful and run.pathspec == "HelloFlow/1"
     assert run["hello"].task.stdout == "Shipyard says: Hi!\n"
@@ -222,3 +223,32 @@ def test_a_flow_defined_in_a_notebook_cell(shipyard_home, pool):
     run = namespace["CellFlow"].run(executor=pool)
     assert run.successful and run.data.total == 6
     assert "Step start" in namespace["CellFlow"].graph().render()
+
+
+def test_live_progress_table_on_a_terminal():
+    import io
+
+    from rich.console import Console
+
+    from shipyard.flows.progress import RichProgress
+    from shipyard.flows.worker import TaskResult
+
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=100, color_system=None)
+    progress = RichProgress("DemoFlow", ["start", "train", "end"], console=console)
+    progress.started("start")
+    progress.finished(TaskResult("t1", "start", "", True))
+    for _ in range(3):
+        progress.started("train")
+    progress.finished(TaskResult("t2", "train", "0", True))
+    progress.finished(TaskResult("t3", "train", "1", False, error="boom"))
+    progress.close()
+    last_frame = screen.getvalue().rsplit("DemoFlow", 1)[-1]
+    rows = {
+        line.split()[0]: line.split()[1:]
+        for line in last_frame.splitlines()
+        if line.strip() and line.split()[0] in ("start", "train", "end")
+    }
+    assert rows["start"] == ["1"]  # done, nothing running
+    assert rows["train"] == ["1", "1", "1"]  # done, running, failed
+    assert rows["end"] == ["0"]

@@ -23,10 +23,6 @@ def _command_group(flow_cls: Any) -> click.Group:
         click.echo(flow_cls.graph().render())
 
     def run(max_workers: int | None, tag: tuple[str, ...], **given: str | None) -> None:
-        from shipyard.flows.executors import LocalExecutor
-        from shipyard.flows.runtime import FlowRunner
-        from shipyard.tracking import Client
-
         declared = flow_cls.parameters()
         values = {}
         for option, raw in given.items():
@@ -34,10 +30,8 @@ def _command_group(flow_cls: Any) -> click.Group:
                 param = _by_option(declared, option)
                 values[param.name] = param.parse(raw)
         started = time.perf_counter()
-        with LocalExecutor(max_workers) as executor:
-            runner = FlowRunner(flow_cls, Client(), executor, tag)
-            runner.run(values)
-        click.echo(f"{runner.pathspec} finished in {time.perf_counter() - started:.2f} s")
+        run = flow_cls.run(max_workers=max_workers, tags=tag, progress=True, **values)
+        click.echo(f"{run.pathspec} finished in {time.perf_counter() - started:.2f} s")
 
     @group.command(help="Print a task's output: RUN/STEP[/TASK], e.g. 12/train.")
     @click.argument("pathspec")
@@ -58,12 +52,7 @@ def _command_group(flow_cls: Any) -> click.Group:
         step: str | None, origin_run_id: str | None, max_workers: int | None, tag: tuple[str, ...]
     ) -> None:
         started = time.perf_counter()
-        run = flow_cls.resume(
-            origin_run_id,
-            step,
-            max_workers=max_workers,
-            tags=tag,
-        )
+        run = flow_cls.resume(origin_run_id, step, max_workers=max_workers, tags=tag, progress=True)
         click.echo(
             f"{run.pathspec} finished in {time.perf_counter() - started:.2f} s "
             f"(resumed {name}/{run.origin_number})"

@@ -25,6 +25,7 @@ from shipyard.flows.artifacts import ArtifactRef
 from shipyard.flows.executors import Executor
 from shipyard.flows.graph import FlowGraph
 from shipyard.flows.parameters import resolve
+from shipyard.flows.progress import Observer
 from shipyard.flows.resume import Origin
 from shipyard.flows.worker import ParentTask, TaskResult, TaskSpec
 from shipyard.store import RunStatus
@@ -49,7 +50,12 @@ class _Pending:
 
 class FlowRunner:
     def __init__(
-        self, flow_cls: type, client: Client, executor: Executor, tags: Sequence[str] = ()
+        self,
+        flow_cls: type,
+        client: Client,
+        executor: Executor,
+        tags: Sequence[str] = (),
+        observer: Observer | None = None,
     ) -> None:
         self.flow_cls = flow_cls
         self.graph: FlowGraph = flow_cls.graph()  # type: ignore[attr-defined]
@@ -60,6 +66,7 @@ class FlowRunner:
         self._cpus = float(os.cpu_count() or 1)
         self._memory_mb = psutil.virtual_memory().total / 2**20
         self._warned: set[str] = set()
+        self.observer = observer or Observer()
 
     def run(self, params: Mapping[str, Any] | None = None, origin: Origin | None = None) -> str:
         """Run the flow to the end; returns the flow run's id. Raises TaskFailed.
@@ -119,6 +126,7 @@ class FlowRunner:
                 for pending in self._admissible(ready, running):
                     ready.remove(pending)
                     running[self.executor.submit(self._spec(pending))] = pending
+                    self.observer.started(pending.step)
                 if not finished:
                     next_due = min((due for due, _ in delayed), default=None)
                     if not running:
@@ -131,6 +139,7 @@ class FlowRunner:
                     )
                     finished = [(running[f], self._result(f, running.pop(f))) for f in done]
                 for pending, result in finished:
+                    self.observer.finished(result)
                     if not result.ok:
                         delayed.append(self._retry(pending, result))
                         continue
@@ -179,6 +188,7 @@ class FlowRunner:
                 f"{where} failed: {result.error}\n{result.traceback_tail.rstrip()}".rstrip()
             )
         delay = 60.0 * float(retry.attributes["minutes_between_retries"])
+        self.observer.retrying(pending.step, pending.attempt, result.error)
         again = _Pending(
             pending.step, pending.parents, pending.stack, pending.item, pending.attempt + 1
         )

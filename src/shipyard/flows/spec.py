@@ -52,13 +52,14 @@ class FlowSpec:
         max_workers: int | None = None,
         tags: Iterable[str] = (),
         executor: Any = None,
+        progress: bool = False,
         **params: Any,
     ) -> Any:
         """Run the flow from Python or a notebook; returns the finished ``Run``.
 
         ``MyFlow.run(alpha=0.1)``: parameters by name; raises TaskFailed if a step fails.
         """
-        return _execute(cls, max_workers, tags, executor, params, None, None)
+        return _execute(cls, max_workers, tags, executor, params, None, None, progress)
 
     @classmethod
     def resume(
@@ -69,10 +70,11 @@ class FlowSpec:
         max_workers: int | None = None,
         tags: Iterable[str] = (),
         executor: Any = None,
+        progress: bool = False,
     ) -> Any:
         """Run again from where ``origin`` (a run number; default: the latest run) stopped,
         reusing its finished tasks; ``step`` reruns that step and everything after it."""
-        return _execute(cls, max_workers, tags, executor, {}, origin or "latest", step)
+        return _execute(cls, max_workers, tags, executor, {}, origin or "latest", step, progress)
 
     def _bind(
         self,
@@ -188,6 +190,7 @@ def _execute(
     params: dict[str, Any],
     origin: str | int | None,
     step: str | None,
+    progress: bool = False,
 ) -> Any:
     from shipyard.flows.client import Run
     from shipyard.flows.executors import LocalExecutor
@@ -195,6 +198,7 @@ def _execute(
     from shipyard.flows.runtime import FlowRunner
     from shipyard.tracking import Client
 
+    pool = executor or LocalExecutor(max_workers)  # first: workers start while we set up
     client = Client()
     resumed = None
     if origin is not None:
@@ -210,10 +214,17 @@ def _execute(
                 raise InvalidFlow(f"{origin!r} is not a run number of {cls.__name__}")
             record = flows.get_flow_run(cls.__name__, int(number))
         resumed = Origin(client, record, cls.graph(), step)
-    pool = executor or LocalExecutor(max_workers)
+    observer = None
+    if progress:
+        from shipyard.flows.progress import RichProgress
+
+        observer = RichProgress(cls.__name__, [n.name for n in cls.graph().sorted_nodes()])
     try:
-        run_id = FlowRunner(cls, client, pool, tuple(tags)).run(params, origin=resumed)
+        runner = FlowRunner(cls, client, pool, tuple(tags), observer)
+        run_id = runner.run(params, origin=resumed)
     finally:
+        if observer is not None:
+            observer.close()
         if executor is None:
             pool.shutdown()
     return Run(run_id, client=client)

@@ -6,6 +6,7 @@ the runs of one script, and capturing them costs tens of milliseconds.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import getpass
 import hashlib
@@ -84,26 +85,30 @@ def command_line() -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def packages() -> dict[str, str]:
-    """Installed distributions and versions. Reading every package's metadata takes
-    ~150 ms, so the result is cached on disk, keyed by the package folders on the import
-    path and their modification times (installing or removing a package changes them;
-    editable installs register through .pth files there too)."""
-    key_parts = []
+def environment() -> dict[str, Any]:
+    """Python, platform and installed packages: a JSON-able dict, the same for a process.
+
+    Reading every package's metadata (and the platform string) takes ~200 ms, so the
+    result is cached on disk, keyed by the interpreter and the package folders on the
+    import path with their modification times: installing or removing a package changes
+    them (editable installs register through .pth files there too).
+    """
+    key_parts = [sys.executable]
     for entry in sys.path:  # package folders only: a project folder changes all the time
-        if not entry.endswith(("site-packages", "dist-packages")):
-            continue
-        try:
-            key_parts.append(f"{entry}:{os.stat(entry).st_mtime_ns}")
-        except OSError:
-            continue
-    key = hashlib.sha256("\n".join([sys.executable, *key_parts]).encode()).hexdigest()[:32]
-    cache = Path(tempfile.gettempdir()) / f"shipyard-packages-{key}.json"
-    try:
+        if entry.endswith(("site-packages", "dist-packages")):
+            with contextlib.suppress(OSError):
+                key_parts.append(f"{entry}:{os.stat(entry).st_mtime_ns}")
+    key = hashlib.sha256("\n".join(key_parts).encode()).hexdigest()[:32]
+    cache = Path(tempfile.gettempdir()) / f"shipyard-environment-{key}.json"
+    with contextlib.suppress(OSError, ValueError):
         return dict(json.loads(cache.read_text(encoding="utf-8")))
-    except (OSError, ValueError):
-        pass
-    found = _scan_packages()
+    found = {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "executable": sys.executable,
+        "platform": platform.platform(),
+        "packages": _scan_packages(),
+    }
     tmp = cache.with_suffix(f".{os.getpid()}.tmp")
     try:
         tmp.write_text(json.dumps(found), encoding="utf-8")
@@ -120,18 +125,6 @@ def _scan_packages() -> dict[str, str]:
         if name:
             found[name] = dist.version
     return dict(sorted(found.items(), key=lambda kv: kv[0].lower()))
-
-
-@functools.lru_cache(maxsize=1)
-def environment() -> dict[str, Any]:
-    """Python, platform and installed packages: a JSON-able dict, the same for a process."""
-    return {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "executable": sys.executable,
-        "platform": platform.platform(),
-        "packages": packages(),
-    }
 
 
 def current_user() -> str:
