@@ -243,11 +243,11 @@ def test_live_progress_table_on_a_terminal():
     progress.finished(TaskResult("t2", "train", "0", True))
     progress.finished(TaskResult("t3", "train", "1", False, error="boom"))
     progress.close()
-    last_frame = screen.getvalue().rsplit("DemoFlow", 1)[-1]
+    last_frame = screen.getvalue().rsplit("DemoFlow", 1)[-1].replace("│", " ")
     rows = {
-        line.split()[0]: line.split()[1:]
-        for line in last_frame.splitlines()
-        if line.strip() and line.split()[0] in ("start", "train", "end")
+        cells[0]: cells[1:]
+        for cells in (line.split() for line in last_frame.splitlines())
+        if cells and cells[0] in ("start", "train", "end")
     }
     assert rows["start"] == ["1"]  # done, nothing running
     assert rows["train"] == ["1", "1", "1"]  # done, running, failed
