@@ -252,3 +252,24 @@ def test_live_progress_table_on_a_terminal():
     assert rows["start"] == ["1"]  # done, nothing running
     assert rows["train"] == ["1", "1", "1"]  # done, running, failed
     assert rows["end"] == ["0"]
+
+
+def test_an_artifact_that_cannot_be_stored_fails_clearly(shipyard_home, pool):
+    from tests.flows.examples.unpicklable_flow import UnpicklableFlow
+
+    with pytest.raises(TaskFailed) as failure:
+        UnpicklableFlow.run(executor=pool)
+    first_line = str(failure.value).splitlines()[0]
+    assert first_line.startswith("UnpicklableFlow/1/hold/")
+    assert "artifact self.lock cannot be stored" in first_line and "lock" in first_line
+    run = Flow("UnpicklableFlow").latest_run
+    assert run.status is shipyard.RunStatus.FAILED and run["start"].task.successful
+
+
+def test_runs_can_be_filtered_by_tag(shipyard_home, pool):
+    HelloFlow.run(executor=pool, tags=["nightly", "team-a"])
+    HelloFlow.run(executor=pool, tags=["adhoc"])
+    flow = Flow("HelloFlow")
+    assert [r.number for r in flow.runs("nightly")] == [1]
+    assert [r.number for r in flow.runs()] == [2, 1]
+    assert flow.runs("nightly", "team-a")[0].tags == ["nightly", "team-a"]

@@ -95,7 +95,8 @@ class Run:
 
     @property
     def tags(self) -> list[str]:
-        return sorted(self.info.tags)
+        """The user's tags (``--tag``); Shipyard's own ``shipyard.*`` tags are left out."""
+        return sorted(t for t in self.info.tags if not t.startswith("shipyard."))
 
     def steps(self) -> list[Step]:
         names: dict[str, list[TaskRecord]] = {}
