@@ -161,22 +161,7 @@ def _node(flow: str, name: str, func: Any, tree: ast.FunctionDef, file: str, off
         )
     call = calls[0]
     assert isinstance(call, ast.Call)
-    for arg in call.args:
-        if not (
-            isinstance(arg, ast.Attribute)
-            and isinstance(arg.value, ast.Name)
-            and arg.value.id == "self"
-        ):
-            raise _fail(flow, node, "self.next() takes steps as self.step_name")
-        node.out_funcs.append(arg.attr)
-    if not node.out_funcs:
-        raise _fail(flow, node, "self.next() needs at least one step")
-    for keyword in call.keywords:
-        if keyword.arg != "foreach":
-            raise _fail(flow, node, f"self.next() got an unknown argument {keyword.arg!r}")
-        if not (isinstance(keyword.value, ast.Constant) and isinstance(keyword.value.value, str)):
-            raise _fail(flow, node, 'foreach= takes the name of an artifact: foreach="items"')
-        node.foreach_param = keyword.value.value
+    _read_transition(flow, node, call)
     if node.num_args == 2:
         node.type = "join"
     elif node.num_args > 2:
@@ -201,6 +186,26 @@ def _node(flow: str, name: str, func: Any, tree: ast.FunctionDef, file: str, off
             raise _fail(flow, node, "the start step takes only self")
         node.type = "start" if node.type == "linear" else node.type
     return node
+
+
+def _read_transition(flow: str, node: Node, call: ast.Call) -> None:
+    """The targets and foreach= of a step's self.next(...) call."""
+    for arg in call.args:
+        if not (
+            isinstance(arg, ast.Attribute)
+            and isinstance(arg.value, ast.Name)
+            and arg.value.id == "self"
+        ):
+            raise _fail(flow, node, "self.next() takes steps as self.step_name")
+        node.out_funcs.append(arg.attr)
+    if not node.out_funcs:
+        raise _fail(flow, node, "self.next() needs at least one step")
+    for keyword in call.keywords:
+        if keyword.arg != "foreach":
+            raise _fail(flow, node, f"self.next() got an unknown argument {keyword.arg!r}")
+        if not (isinstance(keyword.value, ast.Constant) and isinstance(keyword.value.value, str)):
+            raise _fail(flow, node, 'foreach= takes the name of an artifact: foreach="items"')
+        node.foreach_param = keyword.value.value
 
 
 def _is_next_call(node: ast.AST) -> bool:
