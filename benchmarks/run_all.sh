@@ -5,6 +5,7 @@
 #   benchmarks/run_all.sh --uri postgresql://postgres@127.0.0.1:5432/shipyard_bench
 #
 # Arguments go to every script (--uri names a database that each script creates and drops).
+# bench_flows also installs Metaflow into a temp venv and runs it: 5-7 min of the total.
 # The output is also saved to benchmarks/results/ (git-ignored). Exits 1 if any target missed.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -12,7 +13,7 @@ mkdir -p "$here/results"
 log="$here/results/$(date +%Y%m%d-%H%M%S).txt"
 python="${PYTHON:-python}"
 
-for bench in bench_log_metric bench_create_runs bench_artifacts; do
+for bench in bench_log_metric bench_create_runs bench_artifacts bench_flows; do
     "$python" "$here/$bench.py" "$@"
     echo
 done 2>&1 | tee "$log"

@@ -242,7 +242,9 @@ def test_live_progress_table_on_a_terminal():
         progress.started("train")
     progress.finished(TaskResult("t2", "train", "0", True))
     progress.finished(TaskResult("t3", "train", "1", False, error="boom"))
+    progress.retrying("train", 0, "bad key [/] in [bold]row")  # text, not markup
     progress.close()
+    assert "bad key [/] in [bold]row" in screen.getvalue()
     last_frame = screen.getvalue().rsplit("DemoFlow", 1)[-1].replace("│", " ")
     rows = {
         cells[0]: cells[1:]

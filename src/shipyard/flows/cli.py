@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
+import os
 import sys
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -92,18 +94,27 @@ def _by_option(declared: dict[str, Any], option: str) -> Any:
     raise click.UsageError(f"unknown option {option}")
 
 
-def main(flow_cls: type, argv: list[str] | None = None) -> None:
+def main(flow_cls: type, argv: list[str] | None = None) -> NoReturn:
     args = sys.argv[1:] if argv is None else argv
     try:
         _command_group(flow_cls).main(args=args, prog_name=sys.argv[0], standalone_mode=False)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        _exit(exc.exit_code)
     except click.exceptions.Abort:
-        sys.exit(1)
+        _exit(1)
     except ShipyardError as exc:
         if "--debug" in args:
             raise
         click.echo(f"error: {exc.message}", err=True)
-        sys.exit(1)
-    sys.exit(0)
+        _exit(1)
+    _exit(0)
+
+
+def _exit(code: int) -> NoReturn:
+    """Leave without the interpreter's teardown (~0.1 s freeing SQLAlchemy's objects): the
+    runs are ended by now; exit handlers (metric flushes) still run first."""
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -216,9 +216,9 @@ def _execute(
         resumed = Origin(client, record, cls.graph(), step)
     observer = None
     if progress:
-        from shipyard.flows.progress import RichProgress
+        from shipyard.flows.progress import progress_for
 
-        observer = RichProgress(cls.__name__, [n.name for n in cls.graph().sorted_nodes()])
+        observer = progress_for(cls.__name__, [n.name for n in cls.graph().sorted_nodes()])
     try:
         runner = FlowRunner(cls, client, pool, tuple(tags), observer)
         run_id = runner.run(params, origin=resumed)
