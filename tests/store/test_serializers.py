@@ -445,3 +445,24 @@ def test_dumps_uses_the_chosen_or_given_serializer() -> None:
     assert serializers.dumps(b"\x00\x01") == b"\x00\x01"
     pickled = serializers.dumps("é", serializers.fallback())
     assert serializers.fallback().load(io.BytesIO(pickled)) == "é"
+
+
+def test_arrays_the_store_already_has_are_not_written_again(tmp_path):
+    """Hash first for cheap serializers: storing a known array costs no write."""
+
+    class CountingStore(BlobStore):
+        writes = 0
+
+        def write(self, produce):
+            self.writes += 1
+            return super().write(produce)
+
+    blobs = CountingStore(tmp_path / "counted")
+    array = np.arange(100_000, dtype="float64")
+    first, name = store_object(blobs, array)
+    assert (name, blobs.writes) == ("numpy", 1)
+    again, _ = store_object(blobs, array.copy())
+    assert again == first and blobs.writes == 1
+    store_object(blobs, array + 1)
+    assert blobs.writes == 2
+    assert [b.hash for b in blobs.iter_blobs()].count(first.hash) == 1

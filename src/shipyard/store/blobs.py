@@ -52,7 +52,7 @@ class _HashingWriter(io.RawIOBase):
     closing it does not close the target, which the blob store finalises itself.
     """
 
-    def __init__(self, target: IO[bytes]) -> None:
+    def __init__(self, target: IO[bytes] | io.RawIOBase) -> None:
         super().__init__()
         self._target = target
         self._sha = hashlib.sha256()
@@ -74,6 +74,14 @@ class _HashingWriter(io.RawIOBase):
 
     def hexdigest(self) -> str:
         return self._sha.hexdigest()
+
+
+class _Discard(io.RawIOBase):
+    def write(self, data: Any) -> int:
+        return memoryview(data).nbytes
+
+    def writable(self) -> bool:
+        return True
 
 
 class VerifiedReader:
@@ -220,6 +228,12 @@ class BlobStore:
             raise StoreUnavailable(f"cannot write to blob store {self.uri}: {exc}") from exc
         finally:
             self._discard(tmp)
+
+    def hash_of(self, produce: Callable[[Any], object]) -> BlobInfo:
+        """The hash and size ``produce`` would write, without writing anything."""
+        sink = _HashingWriter(_Discard())
+        produce(sink)
+        return BlobInfo(sink.hexdigest(), sink.size)
 
     def _tmp_path(self) -> str:
         return f"{self._tmp}/{uuid.uuid4().hex}"
