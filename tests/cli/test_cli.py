@@ -14,14 +14,6 @@ import shipyard
 from shipyard.cli.main import main
 
 
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main([*args])
-        raise SystemExit(0)
-    captured = capsys.readouterr()
-    return exit_info.value.code or 0, captured.out, captured.err
-
-
 @pytest.fixture
 def two_runs(shipyard_home):
     ids = []
@@ -32,25 +24,25 @@ def two_runs(shipyard_home):
     return ids
 
 
-def test_runs_ls_filters_and_prints_json(capsys, two_runs):
-    code, out, _ = run_cli(capsys, "runs", "ls", "--json", "-f", "metrics.acc > 0.8")
+def test_runs_ls_filters_and_prints_json(cli, two_runs):
+    code, out, _ = cli("runs", "ls", "--json", "-f", "metrics.acc > 0.8")
     assert code == 0
     assert [r["name"] for r in json.loads(out)] == ["good"]
-    code, out, _ = run_cli(capsys, "runs", "ls", "-p", "cli")
+    code, out, _ = cli("runs", "ls", "-p", "cli")
     assert code == 0 and "good" in out and "bad" in out and "acc" in out
 
 
-def test_runs_show_and_compare_accept_id_prefixes(capsys, two_runs):
-    code, out, _ = run_cli(capsys, "runs", "show", two_runs[0][:8])
+def test_runs_show_and_compare_accept_id_prefixes(cli, two_runs):
+    code, out, _ = cli("runs", "show", two_runs[0][:8])
     assert code == 0 and two_runs[0] in out and "lr" in out and "FINISHED" in out
-    code, out, _ = run_cli(capsys, "runs", "compare", two_runs[0][:8], two_runs[1][:8])
+    code, out, _ = cli("runs", "compare", two_runs[0][:8], two_runs[1][:8])
     assert code == 0 and "params.lr" in out and "metrics.acc" in out
 
 
-def test_delete_then_restore(capsys, two_runs):
-    assert run_cli(capsys, "runs", "delete", two_runs[1])[0] == 0
+def test_delete_then_restore(cli, two_runs):
+    assert cli("runs", "delete", two_runs[1])[0] == 0
     assert [r.name for r in shipyard.search_runs("cli")] == ["good"]
-    assert run_cli(capsys, "runs", "restore", two_runs[1][:6])[0] == 0
+    assert cli("runs", "restore", two_runs[1][:6])[0] == 0
     assert len(shipyard.search_runs("cli")) == 2
 
 
@@ -62,8 +54,8 @@ def test_delete_then_restore(capsys, two_runs):
         (["runs", "show", "xyz"], "not a run id"),
     ],
 )
-def test_user_errors_are_one_line_without_traceback(capsys, shipyard_home, args, message):
-    code, _out, err = run_cli(capsys, *args)
+def test_user_errors_are_one_line_without_traceback(cli, shipyard_home, args, message):
+    code, _out, err = cli(*args)
     assert code == 1
     assert err.startswith("error: ") and message in err
     assert err.count("\n") == 1 and "Traceback" not in err
@@ -76,33 +68,33 @@ def test_debug_shows_the_traceback(shipyard_home):
         main(["--debug", "runs", "show", "ffffffff"])
 
 
-def test_projects_config_and_db(capsys, two_runs, shipyard_home):
-    code, out, _ = run_cli(capsys, "projects", "ls", "--json")
+def test_projects_config_and_db(cli, two_runs, shipyard_home):
+    code, out, _ = cli("projects", "ls", "--json")
     assert code == 0 and json.loads(out) == [
         {"name": "cli", "description": "", "runs": 2, "created": json.loads(out)[0]["created"]}
     ]
-    code, out, _ = run_cli(capsys, "config", "--json")
+    code, out, _ = cli("config", "--json")
     settings = json.loads(out)
     assert settings["home"] == {
         "value": str(shipyard_home),
         "source": "env SHIPYARD_HOME",
         "env": "SHIPYARD_HOME",
     }
-    code, out, _ = run_cli(capsys, "db", "upgrade")
+    code, out, _ = cli("db", "upgrade")
     assert code == 0 and "up to date" in out
 
 
-def test_gc_is_a_dry_run_unless_told(capsys, two_runs, shipyard_home):
+def test_gc_is_a_dry_run_unless_told(cli, two_runs, shipyard_home):
     client = shipyard.Client()
     client.log_text(two_runs[1], "only the bad run has this" * 100, "big.txt")
     blob = client.list_artifacts(two_runs[1])[0].blob_hash
     old = time.time() - 7200
     os.utime(client.blobs.path(blob), (old, old))
-    assert run_cli(capsys, "runs", "delete", two_runs[1])[0] == 0
-    code, out, _ = run_cli(capsys, "gc")
+    assert cli("runs", "delete", two_runs[1])[0] == 0
+    code, out, _ = cli("gc")
     assert code == 0 and "would delete 1 deleted run(s), 1 blob(s)" in out
     assert client.blobs.exists(blob)
-    code, out, _ = run_cli(capsys, "gc", "--yes")
+    code, out, _ = cli("gc", "--yes")
     assert "deleted 1 deleted run(s), 1 blob(s)" in out
     assert not client.blobs.exists(blob)
     assert [r.name for r in shipyard.search_runs(include_deleted=True) if r.project == "cli"] == [
@@ -110,10 +102,10 @@ def test_gc_is_a_dry_run_unless_told(capsys, two_runs, shipyard_home):
     ]
 
 
-def test_gc_keeps_young_unreferenced_blobs(capsys, shipyard_home):
+def test_gc_keeps_young_unreferenced_blobs(cli, shipyard_home):
     client = shipyard.Client()
     young = client.blobs.put_bytes(b"written a moment ago, not referenced yet")
-    code, _out, _ = run_cli(capsys, "gc", "--yes")
+    code, _out, _ = cli("gc", "--yes")
     assert code == 0 and client.blobs.exists(young.hash)
 
 

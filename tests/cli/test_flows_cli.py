@@ -4,18 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from shipyard.cli.main import main
 from shipyard.flows.executors import InProcessExecutor
 from tests.flows.examples.failing_flow import FailingFlow
 from tests.flows.examples.hello_flow import HelloFlow
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main([*args])
-        raise SystemExit(0)
-    captured = capsys.readouterr()
-    return exit_info.value.code or 0, captured.out, captured.err
 
 
 @pytest.fixture
@@ -25,31 +16,31 @@ def runs(shipyard_home):
         FailingFlow.run(executor=InProcessExecutor())
 
 
-def test_ls_show_graph_and_logs(capsys, runs):
-    code, out, _ = run_cli(capsys, "flows", "ls")
+def test_ls_show_graph_and_logs(cli, runs):
+    code, out, _ = cli("flows", "ls")
     assert code == 0 and "HelloFlow/1" in out and "FailingFlow/1" in out and "FAILED" in out
-    code, out, _ = run_cli(capsys, "flows", "show", "FailingFlow/1")
+    code, out, _ = cli("flows", "show", "FailingFlow/1")
     assert code == 0 and "divide" in out and "ZeroDivisionError" in out
-    code, out, _ = run_cli(capsys, "flows", "graph", "HelloFlow/1")
+    code, out, _ = cli("flows", "graph", "HelloFlow/1")
     assert code == 0
     assert out.splitlines() == ["start (start) -> hello", "hello (linear) -> end", "end (end)"]
-    code, out, _ = run_cli(capsys, "flows", "logs", "HelloFlow/1/hello")
+    code, out, _ = cli("flows", "logs", "HelloFlow/1/hello")
     assert code == 0 and out == "Shipyard says: Hi!\n"
-    code, out, _ = run_cli(capsys, "flows", "logs", "FailingFlow/1/divide", "--stderr")
+    code, out, _ = cli("flows", "logs", "FailingFlow/1/divide", "--stderr")
     assert code == 0 and "Traceback" in out and "ZeroDivisionError" in out
 
 
-def test_flow_runs_are_hidden_from_runs_ls_unless_asked(capsys, runs):
+def test_flow_runs_are_hidden_from_runs_ls_unless_asked(cli, runs):
     import json
 
-    code, out, _ = run_cli(capsys, "runs", "ls", "--json")
+    code, out, _ = cli("runs", "ls", "--json")
     assert code == 0 and {r["kind"] for r in json.loads(out)} == {"flow"}
-    code, out, _ = run_cli(capsys, "runs", "ls", "--json", "--tasks")
+    code, out, _ = cli("runs", "ls", "--json", "--tasks")
     assert code == 0 and {r["kind"] for r in json.loads(out)} == {"flow", "task"}
 
 
-def test_bad_pathspecs_are_one_line_errors(capsys, runs):
-    code, _, err = run_cli(capsys, "flows", "logs", "HelloFlow/1")
+def test_bad_pathspecs_are_one_line_errors(cli, runs):
+    code, _, err = cli("flows", "logs", "HelloFlow/1")
     assert code == 1 and err.startswith("error: ") and "FLOW/NUMBER/STEP" in err
-    code, _, err = run_cli(capsys, "flows", "show", "HelloFlow/9")
+    code, _, err = cli("flows", "show", "HelloFlow/9")
     assert code == 1 and "no run HelloFlow/9" in err

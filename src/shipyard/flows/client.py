@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from shipyard.errors import InvalidArgument, NotFound
-from shipyard.flows.artifacts import ArtifactRef, ArtifactStore, TaskView
-from shipyard.flows.worker import DATA_PREFIX
+from shipyard.flows.artifacts import ArtifactStore, TaskView
+from shipyard.flows.worker import task_refs
 from shipyard.store import RunStatus
 from shipyard.store.base import FlowRunRecord, TaskRecord
 from shipyard.tracking import Client
@@ -170,12 +170,7 @@ class Task:
     def data(self) -> TaskView:
         """Artifacts by name (``task.data.model``), each loaded on first access."""
         client = self.run._client
-        refs = {
-            a.path[len(DATA_PREFIX) :]: ArtifactRef(
-                a.path[len(DATA_PREFIX) :], a.blob_hash, a.serializer, a.size
-            )
-            for a in client.list_artifacts(self.id, DATA_PREFIX)
-        }
+        refs = task_refs(client, self.id)
         return TaskView(self.step, self.id, refs, ArtifactStore(client.blobs))
 
     def __getitem__(self, name: str) -> Any:

@@ -62,6 +62,17 @@ class FlowGraph:
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self.nodes.values())
 
+    def descendants(self, step: str) -> set[str]:
+        """``step`` and every step reachable from it."""
+        seen: set[str] = set()
+        todo = [step]
+        while todo:
+            name = todo.pop()
+            if name not in seen:
+                seen.add(name)
+                todo.extend(self.nodes[name].out_funcs)
+        return seen
+
     def sorted_nodes(self) -> list[Node]:
         """Steps in a topological order from start (ties in definition order)."""
         order: list[str] = []
@@ -233,7 +244,7 @@ def check(graph: FlowGraph) -> None:
                 raise _fail(
                     flow, node, f"self.next() names '{child}', which is not a step (steps: {known})"
                 )
-    reachable = _reachable(graph)
+    reachable = graph.descendants("start")
     for node in graph:
         if node.name not in reachable:
             raise _fail(flow, node, "this step is unreachable from start")
@@ -248,17 +259,6 @@ def check(graph: FlowGraph) -> None:
                 f"it must be a join: def {node.name}(self, inputs)",
             )
     _check_split_join_balance(graph)
-
-
-def _reachable(graph: FlowGraph) -> set[str]:
-    seen: set[str] = set()
-    todo = ["start"]
-    while todo:
-        name = todo.pop()
-        if name not in seen:
-            seen.add(name)
-            todo.extend(graph[name].out_funcs)
-    return seen
 
 
 def _check_acyclic(graph: FlowGraph) -> None:

@@ -14,7 +14,7 @@ from shipyard._clock import now_millis
 from shipyard.errors import Conflict, InvalidFlow
 from shipyard.flows.artifacts import ArtifactRef, ArtifactStore
 from shipyard.flows.graph import FlowGraph
-from shipyard.flows.worker import DATA_PREFIX, TaskResult
+from shipyard.flows.worker import DATA_PREFIX, TaskResult, task_refs
 from shipyard.store import ArtifactRecord, RunStatus
 from shipyard.store.base import FlowRunRecord, TaskRecord
 from shipyard.tracking import Client
@@ -37,7 +37,7 @@ class Origin:
                 f"cannot resume from '{step}': {record.flow_name} has no such "
                 f"step (steps: {', '.join(graph.nodes)})"
             )
-        self.rerun = _descendants(graph, step) if step else set()
+        self.rerun = graph.descendants(step) if step else set()
         self.finished: dict[tuple[str, str], TaskRecord] = {
             (t.step, t.foreach_path): t
             for t in client.store.flows.tasks(record.run_id)
@@ -46,12 +46,7 @@ class Origin:
         self.store = ArtifactStore(client.blobs)
 
     def refs(self, task: TaskRecord) -> dict[str, ArtifactRef]:
-        return {
-            a.path[len(DATA_PREFIX) :]: ArtifactRef(
-                a.path[len(DATA_PREFIX) :], a.blob_hash, a.serializer, a.size
-            )
-            for a in self.client.list_artifacts(task.run_id, DATA_PREFIX)
-        }
+        return task_refs(self.client, task.run_id)
 
     def parameters(self, attrs: list[str]) -> dict[str, Any]:
         """The origin's parameter values, read from its start task's artifacts."""
@@ -118,13 +113,3 @@ class Origin:
         self.client.end_run(clone.id, RunStatus.FINISHED)
         count = len(self.store.load(refs[foreach_param])) if foreach_param else None
         return TaskResult(clone.id, step, foreach_path, True, refs, count, cloned=True)
-
-
-def _descendants(graph: FlowGraph, step: str) -> set[str]:
-    found, todo = set(), [step]
-    while todo:
-        name = todo.pop()
-        if name not in found:
-            found.add(name)
-            todo.extend(graph[name].out_funcs)
-    return found

@@ -205,3 +205,13 @@ def _execute(spec: TaskSpec, client: Client, task_id: str, pathspec: str) -> Tas
         ]
     )
     return TaskResult(task_id, spec.step, spec.foreach_path, True, refs, count, caught=caught)
+
+
+def task_refs(client: Client, task_id: str) -> dict[str, ArtifactRef]:
+    """A finished task's artifacts, from its run's ``data/`` artifact records."""
+    return {
+        record.path[len(DATA_PREFIX) :]: ArtifactRef(
+            record.path[len(DATA_PREFIX) :], record.blob_hash, record.serializer, record.size
+        )
+        for record in client.list_artifacts(task_id, DATA_PREFIX)
+    }
