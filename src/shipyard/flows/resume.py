@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from shipyard._clock import now_millis
 from shipyard.errors import Conflict, InvalidFlow
 from shipyard.flows.artifacts import ArtifactRef, ArtifactStore
 from shipyard.flows.graph import FlowGraph
-from shipyard.flows.worker import DATA_PREFIX, TaskResult, task_refs
-from shipyard.store import ArtifactRecord, RunStatus
+from shipyard.flows.worker import TaskResult, record_artifacts, start_task, task_refs
+from shipyard.store import RunStatus
 from shipyard.store.base import FlowRunRecord, TaskRecord
 from shipyard.tracking import Client
 
@@ -72,44 +71,18 @@ class Origin:
         if task is None or step in self.rerun or not all(p.cloned for p in parents):
             return None
         refs = self.refs(task)
-        clone = self.client.create_run(
+        clone_id = start_task(
+            self.client,
             self.record.flow_name,
-            f"{step}{'/' + foreach_path if foreach_path else ''}",
-            parent_id=flow_run_id,
-            kind="task",
-            capture_code=False,
-            tags={"step": step, "attempt": 0, "cloned_from": task.run_id},
+            flow_run_id,
+            step,
+            foreach_path,
+            0,
+            [p.task_id for p in parents],
+            {"cloned_from": task.run_id},
         )
-        self.client.store.flows.add_task(
-            TaskRecord(
-                clone.id,
-                flow_run_id,
-                step,
-                foreach_path,
-                0,
-                [p.task_id for p in parents],
-                None,
-                None,
-                None,
-                RunStatus.RUNNING,
-                0,
-                None,
-            )
-        )
-        self.client.store.add_artifacts(
-            [
-                ArtifactRecord(
-                    clone.id,
-                    DATA_PREFIX + name,
-                    ref.blob_hash,
-                    ref.size,
-                    ref.serializer,
-                    now_millis(),
-                )
-                for name, ref in refs.items()
-            ]
-        )
-        self.client.store.flows.finish_task(clone.id, task.stdout_hash, task.stderr_hash, None)
-        self.client.end_run(clone.id, RunStatus.FINISHED)
+        record_artifacts(self.client, clone_id, refs)
+        self.client.store.flows.finish_task(clone_id, task.stdout_hash, task.stderr_hash, None)
+        self.client.end_run(clone_id, RunStatus.FINISHED)
         count = len(self.store.load(refs[foreach_param])) if foreach_param else None
-        return TaskResult(clone.id, step, foreach_path, True, refs, count, cloned=True)
+        return TaskResult(clone_id, step, foreach_path, True, refs, count, cloned=True)

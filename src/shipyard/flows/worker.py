@@ -90,36 +90,22 @@ def _flow_class(payload: bytes) -> type:
 
 def run_task(spec: TaskSpec) -> TaskResult:
     client = _client(spec)
-    task = client.create_run(
+    task_id = start_task(
+        client,
         spec.flow_name,
-        f"{spec.step}{'/' + spec.foreach_path if spec.foreach_path else ''}",
-        parent_id=spec.flow_run_id,
-        kind="task",
-        capture_code=False,
-        environment_hash=spec.environment_hash,
-        tags={"step": spec.step, "attempt": spec.attempt},
-    )
-    client.store.flows.add_task(
-        TaskRecord(
-            task.id,
-            spec.flow_run_id,
-            spec.step,
-            spec.foreach_path,
-            spec.attempt,
-            [p.task_id for p in spec.parents],
-            None,
-            None,
-            None,
-            RunStatus.RUNNING,
-            0,
-            None,
-        )
+        spec.flow_run_id,
+        spec.step,
+        spec.foreach_path,
+        spec.attempt,
+        [p.task_id for p in spec.parents],
+        {},
+        spec.environment_hash,
     )
     context = TaskContext(
         spec.flow_name,
         str(spec.run_number),
         spec.step,
-        task.id,
+        task_id,
         spec.attempt,
         tags=frozenset(spec.tags),
         run_uuid=spec.flow_run_id,
@@ -127,13 +113,13 @@ def run_task(spec: TaskSpec) -> TaskResult:
     out, err = io.StringIO(), io.StringIO()
     token = _context.set(context)
     try:
-        with redirect_stdout(out), redirect_stderr(err), use_run(client, task.id):
-            result = _execute(spec, client, task.id, context.pathspec)
+        with redirect_stdout(out), redirect_stderr(err), use_run(client, task_id):
+            result = _execute(spec, client, task_id, context.pathspec)
     except BaseException as exc:  # the user's step failed: record it, report it
         tail = "".join(traceback.format_exception(exc)[-6:])
         err.write(traceback.format_exc())
         result = TaskResult(
-            task.id,
+            task_id,
             spec.step,
             spec.foreach_path,
             False,
@@ -144,8 +130,8 @@ def run_task(spec: TaskSpec) -> TaskResult:
         _context.reset(token)
     stdout_hash = client.blobs.put_bytes(out.getvalue().encode()).hash if out.getvalue() else None
     stderr_hash = client.blobs.put_bytes(err.getvalue().encode()).hash if err.getvalue() else None
-    client.store.flows.finish_task(task.id, stdout_hash, stderr_hash, result.error or result.caught)
-    client.end_run(task.id, RunStatus.FINISHED if result.ok else RunStatus.FAILED)
+    client.store.flows.finish_task(task_id, stdout_hash, stderr_hash, result.error or result.caught)
+    client.end_run(task_id, RunStatus.FINISHED if result.ok else RunStatus.FAILED)
     return result
 
 
@@ -191,19 +177,7 @@ def _execute(spec: TaskSpec, client: Client, task_id: str, pathspec: str) -> Tas
         if count == 0:
             raise InvalidFlow(f"{pathspec}: foreach over an empty self.{spec.foreach_param}")
     refs = flow._artifacts(pathspec)
-    client.store.add_artifacts(
-        [
-            ArtifactRecord(
-                run_id=task_id,
-                path=DATA_PREFIX + name,
-                blob_hash=ref.blob_hash,
-                size=ref.size,
-                serializer=ref.serializer,
-                created_ms=now_millis(),
-            )
-            for name, ref in refs.items()
-        ]
-    )
+    record_artifacts(client, task_id, refs)
     return TaskResult(task_id, spec.step, spec.foreach_path, True, refs, count, caught=caught)
 
 
@@ -215,3 +189,40 @@ def task_refs(client: Client, task_id: str) -> dict[str, ArtifactRef]:
         )
         for record in client.list_artifacts(task_id, DATA_PREFIX)
     }
+
+
+def start_task(
+    client: Client,
+    flow_name: str,
+    flow_run_id: str,
+    step: str,
+    foreach_path: str,
+    attempt: int,
+    input_ids: list[str],
+    tags: dict[str, str],
+    environment_hash: str | None = None,
+) -> str:
+    """Record a RUNNING task: its own run (a child of the flow run) and its tasks row."""
+    task = client.create_run(
+        flow_name,
+        f"{step}{'/' + foreach_path if foreach_path else ''}",
+        parent_id=flow_run_id,
+        kind="task",
+        capture_code=False,
+        environment_hash=environment_hash,
+        tags={"step": step, "attempt": attempt, **tags},
+    )
+    client.store.flows.add_task(TaskRecord(
+        task.id, flow_run_id, step, foreach_path, attempt, input_ids,
+        None, None, None, RunStatus.RUNNING, 0, None,
+    ))  # fmt: skip
+    return task.id
+
+
+def record_artifacts(client: Client, task_id: str, refs: dict[str, ArtifactRef]) -> None:
+    """A task's artifacts, as ``data/<name>`` artifacts of its run."""
+    client.store.add_artifacts([
+        ArtifactRecord(run_id=task_id, path=DATA_PREFIX + name, blob_hash=ref.blob_hash,
+                       size=ref.size, serializer=ref.serializer, created_ms=now_millis())
+        for name, ref in refs.items()
+    ])  # fmt: skip

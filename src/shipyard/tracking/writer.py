@@ -42,7 +42,6 @@ class MetricWriter:
         self._pid = os.getpid()
         self._stopping = False
         self.active_runs: set[str] = set()
-        self.last_error: ShipyardError | None = None
 
     def add(self, run_id: str, metric: Metric) -> None:
         if self._pid != os.getpid():
@@ -108,7 +107,6 @@ class MetricWriter:
                         self._store().heartbeat(sorted(self.active_runs), self._now_ms())
                 backoff = self._flush_interval
             except ShipyardError as exc:  # keep the points; try again later
-                self.last_error = exc
                 log.warning("shipyard could not write metrics yet (will retry): %s", exc)
                 backoff = min(backoff * 2, 30.0)
             except Exception:  # a bug: report it, keep the thread alive
@@ -137,4 +135,3 @@ class MetricWriter:
             except BaseException:
                 self._retry = [(r, m) for r, pts in items[i:] for m in pts]  # keep for later
                 raise
-        self.last_error = None

@@ -260,12 +260,6 @@ class SqlTrackingStore:
 
         return self.db.write(_purge)
 
-    def stale_running_runs(self, heartbeat_before_ms: int) -> list[RunRecord]:
-        query = search.run_select().where(
-            runs.c.status == RunStatus.RUNNING.value, runs.c.heartbeat_ms < heartbeat_before_ms
-        )
-        return self.db.read(lambda c: run_records(c, c.execute(query).all(), with_data=False))
-
     def running_runs(self) -> list[RunRecord]:
         query = search.run_select().where(runs.c.status == RunStatus.RUNNING.value)
         return self.db.read(lambda c: run_records(c, c.execute(query).all(), with_data=False))
