@@ -69,6 +69,12 @@ SETTINGS: tuple[Setting, ...] = (
         lambda s: str(Path(s["home"]) / "blobs"),
     ),
     Setting(
+        "online_uri",
+        "online feature store: sqlite:///path or redis://host:port/db",
+        str,
+        lambda s: f"sqlite:///{Path(s['home']) / 'online.db'}",
+    ),
+    Setting(
         "project",
         "project (experiment) that new runs go to when none is given",
         str,

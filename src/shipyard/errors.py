@@ -3,7 +3,8 @@
     ShipyardError                      500-class only when it is a bug
      ├── InvalidArgument  (ValueError)  400  bad input from the caller
      │    ├── FilterSyntaxError         400  run filter / order_by does not parse
-     │    └── InvalidFlow               400  a flow's graph or parameters are wrong
+     │    ├── InvalidFlow               400  a flow's graph or parameters are wrong
+     │    └── InvalidFeature            400  a feature definition disagrees with itself or its data
      ├── NotFound         (LookupError) 404  a project, run, artifact or blob is missing
      ├── AlreadyExists                  409  a unique name or key is taken
      ├── Conflict                       409  the call disagrees with stored state
@@ -47,6 +48,10 @@ class FilterSyntaxError(InvalidArgument):
 
 class InvalidFlow(InvalidArgument):
     code = "INVALID_FLOW"
+
+
+class InvalidFeature(InvalidArgument):
+    code = "INVALID_FEATURE"
 
 
 class NotFound(ShipyardError, LookupError):
@@ -101,6 +106,7 @@ ERROR_CODES: dict[str, type[ShipyardError]] = {
         InvalidArgument,
         FilterSyntaxError,
         InvalidFlow,
+        InvalidFeature,
         NotFound,
         AlreadyExists,
         Conflict,

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from shipyard.cli import config_cmd, db, flows, gc, projects, quickstart, runs
+from shipyard.cli import config_cmd, db, features, flows, gc, projects, quickstart, runs
 from shipyard.errors import ShipyardError
 
 
@@ -23,6 +23,7 @@ for command in (
     runs.runs,
     projects.projects,
     flows.flows,
+    features.features,
     config_cmd.config,
     db.db,
     gc.gc,

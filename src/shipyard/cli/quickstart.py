@@ -1,12 +1,17 @@
 """`shipyard quickstart`: the end-to-end demo on the embedded store.
 
-For now: a scikit-learn sweep on a bundled dataset, run as a flow (a foreach over the
-candidates, each a tracked task; the join keeps the best), then compared from the store.
+1. Features: a seeded synthetic shop (customers, 90 days of transactions up to now),
+   feature views over it applied to the registry.
+2. A flow builds a point-in-time training set from them (saved as a dataset) and trains a
+   sweep of scikit-learn models as a foreach, each a tracked task; the join keeps the best.
+3. The sweep is compared from the store, the views are materialized online, and a few
+   customers are scored from online features, as a server would.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import click
@@ -51,6 +56,64 @@ def print_comparison(run: Any) -> None:
     )
 
 
+def prepare_features() -> tuple[Any, Path]:
+    """Write the synthetic data, apply the definitions; returns the store and the
+    labelled entity rows' path."""
+    from shipyard.cli import quickstart_features as qf
+    from shipyard.features import FeatureStore
+
+    client = Client()
+    folder = Path(client.settings.home) / "quickstart" / "data"
+    entity_df = qf.make_data(folder, qf.now())
+    entities = folder / "labels.parquet"
+    entity_df.to_parquet(entities)
+    fs = FeatureStore(qf.PROJECT, client=client)
+    plan = fs.apply(qf.definitions(folder))
+    click.echo(
+        f"features: {len(plan.pending)} definition(s) applied to project {qf.PROJECT!r}, "
+        f"{len(entity_df):,} labelled customer snapshots"
+    )
+    return fs, entities
+
+
+def serve_preview(fs: Any, run: Any) -> None:
+    """Materialize online, then score customers from online features, as a server would."""
+    from shipyard.cli import quickstart_features as qf
+
+    loaded = fs.materialize_incremental()
+    click.echo("online store: " + ", ".join(f"{v} {n:,} rows" for v, n in loaded.items()))
+    rows = [{"customer_id": i} for i in (1, 2, 3, 4, 5)]
+    response = fs.get_online_features(qf.SERVICE, rows)
+    timings = []
+    for i in range(200):  # warm lookups of one customer, as a prediction server makes them
+        started = time.perf_counter()
+        fs.get_online_features(qf.SERVICE, [{"customer_id": 1 + i % 50}])
+        timings.append((time.perf_counter() - started) * 1000)
+    timings.sort()
+    import pandas as pd
+
+    features = pd.DataFrame(response.to_dict())[run.data.feature_names]
+    scores = run.data.best_model.predict_proba(features.astype("float64").fillna(0.0))[:, 1]
+    grid = out.table(
+        f"customers scored from online features by the best model (one-customer lookup: "
+        f"p50 {timings[100]:.2f} ms, p99 {timings[198]:.2f} ms incl. the on-demand view)",
+        ["customer", *run.data.feature_names, "churn risk"],
+    )
+    for i, row in enumerate(rows):
+        cells = [
+            _cell(response.values[name][i], response.statuses[name][i])
+            for name in run.data.feature_names
+        ]
+        grid.add_row(str(row["customer_id"]), *cells, f"{scores[i]:.2f}")
+    out.console().print(grid)
+
+
+def _cell(value: Any, status: str) -> str:
+    if status != "present":
+        return f"[yellow]{status}[/]"
+    return out.number(value) if isinstance(value, float) else str(value)
+
+
 @click.command()
 @click.option("--max-workers", type=int, default=None, help="Training tasks at once.")
 def quickstart(max_workers: int | None) -> None:
@@ -58,12 +121,16 @@ def quickstart(max_workers: int | None) -> None:
     from shipyard.cli.quickstart_flow import QuickstartFlow
 
     click.echo(f"shipyard quickstart — store: {Client().settings.home}")
+    fs, entities = prepare_features()
     started = time.perf_counter()
     with out.console().status("training the sweep as a flow (foreach over 8 candidates)"):
-        run = QuickstartFlow.run(max_workers=max_workers)
+        run = QuickstartFlow.run(max_workers=max_workers, entities=str(entities))
     click.echo(f"{run.pathspec} finished in {time.perf_counter() - started:.1f} s")
+    click.echo(f"training set: {run.data.dataset}")
     print_comparison(run)
+    serve_preview(fs, run)
     click.echo(
         f"next: `shipyard flows show {run.pathspec}`, `shipyard runs ls -p {FLOW} --tasks`, "
-        f"`shipyard flows logs {run.pathspec}/end`"
+        f"`shipyard features status --project quickstart`, "
+        f"`shipyard features ls --project quickstart`"
     )

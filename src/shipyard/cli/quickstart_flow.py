@@ -1,4 +1,5 @@
-"""The quickstart's training flow: a hyperparameter sweep as a foreach, the best kept."""
+"""The quickstart's training flow: a point-in-time training set from the feature store,
+then a hyperparameter sweep as a foreach, the best kept."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import time
 from typing import Any
 
 import shipyard
-from shipyard.flows import FlowSpec, current, step
+from shipyard.flows import FlowSpec, Parameter, current, step
 
 
 def candidates() -> list[dict[str, Any]]:
@@ -33,14 +34,25 @@ def build(spec: dict[str, Any]) -> Any:
 
 
 class QuickstartFlow(FlowSpec):
-    """Train a sweep of scikit-learn models on a bundled dataset and keep the best."""
+    """Build a churn training set from the feature store, train a sweep of scikit-learn
+    models on it and keep the best."""
+
+    entities = Parameter("entities", help="Parquet file of labelled entity rows", default="")
 
     @step
     def start(self) -> None:
-        from sklearn.datasets import load_breast_cancer
+        import pandas as pd
         from sklearn.model_selection import train_test_split
 
-        X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+        from shipyard.cli.quickstart_features import PROJECT, SERVICE, feature_columns
+        from shipyard.features import FeatureStore
+
+        job = FeatureStore(PROJECT).get_training_set(pd.read_parquet(self.entities), SERVICE)
+        frame = job.to_df()
+        self.dataset = job.save_dataset("churn_training").uri
+        self.feature_names = feature_columns()
+        X = frame[self.feature_names].astype("float64").fillna(0.0)
+        y = frame["churned"]
         self.X_train, self.X_test, self.y_train, self.y_test = train_test_split(
             X, y, test_size=0.25, random_state=42, stratify=y
         )
@@ -53,7 +65,7 @@ class QuickstartFlow(FlowSpec):
 
         self.spec = self.input
         shipyard.log_params(self.spec)
-        shipyard.set_tag("dataset", "breast_cancer")
+        shipyard.set_tag("dataset", self.dataset)
         model = build(self.spec)
         started = time.perf_counter()
         model.fit(self.X_train, self.y_train)
@@ -80,6 +92,7 @@ class QuickstartFlow(FlowSpec):
         best = max(inputs, key=lambda i: (i.scores["roc_auc"], i.scores["accuracy"]))
         self.best_spec, self.best_scores = best.spec, best.scores
         self.best_model, self.best_task = best.model, best.task_run_id
+        self.merge_artifacts(inputs, include=["dataset", "feature_names"])
         self.next(self.end)
 
     @step

@@ -7,12 +7,13 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, Table, delete, insert, select, update
 
 from shipyard.errors import AlreadyExists, Conflict, NotFound
 from shipyard.store.base import ArtifactRecord, Metric, NewRun, Project, RunRecord, RunStatus
 from shipyard.store.sql import search
 from shipyard.store.sql.engine import Database
+from shipyard.store.sql.features import SqlFeatureMetaStore
 from shipyard.store.sql.flows import SqlFlowStore
 from shipyard.store.sql.migrate import ensure_schema
 from shipyard.store.sql.rows import (
@@ -41,6 +42,14 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def _owned_by_a_run(table: Table) -> bool:
+    """Rows that go when their run is purged (run_id ON DELETE CASCADE); the blobs of other
+    tables (feature definitions; datasets, which only remember their run) outlive runs."""
+    return "run_id" in table.c and any(
+        fk.ondelete == "CASCADE" for fk in table.c.run_id.foreign_keys
+    )
+
+
 class SqlTrackingStore:
     def __init__(self, uri: str, migrate: bool = True) -> None:
         self.db = Database(uri)
@@ -61,6 +70,7 @@ class SqlTrackingStore:
             self._upsert = sqlite_insert
         self._project_ids: dict[str, int] = {}
         self.flows = SqlFlowStore(self.db)
+        self.features = SqlFeatureMetaStore(self.db)
 
     @property
     def uri(self) -> str:
@@ -329,9 +339,10 @@ class SqlTrackingStore:
             found: set[str] = set()
             for table, column in BLOB_REFERENCES:
                 query = select(column).distinct()
-                if not include_deleted_runs:
-                    if table is not runs:
-                        query = query.join(runs, runs.c.id == table.c.run_id)
+                if not include_deleted_runs and table is runs:
+                    query = query.where(runs.c.deleted_ms.is_(None))
+                elif not include_deleted_runs and _owned_by_a_run(table):
+                    query = query.join(runs, runs.c.id == table.c.run_id)
                     query = query.where(runs.c.deleted_ms.is_(None))
                 found.update(h for h in conn.execute(query).scalars() if h)
             return found

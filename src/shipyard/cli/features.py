@@ -1,0 +1,272 @@
+"""`shipyard features …`: plan and apply definitions, materialize, look up, and browse the
+catalog (freshness, statistics, history, datasets)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import click
+
+from shipyard.cli import _output as out
+from shipyard.errors import InvalidArgument
+from shipyard.features import FeatureStore, Plan, load_repo
+
+repo_option = click.option(
+    "--repo",
+    "repo",
+    default=".",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="folder of feature definition files",
+)
+project_option = click.option("--project", default=None, help="feature project (default: settings)")
+
+
+@click.group()
+def features() -> None:
+    """Feature definitions, online store and catalog."""
+
+
+@features.command("plan")
+@repo_option
+@project_option
+def plan(repo: str, project: str | None) -> None:
+    """What `apply` would change: added, changed, removed; breaking changes flagged."""
+    fs = FeatureStore(project)
+    _print_plan(fs.plan(load_repo(repo)))
+
+
+@features.command("apply")
+@repo_option
+@project_option
+@click.option("--no-breaking", is_flag=True, help="refuse to apply breaking changes")
+def apply(repo: str, project: str | None, no_breaking: bool) -> None:
+    """Record a new version of every changed definition (all or nothing)."""
+    fs = FeatureStore(project)
+    result = fs.apply(load_repo(repo), allow_breaking=not no_breaking)
+    _print_plan(result, applied=True)
+
+
+@features.command("ls")
+@project_option
+@click.option("--search", "text", default=None, help="text in a feature's name or description")
+@click.option("--tag", default=None, help="KEY or KEY=VALUE")
+@click.option("--owner", default=None)
+def ls(project: str | None, text: str | None, tag: str | None, owner: str | None) -> None:
+    """Every feature with its type, owner, statistics and the services that use it."""
+    fs = FeatureStore(project)
+    infos = fs.catalog.search(text, tag, owner)
+    grid = out.table(
+        f"features of {fs.project}",
+        ["feature", "type", "owner", "nulls", "distinct", "min", "max", "mean", "services"],
+    )
+    for info in infos:
+        s = info.stats
+        grid.add_row(
+            f"{info.view}:{info.feature}",
+            info.dtype,
+            info.owner,
+            f"{s.null_count / s.count:.1%}" if s and s.count else "",
+            str(s.distinct_count) if s and s.distinct_count is not None else "",
+            _short(s.min_value) if s else "",
+            _short(s.max_value) if s else "",
+            out.number(s.mean) if s and s.mean is not None else "",
+            ", ".join(info.services),
+        )
+    out.console().print(grid)
+    if not infos:
+        click.echo("no features match" if (text or tag or owner) else "no features applied")
+
+
+@features.command("show")
+@click.argument("name")
+@project_option
+@click.option("--history", is_flag=True, help="every applied version")
+def show(name: str, project: str | None, history: bool) -> None:
+    """A definition's latest spec (or its version history)."""
+    fs = FeatureStore(project)
+    defs = fs.definitions()
+    matches = [(k, n) for (k, n) in defs.records if n == name]
+    if not matches:
+        raise InvalidArgument(
+            f"nothing named {name!r} is applied; `shipyard features ls` lists features"
+        )
+    for kind, _ in matches:
+        if history:
+            grid = out.table(f"{kind} {name}", ["version", "when", "by", "change"])
+            for rec in fs.meta.feature_object_history(fs.project, kind, name):
+                grid.add_row(
+                    str(rec.version),
+                    out.when(datetime.fromtimestamp(rec.created_ms / 1000, UTC)),
+                    rec.created_by,
+                    "removed" if rec.deleted else rec.fingerprint[:12],
+                )
+            out.console().print(grid)
+        else:
+            rec = defs.records[(kind, name)]
+            spec = {k: v for k, v in rec.spec.items() if k != "blob_hashes"}
+            click.echo(f"{kind} {name} v{rec.version} (by {rec.created_by})")
+            click.echo(json.dumps(spec, indent=2, default=str))
+
+
+@features.command("status")
+@project_option
+def status(project: str | None) -> None:
+    """Freshness of each view: watermark, last load, staleness against its TTL.
+
+    Exits with status 2 when an online view is stale, for scripts and schedulers."""
+    fs = FeatureStore(project)
+    rows = fs.catalog.status()
+    grid = out.table(
+        f"feature views of {fs.project}",
+        ["view", "version", "online", "ttl", "watermark", "last load", "rows", "staleness", ""],
+    )
+    for s in rows:
+        grid.add_row(
+            s.view,
+            str(s.version or ""),
+            "yes" if s.online else "no",
+            _delta(s.ttl) if s.ttl else "none",
+            out.when(s.watermark),
+            out.when(s.last_materialized),
+            f"{s.rows_materialized:,}" if s.rows_materialized is not None else "",
+            _delta(s.staleness) if s.staleness is not None else "never loaded",
+            "[red]STALE[/]" if s.stale else "[green]fresh[/]" if s.online else "",
+        )
+    out.console().print(grid)
+    stale = [s.view for s in rows if s.stale]
+    if stale:
+        click.echo(f"stale: {', '.join(stale)}", err=True)
+        sys.exit(2)
+
+
+@features.command("materialize")
+@click.argument("start")
+@click.argument("end")
+@project_option
+@click.option("--view", "views", multiple=True, help="only these views (repeatable)")
+def materialize(start: str, end: str, project: str | None, views: tuple[str, ...]) -> None:
+    """Load the latest feature rows of [START, END) into the online store.
+
+    Times are ISO 8601 (UTC when no offset is given)."""
+    fs = FeatureStore(project)
+    _print_loaded(fs.materialize(_time(start), _time(end), list(views) or None))
+
+
+@features.command("materialize-incremental")
+@click.argument("end", required=False)
+@project_option
+@click.option("--view", "views", multiple=True, help="only these views (repeatable)")
+def materialize_incremental(end: str | None, project: str | None, views: tuple[str, ...]) -> None:
+    """Continue each view from its watermark up to END (default: now)."""
+    fs = FeatureStore(project)
+    _print_loaded(fs.materialize_incremental(_time(end) if end else None, list(views) or None))
+
+
+def _print_loaded(result: dict[str, int]) -> None:
+    for view, rows in result.items():
+        click.echo(f"{view}: {rows:,} entity rows loaded")
+    if not result:
+        click.echo("no online feature views to materialize")
+
+
+@features.command("get")
+@click.argument("features_", metavar="FEATURES")
+@click.argument("entities", nargs=-1, required=True)
+@project_option
+def get(features_: str, entities: tuple[str, ...], project: str | None) -> None:
+    """Online values for entity rows: FEATURES is a service name or view:feature[,…];
+    each ENTITY is KEY=VALUE[,KEY=VALUE] (values that look like integers are integers)."""
+    fs = FeatureStore(project)
+    refs: Any = features_ if ":" not in features_ else features_.split(",")
+    rows = [_entity(text) for text in entities]
+    response = fs.get_online_features(refs, rows)
+    grid = out.table(None, [*rows[0].keys(), *response.values])
+    for i, row in enumerate(rows):
+        cells = [str(v) for v in row.values()]
+        for name, values in response.values.items():
+            state = response.statuses[name][i]
+            cells.append(str(values[i]) if state == "present" else f"[yellow]{state}[/]")
+        grid.add_row(*cells)
+    out.console().print(grid)
+
+
+@features.command("datasets")
+@click.argument("name", required=False)
+@project_option
+def datasets(name: str | None, project: str | None) -> None:
+    """Saved training sets (every version of NAME), with their lineage."""
+    fs = FeatureStore(project)
+    grid = out.table(None, ["dataset", "rows", "size", "created", "by", "run", "views"])
+    for d in fs.list_datasets(name):
+        r = d.record
+        views = ", ".join(
+            f"{v}@{info.get('version')}" for v, info in r.lineage.get("feature_views", {}).items()
+        )
+        grid.add_row(
+            f"{r.name}/{r.version}",
+            f"{r.rows:,}",
+            f"{r.size:,}",
+            out.when(datetime.fromtimestamp(r.created_ms / 1000, UTC)),
+            r.created_by,
+            (r.run_id or "")[:8],
+            views,
+        )
+    out.console().print(grid)
+
+
+def _print_plan(plan: Plan, applied: bool = False) -> None:
+    symbols = {"add": "[green]+[/]", "change": "[yellow]~[/]", "remove": "[red]-[/]"}
+    console = out.console()
+    pending = plan.pending
+    for c in pending:
+        flag = " [red bold](breaking)[/]" if c.breaking else ""
+        console.print(f"{symbols[c.action]} {c.kind.replace('_', ' ')} {c.name}{flag}")
+        for line in c.diff:
+            console.print(f"    {line}", markup=False)
+        for line in c.breaking:
+            console.print(f"    [red]! {line}[/]")
+    unchanged = len(plan.changes) - len(pending)
+    verb = "applied" if applied else "to apply"
+    console.print(
+        f"{len(pending)} change(s) {verb}, {len(plan.breaking)} breaking, {unchanged} unchanged"
+        f" (project {plan.project})"
+    )
+
+
+def _time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidArgument(f"{text!r} is not an ISO 8601 time (2024-01-31T12:00)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _entity(text: str) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        if not sep or not key:
+            raise InvalidArgument(f"entity {text!r}: expected KEY=VALUE[,KEY=VALUE]")
+        row[key] = int(value) if value.lstrip("-").isdigit() else value
+    return row
+
+
+def _delta(delta: timedelta) -> str:
+    seconds = delta.total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if abs(seconds) >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def _short(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return out.number(value)
+    text = str(value)
+    return text if len(text) <= 20 else text[:17] + "..."

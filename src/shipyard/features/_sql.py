@@ -1,0 +1,54 @@
+"""Quoting for the few places where DuckDB cannot take a bound parameter (DDL, table
+functions, identifiers). Everything else is bound."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from shipyard.errors import InvalidFeature
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def ident(name: str) -> str:
+    """A double-quoted identifier; embedded quotes doubled."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(text: str) -> str:
+    """A single-quoted string literal; embedded quotes doubled."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def check_name(kind: str, name: object) -> str:
+    """Names of entities, views and services become table and key prefixes: keep them plain."""
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise InvalidFeature(
+            f"{kind} name {name!r} is not valid: use letters, digits and underscores, "
+            "not starting with a digit"
+        )
+    return name
+
+
+def ts_literal(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise InvalidFeature(f"{value!r} is a naive datetime; give a timezone-aware one (UTC)")
+    return f"{literal(value.astimezone(UTC).isoformat())}::TIMESTAMPTZ"
+
+
+def append_arrow(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table, exists: bool) -> None:
+    """Create table ``name`` from an Arrow table, or append to it by column name."""
+    con.register("__append", table)
+    try:
+        if exists:
+            con.execute(f"INSERT INTO {ident(name)} BY NAME FROM __append")
+        else:
+            con.execute(f"CREATE OR REPLACE TABLE {ident(name)} AS FROM __append")
+    finally:
+        con.unregister("__append")

@@ -1,0 +1,490 @@
+"""Point-in-time correct training sets, pushed into DuckDB as ASOF joins.
+
+For each entity row and each feature view, the join picks the feature row with the same
+join keys and the greatest (event timestamp, created timestamp, source position) not after
+the entity row's timestamp: one ASOF join per view on a struct key, so ties are broken
+inside the join, with no separate de-duplication pass. A match older than the view's TTL
+gives nulls. Every entity row comes back once, in input order, with its own columns.
+
+DuckDB streams the sources and spills to ``temp_directory`` past its memory limit, so
+inputs larger than memory work; ``RetrievalJob.to_parquet`` streams the result too.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shipyard.errors import InvalidFeature
+from shipyard.features._sql import append_arrow, ident, literal, ts_literal
+from shipyard.features.checks import check_entity_keys, check_timestamp, check_view_data, columns_of
+from shipyard.features.definitions import FeatureView, OnDemandFeatureView
+from shipyard.features.sources import SourceContext, frame_fingerprint
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+    import pyarrow as pa
+
+MAX_SEQ = 2**64 - 1
+ENTITIES = "__entities"
+NAIVE_FIX_ENTITY = "df[col] = df[col].dt.tz_localize('UTC') (or tz_convert('UTC'))"
+
+
+@dataclass
+class ViewRequest:
+    """Features wanted from one view; ``hidden`` ones only feed on-demand views."""
+
+    view: FeatureView
+    features: list[str]
+    version: int | None = None
+    hidden: list[str] = field(default_factory=list)
+
+
+@dataclass
+class OnDemandRequest:
+    view: OnDemandFeatureView
+    features: list[str]
+    version: int | None = None
+
+
+@dataclass
+class EntityInput:
+    timestamp: str
+    columns: dict[str, str]
+    fingerprint: Callable[[], str]
+
+
+def connect(
+    temp_dir: str | None = None, memory_limit: str | None = None
+) -> duckdb.DuckDBPyConnection:
+    """A private in-memory DuckDB that works in UTC and spills to ``temp_dir``."""
+    import duckdb
+
+    config: dict[str, Any] = {}
+    if temp_dir:
+        os.makedirs(temp_dir, exist_ok=True)
+        config["temp_directory"] = temp_dir
+    if memory_limit:
+        config["memory_limit"] = memory_limit
+    return duckdb.connect(config=config)
+
+
+def register_entities(
+    con: duckdb.DuckDBPyConnection, entity_df: Any, timestamp_column: str | None
+) -> EntityInput:
+    """Show the entity rows to DuckDB as ``__entities`` with a ``__row`` position column.
+
+    Accepts a pandas DataFrame, an Arrow table, or the path of a Parquet/CSV file or folder
+    (read lazily, so it may be larger than memory).
+    """
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    fingerprint: Callable[[], str]
+    if isinstance(entity_df, pd.DataFrame):
+        table = pa.Table.from_pandas(entity_df, preserve_index=False)
+        frame = entity_df
+        fingerprint = lambda: frame_fingerprint(frame)  # noqa: E731
+    elif isinstance(entity_df, pa.Table):
+        table = entity_df
+        fingerprint = lambda: frame_fingerprint(table.to_pandas())  # noqa: E731
+    elif isinstance(entity_df, str | Path):
+        _register_entity_files(con, str(entity_df))
+        fingerprint = lambda: _files_fingerprint(str(entity_df))  # noqa: E731
+        table = None
+    else:
+        raise InvalidFeature(
+            "entity_df must be a pandas DataFrame, an Arrow table or a Parquet/CSV path, "
+            f"not {type(entity_df).__name__}"
+        )
+    if table is not None:
+        bad = [c for c in table.column_names if c.startswith("__")]
+        if bad:
+            raise InvalidFeature(
+                f"entity dataframe column {bad[0]!r}: names starting with '__' are reserved"
+            )
+        rows = pa.array(np.arange(len(table), dtype=np.uint64))
+        con.register(ENTITIES, table.append_column("__row", rows))
+    columns = {k: v for k, v in columns_of(con, ENTITIES).items() if k != "__row"}
+    ts = timestamp_column or _guess_timestamp(columns)
+    check_timestamp("the entity dataframe", ts, columns, NAIVE_FIX_ENTITY)
+    return EntityInput(ts, columns, fingerprint)
+
+
+def entity_bounds(con: duckdb.DuckDBPyConnection, entity: EntityInput) -> tuple[Any, Any]:
+    row = con.sql(
+        f"SELECT min({ident(entity.timestamp)}), max({ident(entity.timestamp)}) FROM {ENTITIES}"
+    ).to_arrow_table()
+    return row.column(0)[0].as_py(), row.column(1)[0].as_py()
+
+
+def prepare_view(
+    con: duckdb.DuckDBPyConnection,
+    request: ViewRequest,
+    index: int,
+    ctx: SourceContext,
+    bounds: tuple[datetime | None, datetime | None] = (None, None),
+) -> str:
+    """Create ``__fv_<index>``: join keys, ``__ts``, the ASOF key ``__k`` and the wanted
+    features (cast to their declared types), limited to rows that can match."""
+    view = request.view
+    relation = source_relation(con, view, index, ctx)
+    check_view_data(view, columns_of(con, relation))
+    source = view.source
+    ts = ident(source.timestamp_field)
+    created = (
+        f"coalesce({ident(source.created_timestamp_column)}, '-infinity'::TIMESTAMPTZ)"
+        if source.created_timestamp_column
+        else "'-infinity'::TIMESTAMPTZ"
+    )
+    dtypes = {f.name: f.type for f in view.features}
+    cols = [f"CAST({ident(k)} AS {t.duckdb}) AS {ident(k)}" for k, t in view.key_dtypes().items()]
+    cols.append(f"{ts} AS __ts")
+    cols.append(f"{{'t': {ts}, 'c': {created}, 's': __seq}} AS __k")
+    for j, name in enumerate(request.features + request.hidden):
+        cols.append(f"CAST({ident(name)} AS {dtypes[name].duckdb}) AS __v{index}_{j}")
+    where = [f"{ts} IS NOT NULL"]
+    low, high = bounds
+    if high is not None:
+        where.append(f"{ts} <= {ts_literal(high)}")
+    if low is not None and view.ttl is not None:
+        where.append(f"{ts} >= {ts_literal(low)} - INTERVAL {_micros(view)} MICROSECOND")
+    name = f"__fv_{index}"
+    con.execute(
+        f"CREATE OR REPLACE VIEW {name} AS SELECT {', '.join(cols)} "
+        f"FROM {ident(relation)} WHERE {' AND '.join(where)}"
+    )
+    return name
+
+
+def source_relation(
+    con: duckdb.DuckDBPyConnection, view: FeatureView, index: int, ctx: SourceContext
+) -> str:
+    """The view's rows after its transformation, with ``__seq``."""
+    src = f"__src_{index}"
+    view.source.register(con, src, ctx)
+    transform = view.transformation
+    if transform is None:
+        return src
+    out = f"__tx_{index}"
+    if isinstance(transform, str):
+        inner = f"{out}__sql"
+        con.execute(
+            f"CREATE OR REPLACE VIEW {inner} AS WITH source AS "
+            f"(SELECT * EXCLUDE (__seq) FROM {src}) {transform}"
+        )
+        con.execute(
+            f"CREATE OR REPLACE VIEW {out} AS SELECT t.*, hash(t)::UBIGINT AS __seq FROM {inner} t"
+        )
+        return out
+    _python_transform(con, view, src, out)
+    return out
+
+
+def _python_transform(
+    con: duckdb.DuckDBPyConnection, view: FeatureView, src: str, out: str
+) -> None:
+    """Run a DataFrame -> DataFrame function over the source in batches into a table."""
+    import pyarrow as pa
+
+    assert callable(view.transformation)
+    reader = con.cursor().sql(f"SELECT * EXCLUDE (__seq) FROM {src}").to_arrow_reader(100_000)
+    created = False
+    for batch in reader:
+        frame = view.transformation(batch.to_pandas())
+        try:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+        except Exception as exc:
+            raise InvalidFeature(
+                f"feature view {view.name!r}: its transformation must return a pandas "
+                f"DataFrame ({exc})"
+            ) from exc
+        append_arrow(con, out + "__raw", table, created)
+        created = True
+    if not created:
+        raise InvalidFeature(f"feature view {view.name!r}: its source has no rows to transform")
+    con.execute(
+        f"CREATE OR REPLACE VIEW {out} AS SELECT t.*, hash(t)::UBIGINT AS __seq FROM {out}__raw t"
+    )
+
+
+@dataclass
+class JoinPlan:
+    sql: str  # the joined rows with __row, unordered
+    output: list[str]  # entity columns, then feature columns, in order
+    hidden: dict[str, str] = field(default_factory=dict)  # output name -> feature name
+
+
+def point_in_time_sql(
+    entity: EntityInput,
+    requests: list[ViewRequest],
+    relations: list[str],
+    full_feature_names: bool,
+) -> JoinPlan:
+    ts = ident(entity.timestamp)
+    selects = ["e.* EXCLUDE (__k)"]
+    joins = []
+    output = list(entity.columns)
+    taken = set(output)
+    hidden: dict[str, str] = {}
+    for i, (req, rel) in enumerate(zip(requests, relations, strict=True)):
+        on = [f"e.{ident(k)} = v{i}.{ident(k)}" for k in req.view.join_keys]
+        on.append(f"e.__k >= v{i}.__k")
+        joins.append(f"ASOF LEFT JOIN {rel} v{i} ON {' AND '.join(on)}")
+        ttl = req.view.ttl
+        for j, name in enumerate(req.features + req.hidden):
+            value = f"v{i}.__v{i}_{j}"
+            if ttl is not None:
+                cutoff = f"e.{ts} - INTERVAL {_micros(req.view)} MICROSECOND"
+                value = f"CASE WHEN v{i}.__ts >= {cutoff} THEN {value} END"
+            is_hidden = j >= len(req.features)
+            out = f"{req.view.name}__{name}" if (full_feature_names or is_hidden) else name
+            if is_hidden:
+                out = f"__hidden_{out}"
+                hidden[out] = name
+            elif out in taken:
+                raise InvalidFeature(
+                    f"column {out!r} would appear twice in the training set (from feature "
+                    f"view {req.view.name!r}); pass full_feature_names=True to name "
+                    "columns view__feature"
+                )
+            taken.add(out)
+            if not is_hidden:
+                output.append(out)
+            selects.append(f"{value} AS {ident(out)}")
+    entities = (
+        f"(SELECT *, {{'t': {ts}, 'c': 'infinity'::TIMESTAMPTZ, 's': {MAX_SEQ}::UBIGINT}} "
+        f"AS __k FROM {ENTITIES}) e"
+    )
+    sql = f"SELECT {', '.join(selects)} FROM {entities} {' '.join(joins)}"
+    return JoinPlan(sql, output, hidden)
+
+
+def check_entity_columns(entity: EntityInput, requests: list[ViewRequest]) -> None:
+    for req in requests:
+        check_entity_keys(req.view, entity.columns)
+
+
+class RetrievalJob:
+    """A training set not computed yet: ``to_df``, ``to_arrow``, ``to_parquet`` run it.
+
+    ``on_demand`` views run their function on the joined rows, batch by batch.
+    """
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        plan: JoinPlan,
+        on_demand: list[OnDemandRequest],
+        full_feature_names: bool,
+        lineage: Callable[[], dict[str, Any]],
+        saver: Callable[[RetrievalJob, str], Any] | None = None,
+    ) -> None:
+        self._con = con
+        self._plan = plan
+        self._on_demand = on_demand
+        self._full = full_feature_names
+        self._lineage = lineage
+        self._saver = saver
+
+    @property
+    def sql(self) -> str:
+        return self._plan.sql
+
+    @property
+    def columns(self) -> list[str]:
+        return self._plan.output + [
+            self._odfv_name(r, f) for r in self._on_demand for f in r.features
+        ]
+
+    def lineage(self) -> dict[str, Any]:
+        return self._lineage()
+
+    def to_arrow(self) -> pa.Table:
+        import numpy as np
+
+        table = self._con.sql(self._plan.sql).to_arrow_table()
+        rows = table.column("__row").to_numpy().astype(np.int64)
+        if len(rows) and rows.max() == len(rows) - 1:  # dense positions: invert, O(n)
+            order = np.empty(len(rows), dtype=np.int64)
+            order[rows] = np.arange(len(rows), dtype=np.int64)
+        else:  # positions from files (file index, row): sort
+            order = np.argsort(rows, kind="stable")
+        table = table.take(order) if len(rows) and not _is_identity(order) else table
+        return self._finish(table)
+
+    def to_df(self) -> pd.DataFrame:
+        return self.to_arrow().to_pandas()
+
+    def to_batches(self, batch_size: int = 100_000) -> Iterator[pa.RecordBatch]:
+        """The rows in input order, streamed: for results larger than memory."""
+        import pyarrow as pa
+
+        reader = self._con.sql(f"{self._plan.sql} ORDER BY __row").to_arrow_reader(batch_size)
+        for batch in reader:
+            yield from self._finish(pa.Table.from_batches([batch])).to_batches()
+
+    def to_parquet(self, path: str | Path) -> str:
+        """Write the result to one Parquet file, streaming; returns the path."""
+        import pyarrow.parquet as pq
+
+        path = str(path)
+        writer = None
+        try:
+            for batch in self.to_batches():
+                if writer is None:
+                    writer = pq.ParquetWriter(path, batch.schema)
+                writer.write_batch(batch)
+            if writer is None:
+                pq.write_table(self._finish(self._empty()), path)
+        finally:
+            if writer is not None:
+                writer.close()
+        return path
+
+    def save_dataset(self, name: str) -> Any:
+        """Save the rows as a versioned dataset with lineage; returns its record."""
+        if self._saver is None:
+            raise InvalidFeature("this retrieval was not made by a FeatureStore; cannot save it")
+        return self._saver(self, name)
+
+    def _empty(self) -> pa.Table:
+        return self._con.sql(f"{self._plan.sql} LIMIT 0").to_arrow_table()
+
+    def _finish(self, table: pa.Table) -> pa.Table:
+        """Run on-demand views, then drop helper columns."""
+        import pyarrow as pa
+
+        if self._on_demand:
+            frame = table.to_pandas()
+            for req in self._on_demand:
+                result = run_on_demand(req.view, frame, self._input_names(req))
+                for f in req.features:
+                    dtype = next(x.type for x in req.view.schema if x.name == f)
+                    column = pa.array(result[f], from_pandas=True).cast(_arrow_type(dtype))
+                    table = table.append_column(self._odfv_name(req, f), column)
+        drop = [c for c in table.column_names if c == "__row" or c in self._plan.hidden]
+        return table.drop_columns(drop)
+
+    def _input_names(self, req: OnDemandRequest) -> dict[str, str]:
+        """Column of the joined rows -> the name the function sees."""
+        mapping: dict[str, str] = {}
+        for out, feature in self._plan.hidden.items():
+            mapping[out] = feature
+        for source in req.view.source_views():
+            for f in source.features:
+                visible = f"{source.name}__{f}" if self._full else f
+                mapping.setdefault(visible, f)
+        for rs in req.view.request_sources():
+            for fld in rs.schema:
+                mapping[fld.name] = fld.name
+        return mapping
+
+    def _odfv_name(self, req: OnDemandRequest, feature: str) -> str:
+        return f"{req.view.name}__{feature}" if self._full else feature
+
+
+def run_on_demand(
+    view: OnDemandFeatureView, frame: pd.DataFrame, inputs: dict[str, str]
+) -> pd.DataFrame:
+    """Call the view's function on its inputs; check it returned every declared column."""
+    import pandas as pd
+
+    present = {col: name for col, name in inputs.items() if col in frame.columns}
+    needed = {f.name for rs in view.request_sources() for f in rs.schema}
+    missing = sorted(needed - set(present.values()))
+    if missing:
+        raise InvalidFeature(
+            f"on-demand feature view {view.name!r} needs request values {missing}: add them "
+            "as columns of the entity dataframe (or fields of the request)"
+        )
+    args = frame[list(present)].rename(columns=present)
+    try:
+        result = view.udf(args)
+    except Exception as exc:
+        raise InvalidFeature(f"on-demand feature view {view.name!r} raised {exc!r}") from exc
+    if not isinstance(result, pd.DataFrame):
+        raise InvalidFeature(
+            f"on-demand feature view {view.name!r} must return a pandas DataFrame, "
+            f"not {type(result).__name__}"
+        )
+    absent = [f.name for f in view.schema if f.name not in result.columns]
+    if absent or len(result) != len(frame):
+        raise InvalidFeature(
+            f"on-demand feature view {view.name!r} must return one row per input row with "
+            f"columns {[f.name for f in view.schema]}; missing: {absent}"
+        )
+    return result.reset_index(drop=True)
+
+
+def _arrow_type(dtype: Any) -> pa.DataType:
+    import pyarrow as pa
+
+    from shipyard.features.types import Dtype
+
+    return {
+        Dtype.INT32: pa.int32(),
+        Dtype.INT64: pa.int64(),
+        Dtype.FLOAT32: pa.float32(),
+        Dtype.FLOAT64: pa.float64(),
+        Dtype.STRING: pa.string(),
+        Dtype.BOOL: pa.bool_(),
+        Dtype.TIMESTAMP: pa.timestamp("us", tz="UTC"),
+        Dtype.BYTES: pa.binary(),
+    }[Dtype(dtype)]
+
+
+def _is_identity(order: Any) -> bool:
+    import numpy as np
+
+    return bool(np.array_equal(order, np.arange(len(order))))
+
+
+def _micros(view: FeatureView) -> int:
+    assert view.ttl is not None
+    return int(view.ttl.total_seconds() * 1_000_000)
+
+
+def _guess_timestamp(columns: dict[str, str]) -> str:
+    if "event_timestamp" in columns:
+        return "event_timestamp"
+    stamps = [c for c, t in columns.items() if t.upper().startswith("TIMESTAMP")]
+    if len(stamps) == 1:
+        return stamps[0]
+    raise InvalidFeature(
+        "say which column of the entity dataframe holds the timestamps: "
+        f"timestamp_column=... (candidates: {stamps or 'none'})"
+    )
+
+
+def _register_entity_files(con: duckdb.DuckDBPyConnection, path: str) -> None:
+    from shipyard.features.sources import FileSource
+
+    source = FileSource(path=path, name="entities")
+    files = source.files()
+    reader = "read_csv" if source.file_format == "csv" else "read_parquet"
+    paths = "[" + ", ".join(literal(f) for f in files) + "]"
+    if reader == "read_csv":
+        row = "row_number() OVER ()"
+        con.execute(
+            f"CREATE OR REPLACE VIEW {ENTITIES} AS SELECT *, ({row})::UBIGINT AS __row "
+            f"FROM read_csv({paths}, union_by_name = true)"
+        )
+        return
+    row = "file_index::UBIGINT * 4294967296 + file_row_number::UBIGINT"
+    con.execute(
+        f"CREATE OR REPLACE VIEW {ENTITIES} AS SELECT * EXCLUDE (file_row_number), "
+        f"({row}) AS __row FROM read_parquet({paths}, file_row_number = true)"
+    )
+
+
+def _files_fingerprint(path: str) -> str:
+    from shipyard.features.sources import FileSource
+
+    return FileSource(path=path, name="entities").fingerprint()

@@ -1,0 +1,161 @@
+"""The online store interface: opaque rows (key -> event_ts, payload) per table.
+
+The feature layer encodes entity keys as strings and feature values as a JSON text
+payload; a backend only stores, compares event times and hands the rows back. Backends are
+chosen by URI scheme through the same lazy registry as third-party plugins
+(entry point group ``shipyard.online_stores``); a backend class is built as
+``cls(uri, namespace)``.
+
+Names: ``namespace`` is the feature project name (any non-empty text); backends map it
+through :func:`encode_namespace` so that two projects never share a table. ``table`` is a
+feature view name and must match ``[A-Za-z_][A-Za-z0-9_]*`` (:func:`check_table`).
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from shipyard._plugins import Registry
+from shipyard.errors import InvalidArgument
+
+_TABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_UPPER = re.compile(r"([A-Z])")
+
+
+@dataclass(frozen=True, slots=True)
+class OnlineRow:
+    event_ts: int  # epoch microseconds
+    payload: str  # JSON text of the feature values
+
+
+class OnlineStore(Protocol):
+    def write(
+        self,
+        table: str,
+        keys: Sequence[str],
+        event_ts: Sequence[int],
+        payloads: Sequence[str],
+    ) -> int:
+        """Upsert rows; a row replaces the stored one only if its event_ts >= the stored
+        event_ts (a late backfill never overwrites fresher values). Returns the number of
+        input rows."""
+        ...
+
+    def read(self, table: str, keys: Sequence[str]) -> list[OnlineRow | None]:
+        """Rows in the order of ``keys``, None where a key (or the table) is missing."""
+        ...
+
+    def drop(self, table: str) -> None:
+        """Remove all rows of a table (its feature view was deleted)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+ONLINE_STORES = Registry(
+    "online store",
+    {
+        "sqlite": "shipyard.features.online.sqlite:SqliteOnlineStore",
+        "redis": "shipyard.features.online.redis:RedisOnlineStore",
+        "rediss": "shipyard.features.online.redis:RedisOnlineStore",
+    },
+    entry_point_group="shipyard.online_stores",
+    extras={"redis": ("redis", "redis"), "rediss": ("redis", "redis")},
+)
+
+
+def open_online_store(uri: str, namespace: str) -> OnlineStore:
+    """The online store for ``uri`` (sqlite:///PATH, redis://HOST:PORT/DB, ...)."""
+    if not isinstance(uri, str) or "://" not in uri:
+        raise InvalidArgument(
+            f"online store URI {uri!r} has no scheme; use sqlite:///PATH or redis://HOST:PORT/DB"
+        )
+    encode_namespace(namespace)  # fail before loading a backend
+    factory = ONLINE_STORES.load(uri.split("://", 1)[0].lower())
+    store: OnlineStore = factory(uri, namespace)
+    return store
+
+
+def check_table(table: Any) -> str:
+    if not isinstance(table, str) or not _TABLE.fullmatch(table):
+        raise InvalidArgument(
+            f"online table name {table!r} is not valid: use letters, digits and underscores, "
+            "not starting with a digit"
+        )
+    return table
+
+
+def encode_namespace(namespace: Any) -> str:
+    """An injective, case-preserving spelling of ``namespace`` in ``[A-Za-z0-9_.~%^-]``.
+
+    Characters outside letters, digits and ``_.-~`` are percent-encoded (so ``:``, glob and
+    quote characters never appear), and each upper-case letter gets a ``^`` in front, so
+    names that differ only by case stay distinct where names are case-insensitive (SQLite).
+    """
+    if not isinstance(namespace, str) or not namespace:
+        raise InvalidArgument(f"online store namespace must be a non-empty string: {namespace!r}")
+    return _UPPER.sub(r"^\1", quote(namespace, safe=""))
+
+
+def as_columns(
+    keys: Sequence[str], event_ts: Sequence[int], payloads: Sequence[str]
+) -> tuple[list[str], list[int], list[str]]:
+    """The three parallel inputs as lists of str, int, str; InvalidArgument otherwise.
+
+    Accepts lists, tuples, numpy arrays, pandas Series and other iterables; numpy integers
+    become Python ints (drivers cannot bind them).
+    """
+    k, t, p = as_list(keys), as_list(event_ts), as_list(payloads)
+    if not len(k) == len(t) == len(p):
+        raise InvalidArgument(
+            f"keys, event_ts and payloads differ in length: {len(k)}, {len(t)}, {len(p)}"
+        )
+    if not all(type(x) is int for x in t):
+        try:
+            t = [operator.index(x) for x in t]
+        except TypeError:
+            bad = next(x for x in t if not _is_index(x))
+            raise InvalidArgument(
+                f"event_ts must be integers (epoch microseconds); got {bad!r}"
+            ) from None
+    for what, column in (("keys", k), ("payloads", p)):
+        if not all(type(x) is str for x in column):
+            for x in column:
+                if not isinstance(x, str):
+                    raise InvalidArgument(f"{what} must be strings; got {x!r}")
+    return k, t, p
+
+
+def as_list(values: Any) -> list[Any]:
+    """``values`` as a list, without a copy when it already is one."""
+    if type(values) is list:
+        return values
+    tolist = getattr(values, "tolist", None)  # numpy arrays, pandas Series
+    if callable(tolist):
+        values = tolist()
+        if type(values) is list:
+            return values
+    return list(values)
+
+
+def check_keys(keys: Sequence[str]) -> list[str]:
+    """``keys`` as a list of strings; InvalidArgument otherwise (cheap on the read path)."""
+    k = as_list(keys)
+    if not all(type(x) is str for x in k):
+        for x in k:
+            if not isinstance(x, str):
+                raise InvalidArgument(f"keys must be strings; got {x!r}")
+    return k
+
+
+def _is_index(value: Any) -> bool:
+    try:
+        operator.index(value)
+    except TypeError:
+        return False
+    return True
