@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,3 +103,41 @@ def fs(shipyard_client: Client) -> Iterator[FeatureStore]:
     store = FeatureStore("shop", client=shipyard_client)
     yield store
     store.close()
+
+
+REDIS_URI = os.environ.get("SHIPYARD_TEST_REDIS_URI", "redis://127.0.0.1:6379/15")
+SERVICES_REQUIRED = os.environ.get("SHIPYARD_TEST_SERVICES") == "1"
+
+
+def _redis_problem() -> str | None:
+    try:
+        import redis
+    except ImportError:
+        return "redis-py is not installed (pip install 'shipyard[redis]')"
+    try:
+        client = redis.Redis.from_url(REDIS_URI, socket_connect_timeout=3)
+        client.ping()
+        client.close()
+        return None
+    except Exception as exc:  # any failure means "not reachable" here
+        return str(exc).splitlines()[0]
+
+
+@pytest.fixture(scope="session")
+def redis_uri() -> str:
+    """Redis for tests; skips when unreachable unless SHIPYARD_TEST_SERVICES=1 (CI)."""
+    problem = _redis_problem()
+    if problem:
+        if SERVICES_REQUIRED:
+            pytest.fail(f"SHIPYARD_TEST_SERVICES=1 but Redis is unreachable: {problem}")
+        pytest.skip(f"Redis not reachable at {REDIS_URI}: {problem}")
+    return REDIS_URI
+
+
+@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.services)])
+def online_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | None]:
+    """Each online backend: the default SQLite file, and a real Redis."""
+    if request.param == "sqlite":
+        yield None
+        return
+    yield request.getfixturevalue("redis_uri")

@@ -4,6 +4,8 @@ functions, identifiers). Everything else is bound."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -52,3 +54,31 @@ def append_arrow(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table, exi
             con.execute(f"CREATE OR REPLACE TABLE {ident(name)} AS FROM __append")
     finally:
         con.unregister("__append")
+
+
+def ts_column(name: str) -> str:
+    """A timestamp column at microsecond precision (nanosecond columns are truncated)."""
+    return f"CAST({ident(name)} AS TIMESTAMPTZ)"
+
+
+def order_key(timestamp_field: str, created_column: str | None) -> str:
+    """The struct that orders a source's rows: event time, created time (null = oldest),
+    then source position. The ASOF join and materialization both pick its maximum."""
+    created = (
+        f"coalesce({ts_column(created_column)}, '-infinity'::TIMESTAMPTZ)"
+        if created_column
+        else "'-infinity'::TIMESTAMPTZ"
+    )
+    return f"{{'t': {ts_column(timestamp_field)}, 'c': {created}, 's': __seq}}"
+
+
+@contextmanager
+def duckdb_errors(what: str) -> Iterator[None]:
+    """DuckDB's errors in user-written SQL become InvalidFeature naming the definition."""
+    import duckdb
+
+    try:
+        yield
+    except duckdb.Error as exc:
+        detail = str(exc).strip().splitlines()[0]
+        raise InvalidFeature(f"{what} failed in DuckDB: {detail}") from exc

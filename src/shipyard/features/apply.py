@@ -25,22 +25,22 @@ def apply_plan(fs: FeatureStore, plan: Plan) -> None:
         return
     con = fs.connect()
     ctx = fs.source_context()
-    relations: dict[str, str] = {}
+    relations: dict[tuple[str, str], str] = {}
     for i, change in enumerate(pending):
         if change.action != "remove" and isinstance(change.obj, FeatureView):
             relation = offline.source_relation(con, change.obj, i, ctx)
             check_view_data(change.obj, columns_of(con, relation))
-            relations[change.name] = relation
+            relations[(change.kind, change.name)] = relation
     new = [_new_object(fs, c) for c in pending]
     now_ms = to_millis(fs.now())
     records = fs.meta.apply_feature_objects(fs.project, new, fs.user(), now_ms)
     versions = {(r.kind, r.name): r.version for r in records}
     stats = []
     for change in pending:
-        if change.name in relations:
-            version = versions[(change.kind, change.name)]
+        key = (change.kind, change.name)
+        if key in relations:
             stats += compute_stats(
-                con, fs.project, change.obj, relations[change.name], version, "apply", now_ms
+                con, fs.project, change.obj, relations[key], versions[key], "apply", now_ms
             )
         elif change.action == "remove" and change.kind == "feature_view":
             fs.online.drop(change.name)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shipyard._clock import from_millis
-from shipyard.features._sql import ident, ts_literal
+from shipyard.features._sql import ident, ts_column, ts_literal
 from shipyard.features.definitions import FeatureView, OnDemandFeatureView
 from shipyard.features.types import Dtype
 from shipyard.store.base import FeatureStat
@@ -152,7 +152,7 @@ def compute_stats(
     end: datetime | None = None,
 ) -> list[FeatureStat]:
     """One DuckDB pass: count, nulls, approximate distinct, min, max, mean per feature."""
-    ts = ident(view.source.timestamp_field)
+    ts = ts_column(view.source.timestamp_field)
     where = ["TRUE"]
     if start is not None:
         where.append(f"{ts} >= {ts_literal(start)}")

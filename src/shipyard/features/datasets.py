@@ -42,11 +42,12 @@ class Dataset:
         return f"dataset:{self.record.project}/{self.name}/{self.version}"
 
     def to_df(self) -> pd.DataFrame:
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         _tag_active_run(self.record)
-        with self._fs.client.blobs.open(self.record.blob_hash) as reader:
-            return pq.read_table(reader).to_pandas()
+        data = self._fs.client.blobs.get_bytes(self.record.blob_hash)  # hash verified
+        return pq.read_table(pa.BufferReader(data)).to_pandas()
 
 
 def save_dataset(fs: FeatureStore, job: RetrievalJob, name: str) -> Dataset:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from shipyard.features._sql import ident, ts_literal
+from shipyard.features._sql import ident, order_key, ts_column, ts_literal
 from shipyard.features.definitions import FeatureView
 from shipyard.features.encoding import key_sql, payload_sql
 
@@ -30,12 +30,7 @@ def latest_rows_sql(
 ) -> str:
     """(key, event_ts in µs, payload) for the latest row per entity in [start, end)."""
     source = view.source
-    ts = ident(source.timestamp_field)
-    created = (
-        f"coalesce({ident(source.created_timestamp_column)}, '-infinity'::TIMESTAMPTZ)"
-        if source.created_timestamp_column
-        else "'-infinity'::TIMESTAMPTZ"
-    )
+    ts = ts_column(source.timestamp_field)
     keys = view.join_keys
     where = [f"{ts} IS NOT NULL"] + [f"{ident(k)} IS NOT NULL" for k in keys]
     if start is not None:
@@ -43,7 +38,7 @@ def latest_rows_sql(
     if end is not None:
         where.append(f"{ts} < {ts_literal(end)}")
     fields = ", ".join(ident(f.name) for f in view.features)
-    order = f"{{'t': {ts}, 'c': {created}, 's': __seq}}"
+    order = order_key(source.timestamp_field, source.created_timestamp_column)
     latest = (
         f"SELECT {', '.join(ident(k) for k in keys)}, "
         f"max_by(struct_pack(__ts := {ts}, {fields}), {order}) AS r "

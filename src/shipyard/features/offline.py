@@ -15,12 +15,20 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import InvalidFeature
-from shipyard.features._sql import append_arrow, ident, literal, ts_literal
+from shipyard.features._sql import (
+    append_arrow,
+    duckdb_errors,
+    ident,
+    literal,
+    order_key,
+    ts_column,
+    ts_literal,
+)
 from shipyard.features.checks import check_entity_keys, check_timestamp, check_view_data, columns_of
 from shipyard.features.definitions import FeatureView, OnDemandFeatureView
 from shipyard.features.sources import SourceContext, frame_fingerprint
@@ -137,16 +145,11 @@ def prepare_view(
     relation = source_relation(con, view, index, ctx)
     check_view_data(view, columns_of(con, relation))
     source = view.source
-    ts = ident(source.timestamp_field)
-    created = (
-        f"coalesce({ident(source.created_timestamp_column)}, '-infinity'::TIMESTAMPTZ)"
-        if source.created_timestamp_column
-        else "'-infinity'::TIMESTAMPTZ"
-    )
+    ts = ts_column(source.timestamp_field)
     dtypes = {f.name: f.type for f in view.features}
     cols = [f"CAST({ident(k)} AS {t.duckdb}) AS {ident(k)}" for k, t in view.key_dtypes().items()]
     cols.append(f"{ts} AS __ts")
-    cols.append(f"{{'t': {ts}, 'c': {created}, 's': __seq}} AS __k")
+    cols.append(f"{order_key(source.timestamp_field, source.created_timestamp_column)} AS __k")
     for j, name in enumerate(request.features + request.hidden):
         cols.append(f"CAST({ident(name)} AS {dtypes[name].duckdb}) AS __v{index}_{j}")
     where = [f"{ts} IS NOT NULL"]
@@ -175,10 +178,11 @@ def source_relation(
     out = f"__tx_{index}"
     if isinstance(transform, str):
         inner = f"{out}__sql"
-        con.execute(
-            f"CREATE OR REPLACE VIEW {inner} AS WITH source AS "
-            f"(SELECT * EXCLUDE (__seq) FROM {src}) {transform}"
-        )
+        with duckdb_errors(f"feature view {view.name!r}: its SQL transformation"):
+            con.execute(
+                f"CREATE OR REPLACE VIEW {inner} AS WITH source AS "
+                f"(SELECT * EXCLUDE (__seq) FROM {src}) {transform}"
+            )
         con.execute(
             f"CREATE OR REPLACE VIEW {out} AS SELECT t.*, hash(t)::UBIGINT AS __seq FROM {inner} t"
         )
@@ -194,18 +198,19 @@ def _python_transform(
     import pyarrow as pa
 
     assert callable(view.transformation)
-    reader = con.cursor().sql(f"SELECT * EXCLUDE (__seq) FROM {src}").to_arrow_reader(100_000)
+    reader = con.sql(f"SELECT * EXCLUDE (__seq) FROM {src}").to_arrow_reader(100_000)
+    writer = con.cursor()  # a second connection: writing must not end the pending read
     created = False
     for batch in reader:
-        frame = view.transformation(batch.to_pandas())
         try:
+            frame = view.transformation(batch.to_pandas())
             table = pa.Table.from_pandas(frame, preserve_index=False)
         except Exception as exc:
             raise InvalidFeature(
-                f"feature view {view.name!r}: its transformation must return a pandas "
-                f"DataFrame ({exc})"
+                f"feature view {view.name!r}: its transformation failed or did not return a "
+                f"pandas DataFrame: {type(exc).__name__}: {exc}"
             ) from exc
-        append_arrow(con, out + "__raw", table, created)
+        append_arrow(writer, out + "__raw", table, created)
         created = True
     if not created:
         raise InvalidFeature(f"feature view {view.name!r}: its source has no rows to transform")
@@ -227,7 +232,7 @@ def point_in_time_sql(
     relations: list[str],
     full_feature_names: bool,
 ) -> JoinPlan:
-    ts = ident(entity.timestamp)
+    ts = ts_column(entity.timestamp)
     selects = ["e.* EXCLUDE (__k)"]
     joins = []
     output = list(entity.columns)
@@ -241,7 +246,7 @@ def point_in_time_sql(
         for j, name in enumerate(req.features + req.hidden):
             value = f"v{i}.__v{i}_{j}"
             if ttl is not None:
-                cutoff = f"e.{ts} - INTERVAL {_micros(req.view)} MICROSECOND"
+                cutoff = f"e.__k.t - INTERVAL {_micros(req.view)} MICROSECOND"
                 value = f"CASE WHEN v{i}.__ts >= {cutoff} THEN {value} END"
             is_hidden = j >= len(req.features)
             out = f"{req.view.name}__{name}" if (full_feature_names or is_hidden) else name
@@ -448,7 +453,7 @@ def _is_identity(order: Any) -> bool:
 
 def _micros(view: FeatureView) -> int:
     assert view.ttl is not None
-    return int(view.ttl.total_seconds() * 1_000_000)
+    return view.ttl // timedelta(microseconds=1)
 
 
 def _guess_timestamp(columns: dict[str, str]) -> str:

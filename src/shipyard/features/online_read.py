@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -85,7 +86,7 @@ class OnlinePlan:
                     req.view.join_keys,
                     req.view.key_dtypes(),
                     cols,
-                    int(ttl.total_seconds() * 1_000_000) if ttl else None,
+                    ttl // timedelta(microseconds=1) if ttl else None,
                 )
             )
         self.hidden = {self._name(r.view.name, f, True): f for r in views for f in r.hidden}

@@ -13,14 +13,13 @@ import glob as globlib
 import hashlib
 import json
 import os
-from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from shipyard.errors import InvalidFeature
-from shipyard.features._sql import append_arrow, check_name, ident, literal
+from shipyard.features._sql import check_name, duckdb_errors, ident, literal
 
 if TYPE_CHECKING:
     import duckdb
@@ -134,7 +133,8 @@ class FileSource(Source):
     def register(self, con: duckdb.DuckDBPyConnection, alias: str, ctx: SourceContext) -> None:
         files = self.files()
         _register_fsspec(con, files[0])
-        con.execute(f"CREATE OR REPLACE VIEW {ident(alias)} AS {_file_scan(files, self)}")
+        with duckdb_errors(f"source {self.name!r}: reading {self.path}"):
+            con.execute(f"CREATE OR REPLACE VIEW {ident(alias)} AS {_file_scan(files, self)}")
 
     def fingerprint(self) -> str:
         h = hashlib.sha256()
@@ -170,9 +170,12 @@ class SqlSource(Source):
     def register(self, con: duckdb.DuckDBPyConnection, alias: str, ctx: SourceContext) -> None:
         raw = alias + "__raw"
         if self.connection is None:
-            con.execute(f"CREATE OR REPLACE VIEW {ident(raw)} AS {self.query}")
+            with duckdb_errors(f"source {self.name!r}: its query"):
+                con.execute(f"CREATE OR REPLACE VIEW {ident(raw)} AS {self.query}")
         else:
-            _load_from_database(con, raw, self.connection, self.query, self.name)
+            from shipyard.features.database import load_query
+
+            load_query(con, raw, self.connection, self.query, self.name, _redact(self.connection))
         con.execute(
             f"CREATE OR REPLACE VIEW {ident(alias)} AS "
             f"SELECT r.*, hash(r)::UBIGINT AS __seq FROM {ident(raw)} r"
@@ -342,40 +345,6 @@ def _register_fsspec(con: duckdb.DuckDBPyConnection, path: str) -> None:
     protocol = path.split("://", 1)[0]
     if not con.filesystem_is_registered(protocol):
         con.register_filesystem(fsspec.filesystem(protocol))
-
-
-def _load_from_database(
-    con: duckdb.DuckDBPyConnection, table: str, uri: str, query: str, source: str
-) -> None:
-    """Stream a database query's rows into a DuckDB temp table, 100k rows at a time."""
-    import pandas as pd
-    import pyarrow as pa
-    import sqlalchemy as sa
-
-    from shipyard.store.sql.engine import make_engine
-
-    engine = make_engine(uri)
-    try:
-        with engine.connect().execution_options(stream_results=True) as conn:
-            chunks: Iterator[pd.DataFrame] = pd.read_sql_query(
-                sa.text(query), conn, chunksize=100_000
-            )
-            created = False
-            for chunk in chunks:
-                batch = pa.Table.from_pandas(chunk, preserve_index=False)
-                append_arrow(con, table, batch, created)
-                created = True
-            if not created:  # no rows: keep the columns
-                empty = pd.read_sql_query(sa.text(f"SELECT * FROM ({query}) q LIMIT 0"), conn)
-                append_arrow(con, table, pa.Table.from_pandas(empty, preserve_index=False), False)
-    except sa.exc.SQLAlchemyError as exc:
-        cause = getattr(exc, "orig", None) or exc
-        detail = str(cause).strip().splitlines()[0]
-        raise InvalidFeature(
-            f"source {source!r}: query on {_redact(uri)} failed: {detail}"
-        ) from exc
-    finally:
-        engine.dispose()
 
 
 def _redact(uri: str) -> str:

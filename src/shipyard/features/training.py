@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import InvalidFeature
 from shipyard.features import offline
-from shipyard.features._sql import ident, ts_literal
+from shipyard.features._sql import ident, ts_column, ts_literal
 from shipyard.features.offline import RetrievalJob, ViewRequest
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ def _entities_from_range(
     parts = []
     for i, req in enumerate(views):
         relation = offline.source_relation(con, req.view, 1000 + i, ctx)
-        ts = ident(req.view.source.timestamp_field)
+        ts = ts_column(req.view.source.timestamp_field)
         cols = ", ".join(ident(k) for k in keys)
         parts.append(
             f"SELECT {cols}, {ts} AS event_timestamp FROM {ident(relation)} "

@@ -96,7 +96,12 @@ def _family(duckdb_type: str) -> str:
         return "string"
     if t == "BOOLEAN":
         return "bool"
-    if t in ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"):
+    if t in (
+        "TIMESTAMP WITH TIME ZONE",
+        "TIMESTAMPTZ",
+        "TIMESTAMPTZ_NS",
+        "TIMESTAMP_NS WITH TIME ZONE",
+    ):
         return "timestamptz"
     if t.startswith("TIMESTAMP") or t == "DATE":
         return "naive_timestamp"

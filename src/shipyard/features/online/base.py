@@ -91,15 +91,20 @@ def check_table(table: Any) -> str:
 
 
 def encode_namespace(namespace: Any) -> str:
-    """An injective, case-preserving spelling of ``namespace`` in ``[A-Za-z0-9_.~%^-]``.
+    """``namespace`` checked (a non-empty string) and spelled by :func:`encode_name`."""
+    if not isinstance(namespace, str) or not namespace:
+        raise InvalidArgument(f"online store namespace must be a non-empty string: {namespace!r}")
+    return encode_name(namespace)
+
+
+def encode_name(name: str) -> str:
+    """An injective, case-preserving spelling of ``name`` in ``[A-Za-z0-9_.~%^-]``.
 
     Characters outside letters, digits and ``_.-~`` are percent-encoded (so ``:``, glob and
     quote characters never appear), and each upper-case letter gets a ``^`` in front, so
     names that differ only by case stay distinct where names are case-insensitive (SQLite).
     """
-    if not isinstance(namespace, str) or not namespace:
-        raise InvalidArgument(f"online store namespace must be a non-empty string: {namespace!r}")
-    return _UPPER.sub(r"^\1", quote(namespace, safe=""))
+    return _UPPER.sub(r"^\1", quote(name, safe=""))
 
 
 def as_columns(
@@ -110,7 +115,7 @@ def as_columns(
     Accepts lists, tuples, numpy arrays, pandas Series and other iterables; numpy integers
     become Python ints (drivers cannot bind them).
     """
-    k, t, p = as_list(keys), as_list(event_ts), as_list(payloads)
+    k, t, p = _strings(keys, "keys"), as_list(event_ts), _strings(payloads, "payloads")
     if not len(k) == len(t) == len(p):
         raise InvalidArgument(
             f"keys, event_ts and payloads differ in length: {len(k)}, {len(t)}, {len(p)}"
@@ -123,11 +128,6 @@ def as_columns(
             raise InvalidArgument(
                 f"event_ts must be integers (epoch microseconds); got {bad!r}"
             ) from None
-    for what, column in (("keys", k), ("payloads", p)):
-        if not all(type(x) is str for x in column):
-            for x in column:
-                if not isinstance(x, str):
-                    raise InvalidArgument(f"{what} must be strings; got {x!r}")
     return k, t, p
 
 
@@ -145,12 +145,18 @@ def as_list(values: Any) -> list[Any]:
 
 def check_keys(keys: Sequence[str]) -> list[str]:
     """``keys`` as a list of strings; InvalidArgument otherwise (cheap on the read path)."""
-    k = as_list(keys)
-    if not all(type(x) is str for x in k):
-        for x in k:
+    if type(keys) is list and len(keys) == 1 and type(keys[0]) is str:
+        return keys  # the single-key lookup of online serving
+    return _strings(keys, "keys")
+
+
+def _strings(values: Sequence[str], what: str) -> list[str]:
+    items = as_list(values)
+    if not all(type(x) is str for x in items):
+        for x in items:
             if not isinstance(x, str):
-                raise InvalidArgument(f"keys must be strings; got {x!r}")
-    return k
+                raise InvalidArgument(f"{what} must be strings; got {x!r}")
+    return items
 
 
 def _is_index(value: Any) -> bool:

@@ -19,7 +19,7 @@ URI: ``redis://[:PASSWORD@]HOST:PORT/DB`` or ``rediss://`` for TLS (redis-py's U
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
@@ -27,7 +27,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from shipyard.errors import StoreUnavailable
+from shipyard.errors import InvalidArgument, StoreUnavailable
 from shipyard.features.online.base import (
     OnlineRow,
     as_columns,
@@ -37,15 +37,16 @@ from shipyard.features.online.base import (
 )
 
 try:  # redis-py packs through it too, after a slower pass of its own over the arguments
-    from hiredis import pack_command as _pack
+    from hiredis import pack_command as _hiredis_pack
 except ImportError:  # pragma: no cover - hiredis is optional
-    _pack = None
+    _hiredis_pack = None  # type: ignore[assignment]
 
 WRITE_BATCH = 1_000  # rows per script call; <= 3,999 (Lua's unpack limit is 8,000 values)
 IN_FLIGHT = 2  # batches sent and not yet answered
 READ_BATCH = 10_000  # keys per MGET
 CONNECT_TIMEOUT_S = 5.0
 SOCKET_TIMEOUT_S = 30.0
+_FORM = "expected redis://[:PASSWORD@]HOST:PORT/DB (or rediss:// for TLS)"
 
 # KEYS[i] takes ARGV[i] = "<event_ts>:<payload>" unless it holds a newer event_ts. Two
 # commands per batch (MGET, MSET): a redis.call per row would cost ~3 µs more per row.
@@ -83,19 +84,14 @@ class RedisOnlineStore:
     def __init__(self, uri: str, namespace: str) -> None:
         self.uri = uri
         self._prefix = f"shipyard:{encode_namespace(namespace)}:"
-        try:
-            self._client = redis.Redis.from_url(
-                uri,
-                decode_responses=True,
-                socket_connect_timeout=CONNECT_TIMEOUT_S,
-                socket_timeout=SOCKET_TIMEOUT_S,
-                health_check_interval=30,
-            )
-        except ValueError as exc:
-            raise StoreUnavailable(
-                f"cannot use the Redis online store URI {_redact(uri)}: {exc}; "
-                "expected redis://[:PASSWORD@]HOST:PORT/DB"
-            ) from exc
+        _check_uri(uri)
+        self._client = redis.Redis.from_url(
+            uri,
+            decode_responses=True,
+            socket_connect_timeout=CONNECT_TIMEOUT_S,
+            socket_timeout=SOCKET_TIMEOUT_S,
+            health_check_interval=30,
+        )
         try:
             self._client.ping()
         except RedisError as exc:
@@ -112,7 +108,12 @@ class RedisOnlineStore:
         prefix = self._table_prefix(table)
         k, t, p = as_columns(keys, event_ts, payloads)
         try:
-            self._upsert(prefix, k, t, p)
+            try:
+                self._upsert(prefix, k, t, p)
+            except RedisConnectionError:
+                # A pooled connection that died (Redis restarted): once more on a new one.
+                # Writing the same rows again is harmless: equal event times replace.
+                self._upsert(prefix, k, t, p)
         except RedisError as exc:
             self._fail(exc)
         return len(k)
@@ -157,17 +158,16 @@ class RedisOnlineStore:
         process encodes batch i+1 while Redis runs batch i (redis-py's pipeline would
         encode all, then wait for all)."""
         pool = self._client.connection_pool
-        conn = pool.get_connection()
+        conn: Any = pool.get_connection()
         clean = False
         try:
             pending = 0
             for lo in range(0, len(keys), WRITE_BATCH):
                 hi = lo + WRITE_BATCH
                 names = [prefix + key for key in keys[lo:hi]]
-                values = [f"{t}:{p}" for t, p in zip(ts[lo:hi], payloads[lo:hi])]
-                command = ("EVAL", _UPSERT, len(names), *names, *values)
-                packed = [_pack(command)] if _pack else conn.pack_command(*command)
-                conn.send_packed_command(packed, check_health=pending == 0)
+                values = [f"{t}:{p}" for t, p in zip(ts[lo:hi], payloads[lo:hi], strict=True)]
+                command: tuple[str | int, ...] = ("EVAL", _UPSERT, len(names), *names, *values)
+                conn.send_packed_command(_pack(conn, command), check_health=pending == 0)
                 pending += 1
                 if pending > IN_FLIGHT:
                     conn.read_response()
@@ -196,6 +196,29 @@ class RedisOnlineStore:
         raise StoreUnavailable(f"the Redis online store at {where} failed: {exc}") from exc
 
 
+def _pack(conn: Any, command: tuple[str | int, ...]) -> list[bytes]:
+    if _hiredis_pack is None:  # pragma: no cover - hiredis is optional
+        packed: list[bytes] = conn.pack_command(*command)
+        return packed
+    return [_hiredis_pack(cast(Any, command))]
+
+
+def _check_uri(uri: str) -> None:
+    """Refuse what redis-py would misread or ignore (a database that is not a number)."""
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 - raises ValueError when the port is not a number
+    except ValueError as exc:
+        raise InvalidArgument(f"cannot parse the Redis URI {_redact(uri)}: {exc}; {_FORM}") from exc
+    db = parts.path.strip("/")
+    if (
+        parts.scheme not in ("redis", "rediss")
+        or not parts.hostname
+        or not (db == "" or db.isdigit())
+    ):
+        raise InvalidArgument(f"cannot use {_redact(uri)} as a Redis online store; {_FORM}")
+
+
 def _row(value: str) -> OnlineRow:
     ts, _, payload = value.partition(":")
     return OnlineRow(int(ts), payload)
@@ -203,14 +226,9 @@ def _row(value: str) -> OnlineRow:
 
 def _redact(uri: str) -> str:
     """The URI without its password, for messages."""
-    try:
-        parts = urlsplit(uri)
-        if parts.password is None:
-            return uri
-        user = parts.username or ""
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-        netloc = f"{user}:***@{host}{port}"
-        return urlunsplit(parts._replace(netloc=netloc))
-    except ValueError:
-        return "<unparsable redis URI>"
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))

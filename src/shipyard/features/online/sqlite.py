@@ -4,9 +4,10 @@ URI: ``sqlite:///PATH``, read as SQLAlchemy reads it (``sqlite:////abs/online.db
 absolute path, ``sqlite:///rel/online.db`` relative to the working directory); the parent
 folders are created.
 
-* One physical table per (namespace, table), ``"online:<namespace>:<table>"`` with the
-  namespace spelled by :func:`encode_namespace`, ``(key TEXT PRIMARY KEY, event_ts, payload)
-  WITHOUT ROWID``: a read is one b-tree search. It is created by the first write; reading a
+* One physical table per (namespace, table), ``"online:<namespace>:<table>"`` with both
+  spelled by :func:`encode_name` (SQLite folds the case of table names; that spelling
+  keeps them apart), ``(key TEXT PRIMARY KEY, event_ts, payload) WITHOUT ROWID``: a read
+  is one b-tree search. It is created by the first write; reading a
   table that does not exist answers None for every key.
 * WAL mode and ``synchronous=NORMAL``: readers in other threads and processes never wait
   for a writer. Writes commit every ``WRITE_CHUNK`` rows, so a long materialization holds
@@ -33,6 +34,7 @@ from shipyard.features.online.base import (
     as_columns,
     check_keys,
     check_table,
+    encode_name,
     encode_namespace,
 )
 
@@ -57,7 +59,7 @@ class _Statements:
 
     @classmethod
     def of(cls, namespace: str, table: str) -> _Statements:
-        name = f'"online:{namespace}:{table}"'
+        name = f'"online:{namespace}:{encode_name(table)}"'
         return cls(
             name=name,
             create=f"CREATE TABLE IF NOT EXISTS {name} "
@@ -117,11 +119,11 @@ class SqliteOnlineStore:
             return len(k)
         for start in range(0, len(k), WRITE_CHUNK):
             end = start + WRITE_CHUNK
-            self._write_chunk(conn, sql, zip(k[start:end], t[start:end], p[start:end]))
+            self._write_chunk(conn, sql, zip(k[start:end], t[start:end], p[start:end], strict=True))
         return len(k)
 
     def read(self, table: str, keys: Sequence[str]) -> list[OnlineRow | None]:
-        sql = self._statements.get(table) or self._sql(table)
+        sql = self._sql(table)
         keys = check_keys(keys)
         try:
             conn = self._local.conn
@@ -152,10 +154,12 @@ class SqliteOnlineStore:
     # -- helpers -------------------------------------------------------------------------
 
     def _sql(self, table: str) -> _Statements:
-        sql = self._statements.get(table)
-        if sql is None:
-            sql = self._statements[table] = _Statements.of(self._namespace, check_table(table))
-        return sql
+        try:
+            return self._statements[table]  # holds valid names only
+        except (KeyError, TypeError):
+            sql = _Statements.of(self._namespace, check_table(table))
+            self._statements[table] = sql
+            return sql
 
     def _read_many(
         self, conn: sqlite3.Connection, sql: _Statements, keys: list[str]
@@ -261,7 +265,7 @@ def _placeholders(n: int) -> str:
 
 
 def _is_sorted(keys: list[str]) -> bool:
-    return all(a <= b for a, b in zip(keys, itertools.islice(keys, 1, None)))
+    return all(a <= b for a, b in itertools.pairwise(keys))
 
 
 def _reset_after_fork() -> None:

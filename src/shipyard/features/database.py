@@ -1,0 +1,80 @@
+"""Rows of a SQL query run by another database (PostgreSQL), streamed into DuckDB.
+
+Columns are typed from the driver's description, not guessed from values, so an empty
+result keeps its types and a ``timestamptz`` column stays timezone-aware.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from shipyard.errors import InvalidFeature
+from shipyard.features._sql import append_arrow
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+CHUNK_ROWS = 100_000
+
+
+def _arrow_types() -> dict[int, pa.DataType]:
+    """PostgreSQL type OIDs -> Arrow types; anything else is read as text."""
+    import pyarrow as pa
+
+    return {
+        16: pa.bool_(),
+        17: pa.binary(),
+        20: pa.int64(),
+        21: pa.int16(),
+        23: pa.int32(),
+        700: pa.float32(),
+        701: pa.float64(),
+        1700: pa.float64(),
+        25: pa.string(),
+        1043: pa.string(),
+        1042: pa.string(),
+        1114: pa.timestamp("us"),
+        1184: pa.timestamp("us", tz="UTC"),
+        1082: pa.date32(),
+    }
+
+
+def load_query(
+    con: duckdb.DuckDBPyConnection, table: str, uri: str, query: str, source: str, redacted: str
+) -> None:
+    """Create DuckDB table ``table`` from the rows of ``query`` on ``uri``."""
+    import pyarrow as pa
+    import sqlalchemy as sa
+
+    from shipyard.store.sql.engine import make_engine
+
+    engine = make_engine(uri)
+    try:
+        with engine.connect().execution_options(stream_results=True) as conn:
+            result = conn.execute(sa.text(query))
+            schema = _schema(result.cursor.description)
+            created = False
+            for rows in result.partitions(CHUNK_ROWS):
+                columns = list(zip(*rows, strict=True)) if rows else [[] for _ in schema]
+                batch = pa.Table.from_arrays(
+                    [pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)],
+                    schema=schema,
+                )
+                append_arrow(con, table, batch, created)
+                created = True
+            if not created:  # no rows: keep the typed columns
+                append_arrow(con, table, schema.empty_table(), False)
+    except sa.exc.SQLAlchemyError as exc:
+        cause = getattr(exc, "orig", None) or exc
+        detail = str(cause).strip().splitlines()[0]
+        raise InvalidFeature(f"source {source!r}: query on {redacted} failed: {detail}") from exc
+    finally:
+        engine.dispose()
+
+
+def _schema(description: Any) -> pa.Schema:
+    import pyarrow as pa
+
+    types = _arrow_types()
+    return pa.schema([pa.field(col[0], types.get(int(col[1]), pa.string())) for col in description])
