@@ -52,25 +52,38 @@ def load_query(
     engine = make_engine(uri)
     try:
         with engine.connect().execution_options(stream_results=True) as conn:
-            result = conn.execute(sa.text(query))
-            schema = _schema(result.cursor.description)
-            created = False
-            for rows in result.partitions(CHUNK_ROWS):
-                columns = list(zip(*rows, strict=True)) if rows else [[] for _ in schema]
-                batch = pa.Table.from_arrays(
-                    [pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)],
-                    schema=schema,
-                )
-                append_arrow(con, table, batch, created)
-                created = True
-            if not created:  # no rows: keep the typed columns
-                append_arrow(con, table, schema.empty_table(), False)
+            # the query is the user's SQL as written: no ":name" binds, "%" is literal
+            result = conn.execute(sa.text(query.replace(":", r"\:")))
+            try:
+                schema = _schema(result.cursor.description)
+                created = False
+                for rows in result.partitions(CHUNK_ROWS):
+                    columns = list(zip(*rows, strict=True))
+                    arrays = [_array(c, f.type) for c, f in zip(columns, schema, strict=True)]
+                    append_arrow(con, table, pa.Table.from_arrays(arrays, schema=schema), created)
+                    created = True
+                if not created:  # no rows: keep the typed columns
+                    append_arrow(con, table, schema.empty_table(), False)
+            finally:
+                result.close()
     except sa.exc.SQLAlchemyError as exc:
         cause = getattr(exc, "orig", None) or exc
         detail = str(cause).strip().splitlines()[0]
         raise InvalidFeature(f"source {source!r}: query on {redacted} failed: {detail}") from exc
     finally:
         engine.dispose()
+
+
+def _array(values: Any, kind: pa.DataType) -> pa.Array:
+    """Values of one column; NUMERIC arrives as Decimal, and types without an Arrow match
+    (uuid, interval, json, ...) are read as their text form."""
+    import pyarrow as pa
+
+    if pa.types.is_floating(kind):
+        values = [None if v is None else float(v) for v in values]
+    elif pa.types.is_string(kind):
+        values = [v if v is None or isinstance(v, str) else str(v) for v in values]
+    return pa.array(values, type=kind)
 
 
 def _schema(description: Any) -> pa.Schema:

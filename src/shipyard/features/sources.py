@@ -109,26 +109,33 @@ class FileSource(Source):
 
     def files(self) -> list[str]:
         """The data files, sorted: their order is the tie-break order."""
-        if "://" in self.path and not self.path.startswith("file://"):
-            return [self.path]
-        path = self.path.removeprefix("file://")
-        if os.path.isdir(path):
-            found = sorted(
-                p
-                for p in globlib.glob(
-                    os.path.join(path, "**", f"*.{self.file_format}"), recursive=True
-                )
-                if os.path.isfile(p)
-            )
+        fs, root = self._filesystem()
+        if fs.isdir(root):
+            pattern = f"{root.rstrip('/')}/**/*.{self.file_format}"
+            found = sorted(p for p in fs.glob(pattern) if fs.isfile(p))
+        elif globlib.has_magic(root):
+            found = sorted(fs.glob(root))
         else:
-            found = sorted(globlib.glob(path)) if globlib.has_magic(path) else [path]
-        missing = [p for p in found if not os.path.exists(p)]
-        if not found or missing:
+            found = [root] if fs.exists(root) else []
+        if not found:
             raise InvalidFeature(
                 f"source {self.name!r}: no {self.file_format} data at {self.path}; "
                 "check the path (relative paths resolve against the definitions folder)"
             )
-        return found
+        if self._is_local():
+            return found
+        return [fs.unstrip_protocol(p) for p in found]
+
+    def _is_local(self) -> bool:
+        return "://" not in self.path or self.path.startswith("file://")
+
+    def _filesystem(self) -> tuple[Any, str]:
+        import fsspec
+
+        if self._is_local():
+            return fsspec.filesystem("file"), self.path.removeprefix("file://")
+        fs, root = fsspec.core.url_to_fs(self.path)
+        return fs, root
 
     def register(self, con: duckdb.DuckDBPyConnection, alias: str, ctx: SourceContext) -> None:
         files = self.files()
@@ -137,12 +144,19 @@ class FileSource(Source):
             con.execute(f"CREATE OR REPLACE VIEW {ident(alias)} AS {_file_scan(files, self)}")
 
     def fingerprint(self) -> str:
+        """Paths, sizes and modification stamps of the data files (remote stores: their
+        size plus whichever of mtime, ETag or creation time they report)."""
         h = hashlib.sha256()
+        fs, _ = self._filesystem()
         for path in self.files():
             h.update(path.encode())
-            if "://" not in path:
+            if self._is_local():
                 st = os.stat(path)
                 h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+                continue
+            info = fs.info(path)
+            stamps = [info.get(k) for k in ("size", "mtime", "LastModified", "ETag", "created")]
+            h.update(repr(stamps).encode())
         return h.hexdigest()
 
     def to_spec(self) -> dict[str, Any]:

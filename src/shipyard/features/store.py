@@ -123,7 +123,9 @@ class FeatureStore:
         plan = self.plan(objects)
         if plan.breaking and not allow_breaking:
             names = ", ".join(f"{c.kind} {c.name}" for c in plan.breaking)
-            raise InvalidFeature(f"breaking changes to {names}; pass allow_breaking=True")
+            raise InvalidFeature(
+                f"refusing breaking changes to {names} (breaking changes were not allowed)"
+            )
         apply_plan(self, plan)
         self.definitions(refresh=True)
         return plan

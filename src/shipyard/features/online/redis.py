@@ -48,35 +48,43 @@ CONNECT_TIMEOUT_S = 5.0
 SOCKET_TIMEOUT_S = 30.0
 _FORM = "expected redis://[:PASSWORD@]HOST:PORT/DB (or rediss:// for TLS)"
 
-# KEYS[i] takes ARGV[i] = "<event_ts>:<payload>" unless it holds a newer event_ts. Two
-# commands per batch (MGET, MSET): a redis.call per row would cost ~3 µs more per row.
+# KEYS[i] takes ARGV[i] = "<event_ts>:<payload>" unless it holds a newer event_ts; a key
+# that repeats in the batch is compared with its winner so far (input order decides ties).
+# Two commands per batch (MGET, MSET): a redis.call per row would cost ~3 µs more per row.
 # Event times of the same length and sign compare as text (exact at any size); others as
 # Lua numbers (doubles), exact for |event_ts| < 2**53 µs (until the year 2255).
 _UPSERT = """
 local find, sub = string.find, string.sub
+local function newer(cur, new)
+  local a, b = find(new, ':', 1, true), find(cur, ':', 1, true)
+  if a == b and sub(new, 1, 1) ~= '-' and sub(cur, 1, 1) ~= '-' then
+    return sub(cur, 1, b - 1) > sub(new, 1, a - 1)
+  end
+  return tonumber(sub(cur, 1, b - 1)) > tonumber(sub(new, 1, a - 1))
+end
 local old = redis.call('MGET', unpack(KEYS))
-local args, m = {}, 0
+local winner, order, m = {}, {}, 0
 for i = 1, #KEYS do
-  local cur, new = old[i], ARGV[i]
-  local stale = false
-  if cur then
-    local a, b = find(new, ':', 1, true), find(cur, ':', 1, true)
-    if a == b and sub(new, 1, 1) ~= '-' and sub(cur, 1, 1) ~= '-' then
-      stale = sub(cur, 1, b - 1) > sub(new, 1, a - 1)
-    else
-      stale = tonumber(sub(cur, 1, b - 1)) > tonumber(sub(new, 1, a - 1))
+  local key, new = KEYS[i], ARGV[i]
+  local cur = winner[key] or old[i]
+  if not (cur and newer(cur, new)) then
+    if not winner[key] then
+      m = m + 1
+      order[m] = key
     end
-  end
-  if not stale then
-    args[m + 1] = KEYS[i]
-    args[m + 2] = new
-    m = m + 2
+    winner[key] = new
   end
 end
-if m > 0 then
-  redis.call('MSET', unpack(args, 1, m))
+if m == 0 then
+  return 0
 end
-return m / 2
+local args = {}
+for j = 1, m do
+  args[2 * j - 1] = order[j]
+  args[2 * j] = winner[order[j]]
+end
+redis.call('MSET', unpack(args))
+return m
 """
 
 

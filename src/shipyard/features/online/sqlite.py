@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import operator
 import os
 import sqlite3
 import threading
@@ -109,13 +110,12 @@ class SqliteOnlineStore:
         conn = self._connection()
         if len(k) > WRITE_CHUNK and not _is_sorted(k):
             # Each chunk then covers one key range and dirties few pages: random order into
-            # a 1M-row table writes ~35k rows/s, sorted ~180k/s (the sort costs ~2 s/1M rows;
-            # feed rows ORDER BY key to skip it). The sort is stable: duplicates keep order.
-            order = sorted(range(len(k)), key=k.__getitem__)
-            for start in range(0, len(k), WRITE_CHUNK):
-                part = order[start : start + WRITE_CHUNK]
-                rows = [(k[i], t[i], p[i]) for i in part]
-                self._write_chunk(conn, sql, rows)
+            # a 1M-row table writes ~35k rows/s, sorted ~180k/s (the sort costs ~1.5 s/1M
+            # rows; feed rows ORDER BY key to skip it). Stable: duplicates keep their order.
+            rows = list(zip(k, t, p, strict=True))
+            rows.sort(key=operator.itemgetter(0))
+            for start in range(0, len(rows), WRITE_CHUNK):
+                self._write_chunk(conn, sql, rows[start : start + WRITE_CHUNK])
             return len(k)
         for start in range(0, len(k), WRITE_CHUNK):
             end = start + WRITE_CHUNK
