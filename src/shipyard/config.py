@@ -75,6 +75,13 @@ SETTINGS: tuple[Setting, ...] = (
         lambda s: f"sqlite:///{Path(s['home']) / 'online.db'}",
     ),
     Setting(
+        "duckdb_memory_limit",
+        "memory DuckDB may use for feature joins before spilling to disk (e.g. 2GB); "
+        "empty: DuckDB's default, 80% of RAM",
+        str,
+        lambda _: "",
+    ),
+    Setting(
         "project",
         "project (experiment) that new runs go to when none is given",
         str,

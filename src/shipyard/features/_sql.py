@@ -4,12 +4,13 @@ functions, identifiers). Everything else is bound."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from functools import wraps
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from shipyard.errors import InvalidFeature
+from shipyard.errors import InvalidFeature, StoreUnavailable
 
 if TYPE_CHECKING:
     import duckdb
@@ -82,3 +83,25 @@ def duckdb_errors(what: str) -> Iterator[None]:
     except duckdb.Error as exc:
         detail = str(exc).strip().splitlines()[0]
         raise InvalidFeature(f"{what} failed in DuckDB: {detail}") from exc
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def memory_guard(fn: F) -> F:
+    """DuckDB running out of its memory limit becomes an error that says what to change."""
+
+    @wraps(fn)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        import duckdb
+
+        try:
+            return fn(*args, **kwargs)
+        except duckdb.OutOfMemoryException as exc:
+            detail = str(exc).strip().splitlines()[0]
+            raise StoreUnavailable(
+                f"DuckDB ran out of memory ({detail}); raise SHIPYARD_DUCKDB_MEMORY_LIMIT or "
+                "free memory (it spills to disk, but some steps need a minimum)"
+            ) from exc
+
+    return guarded  # type: ignore[return-value]

@@ -31,18 +31,19 @@ def apply_plan(fs: FeatureStore, plan: Plan) -> None:
             relation = offline.source_relation(con, change.obj, i, ctx)
             check_view_data(change.obj, columns_of(con, relation))
             relations[(change.kind, change.name)] = relation
-    new = [_new_object(fs, c) for c in pending]
     now_ms = to_millis(fs.now())
-    records = fs.meta.apply_feature_objects(fs.project, new, fs.user(), now_ms)
-    versions = {(r.kind, r.name): r.version for r in records}
-    stats = []
+    stats = []  # computed before anything is written: a failure here applies nothing
     for change in pending:
         key = (change.kind, change.name)
         if key in relations:
+            version = change.base_version + 1
             stats += compute_stats(
-                con, fs.project, change.obj, relations[key], versions[key], "apply", now_ms
+                con, fs.project, change.obj, relations[key], version, "apply", now_ms
             )
-        elif change.action == "remove" and change.kind == "feature_view":
+    new = [_new_object(fs, c) for c in pending]
+    fs.meta.apply_feature_objects(fs.project, new, fs.user(), now_ms)
+    for change in pending:
+        if change.action == "remove" and change.kind == "feature_view":
             fs.online.drop(change.name)
     if stats:
         fs.meta.save_feature_stats(stats)

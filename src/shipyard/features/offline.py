@@ -25,6 +25,7 @@ from shipyard.features._sql import (
     duckdb_errors,
     ident,
     literal,
+    memory_guard,
     order_key,
     ts_column,
     ts_literal,
@@ -311,6 +312,7 @@ class RetrievalJob:
     def lineage(self) -> dict[str, Any]:
         return self._lineage()
 
+    @memory_guard
     def to_arrow(self) -> pa.Table:
         import numpy as np
 
@@ -335,6 +337,7 @@ class RetrievalJob:
         for batch in reader:
             yield from self._finish(pa.Table.from_batches([batch])).to_batches()
 
+    @memory_guard
     def to_parquet(self, path: str | Path) -> str:
         """Write the result to one Parquet file, streaming; returns the path."""
         import pyarrow.parquet as pq

@@ -21,6 +21,7 @@ from shipyard.store.base import Materialization
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
     from shipyard.features.store import FeatureStore
 
@@ -149,7 +150,7 @@ def push(fs: FeatureStore, source_name: str, df: pd.DataFrame, to_offline: bool)
     return len(table)
 
 
-def _append_segment(folder: str, table: object) -> None:
+def _append_segment(folder: str, table: pa.Table) -> None:
     """One Parquet file per push, written to a temp name and renamed: readers never see
     half a file."""
     import pyarrow.parquet as pq
@@ -157,5 +158,5 @@ def _append_segment(folder: str, table: object) -> None:
     os.makedirs(folder, exist_ok=True)
     name = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
     tmp = os.path.join(folder, f".{name}.tmp")
-    pq.write_table(table, tmp)  # type: ignore[arg-type]
+    pq.write_table(table, tmp)
     os.replace(tmp, os.path.join(folder, name))

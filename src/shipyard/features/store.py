@@ -14,13 +14,14 @@ import getpass
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import InvalidFeature
 from shipyard.features import offline, registry
+from shipyard.features._sql import memory_guard
 from shipyard.features.catalog import Catalog
 from shipyard.features.definitions import FeatureService, FeatureView, FeatureViewProjection
 from shipyard.features.encoding import epoch_us
@@ -87,7 +88,8 @@ class FeatureStore:
         return SourceContext(pushed_dir=str(pushed), load_blob=self._load_blob)
 
     def connect(self) -> Any:
-        return offline.connect(temp_dir=str(self.home / "tmp" / "duckdb"))
+        limit = self.client.settings.duckdb_memory_limit or None
+        return offline.connect(temp_dir=str(self.home / "tmp" / "duckdb"), memory_limit=limit)
 
     def now(self) -> datetime:
         return self.client.clock.now().astimezone(UTC)
@@ -115,6 +117,7 @@ class FeatureStore:
             self.project, local, self.meta.latest_feature_objects(self.project)
         )
 
+    @memory_guard
     def apply(self, objects: Iterable[Any], *, allow_breaking: bool = True) -> Plan:
         """Record a new version of every added or changed definition, and tombstones for
         removed ones; all or nothing. Views are checked against their data first."""
@@ -166,6 +169,7 @@ class FeatureStore:
 
     # -- offline ----------------------------------------------------------------------
 
+    @memory_guard
     def get_training_set(
         self,
         entity_df: Any = None,
@@ -191,6 +195,7 @@ class FeatureStore:
 
     # -- online -----------------------------------------------------------------------
 
+    @memory_guard
     def materialize(
         self, start: datetime | None, end: datetime, views: Sequence[str] | None = None
     ) -> dict[str, int]:
@@ -198,6 +203,7 @@ class FeatureStore:
 
         return materialize(self, start, end, views, incremental=False)
 
+    @memory_guard
     def materialize_incremental(
         self, end: datetime | None = None, views: Sequence[str] | None = None
     ) -> dict[str, int]:
@@ -206,6 +212,7 @@ class FeatureStore:
 
         return materialize(self, None, end or self.now(), views, incremental=True)
 
+    @memory_guard
     def push(self, source: str, df: pd.DataFrame, *, to_offline: bool = True) -> int:
         from shipyard.features.online_write import push
 
@@ -223,26 +230,18 @@ class FeatureStore:
         return lookup(plan, self.online, rows, epoch_us(self.client.clock.now()))
 
     def online_plan(self, features: FeatureRequest, full_feature_names: bool = False) -> OnlinePlan:
-        key = (
-            features
-            if isinstance(features, str)
-            else tuple(features)
-            if not isinstance(features, FeatureService)
-            else features.name,
-            full_feature_names,
-        )
-        defs = self.definitions()
+        """The resolved request, cached until the registry cache refreshes."""
+        self.definitions()  # a refresh drops the cached plans
+        key = (_request_key(features), full_feature_names)
         plan = self._plans.get(key)
         if plan is None:
             views, on_demand, _ = self.resolve(features)
-            for req in views:
-                if not req.view.online:
-                    raise InvalidFeature(
-                        f"feature view {req.view.name!r} is offline only (online=False)"
-                    )
-            plan = OnlinePlan(views, on_demand, full_feature_names)
-            if defs is self._defs:
-                self._plans[key] = plan
+            offline_only = [r.view.name for r in views if not r.view.online]
+            if offline_only:
+                raise InvalidFeature(
+                    f"feature view {offline_only[0]!r} is offline only (online=False)"
+                )
+            plan = self._plans[key] = OnlinePlan(views, on_demand, full_feature_names)
         return plan
 
     # -- datasets ---------------------------------------------------------------------
@@ -277,6 +276,12 @@ class FeatureStore:
             return "unknown"
 
 
+def _request_key(features: FeatureRequest) -> Any:
+    if isinstance(features, FeatureService):
+        return ("service", features.name)
+    return features if isinstance(features, str) else tuple(features)
+
+
 def _group(
     projections: list[FeatureViewProjection], defs: Definitions
 ) -> tuple[list[ViewRequest], list[OnDemandRequest]]:
@@ -307,6 +312,3 @@ def _group(
                 f for f in source.features if f not in req.features and f not in req.hidden
             ]
     return list(views.values()), list(on_demand.values())
-
-
-Saver = Callable[[RetrievalJob, str], Any]
