@@ -293,3 +293,25 @@ def test_lookups_keep_answering_during_a_materialization(store: FeatureStore) ->
         thread.join()
     assert not errors, errors[0]
     assert answered > 0
+
+
+def test_non_finite_and_null_values_round_trip(store: FeatureStore) -> None:
+    df = pd.DataFrame(
+        {
+            "customer_id": [1, 2, 3],
+            "event_timestamp": [NOW - pd.Timedelta(hours=1)] * 3,
+            "created": [NOW] * 3,
+            "spend": [float("nan"), float("inf"), None],
+            "orders": [1, None, 3],
+            "segment": ['é ü "quoted"', None, "x"],
+        }
+    ).astype({"orders": "Int64"})
+    store.apply([_view(df)])
+    store.materialize(None, NOW.to_pydatetime())
+    r = store.get_online_features(REFS, {"customer_id": [1, 2, 3]})
+    spend = r.values["spend"]
+    # pandas' NaN is its missing value: null, as in training sets; inf is kept
+    assert spend[0] is None and spend[1] == float("inf") and spend[2] is None
+    assert r.values["orders"] == [1, None, 3]
+    assert r.values["segment"] == ['é ü "quoted"', None, "x"]
+    assert r.statuses["spend"] == ["present"] * 3

@@ -7,12 +7,15 @@ point-in-time join gives null for them, so serving sees what training saw.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from shipyard.errors import InvalidFeature
 from shipyard.features.encoding import decode_value, encode_key
@@ -22,13 +25,24 @@ from shipyard.features.types import Dtype
 if TYPE_CHECKING:
     import pandas as pd
 
-    from shipyard.features.online import OnlineStore
+    from shipyard.features.online import OnlineRow, OnlineStore
 
 
 class FeatureStatus(StrEnum):
     PRESENT = "present"
     MISSING = "missing"
     OUTSIDE_TTL = "outside_ttl"
+
+
+PRESENT, MISSING, OUTSIDE_TTL = (
+    FeatureStatus.PRESENT,
+    FeatureStatus.MISSING,
+    FeatureStatus.OUTSIDE_TTL,
+)
+# JSON gives these back as they are; timestamps and bytes need decoding
+PLAIN_JSON = frozenset(
+    {Dtype.INT32, Dtype.INT64, Dtype.FLOAT32, Dtype.FLOAT64, Dtype.STRING, Dtype.BOOL}
+)
 
 
 @dataclass
@@ -89,6 +103,13 @@ class OnlinePlan:
                     ttl // timedelta(microseconds=1) if ttl else None,
                 )
             )
+        names = [o for vp in self.views for _, o, _ in vp.columns]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise InvalidFeature(
+                f"feature {twice[0]!r} is asked for from two views; pass "
+                "full_feature_names=True to name columns view__feature"
+            )
         self.hidden = {self._name(r.view.name, f, True): f for r in views for f in r.hidden}
 
     def _name(self, view: str, feature: str, hidden: bool) -> str:
@@ -109,26 +130,35 @@ def lookup(
     for vp in plan.views:
         keys = [encode_key(vp.table, vp.join_keys, vp.key_dtypes, row) for row in entity_rows]
         found = online.read(vp.table, keys)
-        cols = [
-            (values.setdefault(o, []), statuses.setdefault(o, []), f, t) for f, o, t in vp.columns
+        states = [_status(row, vp.ttl_us, now) for row in found]
+        texts = [
+            row.payload
+            for row, st in zip(found, states, strict=True)
+            if row is not None and st is PRESENT
         ]
-        for row in found:
-            if row is None:
-                status, payload = FeatureStatus.MISSING, None
-            elif vp.ttl_us is not None and now - row.event_ts > vp.ttl_us:
-                status, payload = FeatureStatus.OUTSIDE_TTL, None
+        decoded = iter(_loads("[" + ",".join(texts) + "]") if texts else [])
+        payloads = [next(decoded) if st is PRESENT else None for st in states]
+        for feature, out, dtype in vp.columns:
+            if dtype in PLAIN_JSON:
+                column = [p.get(feature) if p is not None else None for p in payloads]
             else:
-                status, payload = FeatureStatus.PRESENT, _loads(row.payload)
-            for vals, stats, feature, dtype in cols:
-                value = payload.get(feature) if payload is not None else None
-                vals.append(decode_value(dtype, value) if value is not None else None)
-                stats.append(status)
+                column = [decode_value(dtype, p.get(feature)) if p else None for p in payloads]
+            values[out] = column
+            statuses[out] = states.copy()
     if plan.on_demand:
         _run_on_demand(plan, entity_rows, values, statuses)
     for name in plan.hidden:
         values.pop(name, None)
         statuses.pop(name, None)
     return OnlineResponse(values, statuses)
+
+
+def _status(row: OnlineRow | None, ttl_us: int | None, now_us: int) -> FeatureStatus:
+    if row is None:
+        return MISSING
+    if ttl_us is not None and now_us - row.event_ts > ttl_us:
+        return OUTSIDE_TTL
+    return PRESENT
 
 
 def _run_on_demand(
@@ -183,7 +213,10 @@ def normalize_rows(entity_rows: Any) -> list[Mapping[str, Any]]:
     raise InvalidFeature("entity_rows must be a list of dicts or a dict of lists")
 
 
-def _loads(payload: str) -> dict[str, Any]:
-    import json
-
-    return json.loads(payload)  # type: ignore[no-any-return]
+def _loads(text: str) -> Any:
+    """orjson parses payloads ~7x faster than json; DuckDB writes NaN and Infinity for
+    non-finite floats, which only json accepts."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)

@@ -9,15 +9,17 @@ URI: ``redis://[:PASSWORD@]HOST:PORT/DB`` or ``rediss://`` for TLS (redis-py's U
 * Writes run a Lua script per batch of ``WRITE_BATCH`` rows: one ``MGET`` of the stored
   rows, the event times compared in Lua, one ``MSET`` of the rows that win; atomic, and
   Redis is blocked for a few milliseconds per batch only. The script goes as ``EVAL`` (its
-  700 bytes are nothing next to a batch, and a Redis that lost its script cache after a
-  restart needs no retry). Up to ``IN_FLIGHT`` batches are sent ahead of their replies,
-  so this process encodes the next batch while Redis runs the last one.
+  900 bytes are nothing next to a batch, and a Redis that lost its script cache after a
+  restart needs no retry). Batches of keys that do not exist yet go as ``MSETNX`` instead
+  (see :func:`_send_batches`). Up to ``IN_FLIGHT`` batches are sent ahead of their
+  replies, so this process encodes the next batch while Redis runs the last one.
 * ``drop`` deletes a table with ``SCAN MATCH prefix*`` + ``UNLINK`` (freed in the
   background); rows written while it runs may survive it.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from typing import Any, NoReturn, cast
 from urllib.parse import urlsplit, urlunsplit
@@ -162,26 +164,11 @@ class RedisOnlineStore:
         return f"{self._prefix}{check_table(table)}:"
 
     def _upsert(self, prefix: str, keys: list[str], ts: list[int], payloads: list[str]) -> None:
-        """Send each batch before reading the replies to the ones before it, so that this
-        process encodes batch i+1 while Redis runs batch i (redis-py's pipeline would
-        encode all, then wait for all)."""
         pool = self._client.connection_pool
         conn: Any = pool.get_connection()
         clean = False
         try:
-            pending = 0
-            for lo in range(0, len(keys), WRITE_BATCH):
-                hi = lo + WRITE_BATCH
-                names = [prefix + key for key in keys[lo:hi]]
-                values = [f"{t}:{p}" for t, p in zip(ts[lo:hi], payloads[lo:hi], strict=True)]
-                command: tuple[str | int, ...] = ("EVAL", _UPSERT, len(names), *names, *values)
-                conn.send_packed_command(_pack(conn, command), check_health=pending == 0)
-                pending += 1
-                if pending > IN_FLIGHT:
-                    conn.read_response()
-                    pending -= 1
-            for _ in range(pending):
-                conn.read_response()
+            _send_batches(conn, prefix, keys, ts, payloads)
             clean = True
         finally:
             if not clean:
@@ -202,6 +189,48 @@ class RedisOnlineStore:
                 "is running there and that the host, port, password and TLS setting are right"
             ) from exc
         raise StoreUnavailable(f"the Redis online store at {where} failed: {exc}") from exc
+
+
+def _send_batches(
+    conn: Any, prefix: str, keys: list[str], ts: list[int], payloads: list[str]
+) -> None:
+    """Send each batch before reading the replies to the ones before it, so that this
+    process encodes batch i+1 while Redis runs batch i (redis-py's pipeline would encode
+    all, then wait for all).
+
+    While no key of a batch exists yet (a new table, a backfill of new entities) the batch
+    goes as one ``MSETNX``: atomic, it writes all or nothing, and with no stored row there
+    is nothing to compare (~1 µs per row in Redis instead of ~3). The first one that finds
+    a key sends this batch and every later one through the script, in input order.
+    """
+    fresh = True
+    pending: deque[tuple[int, bool]] = deque()  # (first row, sent as MSETNX)
+    lo = 0
+    while lo < len(keys) or pending:
+        if lo < len(keys):
+            hi = lo + WRITE_BATCH
+            names = [prefix + key for key in keys[lo:hi]]
+            values = [f"{t}:{p}" for t, p in zip(ts[lo:hi], payloads[lo:hi], strict=True)]
+            setnx = fresh and len(set(names)) == len(names)  # duplicates need the script
+            if setnx:
+                pairs: list[str] = [""] * (2 * len(names))
+                pairs[0::2], pairs[1::2] = names, values
+                command: tuple[str | int, ...] = ("MSETNX", *pairs)
+            else:
+                command = ("EVAL", _UPSERT, len(names), *names, *values)
+            conn.send_packed_command(_pack(conn, command), check_health=not pending)
+            pending.append((lo, setnx))
+            lo = hi
+            if len(pending) <= IN_FLIGHT:
+                continue
+        first, setnx = pending.popleft()
+        if conn.read_response() == 0 and setnx:  # a key exists: nothing was written
+            fresh = False
+            for _ in pending:
+                conn.read_response()
+            pending.clear()
+            lo = first  # again from there, all by the script (batches after it too, so
+            # that equal event times still resolve in input order)
 
 
 def _pack(conn: Any, command: tuple[str | int, ...]) -> list[bytes]:
