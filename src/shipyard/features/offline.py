@@ -66,6 +66,7 @@ class EntityInput:
     timestamp: str
     columns: dict[str, str]
     fingerprint: Callable[[], str]
+    table: pa.Table | None = None  # in-memory entity rows, in input order
 
 
 def connect(
@@ -123,7 +124,7 @@ def register_entities(
     columns = {k: v for k, v in columns_of(con, ENTITIES).items() if k != "__row"}
     ts = timestamp_column or _guess_timestamp(columns)
     check_timestamp("the entity dataframe", ts, columns, NAIVE_FIX_ENTITY)
-    return EntityInput(ts, columns, fingerprint)
+    return EntityInput(ts, columns, fingerprint, table)
 
 
 def entity_bounds(con: duckdb.DuckDBPyConnection, entity: EntityInput) -> tuple[Any, Any]:
@@ -225,6 +226,8 @@ class JoinPlan:
     sql: str  # the joined rows with __row, unordered
     output: list[str]  # entity columns, then feature columns, in order
     hidden: dict[str, str] = field(default_factory=dict)  # output name -> feature name
+    narrow_sql: str = ""  # __row and the features only: entity columns come from ...
+    entities: pa.Table | None = None  # ... the in-memory entity table, when there is one
 
 
 def point_in_time_sql(
@@ -268,8 +271,9 @@ def point_in_time_sql(
         f"(SELECT *, {{'t': {ts}, 'c': 'infinity'::TIMESTAMPTZ, 's': {MAX_SEQ}::UBIGINT}} "
         f"AS __k FROM {ENTITIES}) e"
     )
-    sql = f"SELECT {', '.join(selects)} FROM {entities} {' '.join(joins)}"
-    return JoinPlan(sql, output, hidden)
+    tail = f"FROM {entities} {' '.join(joins)}"
+    narrow = f"SELECT e.__row, {', '.join(selects[1:])} {tail}"
+    return JoinPlan(f"SELECT {', '.join(selects)} {tail}", output, hidden, narrow, entity.table)
 
 
 def check_entity_columns(entity: EntityInput, requests: list[ViewRequest]) -> None:
@@ -316,7 +320,9 @@ class RetrievalJob:
     def to_arrow(self) -> pa.Table:
         import numpy as np
 
-        table = self._con.sql(self._plan.sql).to_arrow_table()
+        entities = self._plan.entities
+        sql = self._plan.narrow_sql if entities is not None else self._plan.sql
+        table = self._con.sql(sql).to_arrow_table()
         rows = table.column("__row").to_numpy().astype(np.int64)
         if len(rows) and rows.max() == len(rows) - 1:  # dense positions: invert, O(n)
             order = np.empty(len(rows), dtype=np.int64)
@@ -324,6 +330,10 @@ class RetrievalJob:
         else:  # positions from files (file index, row): sort
             order = np.argsort(rows, kind="stable")
         table = table.take(order) if len(rows) and not _is_identity(order) else table
+        if entities is not None:  # the caller's columns as given, then the features
+            for name in table.column_names:
+                entities = entities.append_column(name, table.column(name))
+            table = entities
         return self._finish(table)
 
     def to_df(self) -> pd.DataFrame:
@@ -378,7 +388,7 @@ class RetrievalJob:
                     column = pa.array(result[f], from_pandas=True).cast(_arrow_type(dtype))
                     table = table.append_column(self._odfv_name(req, f), column)
         drop = [c for c in table.column_names if c == "__row" or c in self._plan.hidden]
-        return table.drop_columns(drop)
+        return _utc(table.drop_columns(drop))
 
     def _input_names(self, req: OnDemandRequest) -> dict[str, str]:
         """Column of the joined rows -> the name the function sees."""
@@ -429,6 +439,19 @@ def run_on_demand(
             f"columns {[f.name for f in view.schema]}; missing: {absent}"
         )
     return result.reset_index(drop=True)
+
+
+def _utc(table: pa.Table) -> pa.Table:
+    """DuckDB labels UTC times "Etc/UTC"; give them the "UTC" pandas users write."""
+    import pyarrow as pa
+
+    fields = [
+        f.with_type(pa.timestamp(f.type.unit, "UTC"))
+        if pa.types.is_timestamp(f.type) and f.type.tz == "Etc/UTC"
+        else f
+        for f in table.schema
+    ]
+    return table.cast(pa.schema(fields)) if fields != list(table.schema) else table
 
 
 def _arrow_type(dtype: Any) -> pa.DataType:
