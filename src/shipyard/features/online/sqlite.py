@@ -109,9 +109,9 @@ class SqliteOnlineStore:
         k, t, p = as_columns(keys, event_ts, payloads)
         conn = self._connection()
         if len(k) > WRITE_CHUNK and not _is_sorted(k):
-            # Each chunk then covers one key range and dirties few pages: random order into
-            # a 1M-row table writes ~35k rows/s, sorted ~180k/s (the sort costs ~1.5 s/1M
-            # rows; feed rows ORDER BY key to skip it). Stable: duplicates keep their order.
+            # Each chunk then covers one key range and dirties few pages. 1M rows in 50k
+            # chunks: random order ~35k rows/s, key order ~160-185k/s; one call of 1M random
+            # rows, sorted here, ~115k/s. Stable: duplicates keep their input order.
             rows = list(zip(k, t, p, strict=True))
             rows.sort(key=operator.itemgetter(0))
             for start in range(0, len(rows), WRITE_CHUNK):
