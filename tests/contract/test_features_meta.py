@@ -8,13 +8,11 @@ import uuid
 
 import numpy as np
 import pytest
-import sqlalchemy as sa
 
 from shipyard.errors import Conflict, InvalidArgument, NotFound
 from shipyard.store.base import FeatureStat, Materialization, NewFeatureObject, NewRun
-from shipyard.store.sql import SqlTrackingStore, migrate
+from shipyard.store.sql import SqlTrackingStore
 from shipyard.store.sql import features as sql_features
-from shipyard.store.sql.engine import Database
 
 H1, H2, H3 = "1" * 64, "2" * 64, "3" * 64
 
@@ -308,81 +306,3 @@ def test_gc_keeps_feature_and_dataset_blobs_even_when_their_run_is_deleted(store
     assert store.purge_deleted_runs() == [run_id]
     assert fs.get_dataset("p", "train").run_id is None  # the dataset outlives its run
     assert {H1, H2, H3} <= store.referenced_blobs(include_deleted_runs=False)
-
-
-# -- schema ----------------------------------------------------------------------------
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
-def empty_uri(request, tmp_path):
-    """A database without any schema, on each backend."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'empty.db'}"
-        return
-    from tests.conftest import PG_ADMIN_URI
-
-    request.getfixturevalue("postgres_database")  # skips (or fails in CI) when unreachable
-    name = f"shipyard_feat_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_ADMIN_URI, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield sa.engine.make_url(PG_ADMIN_URI).set(database=name).render_as_string(False)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
-def test_the_migrations_create_exactly_the_declared_tables(empty_uri):
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-
-    from shipyard.store.sql.tables import metadata
-
-    assert {"feature_objects", "feature_object_blobs", "datasets"} <= set(metadata.tables)
-    database = Database(empty_uri)
-    migrate.upgrade(database)
-    with database.engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
-        assert compare_metadata(context, metadata) == []
-    database.dispose()
-
-
-def test_data_from_revision_0002_survives_the_feature_tables(empty_uri):
-    database = Database(empty_uri)
-    migrate.upgrade(database, "0002")
-    database.write(
-        lambda c: c.execute(
-            sa.text(
-                "INSERT INTO projects (name, description, created_ms, created_by) "
-                "VALUES ('old', 'from rev 2', 1, 'me')"
-            )
-        )
-    )
-    project_id = database.read(lambda c: c.execute(sa.text("SELECT id FROM projects")).scalar())
-    insert_run = sa.text(
-        'INSERT INTO runs (id, project_id, name, kind, status, start_ms, heartbeat_ms, "user", '
-        "host, pid, command, code_version) VALUES (:id, :p, 'r', 'flow', 'FINISHED', 1, 1, "
-        "'me', 'h', 1, 'c', '')"
-    )
-    database.write(lambda c: c.execute(insert_run, {"id": "b" * 32, "p": project_id}))
-    database.write(
-        lambda c: c.execute(
-            sa.text(
-                "INSERT INTO flow_runs (run_id, flow_name, number, graph) "
-                "VALUES (:id, 'TrainFlow', 1, '{}')"
-            ),
-            {"id": "b" * 32},
-        )
-    )
-    assert migrate.upgrade(database) == ("0002", migrate.HEAD)
-    database.dispose()
-
-    store = SqlTrackingStore(empty_uri)
-    assert [(p.name, p.description) for p in store.list_projects()] == [("old", "from rev 2")]
-    assert store.flows.get_flow_run("TrainFlow", 1).run_id == "b" * 32
-    [applied] = store.features.apply_feature_objects("old", [new()], "me", 2)
-    assert applied.version == 1
-    dataset = store.features.create_dataset("old", "train", H1, 1, 1, {}, "me", 3, "b" * 32)
-    assert dataset.run_id == "b" * 32
-    assert [p.name for p in store.list_projects()] == ["old"]  # the same project, reused
-    store.close()

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from shipyard.errors import SchemaOutOfDate
+from shipyard.store.base import NewFeatureObject
 from shipyard.store.sql import SqlTrackingStore, migrate
 from shipyard.store.sql.engine import Database
 
@@ -119,4 +120,62 @@ def test_every_upgrade_step_keeps_existing_data(empty_database_uri):
     assert [(p.name, p.description) for p in store.list_projects()] == [("old", "from rev 1")]
     run = store.get_run("a" + "0" * 31)
     assert (run.name, run.status.value, run.project) == ("r", "FINISHED", "old")
+    store.close()
+
+
+def test_the_migrations_create_exactly_the_declared_tables(empty_database_uri):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from shipyard.store.sql.tables import metadata
+
+    assert {"feature_objects", "feature_object_blobs", "datasets"} <= set(metadata.tables)
+    database = Database(empty_database_uri)
+    migrate.upgrade(database)
+    with database.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, metadata) == []
+    database.dispose()
+
+
+def test_data_from_revision_0002_survives_the_feature_tables(empty_database_uri):
+    database = Database(empty_database_uri)
+    migrate.upgrade(database, "0002")
+    database.write(
+        lambda c: c.execute(
+            sa.text(
+                "INSERT INTO projects (name, description, created_ms, created_by) "
+                "VALUES ('old', 'from rev 2', 1, 'me')"
+            )
+        )
+    )
+    project_id = database.read(lambda c: c.execute(sa.text("SELECT id FROM projects")).scalar())
+    insert_run = sa.text(
+        'INSERT INTO runs (id, project_id, name, kind, status, start_ms, heartbeat_ms, "user", '
+        "host, pid, command, code_version) VALUES (:id, :p, 'r', 'flow', 'FINISHED', 1, 1, "
+        "'me', 'h', 1, 'c', '')"
+    )
+    database.write(lambda c: c.execute(insert_run, {"id": "b" * 32, "p": project_id}))
+    database.write(
+        lambda c: c.execute(
+            sa.text(
+                "INSERT INTO flow_runs (run_id, flow_name, number, graph) "
+                "VALUES (:id, 'TrainFlow', 1, '{}')"
+            ),
+            {"id": "b" * 32},
+        )
+    )
+    assert migrate.upgrade(database) == ("0002", migrate.HEAD)
+    database.dispose()
+
+    store = SqlTrackingStore(empty_database_uri)
+    assert [(p.name, p.description) for p in store.list_projects()] == [("old", "from rev 2")]
+    assert store.flows.get_flow_run("TrainFlow", 1).run_id == "b" * 32
+    [applied] = store.features.apply_feature_objects(
+        "old", [NewFeatureObject("feature_view", "stats", {"v": 1}, "f" * 64)], "me", 2
+    )
+    assert applied.version == 1
+    dataset = store.features.create_dataset("old", "train", "1" * 64, 1, 1, {}, "me", 3, "b" * 32)
+    assert dataset.run_id == "b" * 32
+    assert [p.name for p in store.list_projects()] == ["old"]  # the same project, reused
     store.close()
