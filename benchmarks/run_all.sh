@@ -17,6 +17,11 @@ for bench in bench_log_metric bench_create_runs bench_artifacts bench_flows; do
     "$python" "$here/$bench.py" "$@"
     echo
 done 2>&1 | tee "$log"
+# the feature store benchmarks take no --uri: they make their own stores (and Feast's venv)
+for bench in bench_online_store bench_features; do
+    "$python" "$here/$bench.py"
+    echo
+done 2>&1 | tee -a "$log"
 
 echo "saved to $log"
 if grep -q '^MISS' "$log"; then
