@@ -189,7 +189,7 @@ def get(features_: str, entities: tuple[str, ...], project: str | None) -> None:
         cells = [str(v) for v in row.values()]
         for name, values in response.values.items():
             state = response.statuses[name][i]
-            cells.append(str(values[i]) if state == "present" else f"[yellow]{state}[/]")
+            cells.append(_value(values[i]) if state == "present" else f"[yellow]{state}[/]")
         grid.add_row(*cells)
     out.console().print(grid)
 
@@ -261,6 +261,10 @@ def _delta(delta: timedelta) -> str:
         if abs(seconds) >= size:
             return f"{seconds / size:.1f}{unit}"
     return f"{seconds:.0f}s"
+
+
+def _value(value: Any) -> str:
+    return out.number(value) if isinstance(value, float) else str(value)
 
 
 def _short(value: Any) -> str:

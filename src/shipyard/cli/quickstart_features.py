@@ -107,6 +107,7 @@ def definitions(folder: Path) -> list[Any]:
     @on_demand_feature_view(
         sources=[spend[["spend_30d", "orders_30d"]]],
         schema=[Field("spend_per_order", Float64)],
+        owner="quickstart",
     )
     def spend_per_order(df: pd.DataFrame) -> pd.DataFrame:
         """Spend per order over 30 days (0 without orders)."""
