@@ -13,6 +13,7 @@ inputs larger than memory work; ``RetrievalJob.to_parquet`` streams the result t
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -72,13 +73,17 @@ class EntityInput:
 def connect(
     temp_dir: str | None = None, memory_limit: str | None = None
 ) -> duckdb.DuckDBPyConnection:
-    """A private in-memory DuckDB that works in UTC and spills to ``temp_dir``."""
+    """A private in-memory DuckDB that spills into its own folder under ``temp_dir``.
+
+    The folder is unique to the connection and created by DuckDB only when it spills, so
+    concurrent processes never share spill files and DuckDB removes it when done.
+    """
     import duckdb
 
     config: dict[str, Any] = {}
     if temp_dir:
         os.makedirs(temp_dir, exist_ok=True)
-        config["temp_directory"] = temp_dir
+        config["temp_directory"] = os.path.join(temp_dir, f"{os.getpid()}-{uuid.uuid4().hex[:12]}")
     if memory_limit:
         config["memory_limit"] = memory_limit
     return duckdb.connect(config=config)
