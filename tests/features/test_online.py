@@ -315,3 +315,35 @@ def test_non_finite_and_null_values_round_trip(store: FeatureStore) -> None:
     assert r.values["orders"] == [1, None, 3]
     assert r.values["segment"] == ['é ü "quoted"', None, "x"]
     assert r.statuses["spend"] == ["present"] * 3
+
+
+def test_pushed_rows_live_beside_the_blobs(shipyard_home: object, clock: FakeClock) -> None:
+    """With the artifact store on an object store (memory:// here, s3:// for a team), pushed
+    segments go there too, so another machine's training sets see them."""
+    blobs = f"memory://shipyard-{uuid.uuid4().hex[:8]}/blobs"
+    batch = pd.DataFrame(
+        {"customer_id": [1], "event_timestamp": [NOW - pd.Timedelta(days=1)], "clicks": [5]}
+    )
+    view = FeatureView(
+        "clicks",
+        source=PushSource(name="clicks_push", batch_source=DataFrameSource(name="b", df=batch)),
+        entities=[customer],
+        schema=[Field("clicks", Int64)],
+    )
+    writer = FeatureStore("team", client=Client(artifact_uri=blobs, clock=clock))
+    writer.apply([view])
+    writer.push(
+        "clicks_push", pd.DataFrame({"customer_id": [1], "event_timestamp": [NOW], "clicks": [9]})
+    )
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(blobs)
+    assert len(fs.glob(f"{root}/features/team/pushed/clicks_push/*.parquet")) == 1
+    reader = FeatureStore("team", client=Client(artifact_uri=blobs, clock=clock))
+    entity_df = pd.DataFrame(
+        {"customer_id": [1, 1], "event_timestamp": [NOW - pd.Timedelta(hours=1), NOW]}
+    )
+    assert reader.get_training_set(entity_df, ["clicks:clicks"]).to_df()["clicks"].tolist() == [
+        5,
+        9,
+    ]

@@ -151,12 +151,20 @@ def push(fs: FeatureStore, source_name: str, df: pd.DataFrame, to_offline: bool)
 
 
 def _append_segment(folder: str, table: pa.Table) -> None:
-    """One Parquet file per push, written to a temp name and renamed: readers never see
-    half a file."""
+    """One Parquet file per push. Locally it is written under a temp name and renamed; an
+    object store (S3) publishes an object whole. Readers never see half a file."""
+    import fsspec
     import pyarrow.parquet as pq
+    from fsspec.implementations.local import LocalFileSystem
 
-    os.makedirs(folder, exist_ok=True)
+    fs, root = fsspec.core.url_to_fs(folder)
+    fs.makedirs(root, exist_ok=True)
     name = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
-    tmp = os.path.join(folder, f".{name}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, os.path.join(folder, name))
+    target = f"{root}/{name}"
+    if isinstance(fs, LocalFileSystem):
+        tmp = f"{root}/.{name}.tmp"
+        pq.write_table(table, tmp)
+        os.replace(tmp, target)
+        return
+    with fs.open(target, "wb") as out:
+        pq.write_table(table, out)

@@ -36,7 +36,7 @@ FILE_SEQ_SHIFT = 1 << 32
 class SourceContext:
     """What a source needs from the feature store to show itself to DuckDB."""
 
-    pushed_dir: str  # local folder of pushed Parquet segments, one subfolder per source
+    pushed_dir: str  # folder or URL of pushed Parquet segments, one subfolder per source
     load_blob: Any = None  # callable(hash) -> pandas DataFrame, for applied DataFrameSources
 
 
@@ -261,10 +261,16 @@ class PushSource(Source):
         self._check()
 
     def pushed_dir(self, ctx: SourceContext) -> str:
-        return os.path.join(ctx.pushed_dir, self.name)
+        return f"{ctx.pushed_dir.rstrip('/')}/{self.name}"
 
     def pushed_files(self, ctx: SourceContext) -> list[str]:
-        return sorted(globlib.glob(os.path.join(self.pushed_dir(ctx), "*.parquet")))
+        """The pushed segments, oldest first (their names start with the push time)."""
+        import fsspec
+
+        folder = self.pushed_dir(ctx)
+        fs, root = fsspec.core.url_to_fs(folder)
+        found = sorted(fs.glob(f"{root}/*.parquet"))
+        return found if "://" not in folder else [fs.unstrip_protocol(p) for p in found]
 
     def register(self, con: duckdb.DuckDBPyConnection, alias: str, ctx: SourceContext) -> None:
         assert self.batch_source is not None
@@ -274,6 +280,7 @@ class PushSource(Source):
         if not files:
             con.execute(f"CREATE OR REPLACE VIEW {ident(alias)} AS FROM {ident(batch)}")
             return
+        _register_fsspec(con, files[0])
         pushed = _file_scan(files, self, seq_base=PUSHED_SEQ_BASE)
         con.execute(
             f"CREATE OR REPLACE VIEW {ident(alias)} AS "

@@ -84,8 +84,10 @@ class FeatureStore:
         return Path(self.client.settings.home)
 
     def source_context(self) -> SourceContext:
-        pushed = self.home / "features" / self.project / "pushed"
-        return SourceContext(pushed_dir=str(pushed), load_blob=self._load_blob)
+        # beside the blobs, so every machine of a team reads the same pushed rows
+        root = str(self.client.settings.artifact_uri).rstrip("/")
+        pushed = f"{root}/features/{self.project}/pushed"
+        return SourceContext(pushed_dir=pushed, load_blob=self._load_blob)
 
     def connect(self) -> Any:
         limit = self.client.settings.duckdb_memory_limit or None
