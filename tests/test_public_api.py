@@ -8,6 +8,10 @@ from pathlib import Path
 import shipyard
 
 EXPECTED = {
+    "PythonModel",
+    "load_model",
+    "register_model",
+    "set_model_alias",
     "ActiveRun",
     "AlreadyExists",
     "Client",

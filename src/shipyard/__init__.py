@@ -20,6 +20,7 @@ from shipyard.flows import (
     step,
     timeout,
 )
+from shipyard.registry import PythonModel, load_model, register_model, set_model_alias
 from shipyard.store import Metric, Project, RunStatus
 from shipyard.store.serializers import register_serializer
 from shipyard.tracking import (
@@ -63,6 +64,7 @@ __all__ = [
     "NotFound",
     "Parameter",
     "Project",
+    "PythonModel",
     "Run",
     "RunStatus",
     "ShipyardError",
@@ -77,6 +79,7 @@ __all__ = [
     "get_run",
     "list_projects",
     "load_artifact",
+    "load_model",
     "log_artifact",
     "log_dict",
     "log_figure",
@@ -86,10 +89,12 @@ __all__ = [
     "log_param",
     "log_params",
     "log_text",
+    "register_model",
     "register_serializer",
     "resources",
     "retry",
     "search_runs",
+    "set_model_alias",
     "set_tag",
     "set_tags",
     "start_run",

@@ -179,3 +179,49 @@ def test_data_from_revision_0002_survives_the_feature_tables(empty_database_uri)
     assert dataset.run_id == "b" * 32
     assert [p.name for p in store.list_projects()] == ["old"]  # the same project, reused
     store.close()
+
+
+def test_data_from_revision_0003_survives_the_registry_tables(empty_database_uri):
+    from shipyard.store.base import NewModelVersion
+
+    database = Database(empty_database_uri)
+    migrate.upgrade(database, "0003")
+    database.write(
+        lambda c: c.execute(
+            sa.text(
+                "INSERT INTO projects (name, description, created_ms, created_by) "
+                "VALUES ('old', 'from rev 3', 1, 'me')"
+            )
+        )
+    )
+    project_id = database.read(lambda c: c.execute(sa.text("SELECT id FROM projects")).scalar())
+    insert_run = sa.text(
+        'INSERT INTO runs (id, project_id, name, kind, status, start_ms, heartbeat_ms, "user", '
+        "host, pid, command, code_version) VALUES (:id, :p, 'train', 'run', 'FINISHED', 1, 1, "
+        "'me', 'h', 1, 'c', '')"
+    )
+    database.write(lambda c: c.execute(insert_run, {"id": "c" * 32, "p": project_id}))
+    database.write(
+        lambda c: c.execute(
+            sa.text(
+                "INSERT INTO datasets (project_id, name, version, blob_hash, row_count, "
+                "size_bytes, lineage, created_by, created_ms, run_id) "
+                "VALUES (:p, 'train', 1, :h, 10, 100, '{}', 'me', 2, :r)"
+            ),
+            {"p": project_id, "h": "d" * 64, "r": "c" * 32},
+        )
+    )
+    assert migrate.upgrade(database) == ("0003", migrate.HEAD)
+    database.dispose()
+
+    store = SqlTrackingStore(empty_database_uri)
+    assert [(p.name, p.description) for p in store.list_projects()] == [("old", "from rev 3")]
+    assert store.get_run("c" * 32).name == "train"
+    assert store.features.get_dataset("old", "train").blob_hash == "d" * 64
+    new = NewModelVersion("sklearn", "e" * 64, run_id="c" * 32, dataset="old/train/1")
+    registered = store.models.create_model_version("fraud", new, "me", 3)
+    assert (registered.version, registered.run_id) == (1, "c" * 32)
+    store.models.move_alias("fraud", "champion", 1, "me", 4)
+    assert store.models.resolve_alias("fraud", "champion") == 1
+    assert {"d" * 64, "e" * 64} <= store.referenced_blobs()
+    store.close()

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from shipyard.cli import config_cmd, db, features, flows, gc, projects, quickstart, runs
+from shipyard.cli import config_cmd, db, features, flows, gc, models, projects, quickstart, runs
 from shipyard.errors import ShipyardError
 
 
@@ -24,6 +24,7 @@ for command in (
     projects.projects,
     flows.flows,
     features.features,
+    models.models,
     config_cmd.config,
     db.db,
     gc.gc,

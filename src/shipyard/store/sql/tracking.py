@@ -16,6 +16,7 @@ from shipyard.store.sql.engine import Database
 from shipyard.store.sql.features import SqlFeatureMetaStore
 from shipyard.store.sql.flows import SqlFlowStore
 from shipyard.store.sql.migrate import ensure_schema
+from shipyard.store.sql.registry import SqlModelRegistryStore
 from shipyard.store.sql.rows import (
     artifact_from_row,
     artifact_row,
@@ -71,6 +72,7 @@ class SqlTrackingStore:
         self._project_ids: dict[str, int] = {}
         self.flows = SqlFlowStore(self.db)
         self.features = SqlFeatureMetaStore(self.db)
+        self.models = SqlModelRegistryStore(self.db)
 
     @property
     def uri(self) -> str:

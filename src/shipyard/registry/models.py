@@ -1,0 +1,251 @@
+"""The model registry: register a model (or a run's artifact) as the next immutable version,
+move aliases, and load any version back by URI in any process.
+
+    v = shipyard.register_model("churn", model, input_example=X[:5])
+    shipyard.set_model_alias("churn", "staging", v.version)
+    model = shipyard.load_model("models:/churn@staging")
+"""
+
+from __future__ import annotations
+
+import getpass
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shipyard._clock import to_millis
+from shipyard.errors import InvalidArgument
+from shipyard.registry.flavors import flavor_for, load_flavor
+from shipyard.registry.signature import infer_signature
+from shipyard.store.base import (
+    UNCHECKED,
+    AliasMove,
+    ModelRegistryStore,
+    ModelVersionRecord,
+    NewModelVersion,
+    RegisteredModel,
+)
+from shipyard.tracking import Client, active_run
+
+MODEL_URI = re.compile(
+    r"^models:/(?P<name>[A-Za-z0-9_.-]+)(?:/(?P<version>\d+)|@(?P<alias>[A-Za-z0-9_-]+))$"
+)
+META_FILE = "shipyard-model.json"
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """A registered version; ``uri`` loads it anywhere."""
+
+    record: ModelVersionRecord
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def version(self) -> int:
+        return self.record.version
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.record, attr)
+
+
+class LoadedModel:
+    """A loaded version: ``predict`` plus what the registry knows about it."""
+
+    def __init__(self, record: ModelVersionRecord, model: Any) -> None:
+        self.record = record
+        self.model = model
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def version(self) -> int:
+        return self.record.version
+
+    @property
+    def signature(self) -> dict[str, Any]:
+        return self.record.signature
+
+    def predict(self, model_input: Any) -> Any:
+        return self.model.predict(model_input)
+
+    def __repr__(self) -> str:
+        return f"<LoadedModel models:/{self.name}/{self.version} ({self.record.flavor})>"
+
+
+class ModelRegistry:
+    def __init__(self, client: Client | None = None) -> None:
+        self.client = client or Client()
+
+    @property
+    def store(self) -> ModelRegistryStore:
+        return self.client.store.models
+
+    def register_model(
+        self,
+        name: str,
+        model: Any = None,
+        *,
+        run_id: str | None = None,
+        artifact: str | None = None,
+        input_example: Any = None,
+        flavor: str | None = None,
+        dataset: Any = None,
+        feature_service: str | None = None,
+        metrics: dict[str, float] | None = None,
+        requirements: list[str] | None = None,
+        owner: str = "",
+        description: str = "",
+        tags: dict[str, str] | None = None,
+    ) -> ModelVersion:
+        """Register ``model`` (or the object logged as ``artifact`` in ``run_id``) as the
+        next version of ``name``. The run defaults to the active run, the metrics to the
+        run's, the signature is inferred from ``input_example``."""
+        run = active_run()
+        run_id = run_id or (run.id if run is not None else None)
+        if model is None:
+            if not (run_id and artifact):
+                raise InvalidArgument("give a model, or run_id= and artifact= to register")
+            model = self.client.load_artifact(run_id, artifact)
+        chosen = flavor_for(model, flavor)
+        packed = _pack(chosen.name, model)
+        # the signature comes from the model as it will be served: loaded back from its files
+        signature = (
+            infer_signature(_load_packed(chosen.name, packed), input_example)
+            if input_example is not None
+            else {}
+        )
+        if metrics is None and run_id is not None:
+            self.client.flush()  # metrics logged a moment ago may still be buffered
+            metrics = dict(self.client.get_run(run_id).metrics)
+        blob = self.client.blobs.put_bytes(packed)
+        new = NewModelVersion(
+            flavor=chosen.name,
+            blob_hash=blob.hash,
+            run_id=run_id,
+            dataset=_dataset_ref(dataset),
+            feature_service=feature_service,
+            signature=signature,
+            requirements=tuple(requirements if requirements is not None else chosen.requirements()),
+            metrics={k: float(v) for k, v in (metrics or {}).items()},
+            owner=owner or _user(),
+            description=description,
+            tags={str(k): str(v) for k, v in (tags or {}).items()},
+        )
+        now = to_millis(self.client.clock.now())
+        return ModelVersion(self.store.create_model_version(name, new, _user(), now))
+
+    def get_model(self, name: str) -> RegisteredModel:
+        return self.store.get_model(name)
+
+    def list_models(self) -> list[RegisteredModel]:
+        return self.store.list_models()
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        return [ModelVersion(r) for r in self.store.list_model_versions(name)]
+
+    def get_version(self, uri_or_name: str, version: int | None = None) -> ModelVersion:
+        """``get_version("churn", 3)``, ``get_version("models:/churn@production")``."""
+        if version is not None:
+            return ModelVersion(self.store.get_model_version(uri_or_name, version))
+        return ModelVersion(self._resolve(uri_or_name))
+
+    def set_alias(
+        self, name: str, alias: str, version: int | None, *, expected_from: int | None = UNCHECKED
+    ) -> AliasMove:
+        """Point ``alias`` at ``version`` (None removes it); every move is recorded."""
+        now = to_millis(self.client.clock.now())
+        return self.store.move_alias(
+            name, alias, version, _user(), now, expected_from=expected_from
+        )
+
+    def alias_history(self, name: str, alias: str | None = None) -> list[AliasMove]:
+        return self.store.alias_history(name, alias)
+
+    def load_model(self, uri: str) -> LoadedModel:
+        record = self._resolve(uri)
+        folder = self._unpacked(record.blob_hash)
+        return LoadedModel(record, load_flavor(record.flavor).load(folder))
+
+    def _resolve(self, uri: str) -> ModelVersionRecord:
+        match = MODEL_URI.match(uri.strip())
+        if match is None:
+            raise InvalidArgument(
+                f"model URI {uri!r} must look like models:/NAME/VERSION or models:/NAME@ALIAS"
+            )
+        name = match["name"]
+        if match["version"] is not None:
+            return self.store.get_model_version(name, int(match["version"]))
+        return self.store.get_model_version(name, self.store.resolve_alias(name, match["alias"]))
+
+    def _unpacked(self, blob_hash: str) -> str:
+        """Model files are unpacked once per blob (content-addressed, so never stale)."""
+        root = Path(self.client.settings.home) / "models"
+        folder = root / blob_hash
+        if folder.is_dir():
+            return str(folder)
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = tempfile.mkdtemp(dir=root, prefix=".unpack-")
+        try:
+            with zipfile.ZipFile(io.BytesIO(self.client.blobs.get_bytes(blob_hash))) as archive:
+                archive.extractall(tmp)
+            os.replace(tmp, folder)
+        except OSError:
+            if not folder.is_dir():  # not another process winning the race
+                raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return str(folder)
+
+
+def _pack(flavor: str, model: Any) -> bytes:
+    """The flavor's files plus a small metadata file, zipped into one blob."""
+    with tempfile.TemporaryDirectory() as folder:
+        load_flavor(flavor).save(model, folder)
+        Path(folder, META_FILE).write_text(json.dumps({"flavor": flavor, "format": 1}))
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(Path(folder).rglob("*")):
+                if path.is_file():
+                    info = zipfile.ZipInfo(str(path.relative_to(folder)), (1980, 1, 1, 0, 0, 0))
+                    info.compress_type = zipfile.ZIP_DEFLATED
+                    archive.writestr(info, path.read_bytes())  # fixed times: same model, same blob
+        return buffer.getvalue()
+
+
+def _load_packed(flavor: str, packed: bytes) -> Any:
+    with tempfile.TemporaryDirectory() as folder:
+        with zipfile.ZipFile(io.BytesIO(packed)) as archive:
+            archive.extractall(folder)
+        return load_flavor(flavor).load(folder)
+
+
+def _dataset_ref(dataset: Any) -> str | None:
+    if dataset is None or isinstance(dataset, str):
+        return dataset
+    uri = getattr(dataset, "uri", None)
+    if isinstance(uri, str):
+        return uri
+    raise InvalidArgument("dataset= takes a saved Dataset (from save_dataset) or its URI")
+
+
+def _user() -> str:
+    try:
+        return os.environ.get("SHIPYARD_USER") or getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
