@@ -15,10 +15,10 @@ from shipyard.features.definitions import (
     RequestSource,
     on_demand_feature_view,
 )
-from shipyard.features.offline import RetrievalJob
 from shipyard.features.online_read import FeatureStatus, OnlineResponse
 from shipyard.features.registry import Plan
 from shipyard.features.repo import load_repo
+from shipyard.features.retrieval import RetrievalJob
 from shipyard.features.sources import (
     DataFrameSource,
     FileSource,

@@ -13,7 +13,7 @@ from shipyard.store.base import DatasetRecord
 if TYPE_CHECKING:
     import pandas as pd
 
-    from shipyard.features.offline import RetrievalJob
+    from shipyard.features.retrieval import RetrievalJob
     from shipyard.features.store import FeatureStore
 
 

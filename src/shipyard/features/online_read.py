@@ -19,7 +19,8 @@ import orjson
 
 from shipyard.errors import InvalidFeature
 from shipyard.features.encoding import decode_value, encode_key
-from shipyard.features.offline import OnDemandRequest, ViewRequest, run_on_demand
+from shipyard.features.offline import OnDemandRequest, ViewRequest
+from shipyard.features.retrieval import run_on_demand
 from shipyard.features.types import Dtype
 
 if TYPE_CHECKING:

@@ -25,9 +25,10 @@ from shipyard.features._sql import memory_guard
 from shipyard.features.catalog import Catalog
 from shipyard.features.definitions import FeatureService, FeatureView, FeatureViewProjection
 from shipyard.features.encoding import epoch_us
-from shipyard.features.offline import OnDemandRequest, RetrievalJob, ViewRequest
+from shipyard.features.offline import OnDemandRequest, ViewRequest
 from shipyard.features.online_read import OnlinePlan, OnlineResponse, lookup, normalize_rows
 from shipyard.features.registry import Definitions, Plan
+from shipyard.features.retrieval import RetrievalJob
 from shipyard.features.sources import SourceContext
 from shipyard.tracking import Client
 

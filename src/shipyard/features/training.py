@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 from shipyard.errors import InvalidFeature
 from shipyard.features import offline
 from shipyard.features._sql import ident, ts_column, ts_literal
-from shipyard.features.offline import RetrievalJob, ViewRequest
+from shipyard.features.offline import ViewRequest
+from shipyard.features.retrieval import RetrievalJob
 
 if TYPE_CHECKING:
     import duckdb

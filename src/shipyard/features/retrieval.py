@@ -1,0 +1,214 @@
+"""RetrievalJob: a training set described by its SQL, computed when asked for, with
+on-demand views run on the joined rows and the rows returned in input order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shipyard.errors import InvalidFeature
+from shipyard.features._sql import memory_guard
+from shipyard.features.definitions import OnDemandFeatureView
+from shipyard.features.offline import JoinPlan, OnDemandRequest
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+    import pyarrow as pa
+
+
+class RetrievalJob:
+    """A training set not computed yet: ``to_df``, ``to_arrow``, ``to_parquet`` run it.
+
+    ``on_demand`` views run their function on the joined rows, batch by batch.
+    """
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        plan: JoinPlan,
+        on_demand: list[OnDemandRequest],
+        full_feature_names: bool,
+        lineage: Callable[[], dict[str, Any]],
+        saver: Callable[[RetrievalJob, str], Any] | None = None,
+    ) -> None:
+        self._con = con
+        self._plan = plan
+        self._on_demand = on_demand
+        self._full = full_feature_names
+        self._lineage = lineage
+        self._saver = saver
+
+    @property
+    def sql(self) -> str:
+        return self._plan.sql
+
+    @property
+    def columns(self) -> list[str]:
+        return self._plan.output + [
+            self._odfv_name(r, f) for r in self._on_demand for f in r.features
+        ]
+
+    def lineage(self) -> dict[str, Any]:
+        return self._lineage()
+
+    @memory_guard
+    def to_arrow(self) -> pa.Table:
+        import numpy as np
+
+        entities = self._plan.entities
+        sql = self._plan.narrow_sql if entities is not None else self._plan.sql
+        table = self._con.sql(sql).to_arrow_table()
+        rows = table.column("__row").to_numpy().astype(np.int64)
+        if len(rows) and rows.max() == len(rows) - 1:  # dense positions: invert, O(n)
+            order = np.empty(len(rows), dtype=np.int64)
+            order[rows] = np.arange(len(rows), dtype=np.int64)
+        else:  # positions from files (file index, row): sort
+            order = np.argsort(rows, kind="stable")
+        table = table.take(order) if len(rows) and not _is_identity(order) else table
+        if entities is not None:  # the caller's columns as given, then the features
+            for name in table.column_names:
+                entities = entities.append_column(name, table.column(name))
+            table = entities
+        return self._finish(table)
+
+    def to_df(self) -> pd.DataFrame:
+        return self.to_arrow().to_pandas()
+
+    def to_batches(self, batch_size: int = 100_000) -> Iterator[pa.RecordBatch]:
+        """The rows in input order, streamed: for results larger than memory."""
+        import pyarrow as pa
+
+        reader = self._con.sql(f"{self._plan.sql} ORDER BY __row").to_arrow_reader(batch_size)
+        for batch in reader:
+            yield from self._finish(pa.Table.from_batches([batch])).to_batches()
+
+    @memory_guard
+    def to_parquet(self, path: str | Path) -> str:
+        """Write the result to one Parquet file, streaming; returns the path."""
+        import pyarrow.parquet as pq
+
+        path = str(path)
+        writer = None
+        try:
+            for batch in self.to_batches():
+                if writer is None:
+                    writer = pq.ParquetWriter(path, batch.schema)
+                writer.write_batch(batch)
+            if writer is None:
+                pq.write_table(self._finish(self._empty()), path)
+        finally:
+            if writer is not None:
+                writer.close()
+        return path
+
+    def save_dataset(self, name: str) -> Any:
+        """Save the rows as a versioned dataset with lineage; returns its record."""
+        if self._saver is None:
+            raise InvalidFeature("this retrieval was not made by a FeatureStore; cannot save it")
+        return self._saver(self, name)
+
+    def _empty(self) -> pa.Table:
+        return self._con.sql(f"{self._plan.sql} LIMIT 0").to_arrow_table()
+
+    def _finish(self, table: pa.Table) -> pa.Table:
+        """Run on-demand views, then drop helper columns."""
+        import pyarrow as pa
+
+        if self._on_demand:
+            frame = table.to_pandas()
+            for req in self._on_demand:
+                result = run_on_demand(req.view, frame, self._input_names(req))
+                for f in req.features:
+                    dtype = next(x.type for x in req.view.schema if x.name == f)
+                    column = pa.array(result[f], from_pandas=True).cast(_arrow_type(dtype))
+                    table = table.append_column(self._odfv_name(req, f), column)
+        drop = [c for c in table.column_names if c == "__row" or c in self._plan.hidden]
+        return _utc(table.drop_columns(drop))
+
+    def _input_names(self, req: OnDemandRequest) -> dict[str, str]:
+        """Column of the joined rows -> the name the function sees."""
+        mapping: dict[str, str] = {}
+        for out, feature in self._plan.hidden.items():
+            mapping[out] = feature
+        for source in req.view.source_views():
+            for f in source.features:
+                visible = f"{source.name}__{f}" if self._full else f
+                mapping.setdefault(visible, f)
+        for rs in req.view.request_sources():
+            for fld in rs.schema:
+                mapping[fld.name] = fld.name
+        return mapping
+
+    def _odfv_name(self, req: OnDemandRequest, feature: str) -> str:
+        return f"{req.view.name}__{feature}" if self._full else feature
+
+
+def run_on_demand(
+    view: OnDemandFeatureView, frame: pd.DataFrame, inputs: dict[str, str]
+) -> pd.DataFrame:
+    """Call the view's function on its inputs; check it returned every declared column."""
+    import pandas as pd
+
+    present = {col: name for col, name in inputs.items() if col in frame.columns}
+    needed = {f.name for rs in view.request_sources() for f in rs.schema}
+    missing = sorted(needed - set(present.values()))
+    if missing:
+        raise InvalidFeature(
+            f"on-demand feature view {view.name!r} needs request values {missing}: add them "
+            "as columns of the entity dataframe (or fields of the request)"
+        )
+    args = frame[list(present)].rename(columns=present)
+    try:
+        result = view.udf(args)
+    except Exception as exc:
+        raise InvalidFeature(f"on-demand feature view {view.name!r} raised {exc!r}") from exc
+    if not isinstance(result, pd.DataFrame):
+        raise InvalidFeature(
+            f"on-demand feature view {view.name!r} must return a pandas DataFrame, "
+            f"not {type(result).__name__}"
+        )
+    absent = [f.name for f in view.schema if f.name not in result.columns]
+    if absent or len(result) != len(frame):
+        raise InvalidFeature(
+            f"on-demand feature view {view.name!r} must return one row per input row with "
+            f"columns {[f.name for f in view.schema]}; missing: {absent}"
+        )
+    return result.reset_index(drop=True)
+
+
+def _utc(table: pa.Table) -> pa.Table:
+    """DuckDB labels UTC times "Etc/UTC"; give them the "UTC" pandas users write."""
+    import pyarrow as pa
+
+    fields = [
+        f.with_type(pa.timestamp(f.type.unit, "UTC"))
+        if pa.types.is_timestamp(f.type) and f.type.tz == "Etc/UTC"
+        else f
+        for f in table.schema
+    ]
+    return table.cast(pa.schema(fields)) if fields != list(table.schema) else table
+
+
+def _arrow_type(dtype: Any) -> pa.DataType:
+    import pyarrow as pa
+
+    from shipyard.features.types import Dtype
+
+    return {
+        Dtype.INT32: pa.int32(),
+        Dtype.INT64: pa.int64(),
+        Dtype.FLOAT32: pa.float32(),
+        Dtype.FLOAT64: pa.float64(),
+        Dtype.STRING: pa.string(),
+        Dtype.BOOL: pa.bool_(),
+        Dtype.TIMESTAMP: pa.timestamp("us", tz="UTC"),
+        Dtype.BYTES: pa.binary(),
+    }[Dtype(dtype)]
+
+
+def _is_identity(order: Any) -> bool:
+    import numpy as np
+
+    return bool(np.array_equal(order, np.arange(len(order))))
