@@ -134,3 +134,14 @@ def test_quickstart_end_to_end(shipyard_home):
     assert hasattr(run.data.best_model, "predict_proba")
     boosted = next(t for t in tasks if t.params["model"] == "gradient_boosting")
     assert len(shipyard.get_metric_history(boosted.id, "test_auc_by_stage")) == 100
+    # the feature store part: a point-in-time training set saved with lineage, online scoring
+    assert "training set: dataset:quickstart/churn_training/1" in done.stdout
+    assert "churn risk" in done.stdout and "missing" not in done.stdout
+    from shipyard.features import FeatureStore
+
+    fs = FeatureStore("quickstart")
+    dataset = fs.get_dataset("churn_training")
+    assert dataset.record.run_id == run["start"].task.id
+    assert set(dataset.lineage["feature_views"]) == {"customer_profile", "customer_spend"}
+    assert dataset.record.rows == 4000
+    assert all(not s.stale for s in fs.catalog.status())
