@@ -89,6 +89,10 @@ def _is_lock_error(exc: sa_exc.OperationalError) -> bool:
     return "database is locked" in text or "database is busy" in text or "deadlock" in text
 
 
+class NumberTaken(Conflict):
+    """Another writer took the number this one computed; ``write_numbered`` retries."""
+
+
 class Database:
     """Owns an engine; runs callables in read or write transactions with retries."""
 
@@ -102,6 +106,19 @@ class Database:
 
     def write(self, fn: Callable[[Connection], T]) -> T:
         return self._run(fn, write=True)
+
+    def write_numbered(
+        self, fn: Callable[[Connection], T], retry_on: type[Exception] = Conflict
+    ) -> T:
+        """A write that takes the next number (version, run number): when a concurrent
+        writer took it first (``NumberTaken``, or the unique key's Conflict), compute the
+        next one and try again."""
+        for _ in range(4):
+            try:
+                return self.write(fn)
+            except retry_on:
+                continue
+        return self.write(fn)
 
     def _run(self, fn: Callable[[Connection], T], write: bool) -> T:
         deadline = time.monotonic() + LOCK_RETRY_SECONDS

@@ -25,7 +25,7 @@ from shipyard.store.base import (
     Materialization,
     NewFeatureObject,
 )
-from shipyard.store.sql.engine import Database
+from shipyard.store.sql.engine import Database, NumberTaken
 from shipyard.store.sql.feature_tables import (
     datasets,
     feature_materializations,
@@ -38,10 +38,6 @@ from shipyard.store.sql.tables import projects, runs
 
 MATERIALIZATION_KINDS = ("materialize", "push")
 STATS_MOMENTS = ("apply", "materialize")
-
-
-class _VersionTaken(Conflict):
-    """Another writer took the dataset version this one computed; try the next."""
 
 
 class SqlFeatureMetaStore:
@@ -310,18 +306,13 @@ class SqlFeatureMetaStore:
             try:
                 conn.execute(insert(datasets).values(**row))
             except sa_exc.IntegrityError as exc:
-                raise _VersionTaken(
+                raise NumberTaken(
                     f"another process saved dataset {name!r} version {record.version} "
                     "at the same time; save it again"
                 ) from exc
             return record
 
-        for _ in range(5):  # two writers may compute the same version: take the next one
-            try:
-                return self.db.write(_create)
-            except _VersionTaken:
-                continue
-        return self.db.write(_create)
+        return self.db.write_numbered(_create, retry_on=NumberTaken)
 
     def get_dataset(self, project: str, name: str, version: int | None = None) -> DatasetRecord:
         """One version; ``None`` is the latest."""

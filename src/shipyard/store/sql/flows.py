@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from shipyard.errors import Conflict, NotFound
+from shipyard.errors import NotFound
 from shipyard.store.base import FlowRunRecord, RunStatus, TaskRecord
 from shipyard.store.sql.engine import Database
 from shipyard.store.sql.tables import flow_runs, runs, tasks
@@ -38,12 +38,7 @@ class SqlFlowStore:
             )
             return FlowRunRecord(run_id, flow_name, number, origin_run_id, graph)
 
-        for _ in range(5):  # two processes may take the same number: try the next one
-            try:
-                return self.db.write(_create)
-            except Conflict:
-                continue
-        return self.db.write(_create)
+        return self.db.write_numbered(_create)  # two processes may take the same number
 
     def get_flow_run(self, flow_name: str, number: int) -> FlowRunRecord:
         row = self.db.read(

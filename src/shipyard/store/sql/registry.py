@@ -27,7 +27,7 @@ from shipyard.store.base import (
     NewModelVersion,
     RegisteredModel,
 )
-from shipyard.store.sql.engine import Database
+from shipyard.store.sql.engine import Database, NumberTaken
 from shipyard.store.sql.registry_tables import (
     alias_moves,
     model_aliases,
@@ -46,10 +46,6 @@ _LIMITS = {
     "flavor": 64, "blob_hash": 64, "owner": 256, "created_by": 256, "dataset": 1024,
     "feature_service": 1024,
 }  # fmt: skip
-
-
-class _VersionTaken(Conflict):
-    """Another writer took the version number this one computed; try the next."""
 
 
 class SqlModelRegistryStore:
@@ -106,7 +102,7 @@ class SqlModelRegistryStore:
             try:
                 conn.execute(insert(model_versions).values(**row))
             except sa_exc.IntegrityError as exc:
-                raise _VersionTaken(
+                raise NumberTaken(
                     f"another process registered model {name!r} version {version} at the same "
                     "time; register it again"
                 ) from exc
@@ -117,12 +113,7 @@ class SqlModelRegistryStore:
             )
             return _version_from_row(name, row)
 
-        for _ in range(5):  # two writers may compute the same version: take the next one
-            try:
-                return self.db.write(_create)
-            except _VersionTaken:
-                continue
-        return self.db.write(_create)
+        return self.db.write_numbered(_create, retry_on=NumberTaken)
 
     def get_model(self, name: str) -> RegisteredModel:
         def _get(conn: Connection) -> RegisteredModel:
