@@ -10,8 +10,6 @@ metadata store, the blob store, DuckDB for offline work and the online store.
 
 from __future__ import annotations
 
-import getpass
-import os
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -30,7 +28,7 @@ from shipyard.features.online_read import OnlinePlan, OnlineResponse, lookup, no
 from shipyard.features.registry import Definitions, Plan
 from shipyard.features.retrieval import RetrievalJob
 from shipyard.features.sources import SourceContext
-from shipyard.tracking import Client
+from shipyard.tracking import Client, current_user
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -273,10 +271,7 @@ class FeatureStore:
         return {"hash": info.hash, "serializer": serializer}
 
     def user(self) -> str:
-        try:
-            return os.environ.get("SHIPYARD_USER") or getpass.getuser()
-        except (KeyError, OSError):
-            return "unknown"
+        return current_user() or "unknown"
 
 
 def _request_key(features: FeatureRequest) -> Any:

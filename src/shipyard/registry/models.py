@@ -8,7 +8,6 @@ move aliases, and load any version back by URI in any process.
 
 from __future__ import annotations
 
-import getpass
 import io
 import json
 import os
@@ -32,7 +31,7 @@ from shipyard.store.base import (
     NewModelVersion,
     RegisteredModel,
 )
-from shipyard.tracking import Client, active_run
+from shipyard.tracking import Client, active_run, current_user
 
 MODEL_URI = re.compile(
     r"^models:/(?P<name>[A-Za-z0-9_.-]+)(?:/(?P<version>\d+)|@(?P<alias>[A-Za-z0-9_-]+))$"
@@ -245,7 +244,4 @@ def _dataset_ref(dataset: Any) -> str | None:
 
 
 def _user() -> str:
-    try:
-        return os.environ.get("SHIPYARD_USER") or getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
+    return current_user() or "unknown"

@@ -1,6 +1,7 @@
 """Experiment tracking: runs with params, metrics, tags, artifacts and their environment."""
 
 from shipyard.tracking.client import Client
+from shipyard.tracking.environment import current_user
 from shipyard.tracking.fluent import (
     ActiveRun,
     active_run,
@@ -31,6 +32,7 @@ __all__ = [
     "Client",
     "Run",
     "active_run",
+    "current_user",
     "end_run",
     "get_metric_history",
     "get_run",

@@ -128,6 +128,9 @@ def _scan_packages() -> dict[str, str]:
 
 
 def current_user() -> str:
+    """Who is acting: SHIPYARD_USER when set (a service account, CI), else the OS user."""
+    if os.environ.get("SHIPYARD_USER"):
+        return os.environ["SHIPYARD_USER"]
     try:
         return getpass.getuser()
     except (OSError, KeyError):
