@@ -12,6 +12,8 @@ import argparse
 import contextlib
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -103,3 +105,43 @@ def verdict(ok: bool) -> str:
 def line(label: str, measured: str, target: str, ok: bool) -> str:
     """One result line, in a fixed format that is easy to copy into the README."""
     return f"{verdict(ok)}  {label:<44} {measured:>22}   target {target}"
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def peer_python(venv: Path, probe: str, packages: list[str]) -> str:
+    """The python of a throwaway venv holding a peer tool (Metaflow, Feast), created and
+    installed when ``probe`` (Python code) fails in it."""
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    if subprocess.run([python, "-c", probe], capture_output=True).returncode == 0:
+        print(f"  reusing the venv at {venv}")
+    else:
+        print(f"  pip install {' '.join(packages)} into {venv} ...", flush=True)
+        pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        done = subprocess.run([*pip, *packages], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"pip install failed:\n{done.stdout}{done.stderr}")
+    return str(python)
+
+
+def versions(python: str, *packages: str) -> str:
+    code = "import sys; from importlib.metadata import version as v; " + (
+        "print(*(p + ' ' + v(p) for p in sys.argv[1:]), sep=', ')"
+    )
+    return subprocess.run(
+        [python, "-c", code, *packages], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def source_label() -> str:
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip()
+
+    dirty = git("status", "--porcelain", "--", "src")
+    return f"commit {git('rev-parse', '--short', 'HEAD') or '?'}" + (
+        " + uncommitted changes in src/" if dirty else ""
+    )

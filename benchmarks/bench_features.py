@@ -65,7 +65,6 @@ from dataclasses import astuple, dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
 SEED = 20251123
 DAY_US = 86_400 * 1_000_000
 HOUR_US = 3_600 * 1_000_000
@@ -574,38 +573,9 @@ if __name__ == "__main__":
 
 def feast_python(venv: Path) -> str:
     """The venv's python with feast installed (created and installed if needed)."""
-    python = venv / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    if subprocess.run([python, "-c", "import feast"], capture_output=True).returncode == 0:
-        print(f"  reusing the venv at {venv}")
-    else:
-        print(f"  pip install feast into {venv} ...", flush=True)
-        pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-        done = subprocess.run([*pip, "feast"], capture_output=True, text=True)
-        if done.returncode != 0:
-            raise SystemExit(f"pip install feast failed:\n{done.stdout}{done.stderr}")
-    return str(python)
+    import _common  # on sys.path once main() runs
 
-
-def versions(python: str, *packages: str) -> str:
-    code = "import sys; from importlib.metadata import version as v; " + (
-        "print(*(p + ' ' + v(p) for p in sys.argv[1:]), sep=', ')"
-    )
-    return subprocess.run(
-        [python, "-c", code, *packages], capture_output=True, text=True, check=True
-    ).stdout.strip()
-
-
-def source_label() -> str:
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
-        return done.stdout.strip()
-
-    dirty = git("status", "--porcelain", "--", "src")
-    return f"commit {git('rev-parse', '--short', 'HEAD') or '?'}" + (
-        " + uncommitted changes in src/" if dirty else ""
-    )
+    return _common.peer_python(venv, "import feast", ["feast"])
 
 
 # -- results ----------------------------------------------------------------------------
@@ -1255,8 +1225,8 @@ def main() -> None:
 
     _common.header("bench_features: point-in-time joins and online reads", args.uri)
     print(
-        f"  shipyard at {source_label()}; "
-        f"{versions(sys.executable, 'shipyard', 'duckdb', 'pandas', 'pyarrow', 'numpy')}; "
+        f"  shipyard at {_common.source_label()}; "
+        f"{_common.versions(sys.executable, 'shipyard', 'duckdb', 'pandas', 'pyarrow', 'numpy')}; "
         f"Python {sys.version.split()[0]}" + ("; QUICK sizes (/10)" if args.quick else "")
     )
     rows: list[Row] = []
@@ -1290,7 +1260,10 @@ def main() -> None:
         feast = None
         if not args.skip_feast:
             feast = feast_python(args.feast_venv.resolve())
-            print(f"  feast venv: {versions(feast, 'feast', 'pandas', 'pyarrow', 'dask', 'numpy')}")
+            print(
+                "  feast venv: "
+                + _common.versions(feast, "feast", "pandas", "pyarrow", "dask", "numpy")
+            )
             (work / "feast_child.py").write_text(FEAST_CHILD)
             repo = work / "feast_repo"
             repo.mkdir()

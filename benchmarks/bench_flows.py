@@ -48,7 +48,6 @@ from pathlib import Path
 
 import _common
 
-ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 2
 FOREACH_SIZES = (100, 1_000)
 FOREACH_REPEAT = 3  # Shipyard; Metaflow runs each foreach once
@@ -244,40 +243,9 @@ def folder_bytes(path: Path) -> tuple[int, int]:
 
 def metaflow_python(venv: Path) -> str:
     """The venv's python, with metaflow and this interpreter's numpy installed in it."""
-    python = venv / "bin" / "python"
     numpy = importlib.metadata.version("numpy")
     probe = f"import metaflow, numpy; assert numpy.__version__ == {numpy!r}"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    if subprocess.run([python, "-c", probe], capture_output=True).returncode == 0:
-        print(f"  reusing the venv at {venv}")
-    else:
-        print(f"  pip install metaflow numpy=={numpy} into {venv} ...", flush=True)
-        pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-        done = subprocess.run([*pip, "metaflow", f"numpy=={numpy}"], capture_output=True, text=True)
-        if done.returncode != 0:
-            raise SystemExit(f"pip install failed:\n{done.stdout}{done.stderr}")
-    return str(python)
-
-
-def versions(python: str, *packages: str) -> str:
-    code = "import sys; from importlib.metadata import version as v; " + (
-        "print(*(p + ' ' + v(p) for p in sys.argv[1:]), sep=', ')"
-    )
-    return subprocess.run(
-        [python, "-c", code, *packages], capture_output=True, text=True, check=True
-    ).stdout.strip()
-
-
-def source_label() -> str:
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
-        return done.stdout.strip()
-
-    dirty = git("status", "--porcelain", "--", "src")
-    return f"commit {git('rev-parse', '--short', 'HEAD') or '?'}" + (
-        " + uncommitted changes in src/" if dirty else ""
-    )
+    return _common.peer_python(venv, probe, ["metaflow", f"numpy=={numpy}"])
 
 
 # -- measurements -----------------------------------------------------------------------
@@ -512,7 +480,8 @@ def main() -> None:
     args = p.parse_args()
     _common.header("bench_flows: Shipyard vs Metaflow, same flow files", args.uri)
     print(
-        f"  shipyard at {source_label()}; {versions(sys.executable, 'shipyard', 'numpy')}; "
+        f"  shipyard at {_common.source_label()}; "
+        f"{_common.versions(sys.executable, 'shipyard', 'numpy')}; "
         f"Python {sys.version.split()[0]}"
     )
 
@@ -524,7 +493,7 @@ def main() -> None:
         if not args.skip_metaflow:
             venv = args.metaflow_venv or work / "metaflow-venv"
             python = metaflow_python(venv.resolve())
-            print(f"  metaflow venv: {versions(python, 'metaflow', 'numpy')}")
+            print(f"  metaflow venv: {_common.versions(python, 'metaflow', 'numpy')}")
             folder = work / "metaflow"
             env = {
                 **os.environ,
