@@ -226,9 +226,7 @@ def rebuild(
     for r in by_kind["entity"]:
         defs.entities[r.name] = Entity(**r.spec)
     for r in by_kind["source"]:
-        blobs = r.spec.get("blob_hashes", {})
-        spec = {**r.spec, "blob_hashes": {k: v for k, v in blobs.items()}}
-        defs.sources[r.name] = source_from_spec(spec, load_blob)
+        defs.sources[r.name] = source_from_spec(r.spec, load_blob)  # it copies the spec
     for r in by_kind["feature_view"]:
         defs.views[r.name] = _view_from_spec(r.spec, defs, load_blob)
     for r in by_kind["on_demand_feature_view"]:

@@ -310,7 +310,7 @@ SOURCE_KINDS: dict[str, type[Source]] = {
 
 
 def source_from_spec(spec: dict[str, Any], load_blob: Any) -> Source:
-    """Rebuild an applied source; ``load_blob(hash)`` returns a DataFrame blob."""
+    """Rebuild an applied source; ``load_blob({"hash", "serializer"})`` loads its data."""
     spec = dict(spec)
     kind = spec.pop("kind")
     cls = SOURCE_KINDS.get(kind)
