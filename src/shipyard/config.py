@@ -106,6 +106,19 @@ SETTINGS: tuple[Setting, ...] = (
         lambda _: 0.5,
     ),
     Setting(
+        "model_stale_after",
+        "days without a new version and without a logged prediction before a model "
+        "counts as stale in `shipyard models ls`",
+        _positive_float,
+        lambda _: 30.0,
+    ),
+    Setting(
+        "prediction_flush_interval",
+        "seconds a server buffers logged predictions before writing a segment",
+        _positive_float,
+        lambda _: 2.0,
+    ),
+    Setting(
         "nonfinite_metrics",
         "what log_metric does with NaN/inf: allow, skip or error",
         _policy,
