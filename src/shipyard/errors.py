@@ -9,6 +9,7 @@
      ├── AlreadyExists                  409  a unique name or key is taken
      ├── Conflict                       409  the call disagrees with stored state
      ├── TaskFailed                     422  a flow step raised; the run failed
+     ├── GateFailed                     422  a promotion gate did not hold; the alias stayed
      ├── IntegrityError                 500  stored bytes do not match their hash
      ├── StoreUnavailable               503  the database or blob store cannot be reached
      ├── SchemaOutOfDate                503  the database needs `shipyard db upgrade`
@@ -74,6 +75,20 @@ class TaskFailed(ShipyardError):
     http_status = 422
 
 
+class GateFailed(ShipyardError):
+    """A promotion was refused because a gate did not hold; nothing moved.
+
+    ``results`` holds every gate's result when raised locally (the wire form keeps only the
+    message, which names the failed gates)."""
+
+    code = "GATE_FAILED"
+    http_status = 422
+
+    def __init__(self, message: str, results: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.results = list(results or [])
+
+
 class IntegrityError(ShipyardError):
     code = "INTEGRITY_ERROR"
     http_status = 500
@@ -111,6 +126,7 @@ ERROR_CODES: dict[str, type[ShipyardError]] = {
         AlreadyExists,
         Conflict,
         TaskFailed,
+        GateFailed,
         IntegrityError,
         StoreUnavailable,
         SchemaOutOfDate,

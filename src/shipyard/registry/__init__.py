@@ -1,17 +1,30 @@
 """Model registry: immutable model versions with flavors, signatures, lineage and aliases."""
 
+from collections.abc import Iterable
+
+from shipyard.registry.build import build_model
+from shipyard.registry.cards import ModelCard, model_card
 from shipyard.registry.flavors.python_model import ModelContext, PythonModel
-from shipyard.registry.models import LoadedModel, ModelRegistry, ModelVersion
+from shipyard.registry.gates import parse_gate
+from shipyard.registry.models import LoadedModel, ModelRegistry, ModelVersion, load_model_dir
 from shipyard.registry.signature import infer_signature
+from shipyard.store.base import AliasMove
 
 __all__ = [
+    "AliasMove",
     "LoadedModel",
+    "ModelCard",
     "ModelContext",
     "ModelRegistry",
     "ModelVersion",
     "PythonModel",
+    "build_model",
     "infer_signature",
     "load_model",
+    "load_model_dir",
+    "model_card",
+    "parse_gate",
+    "promote_model",
     "register_model",
     "set_model_alias",
 ]
@@ -30,3 +43,11 @@ def load_model(uri: str) -> LoadedModel:
 def set_model_alias(name: str, alias: str, version: int | None) -> object:
     """Point an alias (production, staging, ...) at a version; None removes it."""
     return ModelRegistry().set_alias(name, alias, version)
+
+
+def promote_model(
+    name: str, version: int, to: str = "production", require: Iterable[str] = ()
+) -> AliasMove:
+    """Move alias ``to`` to ``version`` if every gate in ``require`` holds (GateFailed
+    otherwise, and nothing moves); see ModelRegistry.promote."""
+    return ModelRegistry().promote(name, version, to, require)

@@ -4,6 +4,7 @@ move aliases, and load any version back by URI in any process.
     v = shipyard.register_model("churn", model, input_example=X[:5])
     shipyard.set_model_alias("churn", "staging", v.version)
     model = shipyard.load_model("models:/churn@staging")
+    ModelRegistry().promote("churn", 3, to="production", require=["tests passed"])
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ import re
 import shutil
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from shipyard._clock import to_millis
-from shipyard.errors import InvalidArgument
+from shipyard.errors import Conflict, GateFailed, InvalidArgument, NotFound
 from shipyard.registry.flavors import flavor_for, load_flavor
+from shipyard.registry.gates import evaluate_gates, parse_gates
 from shipyard.registry.signature import infer_signature
 from shipyard.store.base import (
     UNCHECKED,
@@ -36,7 +39,11 @@ from shipyard.tracking import Client, active_run, current_user
 MODEL_URI = re.compile(
     r"^models:/(?P<name>[A-Za-z0-9_.-]+)(?:/(?P<version>\d+)|@(?P<alias>[A-Za-z0-9_-]+))$"
 )
+MODEL_REF = re.compile(
+    r"^(?P<name>[A-Za-z0-9_.-]+)(?:/(?P<version>\d+)|@(?P<alias>[A-Za-z0-9_-]+))?$"
+)
 META_FILE = "shipyard-model.json"
+VERSION_FILE = "shipyard-version.json"  # a built folder's version record (load_model_dir)
 
 
 @dataclass(frozen=True)
@@ -176,6 +183,52 @@ class ModelRegistry:
     def alias_history(self, name: str, alias: str | None = None) -> list[AliasMove]:
         return self.store.alias_history(name, alias)
 
+    def find_version(self, ref: str) -> ModelVersion:
+        """What a person types: a models:/ URI, NAME/VERSION, NAME@ALIAS or NAME (latest)."""
+        ref = ref.strip()
+        if ref.startswith("models:/"):
+            return self.get_version(ref)
+        match = MODEL_REF.match(ref)
+        if match is None:
+            raise InvalidArgument(
+                f"{ref!r} does not name a model version: use NAME, NAME/VERSION, NAME@ALIAS "
+                "or models:/NAME/VERSION"
+            )
+        if match["version"] is None and match["alias"] is None:
+            return self.get_version(ref, self.get_model(ref).latest_version)
+        return self.get_version(f"models:/{ref}")
+
+    def promote(
+        self, name: str, version: int, to: str = "production", require: Iterable[str] = ()
+    ) -> AliasMove:
+        """Point alias ``to`` at ``version`` only if every gate holds; the gate results are
+        recorded with the move. The gates are judged against the version the alias points
+        at now (the champion), and the move expects the alias still there: a promotion
+        that raced another is refused (Conflict) instead of replacing a champion that no
+        gate was checked against. A failed gate raises GateFailed and nothing moves."""
+        gates = parse_gates(require)
+        candidate = self.store.get_model_version(name, version)
+        if candidate.status == "ARCHIVED":  # the store refuses too; say so before any gate
+            raise Conflict(
+                f"version {version} of model {name!r} is ARCHIVED; set it back to READY "
+                "before promoting it"
+            )
+        current = self.store.get_model(name).aliases.get(to)
+        champion = None if current is None else self.store.get_model_version(name, current)
+        results = evaluate_gates(gates, candidate, champion)
+        failed = [r for r in results if not r["passed"]]
+        if failed:
+            listing = "; ".join(f"{r['gate']} ({r['detail']})" for r in failed)
+            raise GateFailed(
+                f"{name} version {version} was not promoted to {to!r}: {len(failed)} of "
+                f"{len(results)} gates failed: {listing}",
+                results,
+            )
+        now = to_millis(self.client.clock.now())
+        return self.store.move_alias(
+            name, to, version, _user(), now, gates=results, expected_from=current
+        )
+
     def load_model(self, uri: str) -> LoadedModel:
         record = self._resolve(uri)
         folder = self._unpacked(record.blob_hash)
@@ -210,6 +263,47 @@ class ModelRegistry:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return str(folder)
+
+
+def version_document(record: ModelVersionRecord) -> dict[str, Any]:
+    """The version record as JSON-able data: all a server needs without the store."""
+    data = asdict(record)
+    data["requirements"] = list(record.requirements)
+    return {"format": 1, "uri": f"models:/{record.name}/{record.version}", **data}
+
+
+def record_from_document(data: dict[str, Any], source: str) -> ModelVersionRecord:
+    """The inverse of ``version_document``; unknown keys (from newer writers) are ignored."""
+    names = {f.name for f in fields(ModelVersionRecord)}
+    missing = sorted(names - set(data))
+    if missing:
+        raise InvalidArgument(f"{source} lacks {', '.join(missing)}; rebuild the folder")
+    values = {k: v for k, v in data.items() if k in names}
+    values["requirements"] = tuple(values["requirements"])
+    return ModelVersionRecord(**values)
+
+
+def load_model_dir(path: str | Path) -> LoadedModel:
+    """Load a folder written by ``build_model`` (its ``model/`` or the folder around it),
+    with the version record saved beside the files: no metadata store needed, so a
+    container can serve it."""
+    folder = Path(path)
+    if not (folder / VERSION_FILE).is_file() and (folder / "model" / VERSION_FILE).is_file():
+        folder = folder / "model"
+    document = folder / VERSION_FILE
+    if not document.is_file():
+        raise NotFound(
+            f"{path} is not a built model folder (no {VERSION_FILE}); write one with "
+            "`shipyard models build NAME@ALIAS --out DIR`"
+        )
+    try:
+        data = json.loads(document.read_text())
+    except (OSError, ValueError) as exc:
+        raise InvalidArgument(f"{document} cannot be read: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidArgument(f"{document} holds no version record; rebuild the folder")
+    record = record_from_document(data, str(document))
+    return LoadedModel(record, load_flavor(record.flavor).load(str(folder)))
 
 
 def _pack(flavor: str, model: Any) -> bytes:
