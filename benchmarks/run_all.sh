@@ -5,7 +5,8 @@
 #   benchmarks/run_all.sh --uri postgresql://postgres@127.0.0.1:5432/shipyard_bench
 #
 # Arguments go to every script (--uri names a database that each script creates and drops).
-# bench_flows also installs Metaflow into a temp venv and runs it: 5-7 min of the total.
+# bench_flows also installs Metaflow into a temp venv and runs it: 5-7 min of the total;
+# bench_serving installs MLflow into /tmp/mlflow-bench-venv and serves the same model.
 # The output is also saved to benchmarks/results/ (git-ignored). Exits 1 if any target missed.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -17,8 +18,9 @@ for bench in bench_log_metric bench_create_runs bench_artifacts bench_flows; do
     "$python" "$here/$bench.py" "$@"
     echo
 done 2>&1 | tee "$log"
-# the feature store benchmarks take no --uri: they make their own stores (and Feast's venv)
-for bench in bench_online_store bench_features; do
+# the feature store and serving benchmarks take no --uri: they make their own stores (and
+# Feast's / MLflow's venvs); bench_serving needs wrk (apt-get install wrk), ~3 min
+for bench in bench_online_store bench_features bench_serving; do
     "$python" "$here/$bench.py"
     echo
 done 2>&1 | tee -a "$log"
