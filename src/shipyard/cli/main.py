@@ -6,7 +6,18 @@ import sys
 
 import click
 
-from shipyard.cli import config_cmd, db, features, flows, gc, models, projects, quickstart, runs
+from shipyard.cli import (
+    config_cmd,
+    db,
+    features,
+    flows,
+    gc,
+    models,
+    projects,
+    quickstart,
+    runs,
+    serve,
+)
 from shipyard.errors import ShipyardError
 
 
@@ -25,6 +36,7 @@ for command in (
     flows.flows,
     features.features,
     models.models,
+    serve.serve,
     config_cmd.config,
     db.db,
     gc.gc,

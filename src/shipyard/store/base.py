@@ -106,6 +106,7 @@ class TrackingStore(Protocol):
     flows: FlowStore
     features: FeatureMetaStore
     models: ModelRegistryStore
+    predictions: PredictionLogStore
 
     def create_project(self, name: str, description: str = "") -> Project: ...
     def get_project(self, name: str) -> Project: ...
@@ -456,4 +457,56 @@ class ModelRegistryStore(Protocol):
     def resolve_alias(self, name: str, alias: str) -> int: ...
     def alias_history(self, name: str, alias: str | None = None) -> list[AliasMove]:
         """Newest first."""
+        ...
+
+
+@dataclass(frozen=True)
+class PredictionRecord:
+    """One logged prediction (one input row), with the ground truth once it is known.
+
+    ``id`` starts with the prediction time in milliseconds (12 hex digits), so ids sort by
+    time and a time window is a key range.
+    """
+
+    id: str
+    model: str
+    version: int
+    variant: str
+    shadow: bool
+    ts_ms: int
+    latency_ms: float
+    inputs: dict[str, Any]
+    output: Any
+    features: dict[str, Any] | None = None  # fetched from the online store by the server
+    label: Any = None
+    labelled_ms: int | None = None
+
+
+class PredictionLogStore(Protocol):
+    """The prediction log: appended in batches by servers and batch scoring, read by
+    monitoring. Every method is one transaction."""
+
+    def append(self, records: Sequence[PredictionRecord]) -> None: ...
+    def attach_labels(self, labels: Sequence[tuple[str, Any]], now_ms: int) -> list[str]:
+        """Set the label of each (prediction id, label); the last label of an id wins.
+        All or nothing: returns the ids not found, and then stores no label."""
+        ...
+
+    def query(
+        self,
+        model: str,
+        *,
+        version: int | None = None,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        labelled: bool | None = None,
+        shadow: bool | None = None,
+        limit: int | None = None,
+    ) -> list[PredictionRecord]:
+        """Oldest first, ``start_ms <= ts_ms < end_ms``."""
+        ...
+
+    def get(self, ids: Sequence[str]) -> list[PredictionRecord]: ...
+    def last_prediction_ms(self) -> dict[str, int]:
+        """Model name -> time of its newest logged prediction."""
         ...

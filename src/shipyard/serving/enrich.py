@@ -1,0 +1,28 @@
+"""Online features for a request that sends only entity keys (and request-time values):
+the model version names the feature service it was trained on, and the server fetches
+that service's features for each row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shipyard.errors import InvalidFeature, InvalidInput
+from shipyard.features import FeatureStore
+from shipyard.serving.schema import Columns
+from shipyard.tracking import Client
+
+
+class FeatureLookup:
+    def __init__(self, service_ref: str, client: Client) -> None:
+        project, _, service = service_ref.rpartition("/")
+        self.store = FeatureStore(project or None, client=client)
+        self.service = service
+        self.store.get_feature_service(service)  # fail at start-up, not on a request
+
+    def fetch(self, columns: Columns) -> dict[str, list[Any]]:
+        try:
+            return self.store.get_online_features(self.service, columns).values
+        except InvalidFeature as exc:
+            raise InvalidInput(
+                f"could not look up the features of service {self.service!r}: {exc.message}"
+            ) from exc

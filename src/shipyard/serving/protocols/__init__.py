@@ -1,0 +1,1 @@
+"""Wire formats beyond the native one: the Open Inference Protocol (v2)."""

@@ -1,0 +1,39 @@
+"""prediction log: predictions
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-23 15:30:00.000000
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "predictions",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("model", sa.String(length=256), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("variant", sa.String(length=64), nullable=False),
+        sa.Column("shadow", sa.Boolean(), nullable=False),
+        sa.Column("ts_ms", sa.BigInteger(), nullable=False),
+        sa.Column("latency_ms", sa.Float(), nullable=False),
+        sa.Column("inputs", sa.Text(), nullable=False),
+        sa.Column("features", sa.Text(), nullable=True),
+        sa.Column("output", sa.Text(), nullable=False),
+        sa.Column("label", sa.Text(), nullable=True),
+        sa.Column("labelled_ms", sa.BigInteger(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_predictions")),
+    )
+    with op.batch_alter_table("predictions", schema=None) as batch_op:
+        batch_op.create_index("ix_predictions_model_ts_ms", ["model", "ts_ms"], unique=False)
+
+
+def downgrade() -> None:
+    op.drop_table("predictions")
