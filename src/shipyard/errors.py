@@ -4,7 +4,8 @@
      ├── InvalidArgument  (ValueError)  400  bad input from the caller
      │    ├── FilterSyntaxError         400  run filter / order_by does not parse
      │    ├── InvalidFlow               400  a flow's graph or parameters are wrong
-     │    └── InvalidFeature            400  a feature definition disagrees with itself or its data
+     │    ├── InvalidFeature            400  a feature definition disagrees with itself or its data
+     │    └── InvalidInput              422  a prediction request does not fit the model's signature
      ├── NotFound         (LookupError) 404  a project, run, artifact or blob is missing
      ├── AlreadyExists                  409  a unique name or key is taken
      ├── Conflict                       409  the call disagrees with stored state
@@ -53,6 +54,24 @@ class InvalidFlow(InvalidArgument):
 
 class InvalidFeature(InvalidArgument):
     code = "INVALID_FEATURE"
+
+
+class InvalidInput(InvalidArgument):
+    """A prediction request that parses but does not fit the model; ``field`` names the
+    offending input column, when there is one."""
+
+    code = "INVALID_INPUT"
+    http_status = 422
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+    def to_json(self) -> dict[str, Any]:
+        body = super().to_json()
+        if self.field is not None:
+            body["error"]["field"] = self.field
+        return body
 
 
 class NotFound(ShipyardError, LookupError):
@@ -122,6 +141,7 @@ ERROR_CODES: dict[str, type[ShipyardError]] = {
         FilterSyntaxError,
         InvalidFlow,
         InvalidFeature,
+        InvalidInput,
         NotFound,
         AlreadyExists,
         Conflict,
