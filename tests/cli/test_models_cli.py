@@ -44,3 +44,70 @@ def test_models_errors_are_one_line(cli, shipyard_client) -> None:  # type: igno
     assert code == 1 and "nope" in err and "Traceback" not in err
     code, _, err = cli("models", "versions", "missing")
     assert code == 1 and "missing" in err
+
+
+def _register_gated(client) -> None:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(0)
+    X, y = rng.random((50, 2)), rng.integers(0, 2, 50)
+    registry = ModelRegistry(client)
+    for auc, tests in ((0.88, "passed"), (0.91, "passed"), (0.85, "failed")):
+        registry.register_model(
+            "churn", LogisticRegression().fit(X, y), metrics={"auc": auc}, tags={"tests": tests}
+        )
+
+
+def test_models_promote_prints_each_gate_and_moves_only_when_all_hold(cli, shipyard_client) -> None:  # type: ignore[no-untyped-def]
+    _register_gated(shipyard_client)
+    gate = "metrics.auc >= champion.metrics.auc"
+    code, out, _ = cli("models", "promote", "churn", "1", "--require", gate)
+    assert code == 0 and f"pass  {gate}  (no champion yet)" in out
+    assert "churn@production: (unset) -> v1" in out
+    code, out, _ = cli(
+        "models", "promote", "churn", "2", "--require", gate, "--require", "tests passed"
+    )
+    assert code == 0 and "(0.91 >= 0.88)" in out and "pass  tests passed" in out
+    assert "churn@production: v1 -> v2" in out
+    code, out, err = cli(
+        "models", "promote", "churn", "3", "--require", gate, "--require", "tests passed"
+    )
+    assert code == 1 and "FAIL  tests passed  ('failed' != 'passed')" in out
+    assert len(err.strip().splitlines()) == 1 and "2 of 2 gates failed" in err
+    assert "0.85 < 0.91" in err and "Traceback" not in err
+    assert ModelRegistry(shipyard_client).get_model("churn").aliases == {"production": 2}
+    code, _, err = cli("models", "promote", "churn", "3", "--to", "staging", "--require", "auc > 1")
+    assert code == 1 and "'auc' is not an operand" in err and "metrics.NAME" in err
+
+
+def test_models_card_in_markdown_and_html(cli, shipyard_client, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    _register_gated(shipyard_client)
+    cli("models", "promote", "churn", "2", "--require", "tests passed")
+    code, out, _ = cli("models", "card", "churn@production")
+    assert code == 0 and out.startswith("# Model card: churn version 2")
+    assert "tests passed: passed ('passed' == 'passed')" in out
+    page = tmp_path / "card.html"
+    code, out, _ = cli("models", "card", "churn/1", "--html", "--out", str(page))
+    assert code == 0 and str(page) in out
+    assert page.read_text().startswith("<!DOCTYPE html>") and "churn version 1" in page.read_text()
+    code, out, _ = cli("models", "card", "churn")
+    assert "churn version 3" in out
+
+
+def test_models_build_and_show(cli, shipyard_client, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import shipyard.registry.build as build_module
+
+    monkeypatch.setattr(
+        build_module, "shipyard_source", lambda wheels: build_module.ShipyardSource("shipyard==9")
+    )
+    _register_gated(shipyard_client)
+    cli("models", "alias", "churn", "production", "2")
+    out_dir = tmp_path / "image"
+    code, out, _ = cli("models", "build", "churn@production", "--out", str(out_dir))
+    assert code == 0 and f"built models:/churn/2 into {out_dir}" in out
+    assert "docker build -t churn:2" in out and (out_dir / "Dockerfile").is_file()
+    code, _, err = cli("models", "build", "churn/1", "--out", str(out_dir))
+    assert code == 1 and "--force" in err and len(err.strip().splitlines()) == 1
+    code, out, _ = cli("models", "build", "churn/1", "--out", str(out_dir), "--force")
+    assert code == 0 and "models:/churn/1" in out
+    code, out, _ = cli("models", "show", "churn/2")
+    shown = json.loads(out)
+    assert code == 0 and shown["version"] == 2 and shown["aliases"] == ["production"]
