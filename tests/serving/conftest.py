@@ -24,6 +24,7 @@ from shipyard.serving import Deployment
 from shipyard.serving.app import create_app
 from shipyard.serving.service import PredictionService
 from shipyard.tracking import Client
+from tests.cli.conftest import cli  # noqa: F401  (the `shipyard` command in-process)
 
 
 def free_port() -> int:

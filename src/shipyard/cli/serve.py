@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from shipyard.serving import Deployment, ServeOptions
@@ -82,6 +84,21 @@ def serve(
         else Deployment.from_flags(str(model), split, shadow, sticky_key)
     )
     options = ServeOptions(host, port, workers, not no_log, max_body_mb, poll, access_log)
-    variants = ", ".join(f"{v.name}={v.model.uri} ({v.weight:g}%)" for v in deployment.variants)
-    click.echo(f"serving {variants} on http://{host}:{port} ({workers} worker(s))", err=True)
-    run_server(deployment, options)
+
+    def announce(app: Any) -> None:
+        service = app.state.service
+        total = sum(s.variant.weight for s in service.slots)
+        for slot in (*service.slots, *service.shadows):
+            share = "shadow" if slot.shadow else f"{slot.variant.weight / total:.0%}"
+            click.echo(
+                f"{slot.name}: {slot.current.name} v{slot.current.version} "
+                f"({slot.ref.uri}, {share})",
+                err=True,
+            )
+        click.echo(
+            f"serving on http://{host}:{port} with {workers} worker(s): POST /predict, "
+            "/invocations, /v2/models/{name}/infer; GET /health, /ready, /metrics, /docs",
+            err=True,
+        )
+
+    run_server(deployment, options, announce)

@@ -4,10 +4,8 @@ that service's features for each row."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from shipyard.errors import InvalidFeature, InvalidInput
-from shipyard.features import FeatureStore
+from shipyard.features import FeatureStore, OnlineResponse
 from shipyard.serving.schema import Columns
 from shipyard.tracking import Client
 
@@ -19,10 +17,25 @@ class FeatureLookup:
         self.service = service
         self.store.get_feature_service(service)  # fail at start-up, not on a request
 
-    def fetch(self, columns: Columns) -> dict[str, list[Any]]:
+    def fetch(self, columns: Columns) -> OnlineResponse:
         try:
-            return self.store.get_online_features(self.service, columns).values
+            return self.store.get_online_features(self.service, columns)
         except InvalidFeature as exc:
             raise InvalidInput(
                 f"could not look up the features of service {self.service!r}: {exc.message}"
             ) from exc
+
+    def explain(self, error: InvalidInput, response: OnlineResponse) -> InvalidInput:
+        """A fetched value the model cannot take: say why the online store had none."""
+        statuses = response.statuses.get(error.field or "")
+        if statuses is None:
+            return error
+        for row, status in enumerate(statuses):
+            if status != "present":
+                return InvalidInput(
+                    f"feature {error.field!r} of service {self.service!r} is {status} in the "
+                    f"online store for row {row}; materialize its view, or send "
+                    f"{error.field!r} with the request",
+                    error.field,
+                )
+        return error

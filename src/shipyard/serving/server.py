@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -42,7 +43,12 @@ def app_from_env() -> Any:
     return build_app(Deployment.from_dict(config["deployment"]), ServeOptions(**config["options"]))
 
 
-def serve(deployment: Deployment, options: ServeOptions) -> None:
+def serve(
+    deployment: Deployment,
+    options: ServeOptions,
+    announce: Callable[[Any], None] = lambda app: None,
+) -> None:
+    """Load every model, then ``announce(app)`` and serve until interrupted."""
     import uvicorn
 
     common: dict[str, Any] = {
@@ -54,10 +60,12 @@ def serve(deployment: Deployment, options: ServeOptions) -> None:
         "http": "httptools" if _has("httptools") else "h11",
         "timeout_graceful_shutdown": 10,
     }
+    app = build_app(deployment, options)  # with workers: fail here, before forking them
+    announce(app)
     if options.workers == 1:
-        uvicorn.run(build_app(deployment, options), **common)
+        uvicorn.run(app, **common)
         return
-    build_app(deployment, options)  # fail here, in one line, before forking workers
+    app.state.service.close()
     os.environ[CONFIG_ENV] = json.dumps(
         {"deployment": deployment.to_dict(), "options": asdict(options)}
     )

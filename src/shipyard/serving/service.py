@@ -167,9 +167,17 @@ class PredictionService:
         try:
             fetched = None
             if model.feature_service and model.schema.missing(columns):
-                fetched = self._lookup(model.feature_service).fetch(columns)
+                lookup = self._lookup(model.feature_service)
+                response = lookup.fetch(columns)
+                fetched = response.values
                 columns = {**fetched, **columns}  # values sent with the request win
-            outputs = _json_list(_run(model, _model_input(model, columns), method))
+                try:
+                    model_input = _model_input(model, columns)
+                except InvalidInput as exc:
+                    raise lookup.explain(exc, response) from exc
+            else:
+                model_input = _model_input(model, columns)
+            outputs = _json_list(_run(model, model_input, method))
         except ShipyardError as exc:
             self.metrics.errors.labels(*labels, exc.code).inc()
             raise

@@ -1,0 +1,87 @@
+"""Every prediction is logged off the request path with its id, inputs, output, model
+version and variant; ground truth attaches later, all or nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+import shipyard.serving
+from shipyard.errors import InvalidArgument, NotFound
+from shipyard.serving.predlog import LoggedBatch, PredictionLogger, new_ids
+from tests.serving.conftest import records
+
+
+def test_predictions_are_logged_with_what_a_monitor_needs(
+    serve, churn_model, customers, shipyard_client
+):
+    server = serve("churn@production")
+    rows = records(customers.head(3))
+    body = server.post("/predict", {"records": rows}).json()
+    server.service.logger.flush()
+    logged = shipyard_client.store.predictions.get(body["prediction_ids"])
+    assert [p.id for p in logged] == body["prediction_ids"]
+    for p, row, output in zip(logged, rows, body["predictions"], strict=True):
+        assert (p.model, p.version, p.variant, p.shadow) == ("churn", 1, "production", False)
+        assert p.inputs == row and p.output == output and p.features is None
+        assert p.latency_ms > 0 and p.label is None
+    by_time = shipyard_client.store.predictions.query("churn")
+    assert [p.id for p in by_time] == sorted(body["prediction_ids"])  # ids sort by time
+    assert shipyard_client.store.predictions.last_prediction_ms()["churn"] == logged[0].ts_ms
+
+
+def test_log_labels_attaches_ground_truth_all_or_nothing(
+    serve, churn_model, customers, shipyard_client
+):
+    server = serve("churn@production")
+    ids = server.post("/predict", {"records": records(customers.head(4))}).json()["prediction_ids"]
+    server.service.logger.flush()
+    store = shipyard_client.store.predictions
+    unknown = "0" * 32
+    with pytest.raises(NotFound, match="1 of 2 prediction ids are not in the prediction log"):
+        shipyard.serving.log_labels([ids[0], unknown], [1, 0])
+    assert store.query("churn", labelled=True) == []  # nothing was attached
+    with pytest.raises(InvalidArgument, match="2 prediction ids but 1 labels"):
+        shipyard.serving.log_labels(ids[:2], [1])
+    with pytest.raises(InvalidArgument, match="is not a prediction id"):
+        shipyard.serving.log_labels(["abc"], [1])
+    assert shipyard.serving.log_labels(ids[:3], [1, 0, {"refund": True}]) == 3
+    labelled = {p.id: p.label for p in store.query("churn", labelled=True)}
+    assert labelled == {ids[0]: 1, ids[1]: 0, ids[2]: {"refund": True}}
+    assert [p.id for p in store.query("churn", labelled=False)] == [ids[3]]
+
+
+def test_no_log_logs_nothing(serve, churn_model, customers, shipyard_client):
+    server = serve("churn@production", log_predictions=False)
+    body = server.post("/predict", {"records": records(customers.head(2))}).json()
+    assert len(body["prediction_ids"]) == 2  # ids are still returned
+    assert server.http.get("/").json()["logging"] is False
+    assert shipyard_client.store.predictions.query("churn") == []
+
+
+def test_the_logger_flushes_in_the_background_and_keeps_rows_when_the_store_fails(
+    shipyard_client,
+):
+    class FlakyStore:
+        def __init__(self, real):
+            self.real, self.fail = real, True
+
+        def append(self, records):
+            if self.fail:
+                raise ConnectionError("database is down")
+            self.real.append(records)
+
+    store = FlakyStore(shipyard_client.store.predictions)
+    logger = PredictionLogger(store, interval=0.05)
+    ids = new_ids(2, 1_700_000_000_000)
+    batch = LoggedBatch(ids, 1_700_000_000_000, "m", 1, "main", False, 1.0,
+                        {"x": [1, 2]}, None, [0.5, 0.7])  # fmt: skip
+    logger.log(batch)
+    with pytest.raises(ConnectionError):
+        logger.flush()
+    store.fail = False
+    logger.start()
+    logger.close()  # the rows kept after the failure are written by the final flush
+    assert [(p.id, p.inputs, p.output) for p in shipyard_client.store.predictions.query("m")] == [
+        (ids[0], {"x": 1}, 0.5),
+        (ids[1], {"x": 2}, 0.7),
+    ]
