@@ -22,17 +22,78 @@ def models() -> None:
 
 
 @models.command("ls")
-def ls() -> None:
-    """Every model: latest version, aliases (what is in production), owner, last trained."""
-    registry = ModelRegistry()
-    grid = out.table(None, ["model", "latest", "aliases", "owner", "last registered"])
-    found = registry.list_models()
-    for m in found:
+@click.option("--stale", "only_stale", is_flag=True, help="Only stale models.")
+@click.option(
+    "--stale-after",
+    type=click.FloatRange(0, min_open=True),
+    metavar="DAYS",
+    help="Days without a version or a prediction (default: model_stale_after).",
+)
+def ls(only_stale: bool, stale_after: float | None) -> None:
+    """Every model: what is in production, who owns it, when it was last trained and last
+    used, and whether it is stale (idle too long, or its owner is gone)."""
+    from shipyard.registry import model_statuses
+    from shipyard.tracking import Client
+
+    statuses = model_statuses(Client(), stale_after)
+    grid = out.table(
+        None,
+        ["model", "production", "aliases", "owner", "last trained", "last prediction", "stale"],
+    )
+    for s in statuses:
+        if only_stale and not s.stale:
+            continue
+        m = s.model
+        production = f"v{m.aliases['production']}" if "production" in m.aliases else "-"
         aliases = ", ".join(f"{a}→v{v}" for a, v in sorted(m.aliases.items()))
-        grid.add_row(m.name, f"v{m.latest_version}", aliases, m.owner, _when(m.updated_ms))
+        grid.add_row(
+            m.name,
+            production,
+            aliases,
+            m.owner,
+            f"v{m.latest_version} {_when(s.last_version_ms)}",
+            _when(s.last_prediction_ms) if s.last_prediction_ms else "never",
+            f"[yellow]{s.stale_reason}[/]" if s.stale else "no",
+        )
     out.console().print(grid)
-    if not found:
+    if not statuses:
         click.echo("no models registered yet: shipyard.register_model(name, model)")
+
+
+@models.command("owners")
+@click.option("--gone", metavar="USER", help="Mark USER as gone: their models become stale.")
+@click.option("--back", metavar="USER", help="Undo --gone for USER.")
+def owners(gone: str | None, back: str | None) -> None:
+    """Who owns which models; mark an owner who left as --gone (their models show as stale
+    until someone takes them over with `models set-owner`)."""
+    from shipyard.registry import mark_owner_gone
+    from shipyard.tracking import Client
+
+    client = Client()
+    if gone or back:
+        mark_owner_gone(client, str(gone or back), gone=bool(gone))
+        click.echo(f"{gone or back} marked {'gone' if gone else 'back'}")
+        return
+    left = client.store.models.gone_owners()
+    by_owner: dict[str, list[str]] = {}
+    for m in client.store.models.list_models():
+        by_owner.setdefault(m.owner, []).append(m.name)
+    grid = out.table(None, ["owner", "models", "status"])
+    for owner, names in sorted(by_owner.items()):
+        status = f"gone (marked by {left[owner][0]})" if owner in left else "active"
+        grid.add_row(owner, ", ".join(sorted(names)), status)
+    out.console().print(grid)
+
+
+@models.command("set-owner")
+@click.argument("name")
+@click.argument("owner")
+def set_owner(name: str, owner: str) -> None:
+    """Hand model NAME over to OWNER."""
+    from shipyard.tracking import Client
+
+    Client().store.models.update_model(name, owner=owner)
+    click.echo(f"{name} is now owned by {owner}")
 
 
 @models.command("versions")

@@ -8,6 +8,7 @@ from shipyard.registry.flavors.python_model import ModelContext, PythonModel
 from shipyard.registry.gates import parse_gate
 from shipyard.registry.models import LoadedModel, ModelRegistry, ModelVersion, load_model_dir
 from shipyard.registry.signature import infer_signature
+from shipyard.registry.status import ModelStatus, mark_owner_gone, model_statuses
 from shipyard.store.base import AliasMove
 
 __all__ = [
@@ -16,13 +17,16 @@ __all__ = [
     "ModelCard",
     "ModelContext",
     "ModelRegistry",
+    "ModelStatus",
     "ModelVersion",
     "PythonModel",
     "build_model",
     "infer_signature",
     "load_model",
     "load_model_dir",
+    "mark_owner_gone",
     "model_card",
+    "model_statuses",
     "parse_gate",
     "promote_model",
     "register_model",

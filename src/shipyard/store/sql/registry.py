@@ -30,6 +30,7 @@ from shipyard.store.base import (
 from shipyard.store.sql.engine import Database, NumberTaken
 from shipyard.store.sql.registry_tables import (
     alias_moves,
+    gone_owners,
     model_aliases,
     model_versions,
     registered_models,
@@ -155,6 +156,23 @@ class SqlModelRegistryStore:
             return _models(conn, [_model_row(conn, name)])[0]
 
         return self.db.write(_update)
+
+    def mark_owner_gone(self, owner: str, gone: bool, user: str, now_ms: int) -> None:
+        if not owner or len(owner) > _LIMITS["owner"]:
+            raise InvalidArgument(f"an owner is 1 to {_LIMITS['owner']} characters, not {owner!r}")
+
+        def _mark(conn: Connection) -> None:
+            conn.execute(delete(gone_owners).where(gone_owners.c.owner == owner))
+            if gone:
+                conn.execute(
+                    insert(gone_owners).values(owner=owner, marked_by=user, marked_ms=now_ms)
+                )
+
+        self.db.write(_mark)
+
+    def gone_owners(self) -> dict[str, tuple[str, int]]:
+        rows = self.db.read(lambda conn: conn.execute(select(gone_owners)).all())
+        return {r.owner: (r.marked_by, r.marked_ms) for r in rows}
 
     def get_model_version(self, name: str, version: int) -> ModelVersionRecord:
         def _get(conn: Connection) -> ModelVersionRecord:

@@ -91,4 +91,13 @@ alias_moves = Table(
     Index("ix_alias_moves_model_id_alias_moved_ms", "model_id", "alias", "moved_ms"),
 )
 
+# owners who left: their models count as stale in `shipyard models ls` until handed over
+gone_owners = Table(
+    "gone_owners",
+    metadata,
+    Column("owner", String(256), primary_key=True),
+    Column("marked_by", String(256), nullable=False),
+    Column("marked_ms", BigInteger, nullable=False),
+)
+
 BLOB_REFERENCES.append((model_versions, model_versions.c.blob_hash))

@@ -1,4 +1,4 @@
-"""prediction log: predictions
+"""prediction log: predictions; registry: gone_owners
 
 Revision ID: 0005
 Revises: 0004
@@ -35,5 +35,15 @@ def upgrade() -> None:
         batch_op.create_index("ix_predictions_model_ts_ms", ["model", "ts_ms"], unique=False)
 
 
+    op.create_table(
+        "gone_owners",
+        sa.Column("owner", sa.String(length=256), nullable=False),
+        sa.Column("marked_by", sa.String(length=256), nullable=False),
+        sa.Column("marked_ms", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("owner", name=op.f("pk_gone_owners")),
+    )
+
+
 def downgrade() -> None:
+    op.drop_table("gone_owners")
     op.drop_table("predictions")
