@@ -10,6 +10,8 @@ import shipyard
 EXPECTED = {
     "PythonModel",
     "load_model",
+    "log_labels",
+    "promote_model",
     "register_model",
     "set_model_alias",
     "ActiveRun",

@@ -20,7 +20,14 @@ from shipyard.flows import (
     step,
     timeout,
 )
-from shipyard.registry import PythonModel, load_model, register_model, set_model_alias
+from shipyard.registry import (
+    PythonModel,
+    load_model,
+    promote_model,
+    register_model,
+    set_model_alias,
+)
+from shipyard.serving import log_labels
 from shipyard.store import Metric, Project, RunStatus
 from shipyard.store.serializers import register_serializer
 from shipyard.tracking import (
@@ -83,12 +90,14 @@ __all__ = [
     "log_artifact",
     "log_dict",
     "log_figure",
+    "log_labels",
     "log_metric",
     "log_metrics",
     "log_object",
     "log_param",
     "log_params",
     "log_text",
+    "promote_model",
     "register_model",
     "register_serializer",
     "resources",

@@ -127,3 +127,11 @@ def test_bad_input_is_refused_with_a_reason(registry: ModelRegistry, data: tuple
     with pytest.raises(NotFound):
         registry.load_model("models:/nothing/1")
     assert registry.list_models() == []  # nothing half-registered
+
+
+def test_metrics_just_logged_in_the_active_run_are_recorded(shipyard_client, data) -> None:
+    X, y = data
+    with shipyard.start_run(project="p"):  # the run has its own client and metric buffer
+        shipyard.log_metric("auc", 0.91)
+        version = shipyard.register_model("churn", LogisticRegression().fit(X, y))
+    assert version.metrics == {"auc": 0.91}

@@ -137,7 +137,9 @@ class ModelRegistry:
             else {}
         )
         if metrics is None and run_id is not None:
-            self.client.flush()  # metrics logged a moment ago may still be buffered
+            self.client.flush()  # metrics logged a moment ago may still be buffered,
+            if run is not None and run.id == run_id:
+                run.client.flush()  # in this client or in the active run's
             metrics = dict(self.client.get_run(run_id).metrics)
         blob = self.client.blobs.put_bytes(packed)
         new = NewModelVersion(
