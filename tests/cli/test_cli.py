@@ -145,3 +145,20 @@ def test_quickstart_end_to_end(shipyard_home):
     assert set(dataset.lineage["feature_views"]) == {"customer_profile", "customer_spend"}
     assert dataset.record.rows == 4000
     assert all(not s.stale for s in fs.catalog.status())
+    # the registry and serving part: registered from the flow, promoted through gates,
+    # served over HTTP from customer ids alone, every prediction logged
+    from shipyard.registry import ModelRegistry
+
+    version = ModelRegistry().get_version("models:/churn@production")
+    assert version.version == 1 and version.run_id == run["end"].task.id
+    assert version.dataset == dataset.uri and version.feature_service == "quickstart/churn_model"
+    assert version.metrics["roc_auc"] == pytest.approx(run.data.best_scores["roc_auc"])
+    (move,) = ModelRegistry().alias_history("churn", "production")
+    assert [g["passed"] for g in move.gates] == [True, True]
+    assert "promoted: churn@production v- -> v1" in done.stdout
+    assert "300 requests with only a customer id" in done.stdout
+    logged = shipyard.Client().store.predictions.query("churn")
+    assert len(logged) == 300 and all(p.features for p in logged)
+    shown = [p for p in logged if p.id in done.stdout]  # the table of the first five
+    assert len(shown) == 5 and all(p.label is not None for p in shown)
+    assert sum(p.label is not None for p in logged) == 5

@@ -4,8 +4,10 @@
    feature views over it applied to the registry.
 2. A flow builds a point-in-time training set from them (saved as a dataset) and trains a
    sweep of scikit-learn models as a foreach, each a tracked task; the join keeps the best.
-3. The sweep is compared from the store, the views are materialized online, and a few
-   customers are scored from online features, as a server would.
+3. The sweep is compared from the store and the best model is registered (with its run,
+   dataset and feature service), then promoted to production through gates.
+4. The views are materialized online and the model is served over HTTP: requests carry
+   only a customer id, the server fetches the features, and every prediction is logged.
 """
 
 from __future__ import annotations
@@ -76,48 +78,12 @@ def prepare_features() -> tuple[Any, Path]:
     return fs, entities
 
 
-def serve_preview(fs: Any, run: Any) -> None:
-    """Materialize online, then score customers from online features, as a server would."""
-    from shipyard.cli import quickstart_features as qf
-
-    loaded = fs.materialize_incremental()
-    click.echo("online store: " + ", ".join(f"{v} {n:,} rows" for v, n in loaded.items()))
-    rows = [{"customer_id": i} for i in (1, 2, 3, 4, 5)]
-    response = fs.get_online_features(qf.SERVICE, rows)
-    timings = []
-    for i in range(200):  # warm lookups of one customer, as a prediction server makes them
-        started = time.perf_counter()
-        fs.get_online_features(qf.SERVICE, [{"customer_id": 1 + i % 50}])
-        timings.append((time.perf_counter() - started) * 1000)
-    timings.sort()
-    import pandas as pd
-
-    features = pd.DataFrame(response.to_dict())[run.data.feature_names]
-    scores = run.data.best_model.predict_proba(features.astype("float64").fillna(0.0))[:, 1]
-    grid = out.table(
-        f"customers scored from online features by the best model (one-customer lookup: "
-        f"p50 {timings[100]:.2f} ms, p99 {timings[198]:.2f} ms incl. the on-demand view)",
-        ["customer", *run.data.feature_names, "churn risk"],
-    )
-    for i, row in enumerate(rows):
-        cells = [
-            _cell(response.values[name][i], response.statuses[name][i])
-            for name in run.data.feature_names
-        ]
-        grid.add_row(str(row["customer_id"]), *cells, f"{scores[i]:.2f}")
-    out.console().print(grid)
-
-
-def _cell(value: Any, status: str) -> str:
-    if status != "present":
-        return f"[yellow]{status}[/]"
-    return out.number(value) if isinstance(value, float) else str(value)
-
-
 @click.command()
 @click.option("--max-workers", type=int, default=None, help="Training tasks at once.")
 def quickstart(max_workers: int | None) -> None:
     """Run the end-to-end demo on the embedded store (no servers needed)."""
+    from shipyard.cli import quickstart_features as qf
+    from shipyard.cli import quickstart_serving as qs
     from shipyard.cli.quickstart_flow import QuickstartFlow
 
     click.echo(f"shipyard quickstart — store: {Client().settings.home}")
@@ -128,9 +94,13 @@ def quickstart(max_workers: int | None) -> None:
     click.echo(f"{run.pathspec} finished in {time.perf_counter() - started:.1f} s")
     click.echo(f"training set: {run.data.dataset}")
     print_comparison(run)
-    serve_preview(fs, run)
+    loaded = fs.materialize_incremental()
+    click.echo("online store: " + ", ".join(f"{v} {n:,} rows" for v, n in loaded.items()))
+    click.echo(f"registered models:/churn/{run.data.model_version} from {run.pathspec}/end")
+    live = qs.promote(run.data.model_version)
+    qs.serve_and_query(qf.CUSTOMERS, entities)
     click.echo(
-        f"next: `shipyard flows show {run.pathspec}`, `shipyard runs ls -p {FLOW} --tasks`, "
-        f"`shipyard features status --project quickstart`, "
-        f"`shipyard features ls --project quickstart`"
+        f"next: `shipyard serve churn@production`, `shipyard models ls`, "
+        f"`shipyard models card churn/{live}`, `shipyard flows show {run.pathspec}`, "
+        f"`shipyard features status --project quickstart`"
     )

@@ -92,9 +92,30 @@ class QuickstartFlow(FlowSpec):
         best = max(inputs, key=lambda i: (i.scores["roc_auc"], i.scores["accuracy"]))
         self.best_spec, self.best_scores = best.spec, best.scores
         self.best_model, self.best_task = best.model, best.task_run_id
-        self.merge_artifacts(inputs, include=["dataset", "feature_names"])
+        self.merge_artifacts(inputs, include=["dataset", "feature_names", "X_train", "X_test"])
         self.next(self.end)
 
     @step
     def end(self) -> None:
+        """Register the best model for serving: missing online features count as 0, as
+        they did in training; the version records this task, the dataset and the service."""
+        from sklearn.impute import SimpleImputer
+        from sklearn.pipeline import Pipeline
+
+        from shipyard.cli.quickstart_features import PROJECT, SERVICE
+
+        fill = SimpleImputer(strategy="constant", fill_value=0.0).fit(self.X_train)
+        served = Pipeline([("fill_missing", fill), ("model", self.best_model)])
+        version = shipyard.register_model(
+            "churn",
+            served,
+            input_example=self.X_test.head(5),
+            dataset=self.dataset,
+            feature_service=f"{PROJECT}/{SERVICE}",
+            metrics=self.best_scores,
+            description=f"quickstart churn model: {self.best_spec['model']}",
+            tags={"quickstart": "true"},
+        )
+        self.model_version = version.version
         print(f"best: {self.best_spec} roc_auc={self.best_scores['roc_auc']:.4f}")
+        print(f"registered {version.uri}")
