@@ -84,7 +84,7 @@ def serve_and_query(customers: int, labels_path: Path, requests: int = 300) -> N
         grid.add_row(
             pid,
             str(p.inputs["customer_id"]),
-            *[out.number(features.get(f)) for f in shown],
+            *[_cell(features.get(f)) for f in shown],
             f"{p.output[1]:.2f}",
         )
     out.console().print(grid)
@@ -123,3 +123,7 @@ class _Server:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=30)
+
+
+def _cell(value: Any) -> str:
+    return "[yellow]missing[/]" if value is None else out.number(value)
