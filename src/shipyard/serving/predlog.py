@@ -45,28 +45,30 @@ class LoggedBatch:
     outputs: list[Any]
 
     def records(self) -> list[PredictionRecord]:
-        names = list(self.inputs)
-        columns = [self.inputs[n] for n in names]
-        feature_names = list(self.features or {})
-        feature_columns = [self.features[n] for n in feature_names] if self.features else []
-        return [
-            PredictionRecord(
-                id=pid,
-                model=self.model,
-                version=self.version,
-                variant=self.variant,
-                shadow=self.shadow,
-                ts_ms=self.ts_ms,
-                latency_ms=self.latency_ms,
-                inputs={n: c[i] for n, c in zip(names, columns, strict=True)},
-                features=(
-                    {n: c[i] for n, c in zip(feature_names, feature_columns, strict=True)}
-                    if self.features is not None
-                    else None
-                ),
-                output=self.outputs[i],
+        fixed = (self.model, self.version, self.variant, self.shadow, self.ts_ms, self.latency_ms)
+        if len(self.ids) == 1:  # single-row traffic: the common case, kept cheap
+            inputs = {name: values[0] for name, values in self.inputs.items()}
+            features = (
+                {name: values[0] for name, values in self.features.items()}
+                if self.features is not None
+                else None
             )
-            for i, pid in enumerate(self.ids)
+            return [PredictionRecord(self.ids[0], *fixed, inputs, self.outputs[0], features)]
+        names = list(self.inputs)
+        rows = zip(*self.inputs.values(), strict=True)
+        inputs_of = [dict(zip(names, row, strict=True)) for row in rows]
+        features_of: list[dict[str, Any] | None] = [None] * len(self.ids)
+        if self.features is not None:
+            feature_names = list(self.features)
+            features_of = [
+                dict(zip(feature_names, row, strict=True))
+                for row in zip(*self.features.values(), strict=True)
+            ]
+        return [
+            PredictionRecord(pid, *fixed, inputs, output, features)
+            for pid, inputs, output, features in zip(
+                self.ids, inputs_of, self.outputs, features_of, strict=True
+            )
         ]
 
 

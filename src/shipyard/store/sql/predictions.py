@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from shipyard.errors import InvalidArgument
 from shipyard.store.base import PredictionRecord
@@ -29,21 +29,37 @@ def _dumps(value: Any) -> str:
         raise InvalidArgument(f"a prediction log value is not JSON-serializable: {exc}") from exc
 
 
-def _row(r: PredictionRecord) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "model": r.model,
-        "version": r.version,
-        "variant": r.variant,
-        "shadow": r.shadow,
-        "ts_ms": r.ts_ms,
-        "latency_ms": r.latency_ms,
-        "inputs": _dumps(r.inputs),
-        "features": None if r.features is None else _dumps(r.features),
-        "output": _dumps(r.output),
-        "label": None if r.label is None else _dumps(r.label),
-        "labelled_ms": r.labelled_ms,
-    }
+COLUMNS = (
+    "id",
+    "model",
+    "version",
+    "variant",
+    "shadow",
+    "ts_ms",
+    "latency_ms",
+    "inputs",
+    "features",
+    "output",
+    "label",
+    "labelled_ms",
+)
+
+
+def _row(r: PredictionRecord) -> tuple[Any, ...]:
+    return (
+        r.id,
+        r.model,
+        r.version,
+        r.variant,
+        r.shadow,
+        r.ts_ms,
+        r.latency_ms,
+        _dumps(r.inputs),
+        None if r.features is None else _dumps(r.features),
+        _dumps(r.output),
+        None if r.label is None else _dumps(r.label),
+        r.labelled_ms,
+    )
 
 
 def _record(row: Any) -> PredictionRecord:
@@ -68,14 +84,22 @@ class SqlPredictionLogStore:
         self.db = db
 
     def append(self, records: Sequence[PredictionRecord]) -> None:
+        """One DBAPI executemany: servers append thousands of rows a second, and going
+        through the driver directly costs a fraction of a Core insert per row."""
         rows = [_row(r) for r in records]  # serialize before taking the write lock
 
         def _append(conn: Connection) -> None:
-            for chunk in chunks(rows, CHUNK):
-                conn.execute(insert(predictions), list(chunk))
+            conn.exec_driver_sql(self._insert_sql(conn), rows)
 
         if rows:
             self.db.write(_append)
+
+    def _insert_sql(self, conn: Connection) -> str:
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        return (
+            f"INSERT INTO {predictions.name} ({', '.join(COLUMNS)}) "
+            f"VALUES ({', '.join([mark] * len(COLUMNS))})"
+        )
 
     def attach_labels(self, labels: Sequence[tuple[str, Any]], now_ms: int) -> list[str]:
         latest = {pid: _dumps(label) for pid, label in labels}  # the last label of an id wins
