@@ -167,3 +167,22 @@ def test_every_protocol_validates_against_the_signature(serve, churn_model, path
     error = response.json()["error"]
     assert error["code"] == "INVALID_INPUT" and error["field"] == "spend"
     assert "must be a number" in error["message"]
+
+
+def test_a_built_folder_is_served_without_the_store(
+    serve, churn_model, customers, tmp_path, monkeypatch, shipyard_client
+):
+    from shipyard.registry import ModelRegistry, build_model
+    from shipyard.registry import build as build_module
+
+    monkeypatch.setattr(
+        build_module,
+        "shipyard_source",  # no wheel build: fast
+        lambda wheels: build_module.ShipyardSource("shipyard==9"),
+    )
+    folder = build_model(ModelRegistry(shipyard_client), "churn@production", tmp_path / "b")
+    server = serve(str(folder))
+    rows = customers.head(4)
+    body = server.post("/predict", {"records": records(rows)}).json()
+    assert body["predictions"] == churn_model.predict(rows).tolist()
+    assert (body["model"], body["version"]) == ("churn", 1)
