@@ -1,7 +1,9 @@
 """Model flavors: how a kind of model is saved into a folder, loaded back and described.
 
 Built-ins register through the same lazy registry as third parties (entry point group
-``shipyard.flavors``); detection asks each loaded flavor in order.
+``shipyard.flavors``); detection asks each loaded flavor in order. The framework flavors
+(xgboost, lightgbm, pytorch, onnx) import their framework only to save or load, and say
+which extra to install when it is missing (``pip install 'shipyard[xgboost]'``).
 """
 
 from __future__ import annotations
@@ -32,10 +34,17 @@ FLAVORS = Registry(
     {
         "python_model": "shipyard.registry.flavors.python_model:FLAVOR",
         "sklearn": "shipyard.registry.flavors.sklearn:FLAVOR",
+        "xgboost": "shipyard.registry.flavors.xgboost:FLAVOR",
+        "lightgbm": "shipyard.registry.flavors.lightgbm:FLAVOR",
+        "pytorch": "shipyard.registry.flavors.pytorch:FLAVOR",
+        "onnx": "shipyard.registry.flavors.onnx:FLAVOR",
     },
     entry_point_group="shipyard.flavors",
 )
-DETECTION_ORDER = ("python_model", "sklearn")
+# XGBoost's and LightGBM's scikit-learn wrappers are scikit-learn estimators too: their own
+# flavors (native formats) must be asked first. Framework flavors detect by the model's
+# type's module names, so asking them imports no framework.
+DETECTION_ORDER = ("python_model", "xgboost", "lightgbm", "sklearn", "pytorch", "onnx")
 
 
 def flavor_for(model: Any, name: str | None = None) -> Flavor:

@@ -4,10 +4,10 @@ frameworks without a flavor (MLflow's pyfunc idea)."""
 from __future__ import annotations
 
 import os
-import sys
-import sysconfig
 from dataclasses import dataclass, field
 from typing import Any
+
+from shipyard.registry.flavors._common import by_value
 
 MODEL_FILE = "python_model.pkl"
 
@@ -51,16 +51,9 @@ class PythonModelFlavor:
     def save(self, model: Any, folder: str) -> None:
         import cloudpickle
 
-        module = sys.modules.get(type(model).__module__)
-        by_value = module is not None and _is_users_code(module)
-        if by_value:  # the class lives in the user's files: ship its code with the model
-            cloudpickle.register_pickle_by_value(module)
-        try:
-            with open(os.path.join(folder, MODEL_FILE), "wb") as out:
-                cloudpickle.dump(model, out)
-        finally:
-            if by_value:
-                cloudpickle.unregister_pickle_by_value(module)
+        # a class in the user's files travels with the model
+        with by_value(model), open(os.path.join(folder, MODEL_FILE), "wb") as out:
+            cloudpickle.dump(model, out)
 
     def load(self, folder: str) -> Any:
         import cloudpickle
@@ -75,15 +68,6 @@ class PythonModelFlavor:
         import cloudpickle
 
         return [f"cloudpickle=={cloudpickle.__version__}"]
-
-
-def _is_users_code(module: Any) -> bool:
-    """A module of the user's project, not an installed package or the standard library."""
-    path = getattr(module, "__file__", None) or ""
-    if module.__name__ == "__main__" or not path:
-        return False  # cloudpickle already pickles __main__ by value
-    installed = ("site-packages", "dist-packages", sysconfig.get_paths()["stdlib"])
-    return not any(marker in path for marker in installed)
 
 
 FLAVOR = PythonModelFlavor()
