@@ -1,19 +1,33 @@
-"""`shipyard models ls|versions|show|alias|promote|card|build`: what is registered, what is
-live and on what evidence, who owns it, and a folder to ship it in."""
+"""`shipyard models ls|versions|show|owners|alias|promote|card|build|load-test`: what is
+registered, what is live and on what evidence, who owns it, a folder to ship it in, and how
+much load it takes."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
+from rich.console import Console
 
 from shipyard.cli import _output as out
-from shipyard.errors import GateFailed
+from shipyard.errors import GateFailed, ShipyardError
 from shipyard.registry import AliasMove, ModelRegistry, build_model, model_card
+
+if TYPE_CHECKING:
+    from shipyard.serving.loadtest import LoadTestResult
 
 
 @click.group()
@@ -225,3 +239,174 @@ def _print_gates(results: Sequence[dict[str, Any]]) -> None:
 
 def _when(ms: int) -> str:
     return out.when(datetime.fromtimestamp(ms / 1000, UTC))
+
+
+@models.command("load-test")
+@click.argument("ref", metavar="MODEL")
+@click.option(
+    "--url",
+    help="Base URL of a running server to test; without it a `shipyard serve MODEL` is "
+    "started on a free loopback port and stopped afterwards.",
+)
+@click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 512))
+@click.option("--requests", "count", type=click.IntRange(1), help="Stop after N requests.")
+@click.option("--duration", type=click.FloatRange(0, min_open=True), help="Stop after S seconds.")
+@click.option(
+    "--batch-size", default=1, show_default=True, type=click.IntRange(1), help="Rows per request."
+)
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(dir_okay=False),
+    help="Rows to send (.parquet or .csv, cycled) instead of values generated from the "
+    "signature; for a feature-service model, its entity keys.",
+)
+@click.option(
+    "--log",
+    "log_predictions",
+    is_flag=True,
+    help="Log the predictions of the started server (off: test traffic stays out of the "
+    "prediction log and monitoring).",
+)
+@click.option("--seed", default=0, show_default=True, help="Seed of the generated values.")
+@click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(0.1))
+def load_test(
+    ref: str,
+    url: str | None,
+    concurrency: int,
+    count: int | None,
+    duration: float | None,
+    batch_size: int,
+    input_path: str | None,
+    log_predictions: bool,
+    seed: int,
+    timeout: float,
+) -> None:
+    """Send POST /predict requests to MODEL (NAME@ALIAS or NAME/VERSION) from concurrent
+    clients, then print requests/s and latency percentiles. Bounded by --requests and/or
+    --duration (with neither: 10 s or 2,000 requests, whichever comes first). Exits 1 if
+    any request failed, so CI can gate on it."""
+    from shipyard.serving import loadtest
+
+    if url and log_predictions:
+        raise click.UsageError("--log applies to the server this command starts, not --url")
+    record = ModelRegistry().find_version(ref).record
+    if input_path:
+        bodies = loadtest.file_payloads(input_path, batch_size=batch_size)
+    else:
+        bodies = loadtest.signature_payloads(record.signature, batch_size=batch_size, seed=seed)
+        if record.feature_service:
+            click.echo(
+                f"note: {record.name} v{record.version} looks up features of service "
+                f"{record.feature_service!r}; generated requests send every input, so no "
+                "lookups are made. Pass --input with entity keys to include them.",
+                err=True,
+            )
+    serve_ref = ref if "@" in ref or "/" in ref else f"{record.name}/{record.version}"
+    with ExitStack() as stack:
+        target = url or stack.enter_context(_started_server(serve_ref, log_predictions))
+        status = stack.enter_context(Console(stderr=True).status(f"load testing {target}"))
+        result = loadtest.load_test(
+            target,
+            bodies,
+            concurrency=concurrency,
+            timeout=timeout,
+            requests=count,
+            duration=duration,
+            progress=lambda done: status.update(f"load testing {target}: {done:,} requests"),
+        )
+    _print_load(result, f"{record.name} v{record.version}", batch_size)
+    if result.failed and not result.ok and "connection" in result.errors:
+        raise ShipyardError(f"nothing answered at {target}: {result.errors['connection'].message}")
+    if result.failed:
+        counts = ", ".join(f"{k}: {e.count:,}" for k, e in result.errors.items())
+        raise ShipyardError(f"{result.failed:,} of {result.requests:,} requests failed ({counts})")
+
+
+@contextmanager
+def _started_server(ref: str, log_predictions: bool) -> Iterator[str]:
+    """`shipyard serve REF` on a free loopback port in its own process group, until ready;
+    killed with its group on the way out, whatever happens."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    command = [sys.executable, "-m", "shipyard.cli", "serve", ref, "--port", str(port)]
+    command += [] if log_predictions else ["--no-log"]
+    url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True
+        )
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _interrupt) if main else None
+        try:
+            with Console(stderr=True).status(f"starting shipyard serve {ref} on {url}"):
+                _wait_ready(url, process, log, ref)
+            yield url
+        finally:
+            if main:
+                signal.signal(signal.SIGTERM, previous)
+            _stop(process)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM: stop the started server on the way out, as Ctrl-C
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], log: IO[bytes], ref: str) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 120
+    while True:
+        if process.poll() is not None:
+            log.seek(0)
+            lines = log.read().decode(errors="replace").strip().splitlines()
+            said = lines[-1] if lines else f"exit code {process.returncode}"
+            raise ShipyardError(f"`shipyard serve {ref}` stopped before it was ready: {said}")
+        try:
+            if httpx.get(f"{url}/ready", timeout=2, trust_env=False).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise ShipyardError(f"`shipyard serve {ref}` was not ready at {url} within 120 s")
+        time.sleep(0.1)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the server's process group, SIGKILL if it is still there after 10 s."""
+    for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 10.0)):
+        with suppress(ProcessLookupError):  # the group is gone: reap the server below
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _print_load(result: LoadTestResult, model: str, batch_size: int) -> None:
+    def ms(value: float | None) -> str:
+        return "-" if value is None else f"{value:,.1f}"
+
+    click.echo(
+        f"load test of {model} at {result.url}: {result.concurrency} clients, "
+        f"{batch_size} row(s) per request, {result.seconds:.1f} s"
+    )
+    columns = ["requests", "ok", "failed", "req/s", "rows/s", "p50 ms", "p90 ms", "p99 ms"]
+    grid = out.table(None, [*columns, "max ms"])
+    grid.add_row(
+        f"{result.requests:,}",
+        f"{result.ok:,}",
+        f"[red]{result.failed:,}[/]" if result.failed else "0",
+        f"{result.rps:,.1f}",
+        f"{result.rows_per_s:,.1f}",
+        *(ms(v) for v in (result.p50_ms, result.p90_ms, result.p99_ms, result.max_ms)),
+    )
+    console = out.console()
+    console.print(grid)
+    if result.errors:
+        errors = out.table("errors", ["status", "count", "first message"])
+        for key, error in result.errors.items():
+            errors.add_row(key, f"{error.count:,}", error.message)
+        console.print(errors)
