@@ -37,17 +37,21 @@ pre-serialized body (``dataframe_split`` on ``/invocations``; ``{"columns": {...
 
 Targets (issue): single-row p99 < 10 ms at 8 clients; req/s >= 10x MLflow's for the
 same model; 1,000-row batch p99 < 30 ms; prediction log on costs < 10 % of req/s
-(1 - on / off, medians). ``--py-spy OUT.svg`` profiles the Shipyard server (log on)
-during one more single-row run (not counted). ``--skip-mlflow`` measures Shipyard only.
+(1 - on / off, medians). ``--py-spy OUT.svg`` (``.json``: speedscope, ``.txt``: collapsed
+stacks) profiles the Shipyard server (log on) during one more single-row run (not
+counted). At the end the exceptions and ERROR lines of each server's log are counted.
+``--skip-mlflow`` measures Shipyard only, ``--skip-shipyard`` MLflow only.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import os
 import pickle
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -214,6 +218,7 @@ class WrkResult:
     requests: int
     errors: int  # non-2xx answers + socket errors
     cpu_ms: float | None = None  # server CPU per request
+    wrk_cores: float | None = None  # CPU wrk itself used, in cores
 
     @classmethod
     def parse(cls, out: str) -> WrkResult:
@@ -270,11 +275,34 @@ class Load:
         url = server.url + path
         if self.warmup > 0:
             self.wrk(url, body, self.warmup)
-        cpu = server.cpu_seconds()
+        cpu, own = server.cpu_seconds(), children_cpu()
         result = WrkResult.parse(self.wrk(url, body, self.duration))
+        result.wrk_cores = (children_cpu() - own) / self.duration
         if result.requests:
             result.cpu_ms = (server.cpu_seconds() - cpu) * 1e3 / result.requests
         return result
+
+
+def children_cpu() -> float:
+    """User + system CPU of this process's finished children (here: the wrk runs)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def log_problems(text: str) -> collections.Counter[str]:
+    """Exception lines (the last line of each traceback) and ERROR lines of a server log."""
+    found: collections.Counter[str] = collections.Counter()
+    in_traceback = False
+    for line in text.splitlines():
+        if line.startswith("Traceback"):
+            in_traceback = True
+        elif in_traceback and line and not line[0].isspace():
+            if not line.startswith(("During handling", "The above exception")):
+                found[line.strip()] += 1
+                in_traceback = False
+        elif re.match(r"(ERROR|CRITICAL)\b", line) and "Exception in ASGI application" not in line:
+            found[line.strip()] += 1
+    return found
 
 
 def post_json(url: str, body: bytes) -> Any:
@@ -670,7 +698,8 @@ def main() -> None:
                 print(
                     f"  round {rnd + 1} {server.name:<15} {path:<12} {r.rps:>9,.0f} req/s  "
                     f"p50 {r.p50:7.2f} ms  p99 {r.p99:7.2f} ms  "
-                    f"server CPU {r.cpu_ms or 0:.2f} ms/req  errors {r.errors}",
+                    f"server CPU {r.cpu_ms or 0:.2f} ms/req  wrk {r.wrk_cores or 0:.2f} cores  "
+                    f"errors {r.errors}",
                     flush=True,
                 )
 
@@ -694,9 +723,14 @@ def main() -> None:
             profile(sy, load, files["split_1"], args.py_spy)
 
         for server in servers:
-            errors = re.findall(r"(?im)^.*(?:traceback|error|exception).*$", server.log_tail(20000))
-            if errors:
-                print(f"  {server.name} log has {len(errors)} error lines, e.g. {errors[0][:200]}")
+            problems = log_problems(server.log_tail(1_000_000))
+            if problems:
+                print(f"  {server.name} log: {sum(problems.values())} errors or exceptions:")
+                for message, count in problems.most_common(5):
+                    why = " (wrk closes its connections mid-request when a run ends)"
+                    print(
+                        f"    {count} x {message[:300]}" + (why if "Disconnect" in message else "")
+                    )
 
     report(args, measures, batch, mlflow_version, mf is None, sy is None)
 
@@ -710,6 +744,7 @@ def profile(server: Server, load: Load, body: Path, out: Path) -> None:
             "py-spy",
             "record",
             "--subprocesses",
+            "--nonblocking",
             "--pid",
             str(server.proc.pid),
             "--duration",
@@ -749,6 +784,8 @@ def report(
 
     on, off = m.median("sy_inv", "rps"), m.median("sy_nolog_inv", "rps")
     cost = (1 - on / off) * 100 if on and off else None
+    cpu_on, cpu_off = m.median("sy_inv", "cpu_ms"), m.median("sy_nolog_inv", "cpu_ms")
+    cpu_cost = (cpu_on / cpu_off - 1) * 100 if cpu_on and cpu_off else None
     sy_errors = m.errors("sy")
     rows = [
         Row(
@@ -786,7 +823,10 @@ def report(
         Row(f"{args.batch_rows:,} rows, /predict (columns): p50", "ms", b("sy_predict", "p50")),
         Row("  p99", "ms", b("sy_predict", "p99"), target=30),
         Row("1 row, /invocations, --no-log: req/s", "req/s", off, higher_is_better=True),
+        Row("  p50", "ms", m.median("sy_nolog_inv", "p50")),
+        Row("  p99", "ms", m.median("sy_nolog_inv", "p99")),
         Row("prediction log cost (1 - req/s on / off)", "%", cost, target=10),
+        Row("prediction log cost in server CPU per request (on / off - 1)", "%", cpu_cost),
         Row(
             "failed requests (non-2xx, socket errors)",
             "n",
