@@ -73,15 +73,50 @@ def test_the_logger_flushes_in_the_background_and_keeps_rows_when_the_store_fail
     store = FlakyStore(shipyard_client.store.predictions)
     logger = PredictionLogger(store, interval=0.05)
     ids = new_ids(2, 1_700_000_000_000)
-    batch = LoggedBatch(ids, 1_700_000_000_000, "m", 1, "main", False, 1.0,
-                        {"x": [1, 2]}, None, [0.5, 0.7])  # fmt: skip
+    batch = LoggedBatch(
+        ids, 1_700_000_000_000, "m", 1, "main", False, 1.0, {"x": [1, 2]}, None, [0.5, 0.7]
+    )
     logger.log(batch)
     with pytest.raises(ConnectionError):
         logger.flush()
     store.fail = False
     logger.start()
     logger.close()  # the rows kept after the failure are written by the final flush
-    assert [(p.id, p.inputs, p.output) for p in shipyard_client.store.predictions.query("m")] == [
-        (ids[0], {"x": 1}, 0.5),
-        (ids[1], {"x": 2}, 0.7),
+    logged = {p.id: (p.inputs, p.output) for p in shipyard_client.store.predictions.query("m")}
+    assert logged == {ids[0]: ({"x": 1}, 0.5), ids[1]: ({"x": 2}, 0.7)}
+
+
+def test_single_rows_and_batches_are_buffered_and_written_alike(shipyard_client):
+    logger = PredictionLogger(shipyard_client.store.predictions, interval=60)
+    one = LoggedBatch(new_ids(1, 5), 5, "m", 1, "a", False, 1.0, {"x": [1]}, {"f": [0.5]}, [1])
+    many = LoggedBatch(
+        new_ids(3, 6),
+        6,
+        "m",
+        2,
+        "b",
+        True,
+        2.0,
+        {"x": [2, 3, 4]},
+        {"f": [0.1, None, 0.3]},
+        [[0, 1], [1, 0], [0.5, 0.5]],
+    )
+    logger.log(one)
+    logger.log(many)
+    assert logger.flush() == 4 and logger.flush() == 0
+    got = {p.id: p for p in shipyard_client.store.predictions.query("m")}
+    assert len(got) == 4
+    first = got[one.ids[0]]
+    assert (first.inputs, first.features, first.output, first.version) == (
+        {"x": 1},
+        {"f": 0.5},
+        1,
+        1,
+    )
+    rows = [got[i] for i in many.ids]
+    assert [(p.inputs["x"], p.features["f"], p.output) for p in rows] == [
+        (2, 0.1, [0, 1]),
+        (3, None, [1, 0]),
+        (4, 0.3, [0.5, 0.5]),
     ]
+    assert {(p.variant, p.shadow, p.latency_ms) for p in rows} == {("b", True, 2.0)}

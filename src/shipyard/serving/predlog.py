@@ -9,24 +9,38 @@ they sort by time; a full buffer drops (and counts) rather than slowing requests
 from __future__ import annotations
 
 import logging
-import os
+import random
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from shipyard.store.base import PredictionLogStore, PredictionRecord
 
 log = logging.getLogger("shipyard.serving")
 FLUSH_ROWS = 20_000  # flush early past this many buffered rows
 MAX_BUFFERED = 500_000  # past this, drop: the store is down or far too slow
+_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
 def new_ids(n: int, now_ms: int) -> list[str]:
-    """``n`` ids: 12 hex digits of time, then 20 random ones."""
+    """``n`` ids: 12 hex digits of time, then 20 random ones (``random`` reseeds itself in
+    forked workers, so processes never share a sequence)."""
     prefix = f"{now_ms:012x}"
-    noise = os.urandom(10 * n).hex()
+    noise = f"{random.getrandbits(80 * n):0{20 * n}x}"
     return [prefix + noise[20 * i : 20 * (i + 1)] for i in range(n)]
+
+
+def _json(value: Any) -> bytes:
+    return orjson.dumps(value, default=str, option=_JSON_OPTIONS)
+
+
+# A buffered row: id, model, version, variant, shadow, ts_ms, latency_ms, and the JSON of
+# inputs, features (or None) and output. Only strings, numbers and bytes: the garbage
+# collector stops tracking such tuples, so a full buffer adds nothing to its pauses.
+Row = tuple[str, str, int, str, bool, int, float, bytes, bytes | None, bytes]
 
 
 @dataclass
@@ -44,32 +58,45 @@ class LoggedBatch:
     features: dict[str, list[Any]] | None
     outputs: list[Any]
 
-    def records(self) -> list[PredictionRecord]:
+    def rows(self) -> list[Row]:
         fixed = (self.model, self.version, self.variant, self.shadow, self.ts_ms, self.latency_ms)
-        if len(self.ids) == 1:  # single-row traffic: the common case, kept cheap
-            inputs = {name: values[0] for name, values in self.inputs.items()}
-            features = (
-                {name: values[0] for name, values in self.features.items()}
-                if self.features is not None
-                else None
-            )
-            return [PredictionRecord(self.ids[0], *fixed, inputs, self.outputs[0], features)]
         names = list(self.inputs)
-        rows = zip(*self.inputs.values(), strict=True)
-        inputs_of = [dict(zip(names, row, strict=True)) for row in rows]
-        features_of: list[dict[str, Any] | None] = [None] * len(self.ids)
+        if len(self.ids) == 1:  # single-row traffic: the common case, kept cheap
+            inputs = [{name: values[0] for name, values in self.inputs.items()}]
+        else:
+            inputs = [
+                dict(zip(names, row, strict=True))
+                for row in zip(*self.inputs.values(), strict=True)
+            ]
+        features: list[bytes | None] = [None] * len(self.ids)
         if self.features is not None:
             feature_names = list(self.features)
-            features_of = [
-                dict(zip(feature_names, row, strict=True))
+            features = [
+                _json(dict(zip(feature_names, row, strict=True)))
                 for row in zip(*self.features.values(), strict=True)
             ]
         return [
-            PredictionRecord(pid, *fixed, inputs, output, features)
-            for pid, inputs, output, features in zip(
-                self.ids, inputs_of, self.outputs, features_of, strict=True
+            (pid, *fixed, _json(row_inputs), row_features, _json(output))
+            for pid, row_inputs, row_features, output in zip(
+                self.ids, inputs, features, self.outputs, strict=True
             )
         ]
+
+
+def _record(row: Row) -> PredictionRecord:
+    pid, model, version, variant, shadow, ts_ms, latency_ms, inputs, features, output = row
+    return PredictionRecord(
+        pid,
+        model,
+        version,
+        variant,
+        shadow,
+        ts_ms,
+        latency_ms,
+        orjson.Fragment(inputs),
+        orjson.Fragment(output),
+        None if features is None else orjson.Fragment(features),
+    )
 
 
 class PredictionLogger:
@@ -82,7 +109,7 @@ class PredictionLogger:
         self.store = store
         self.interval = interval
         self.on_drop = on_drop
-        self._batches: list[LoggedBatch] = []
+        self._buffer: list[LoggedBatch | Row] = []
         self._rows = 0
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -96,16 +123,19 @@ class PredictionLogger:
             self._thread.start()
 
     def log(self, batch: LoggedBatch) -> None:
+        """Buffer one model call. A single row is encoded at once (its few objects would
+        otherwise linger for the collector to walk); a batch stays in columns, a handful
+        of objects for any number of rows, and is encoded by the flush."""
+        n = len(batch.ids)
+        item: LoggedBatch | Row = batch.rows()[0] if n == 1 else batch
         with self._lock:
-            if self._rows + len(batch.ids) > MAX_BUFFERED:
-                dropped = len(batch.ids)
-            else:
-                self._batches.append(batch)
-                self._rows += len(batch.ids)
-                dropped = 0
-                full = self._rows >= FLUSH_ROWS
-        if dropped:
-            self.on_drop(dropped)
+            accepted = self._rows + n <= MAX_BUFFERED
+            if accepted:
+                self._buffer.append(item)
+                self._rows += n
+            full = self._rows >= FLUSH_ROWS
+        if not accepted:
+            self.on_drop(n)
         elif full:
             self._wake.set()
 
@@ -113,21 +143,27 @@ class PredictionLogger:
         """Write what is buffered now; returns the rows written. A failed write keeps the
         rows buffered for the next try."""
         with self._lock:
-            batches, self._batches, self._rows = self._batches, [], 0
-        if not batches:
+            items, self._buffer, count = self._buffer, [], self._rows
+            self._rows = 0
+        if not items:
             return 0
-        records = [r for b in batches for r in b.records()]
+        rows: list[Row] = []
+        for item in items:
+            if isinstance(item, LoggedBatch):
+                rows += item.rows()
+            else:
+                rows.append(item)
         try:
-            self.store.append(records)
+            self.store.append([_record(row) for row in rows])
         except Exception:
             with self._lock:  # put them back in front, unless that overflows the buffer
-                if self._rows + len(records) <= MAX_BUFFERED:
-                    self._batches[:0] = batches
-                    self._rows += len(records)
+                if self._rows + count <= MAX_BUFFERED:
+                    self._buffer[:0] = rows
+                    self._rows += count
                 else:
-                    self.on_drop(len(records))
+                    self.on_drop(count)
             raise
-        return len(records)
+        return count
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -483,9 +483,11 @@ class PredictionRecord:
     shadow: bool
     ts_ms: int
     latency_ms: float
-    inputs: dict[str, Any]
+    # inputs, output and features may also be given as orjson.Fragment (JSON encoded
+    # already), which is how servers buffer them; they always read back decoded
+    inputs: dict[str, Any] | Any
     output: Any
-    features: dict[str, Any] | None = None  # fetched from the online store by the server
+    features: dict[str, Any] | Any | None = None  # fetched from the online store
     label: Any = None
     labelled_ms: int | None = None
 
