@@ -8,7 +8,7 @@ from sklearn.dummy import DummyClassifier
 
 from shipyard._clock import FakeClock, to_millis
 from shipyard.registry import ModelRegistry, mark_owner_gone, model_statuses
-from shipyard.store.base import PredictionRecord
+from shipyard.store.base import PredictionCall
 from shipyard.tracking import Client
 from tests.cli.conftest import cli  # noqa: F401
 
@@ -39,8 +39,8 @@ def status(client, name, **kw):
 def predicted(client: Client, name: str, at_ms: int) -> None:
     client.store.predictions.append(
         [
-            PredictionRecord(
-                f"{at_ms:012x}" + "0" * 20, name, 1, "main", False, at_ms, 1.0, {"x": 0}, 1
+            PredictionCall(
+                f"{at_ms:012x}" + "0" * 14, name, 1, "main", False, at_ms, 1.0, 1, {"x": [0]}, [1]
             )
         ]
     )

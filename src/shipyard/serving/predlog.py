@@ -1,9 +1,10 @@
 """The prediction log, written off the request path.
 
-A request only appends its columns to an in-memory buffer; a background thread turns the
-buffer into rows and appends them to the store every ``prediction_flush_interval``
-seconds (or sooner when it fills). Ids start with the prediction time in milliseconds, so
-they sort by time; a full buffer drops (and counts) rather than slowing requests down.
+A request encodes its model call (inputs in columns, fetched features, outputs) to JSON and
+appends it to an in-memory buffer; a background thread writes the buffer to the store every
+``prediction_flush_interval`` seconds (or sooner when it fills). The buffer holds only
+strings, numbers and bytes, which the garbage collector does not track, so it adds nothing
+to collection pauses. A full buffer drops (and counts) rather than slowing requests down.
 """
 
 from __future__ import annotations
@@ -17,35 +18,34 @@ from typing import Any
 
 import orjson
 
-from shipyard.store.base import PredictionLogStore, PredictionRecord
+from shipyard.store.base import PredictionCall, PredictionLogStore
 
 log = logging.getLogger("shipyard.serving")
-FLUSH_ROWS = 20_000  # flush early past this many buffered rows
-MAX_BUFFERED = 500_000  # past this, drop: the store is down or far too slow
+FLUSH_ROWS = 50_000  # flush early past this many buffered predictions
+MAX_BUFFERED = 1_000_000  # predictions; past this, drop: the store is down or far too slow
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
 def new_ids(n: int, now_ms: int) -> list[str]:
-    """``n`` ids: 12 hex digits of time, then 20 random ones (``random`` reseeds itself in
-    forked workers, so processes never share a sequence)."""
-    prefix = f"{now_ms:012x}"
-    noise = f"{random.getrandbits(80 * n):0{20 * n}x}"
-    return [prefix + noise[20 * i : 20 * (i + 1)] for i in range(n)]
+    """The ids of one call's ``n`` predictions: 12 hex digits of time and 14 random ones
+    (the call), then the row in 6. ``random`` reseeds itself in forked workers."""
+    call = f"{now_ms:012x}{random.getrandbits(56):014x}"
+    return [f"{call}{i:06x}" for i in range(n)]
 
 
 def _json(value: Any) -> bytes:
     return orjson.dumps(value, default=str, option=_JSON_OPTIONS)
 
 
-# A buffered row: id, model, version, variant, shadow, ts_ms, latency_ms, and the JSON of
-# inputs, features (or None) and output. Only strings, numbers and bytes: the garbage
-# collector stops tracking such tuples, so a full buffer adds nothing to its pauses.
-Row = tuple[str, str, int, str, bool, int, float, bytes, bytes | None, bytes]
+# A buffered call: id, model, version, variant, shadow, ts_ms, latency_ms, rows, and the
+# JSON of inputs, features (or None) and outputs.
+Call = tuple[str, str, int, str, bool, int, float, int, bytes, bytes | None, bytes]
 
 
 @dataclass
 class LoggedBatch:
-    """One model call: ``n`` rows with their ids, inputs, fetched features and outputs."""
+    """One model call: ``n`` rows with their ids (from one ``new_ids``), inputs, fetched
+    features and outputs."""
 
     ids: list[str]
     ts_ms: int
@@ -58,43 +58,36 @@ class LoggedBatch:
     features: dict[str, list[Any]] | None
     outputs: list[Any]
 
-    def rows(self) -> list[Row]:
-        fixed = (self.model, self.version, self.variant, self.shadow, self.ts_ms, self.latency_ms)
-        names = list(self.inputs)
-        if len(self.ids) == 1:  # single-row traffic: the common case, kept cheap
-            inputs = [{name: values[0] for name, values in self.inputs.items()}]
-        else:
-            inputs = [
-                dict(zip(names, row, strict=True))
-                for row in zip(*self.inputs.values(), strict=True)
-            ]
-        features: list[bytes | None] = [None] * len(self.ids)
-        if self.features is not None:
-            feature_names = list(self.features)
-            features = [
-                _json(dict(zip(feature_names, row, strict=True)))
-                for row in zip(*self.features.values(), strict=True)
-            ]
-        return [
-            (pid, *fixed, _json(row_inputs), row_features, _json(output))
-            for pid, row_inputs, row_features, output in zip(
-                self.ids, inputs, features, self.outputs, strict=True
-            )
-        ]
+    def encode(self) -> Call:
+        features = None if self.features is None else _json(self.features)
+        return (
+            self.ids[0][:26],
+            self.model,
+            self.version,
+            self.variant,
+            self.shadow,
+            self.ts_ms,
+            self.latency_ms,
+            len(self.ids),
+            _json(self.inputs),
+            features,
+            _json(self.outputs),
+        )
 
 
-def _record(row: Row) -> PredictionRecord:
-    pid, model, version, variant, shadow, ts_ms, latency_ms, inputs, features, output = row
-    return PredictionRecord(
-        pid,
+def _call(row: Call) -> PredictionCall:
+    cid, model, version, variant, shadow, ts_ms, latency_ms, rows, inputs, features, outputs = row
+    return PredictionCall(
+        cid,
         model,
         version,
         variant,
         shadow,
         ts_ms,
         latency_ms,
+        rows,
         orjson.Fragment(inputs),
-        orjson.Fragment(output),
+        orjson.Fragment(outputs),
         None if features is None else orjson.Fragment(features),
     )
 
@@ -109,7 +102,7 @@ class PredictionLogger:
         self.store = store
         self.interval = interval
         self.on_drop = on_drop
-        self._buffer: list[LoggedBatch | Row] = []
+        self._buffer: list[Call] = []
         self._rows = 0
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -123,15 +116,12 @@ class PredictionLogger:
             self._thread.start()
 
     def log(self, batch: LoggedBatch) -> None:
-        """Buffer one model call. A single row is encoded at once (its few objects would
-        otherwise linger for the collector to walk); a batch stays in columns, a handful
-        of objects for any number of rows, and is encoded by the flush."""
-        n = len(batch.ids)
-        item: LoggedBatch | Row = batch.rows()[0] if n == 1 else batch
+        """Encode the call now (on the caller's thread) and buffer it."""
+        call, n = batch.encode(), len(batch.ids)
         with self._lock:
             accepted = self._rows + n <= MAX_BUFFERED
             if accepted:
-                self._buffer.append(item)
+                self._buffer.append(call)
                 self._rows += n
             full = self._rows >= FLUSH_ROWS
         if not accepted:
@@ -140,25 +130,18 @@ class PredictionLogger:
             self._wake.set()
 
     def flush(self) -> int:
-        """Write what is buffered now; returns the rows written. A failed write keeps the
-        rows buffered for the next try."""
+        """Write what is buffered now; returns the predictions written. A failed write keeps
+        them buffered for the next try."""
         with self._lock:
-            items, self._buffer, count = self._buffer, [], self._rows
-            self._rows = 0
-        if not items:
+            calls, self._buffer, count, self._rows = self._buffer, [], self._rows, 0
+        if not calls:
             return 0
-        rows: list[Row] = []
-        for item in items:
-            if isinstance(item, LoggedBatch):
-                rows += item.rows()
-            else:
-                rows.append(item)
         try:
-            self.store.append([_record(row) for row in rows])
+            self.store.append([_call(c) for c in calls])
         except Exception:
             with self._lock:  # put them back in front, unless that overflows the buffer
                 if self._rows + count <= MAX_BUFFERED:
-                    self._buffer[:0] = rows
+                    self._buffer[:0] = calls
                     self._rows += count
                 else:
                     self.on_drop(count)

@@ -128,26 +128,25 @@ class PredictionService:
         if method not in METHODS:
             raise InvalidInput(f"method must be one of {', '.join(METHODS)}, not {method!r}")
         now_ms = time.time_ns() // 1_000_000
-        ids = new_ids(n, now_ms)
         if slot is not None:
             groups: list[tuple[Slot, list[int] | None]] = [(slot, None)]
         else:
             groups = [(self.slots[i], rows) for i, rows in self.router.assign(columns, n)]
         outputs: list[Any] = [None] * n if len(groups) > 1 else []
+        ids: list[str] = [""] * n if len(groups) > 1 else []
         served = []
         for target, rows in groups:
             part = (
                 columns if rows is None else {k: [v[i] for i in rows] for k, v in columns.items()}
             )
             model = target.current  # one model for the whole request, even mid-swap
-            result = self._call(
-                target, model, part, method, now_ms, ids if rows is None else [ids[i] for i in rows]
-            )
+            part_ids = new_ids(n if rows is None else len(rows), now_ms)  # one call each
+            result = self._call(target, model, part, method, now_ms, part_ids)
             if rows is None:
-                outputs = result
+                outputs, ids = result, part_ids
             else:
-                for i, value in zip(rows, result, strict=True):
-                    outputs[i] = value
+                for j, i in enumerate(rows):
+                    outputs[i], ids[i] = result[j], part_ids[j]
             served.append(Served(target, model, rows))
         if self.shadows and slot is None:
             self._to_shadows(columns, method, now_ms, n)

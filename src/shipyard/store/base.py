@@ -469,11 +469,14 @@ class ModelRegistryStore(Protocol):
 
 
 @dataclass(frozen=True)
-class PredictionRecord:
-    """One logged prediction (one input row), with the ground truth once it is known.
+class PredictionCall:
+    """One model call as logged: ``rows`` predictions with their inputs in columns.
 
-    ``id`` starts with the prediction time in milliseconds (12 hex digits), so ids sort by
-    time and a time window is a key range.
+    The id is 26 hex digits, the call time in milliseconds then random ones; prediction ``i``
+    of the call has the id ``f"{id}{i:06x}"``, so ids sort by time and lead to their call.
+    ``inputs``/``features`` map a column name to its ``rows`` values, ``outputs`` holds one
+    value per row; each may also be an ``orjson.Fragment`` (JSON encoded already), as
+    servers buffer them.
     """
 
     id: str
@@ -483,20 +486,36 @@ class PredictionRecord:
     shadow: bool
     ts_ms: int
     latency_ms: float
-    # inputs, output and features may also be given as orjson.Fragment (JSON encoded
-    # already), which is how servers buffer them; they always read back decoded
-    inputs: dict[str, Any] | Any
+    rows: int
+    inputs: dict[str, list[Any]] | Any
+    outputs: list[Any] | Any
+    features: dict[str, list[Any]] | Any | None = None
+
+
+@dataclass(frozen=True)
+class PredictionRecord:
+    """One logged prediction (one input row), with the ground truth once it is known."""
+
+    id: str
+    model: str
+    version: int
+    variant: str
+    shadow: bool
+    ts_ms: int
+    latency_ms: float
+    inputs: dict[str, Any]
     output: Any
-    features: dict[str, Any] | Any | None = None  # fetched from the online store
+    features: dict[str, Any] | None = None  # fetched from the online store by the server
     label: Any = None
     labelled_ms: int | None = None
 
 
 class PredictionLogStore(Protocol):
-    """The prediction log: appended in batches by servers and batch scoring, read by
-    monitoring. Every method is one transaction."""
+    """The prediction log: servers and batch scoring append model calls (one row each,
+    inputs in columns, so a 1,000-row request costs about what a 1-row one does); monitoring
+    reads predictions one per row. Every method is one transaction."""
 
-    def append(self, records: Sequence[PredictionRecord]) -> None: ...
+    def append(self, calls: Sequence[PredictionCall]) -> None: ...
     def attach_labels(self, labels: Sequence[tuple[str, Any]], now_ms: int) -> list[str]:
         """Set the label of each (prediction id, label); the last label of an id wins.
         All or nothing: returns the ids not found, and then stores no label."""
@@ -513,7 +532,7 @@ class PredictionLogStore(Protocol):
         shadow: bool | None = None,
         limit: int | None = None,
     ) -> list[PredictionRecord]:
-        """Oldest first, ``start_ms <= ts_ms < end_ms``."""
+        """Oldest first, ``start_ms <= ts_ms < end_ms``; ``limit`` counts predictions."""
         ...
 
     def get(self, ids: Sequence[str]) -> list[PredictionRecord]: ...

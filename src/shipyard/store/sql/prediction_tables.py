@@ -1,9 +1,9 @@
-"""The prediction log table, on the same ``metadata`` as the other tables.
+"""The prediction log tables, on the same ``metadata`` as the other tables.
 
-One row per predicted input row. Inputs, fetched features and the output are JSON text
-(their shape depends on the model); everything monitoring filters on is a column. The id
-starts with the prediction time, so the primary key is also a time index; the label is
-set in place when ground truth arrives.
+One row per model call (a request, or the part of it one variant answered), its inputs,
+fetched features and outputs as columnar JSON: logging a 1,000-row request is one short
+insert, and monitoring turns a call back into a frame in one parse. Labels live in their
+own table, one row per prediction id, set when ground truth arrives.
 """
 
 from __future__ import annotations
@@ -15,17 +15,26 @@ from shipyard.store.sql.tables import metadata
 predictions = Table(
     "predictions",
     metadata,
-    Column("id", String(32), primary_key=True),
+    Column("id", String(26), primary_key=True),  # time-first: the key is a time index too
     Column("model", String(256), nullable=False),
     Column("version", Integer, nullable=False),
     Column("variant", String(64), nullable=False),
     Column("shadow", Boolean, nullable=False),
     Column("ts_ms", BigInteger, nullable=False),
     Column("latency_ms", Float, nullable=False),
-    Column("inputs", Text, nullable=False),  # JSON object
-    Column("features", Text, nullable=True),  # JSON object
-    Column("output", Text, nullable=False),  # JSON
-    Column("label", Text, nullable=True),  # JSON
-    Column("labelled_ms", BigInteger, nullable=True),
+    Column("rows", Integer, nullable=False),
+    Column("inputs", Text, nullable=False),  # JSON {column: [values]}
+    Column("features", Text, nullable=True),  # JSON {column: [values]}
+    Column("outputs", Text, nullable=False),  # JSON [value per row]
     Index("ix_predictions_model_ts_ms", "model", "ts_ms"),
+)
+
+prediction_labels = Table(
+    "prediction_labels",
+    metadata,
+    Column("prediction_id", String(32), primary_key=True),
+    Column("call_id", String(26), nullable=False),
+    Column("label", Text, nullable=False),  # JSON
+    Column("labelled_ms", BigInteger, nullable=False),
+    Index("ix_prediction_labels_call_id", "call_id"),
 )

@@ -1,25 +1,40 @@
 """SqlPredictionLogStore: the prediction log on SQLite or PostgreSQL.
 
-Servers append in batches from a background thread (one multi-row INSERT per chunk), so
-the request path never waits for the database. Values are JSON (orjson: NaN becomes null).
+Servers append model calls in batches from a background thread, through one DBAPI
+executemany (a Core insert costs several times more per row). A call's columns are JSON
+(orjson: NaN becomes null); reading explodes them into one record per prediction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, delete, func, insert, select
 
 from shipyard.errors import InvalidArgument
-from shipyard.store.base import PredictionRecord
+from shipyard.store.base import PredictionCall, PredictionRecord
 from shipyard.store.sql.engine import Database
-from shipyard.store.sql.prediction_tables import predictions
+from shipyard.store.sql.prediction_tables import prediction_labels, predictions
 from shipyard.store.sql.rows import chunks
 
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+CALL_ID = 26  # hex digits of a call id; a prediction id adds 6 for its row
 CHUNK = 500
+COLUMNS = (
+    "id",
+    "model",
+    "version",
+    "variant",
+    "shadow",
+    "ts_ms",
+    "latency_ms",
+    "rows",
+    "inputs",
+    "features",
+    "outputs",
+)
 
 
 def _dumps(value: Any) -> str:
@@ -29,99 +44,109 @@ def _dumps(value: Any) -> str:
         raise InvalidArgument(f"a prediction log value is not JSON-serializable: {exc}") from exc
 
 
-COLUMNS = (
-    "id",
-    "model",
-    "version",
-    "variant",
-    "shadow",
-    "ts_ms",
-    "latency_ms",
-    "inputs",
-    "features",
-    "output",
-    "label",
-    "labelled_ms",
-)
-
-
-def _row(r: PredictionRecord) -> tuple[Any, ...]:
+def _row(c: PredictionCall) -> tuple[Any, ...]:
+    if len(c.id) != CALL_ID:
+        raise InvalidArgument(f"a prediction call id has {CALL_ID} hex digits, not {c.id!r}")
     return (
-        r.id,
-        r.model,
-        r.version,
-        r.variant,
-        r.shadow,
-        r.ts_ms,
-        r.latency_ms,
-        _dumps(r.inputs),
-        None if r.features is None else _dumps(r.features),
-        _dumps(r.output),
-        None if r.label is None else _dumps(r.label),
-        r.labelled_ms,
+        c.id,
+        c.model,
+        c.version,
+        c.variant,
+        c.shadow,
+        c.ts_ms,
+        c.latency_ms,
+        c.rows,
+        _dumps(c.inputs),
+        None if c.features is None else _dumps(c.features),
+        _dumps(c.outputs),
     )
 
 
-def _record(row: Any) -> PredictionRecord:
-    return PredictionRecord(
-        id=row.id,
-        model=row.model,
-        version=row.version,
-        variant=row.variant,
-        shadow=bool(row.shadow),
-        ts_ms=row.ts_ms,
-        latency_ms=row.latency_ms,
-        inputs=orjson.loads(row.inputs),
-        output=orjson.loads(row.output),
-        features=None if row.features is None else orjson.loads(row.features),
-        label=None if row.label is None else orjson.loads(row.label),
-        labelled_ms=row.labelled_ms,
-    )
+def _split(prediction_id: str) -> tuple[str, int] | None:
+    """(call id, row) of a prediction id, or None if it cannot be one."""
+    if len(prediction_id) != CALL_ID + 6:
+        return None
+    try:
+        return prediction_id[:CALL_ID], int(prediction_id[CALL_ID:], 16)
+    except ValueError:
+        return None
+
+
+def _explode(call: Any, labels: dict[str, tuple[str, int]]) -> Iterable[PredictionRecord]:
+    inputs = orjson.loads(call.inputs)
+    features = None if call.features is None else orjson.loads(call.features)
+    outputs = orjson.loads(call.outputs)
+    for i in range(call.rows):
+        pid = f"{call.id}{i:06x}"
+        label, labelled_ms = labels.get(pid, (None, None))
+        yield PredictionRecord(
+            id=pid,
+            model=call.model,
+            version=call.version,
+            variant=call.variant,
+            shadow=bool(call.shadow),
+            ts_ms=call.ts_ms,
+            latency_ms=call.latency_ms,
+            inputs={k: v[i] for k, v in inputs.items()},
+            output=outputs[i],
+            features=None if features is None else {k: v[i] for k, v in features.items()},
+            label=None if label is None else orjson.loads(label),
+            labelled_ms=labelled_ms,
+        )
 
 
 class SqlPredictionLogStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def append(self, records: Sequence[PredictionRecord]) -> None:
-        """One DBAPI executemany: servers append thousands of rows a second, and going
-        through the driver directly costs a fraction of a Core insert per row."""
-        rows = [_row(r) for r in records]  # serialize before taking the write lock
+    def append(self, calls: Sequence[PredictionCall]) -> None:
+        rows = [_row(c) for c in calls]  # serialize before taking the write lock
 
         def _append(conn: Connection) -> None:
-            conn.exec_driver_sql(self._insert_sql(conn), rows)
+            mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+            conn.exec_driver_sql(
+                f"INSERT INTO {predictions.name} ({', '.join(COLUMNS)}) "
+                f"VALUES ({', '.join([mark] * len(COLUMNS))})",
+                rows,
+            )
 
         if rows:
             self.db.write(_append)
-
-    def _insert_sql(self, conn: Connection) -> str:
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        return (
-            f"INSERT INTO {predictions.name} ({', '.join(COLUMNS)}) "
-            f"VALUES ({', '.join([mark] * len(COLUMNS))})"
-        )
 
     def attach_labels(self, labels: Sequence[tuple[str, Any]], now_ms: int) -> list[str]:
         latest = {pid: _dumps(label) for pid, label in labels}  # the last label of an id wins
 
         def _attach(conn: Connection) -> list[str]:
-            found: set[str] = set()
-            for chunk in chunks(list(latest), CHUNK):
-                found.update(
-                    conn.execute(select(predictions.c.id).where(predictions.c.id.in_(chunk)))
-                    .scalars()
-                    .all()
-                )
-            missing = [pid for pid in latest if pid not in found]
+            wanted = {pid: _split(pid) for pid in latest}
+            calls = {p[0] for p in wanted.values() if p is not None}
+            sizes: dict[str, int] = {}
+            for chunk in chunks(sorted(calls), CHUNK):
+                q = select(predictions.c.id, predictions.c.rows).where(predictions.c.id.in_(chunk))
+                sizes.update({r.id: r.rows for r in conn.execute(q)})
+            missing = [
+                pid
+                for pid, where in wanted.items()
+                if where is None or where[1] >= sizes.get(where[0], 0)
+            ]
             if missing:  # all or nothing: a partial label set would skew monitoring
                 return missing
-            if found:  # one executemany
+            ids = list(latest)
+            for chunk in chunks(ids, CHUNK):
                 conn.execute(
-                    update(predictions)
-                    .where(predictions.c.id == bindparam("pid"))
-                    .values(label=bindparam("new_label"), labelled_ms=now_ms),
-                    [{"pid": pid, "new_label": latest[pid]} for pid in found],
+                    delete(prediction_labels).where(prediction_labels.c.prediction_id.in_(chunk))
                 )
+            conn.execute(
+                insert(prediction_labels),
+                [
+                    {
+                        "prediction_id": p,
+                        "call_id": p[:CALL_ID],
+                        "label": latest[p],
+                        "labelled_ms": now_ms,
+                    }
+                    for p in ids
+                ],
+            )
             return []
 
         return self.db.write(_attach) if latest else []
@@ -145,20 +170,32 @@ class SqlPredictionLogStore:
             q = q.where(c.ts_ms >= start_ms)
         if end_ms is not None:
             q = q.where(c.ts_ms < end_ms)
-        if labelled is not None:
-            q = q.where(c.labelled_ms.is_not(None) if labelled else c.labelled_ms.is_(None))
         if shadow is not None:
             q = q.where(c.shadow.is_(shadow))
-        if limit is not None:
-            q = q.limit(limit)
-        return self.db.read(lambda conn: [_record(r) for r in conn.execute(q)])
+
+        def _query(conn: Connection) -> list[PredictionRecord]:
+            calls = conn.execute(q).all()
+            labels = _labels(conn, [call.id for call in calls])
+            found = []
+            for call in calls:
+                for record in _explode(call, labels):
+                    if labelled is None or (record.labelled_ms is not None) == labelled:
+                        found.append(record)
+                if limit is not None and len(found) >= limit:
+                    return found[:limit]
+            return found
+
+        return self.db.read(_query)
 
     def get(self, ids: Sequence[str]) -> list[PredictionRecord]:
         def _get(conn: Connection) -> list[PredictionRecord]:
+            calls = sorted({p[0] for p in map(_split, ids) if p is not None})
             found: dict[str, PredictionRecord] = {}
-            for chunk in chunks(list(ids), CHUNK):
-                for row in conn.execute(select(predictions).where(predictions.c.id.in_(chunk))):
-                    found[row.id] = _record(row)
+            for chunk in chunks(calls, CHUNK):
+                rows = conn.execute(select(predictions).where(predictions.c.id.in_(chunk))).all()
+                labels = _labels(conn, list(chunk))
+                for call in rows:
+                    found.update((r.id, r) for r in _explode(call, labels))
             return [found[i] for i in ids if i in found]
 
         return self.db.read(_get)
@@ -166,3 +203,12 @@ class SqlPredictionLogStore:
     def last_prediction_ms(self) -> dict[str, int]:
         q = select(predictions.c.model, func.max(predictions.c.ts_ms)).group_by(predictions.c.model)
         return self.db.read(lambda conn: {m: int(t) for m, t in conn.execute(q)})
+
+
+def _labels(conn: Connection, call_ids: list[str]) -> dict[str, tuple[str, int]]:
+    labels: dict[str, tuple[str, int]] = {}
+    t = prediction_labels.c
+    for chunk in chunks(call_ids, CHUNK):
+        q = select(t.prediction_id, t.label, t.labelled_ms).where(t.call_id.in_(chunk))
+        labels.update({r.prediction_id: (r.label, r.labelled_ms) for r in conn.execute(q)})
+    return labels
