@@ -5,8 +5,9 @@ output a probability pair, logged the way a server does: ``LoggedBatch`` objects
 (single-row traffic) turned into records and appended by ``PredictionLogger.flush`` in
 batches of 2,000 rows (about 2 s of traffic at 1,000 req/s).
 
-1. ``append``: rows/s of the flushes (the background thread's work, which shares the
-   server's CPU: the cost per row is what logging takes from serving).
+1. ``append``: predictions/s of ``logger.log`` (a request encoding its call into the
+   buffer) plus the flushes (the background thread's work); all of it shares the server's
+   CPU, so the cost per row is what logging takes from serving.
 2. ``query 1 h``: ``store.predictions.query(model, start_ms, end_ms)`` of one hour
    (~8,300 rows) and ``query 24 h`` (all 200,000 rows, inputs and outputs decoded): what a
    drift monitor reads.
@@ -70,12 +71,12 @@ def main() -> None:
             spent = 0.0
             ids = []
             for n, batch in enumerate(batches(rng), 1):
-                logger.log(batch)
-                ids.append(batch.ids[0])
+                started = time.perf_counter()
+                logger.log(batch)  # what a request does: encode its call, buffer it
                 if n % FLUSH == 0:
-                    started = time.perf_counter()
-                    logger.flush()
-                    spent += time.perf_counter() - started
+                    logger.flush()  # what the background thread does
+                spent += time.perf_counter() - started
+                ids.append(batch.ids[0])
             started = time.perf_counter()
             hour = store.query(
                 "churn", start_ms=START_MS + 5 * HOUR_MS, end_ms=START_MS + 6 * HOUR_MS

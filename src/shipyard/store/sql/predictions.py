@@ -7,7 +7,7 @@ executemany (a Core insert costs several times more per row). A call's columns a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -72,27 +72,33 @@ def _split(prediction_id: str) -> tuple[str, int] | None:
         return None
 
 
-def _explode(call: Any, labels: dict[str, tuple[str, int]]) -> Iterable[PredictionRecord]:
+def _explode(call: Any, labels: dict[str, tuple[str, int]]) -> list[PredictionRecord]:
+    cid, model, version, variant, shadow, ts_ms, latency_ms, rows = call[:8]
     inputs = orjson.loads(call.inputs)
     features = None if call.features is None else orjson.loads(call.features)
     outputs = orjson.loads(call.outputs)
-    for i in range(call.rows):
-        pid = f"{call.id}{i:06x}"
+    shadow = bool(shadow)
+    records = []
+    for i in range(rows):
+        pid = f"{cid}{i:06x}"
         label, labelled_ms = labels.get(pid, (None, None))
-        yield PredictionRecord(
-            id=pid,
-            model=call.model,
-            version=call.version,
-            variant=call.variant,
-            shadow=bool(call.shadow),
-            ts_ms=call.ts_ms,
-            latency_ms=call.latency_ms,
-            inputs={k: v[i] for k, v in inputs.items()},
-            output=outputs[i],
-            features=None if features is None else {k: v[i] for k, v in features.items()},
-            label=None if label is None else orjson.loads(label),
-            labelled_ms=labelled_ms,
+        records.append(
+            PredictionRecord(
+                pid,
+                model,
+                version,
+                variant,
+                shadow,
+                ts_ms,
+                latency_ms,
+                {k: v[i] for k, v in inputs.items()},
+                outputs[i],
+                None if features is None else {k: v[i] for k, v in features.items()},
+                None if label is None else orjson.loads(label),
+                labelled_ms,
+            )
         )
+    return records
 
 
 class SqlPredictionLogStore:
