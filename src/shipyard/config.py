@@ -114,9 +114,9 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "prediction_flush_interval",
-        "seconds a server buffers logged predictions before writing a segment",
+        "seconds a server buffers logged predictions before writing them",
         _positive_float,
-        lambda _: 2.0,
+        lambda _: 0.5,
     ),
     Setting(
         "nonfinite_metrics",
