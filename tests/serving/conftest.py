@@ -3,9 +3,6 @@ store, plus the models and data the serving tests use."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,7 +10,6 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-import uvicorn
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -22,55 +18,28 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 import shipyard
 from shipyard.serving import Deployment
 from shipyard.serving.app import create_app
+from shipyard.serving.background import BackgroundServer, free_port  # noqa: F401
 from shipyard.serving.service import PredictionService
 from shipyard.tracking import Client
 from tests.cli.conftest import cli  # noqa: F401  (the `shipyard` command in-process)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class LiveServer:
-    """uvicorn in a thread: real HTTP on loopback, with the service inspectable."""
+class LiveServer(BackgroundServer):
+    """Real HTTP on loopback, with the service inspectable and a client at hand."""
 
     def __init__(self, service: PredictionService, max_body_bytes: int = 1 << 20) -> None:
+        super().__init__(create_app(service, max_body_bytes=max_body_bytes))
         self.service = service
-        self.port = free_port()
-        config = uvicorn.Config(
-            create_app(service, max_body_bytes=max_body_bytes),
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            lifespan="on",
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.url = f"http://127.0.0.1:{self.port}"
         self.http = httpx.Client(base_url=self.url, timeout=10)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.01)
-        return self
 
     def __exit__(self, *exc: object) -> None:
         self.http.close()
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
+        super().__exit__(*exc)
 
     def post(self, path: str, body: Any = None, **kw: Any) -> httpx.Response:
-        return (
-            self.http.post(path, json=body, **kw)
-            if body is not None
-            else self.http.post(path, **kw)
-        )
+        if body is not None:
+            return self.http.post(path, json=body, **kw)
+        return self.http.post(path, **kw)
 
 
 @pytest.fixture

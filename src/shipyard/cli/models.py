@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -327,9 +326,9 @@ def load_test(
 def _started_server(ref: str, log_predictions: bool) -> Iterator[str]:
     """`shipyard serve REF` on a free loopback port in its own process group, until ready;
     killed with its group on the way out, whatever happens."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+    from shipyard.serving.background import free_port
+
+    port = free_port()
     command = [sys.executable, "-m", "shipyard.cli", "serve", ref, "--port", str(port)]
     command += [] if log_predictions else ["--no-log"]
     url = f"http://127.0.0.1:{port}"

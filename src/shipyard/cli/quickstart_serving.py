@@ -4,8 +4,6 @@ features online), then read the predictions back from the prediction log."""
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -47,10 +45,14 @@ def serve_and_query(customers: int, labels_path: Path, requests: int = 300) -> N
     from shipyard.cli.quickstart_features import feature_columns
     from shipyard.serving import Deployment, log_labels
     from shipyard.serving.app import create_app
+    from shipyard.serving.background import BackgroundServer
     from shipyard.serving.service import PredictionService
 
     service = PredictionService(Deployment.from_flags(f"{MODEL}@production"))
-    with _Server(create_app(service)) as url, httpx.Client(base_url=url, timeout=10) as http:
+    with (
+        BackgroundServer(create_app(service)) as server,
+        httpx.Client(base_url=server.url, timeout=10) as http,
+    ):
         timings, ids = [], []
         started = time.perf_counter()
         for i in range(requests):
@@ -68,7 +70,7 @@ def serve_and_query(customers: int, labels_path: Path, requests: int = 300) -> N
     # the server has stopped: its prediction log is flushed
     timings.sort()
     click.echo(
-        f"served {MODEL} v{version} on {url}: {requests} requests with only a customer id, "
+        f"served {MODEL} v{version} on {server.url}: {requests} requests with only a customer id, "
         f"p50 {timings[len(timings) // 2]:.2f} ms, p99 {timings[int(len(timings) * 0.99)]:.2f} "
         f"ms, {requests / elapsed:,.0f} req/s (one client)"
     )
@@ -96,33 +98,6 @@ def serve_and_query(customers: int, labels_path: Path, requests: int = 300) -> N
         f"{len(logged)} predictions logged; ground truth attached to {SHOWN} of them "
         "with shipyard.log_labels(ids, labels)"
     )
-
-
-class _Server:
-    """uvicorn on a free loopback port, in a thread, for as long as the block runs."""
-
-    def __init__(self, app: Any) -> None:
-        import uvicorn
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the quickstart server did not start")
-            time.sleep(0.02)
-        return f"http://127.0.0.1:{self.port}"
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
 
 
 def _cell(value: Any) -> str:
