@@ -3,6 +3,7 @@ several workers."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import httpx
 import pandas as pd
 import pytest
 
+import shipyard
 from tests.serving.conftest import free_port, records
 
 
@@ -148,3 +150,40 @@ def test_serve_runs_several_workers_and_sums_their_metrics(
         process.wait(timeout=30)
         log_file.close()
     assert "production: churn v1 (models:/churn@production, 100%)" in log.read_text()
+
+
+def test_predictions_ls_and_show_read_the_log(
+    cli, churn_model, customers, tmp_path, shipyard_client
+):
+    customers.head(30).to_parquet(tmp_path / "in.parquet")
+    out = tmp_path / "out.parquet"
+    assert (
+        cli(
+            "predict",
+            "churn@production",
+            "--input",
+            str(tmp_path / "in.parquet"),
+            "--output",
+            str(out),
+        )[0]
+        == 0
+    )
+    ids = pd.read_parquet(out)["prediction_id"].tolist()
+    shipyard.log_labels(ids[:2], [1, 0])
+    code, stdout, _ = cli("models", "ls")
+    assert code == 0 and "never" not in stdout  # the last prediction is known now
+    code, stdout, _ = cli("predictions", "ls", "churn", "--limit", "5")
+    assert code == 0 and "30 prediction(s) in the last 1d" in stdout
+    assert ids[-1] in stdout and ids[0] not in stdout  # newest first, 5 of them
+    code, stdout, _ = cli("predictions", "ls", "churn", "--labelled")
+    assert "2 prediction(s)" in stdout and ids[0] in stdout and ids[1] in stdout
+    code, stdout, _ = cli("predictions", "show", ids[0])
+    shown = json.loads(stdout)
+    assert shown["model"] == "models:/churn/1" and shown["label"] == 1
+    assert shown["inputs"] == records(customers.head(1))[0]
+    assert shown["output"] == churn_model.predict(customers.head(1)).tolist()[0]
+    assert set(shown["lineage"]) >= {"run", "dataset", "feature_service"}
+    code, _, err = cli("predictions", "show", "f" * 32)
+    assert code == 1 and "no prediction" in err
+    code, _, err = cli("predictions", "ls", "churn", "--since", "yesterday")
+    assert code == 1 and "must look like 30m, 2h or 7d" in err

@@ -1,0 +1,112 @@
+"""`shipyard predictions ls|show`: what a model answered, to whom, and what it was given."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import click
+
+from shipyard._clock import from_millis, to_millis
+from shipyard.cli import _output as out
+from shipyard.errors import InvalidArgument, NotFound
+from shipyard.tracking import Client
+
+_SPAN = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _span_ms(text: str) -> int:
+    match = _SPAN.match(text.strip())
+    if match is None:
+        raise InvalidArgument(f"--since {text!r} must look like 30m, 2h or 7d")
+    return int(float(match[1]) * _SECONDS[match[2]] * 1000)
+
+
+@click.group()
+def predictions() -> None:
+    """The prediction log: every prediction a server or `shipyard predict` made."""
+
+
+@predictions.command("ls")
+@click.argument("model")
+@click.option("--version", type=int, help="Only this model version.")
+@click.option("--since", default="1d", show_default=True, help="How far back: 30m, 2h, 7d.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1))
+@click.option("--labelled/--unlabelled", default=None, help="Only with (or without) a label.")
+@click.option("--shadow/--live", default=None, help="Only shadow (or live) predictions.")
+def ls(
+    model: str,
+    version: int | None,
+    since: str,
+    limit: int,
+    labelled: bool | None,
+    shadow: bool | None,
+) -> None:
+    """MODEL's newest predictions: id, time, version, variant, output, label, latency."""
+    client = Client()
+    start = to_millis(client.clock.now()) - _span_ms(since)
+    found = client.store.predictions.query(
+        model, version=version, start_ms=start, labelled=labelled, shadow=shadow
+    )
+    grid = out.table(
+        f"{model}: {len(found):,} prediction(s) in the last {since}, newest first",
+        ["id", "time", "version", "variant", "output", "label", "ms"],
+    )
+    for p in reversed(found[-limit:]):
+        variant = f"{p.variant} (shadow)" if p.shadow else p.variant
+        label = "" if p.labelled_ms is None else _short(p.label)
+        grid.add_row(
+            p.id,
+            out.when(from_millis(p.ts_ms)),
+            f"v{p.version}",
+            variant,
+            _short(p.output),
+            label,
+            f"{p.latency_ms:.2f}",
+        )
+    out.console().print(grid)
+
+
+@predictions.command("show")
+@click.argument("prediction_id")
+def show(prediction_id: str) -> None:
+    """One prediction in full: inputs, fetched features, output, label, and the model
+    version that made it with its run, dataset and feature service."""
+    client = Client()
+    found = client.store.predictions.get([prediction_id])
+    if not found:
+        raise NotFound(
+            f"no prediction {prediction_id!r} in the prediction log; "
+            "`shipyard predictions ls MODEL` lists recent ones"
+        )
+    p = found[0]
+    version = client.store.models.get_model_version(p.model, p.version)
+    out.print_json(
+        {
+            "id": p.id,
+            "time": out.when(from_millis(p.ts_ms)),
+            "model": f"models:/{p.model}/{p.version}",
+            "variant": p.variant,
+            "shadow": p.shadow,
+            "latency_ms": p.latency_ms,
+            "inputs": p.inputs,
+            "features": p.features,
+            "output": p.output,
+            "label": p.label,
+            "labelled": out.when(from_millis(p.labelled_ms)) if p.labelled_ms else None,
+            "lineage": {
+                "run": version.run_id,
+                "dataset": version.dataset,
+                "feature_service": version.feature_service,
+                "flavor": version.flavor,
+                "registered_by": version.created_by,
+            },
+        }
+    )
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
