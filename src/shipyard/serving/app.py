@@ -68,22 +68,43 @@ def create_app(service: PredictionService, *, max_body_bytes: int = DEFAULT_MAX_
         redoc_url=None,
     )
     app.state.service = service
-    metrics = service.metrics
+    endpoints = _Endpoints(app, service, max_body_bytes)
+    _native_routes(endpoints)
+    _mlflow_routes(endpoints)
+    _v2_routes(endpoints)
+    _operations_routes(app, service)
+    _json_errors(app)
+    return app
 
-    async def body_of(request: Request) -> Any:
+
+class _Endpoints:
+    """What the prediction endpoints share: the body reader and the request metrics."""
+
+    def __init__(self, app: FastAPI, service: PredictionService, max_body_bytes: int) -> None:
+        self.app, self.service, self.max_body_bytes = app, service, max_body_bytes
+        self.metrics = service.metrics
+
+    async def body(self, request: Request) -> bytes:
+        """The body, refused (413) past the limit, checked while it streams in."""
+        limit = self.max_body_bytes
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
-            raise PayloadTooLarge(_too_large(int(declared), max_body_bytes))
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(_too_large(int(declared), limit))
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
-            if len(body) > max_body_bytes:
-                raise PayloadTooLarge(_too_large(len(body), max_body_bytes))
-        return payloads.parse_json(bytes(body))
+            if len(body) > limit:
+                raise PayloadTooLarge(_too_large(len(body), limit))
+        return bytes(body)
 
-    def timed(endpoint: str, handler: Callable[..., Any]) -> Callable[..., Any]:
-        """Count and time every request of an endpoint, errors included."""
-        latency = metrics.request_latency.labels(endpoint)
+    async def json(self, request: Request) -> Any:
+        return payloads.parse_json(await self.body(request))
+
+    def post(self, path: str, endpoint: str, handler: Callable[..., Any]) -> None:
+        """Route POST ``path`` to ``handler``, counting and timing every request, errors
+        included."""
+        latency = self.metrics.request_latency.labels(endpoint)
+        requests = self.metrics.requests
 
         async def wrapper(request: Request, **kw: Any) -> Response:
             started = time.perf_counter()
@@ -98,45 +119,47 @@ def create_app(service: PredictionService, *, max_body_bytes: int = DEFAULT_MAX_
                     500,
                 )
             latency.observe(time.perf_counter() - started)
-            metrics.requests.labels(endpoint, str(response.status_code)).inc()
+            requests.labels(endpoint, str(response.status_code)).inc()
             return response
 
         wrapper.__name__ = handler.__name__
         wrapper.__doc__ = handler.__doc__
         wrapper.__signature__ = inspect.signature(handler)  # type: ignore[attr-defined]
-        return wrapper
+        self.app.add_api_route(path, wrapper, methods=["POST"])
 
-    # -- native -------------------------------------------------------------------------
 
+def _native_routes(e: _Endpoints) -> None:
     async def predict(request: Request) -> Response:
         """Predict records ({"records": [...]}), columns ({"columns": {...}}) or one record
         ({"record": {...}}); optional "method" (predict_proba...) and "variant"."""
-        payload = await body_of(request)
+        payload = await e.json(request)
         columns, n = payloads.native(payload)
         method = payload.get("method", "predict")
         variant = payload.get("variant")
-        slot = service.slot(str(variant)) if variant is not None else None
-        result = service.predict(columns, n, method, slot=slot)
+        slot = e.service.slot(str(variant)) if variant is not None else None
+        result = e.service.predict(columns, n, method, slot=slot)
         return json_response(_native_body(result, n))
 
-    app.add_api_route("/predict", timed("predict", predict), methods=["POST"])
+    e.post("/predict", "predict", predict)
 
-    # -- MLflow -------------------------------------------------------------------------
 
+def _mlflow_routes(e: _Endpoints) -> None:
     async def invocations(request: Request) -> Response:
         """MLflow scoring protocol: dataframe_split, dataframe_records, inputs, instances
         (JSON) or a CSV body (Content-Type: text/csv)."""
-        names = service.slots[0].current.schema.names
         if request.headers.get("content-type", "").startswith("text/csv"):
-            columns, n = await _csv_columns(request, max_body_bytes)
+            columns, n = _csv_columns(await e.body(request))
         else:
-            columns, n = payloads.mlflow(await body_of(request), names)
-        result = service.predict(columns, n)
+            names = e.service.slots[0].current.schema.names
+            columns, n = payloads.mlflow(await e.json(request), names)
+        result = e.service.predict(columns, n)
         return json_response({"predictions": result.outputs, "prediction_ids": result.ids})
 
-    app.add_api_route("/invocations", timed("invocations", invocations), methods=["POST"])
+    e.post("/invocations", "invocations", invocations)
 
-    # -- Open Inference Protocol v2 -----------------------------------------------------
+
+def _v2_routes(e: _Endpoints) -> None:
+    service = e.service
 
     def v2_slot(name: str, version: str | None) -> Any:
         slots = [s for s in service.slots if s.current.name == name]
@@ -155,7 +178,7 @@ def create_app(service: PredictionService, *, max_body_bytes: int = DEFAULT_MAX_
     async def v2_infer(request: Request, name: str, version: str | None = None) -> Response:
         """Open Inference Protocol v2 inference."""
         slot = v2_slot(name, version)
-        payload = await body_of(request)
+        payload = await e.json(request)
         model = (slot or service.slots[0]).current
         columns, n = v2.parse(payload, model.schema.names)
         result = service.predict(columns, n, slot=slot)
@@ -173,21 +196,14 @@ def create_app(service: PredictionService, *, max_body_bytes: int = DEFAULT_MAX_
     async def v2_infer_version(request: Request, name: str, version: str) -> Response:
         return await v2_infer(request, name, version)
 
-    app.add_api_route("/v2/models/{name}/infer", timed("v2_infer", v2_infer), methods=["POST"])
-    app.add_api_route(
-        "/v2/models/{name}/versions/{version}/infer",
-        timed("v2_infer", v2_infer_version),
-        methods=["POST"],
-    )
+    e.post("/v2/models/{name}/infer", "v2_infer", v2_infer)
+    e.post("/v2/models/{name}/versions/{version}/infer", "v2_infer", v2_infer_version)
 
-    @app.get("/v2/models/{name}")
-    @app.get("/v2/models/{name}/versions/{version}")
+    @e.app.get("/v2/models/{name}")
+    @e.app.get("/v2/models/{name}/versions/{version}")
     def v2_model_metadata(name: str, version: str | None = None) -> Response:
         """Model metadata: versions served, input and output tensors."""
-        try:
-            slot = v2_slot(name, version) or service.slots[0]
-        except ShipyardError as exc:
-            return error_response(exc)
+        slot = v2_slot(name, version) or service.slots[0]
         signature = slot.current.model.signature
         return json_response(
             {
@@ -201,21 +217,20 @@ def create_app(service: PredictionService, *, max_body_bytes: int = DEFAULT_MAX_
             }
         )
 
-    @app.get("/v2/models/{name}/ready")
-    @app.get("/v2/models/{name}/versions/{version}/ready")
+    @e.app.get("/v2/models/{name}/ready")
+    @e.app.get("/v2/models/{name}/versions/{version}/ready")
     def v2_model_ready(name: str, version: str | None = None) -> Response:
-        try:
-            v2_slot(name, version)
-        except ShipyardError as exc:
-            return error_response(exc)
+        v2_slot(name, version)
         return json_response({"name": name, "ready": True})
 
-    @app.get("/v2")
+    @e.app.get("/v2")
     def v2_server() -> Response:
         from shipyard import __version__
 
         return json_response({"name": "shipyard", "version": __version__, "extensions": []})
 
+
+def _operations_routes(app: FastAPI, service: PredictionService) -> None:
     @app.get("/v2/health/live")
     @app.get("/v2/health/ready")
     @app.get("/health")
@@ -243,11 +258,8 @@ def create_app(service: PredictionService, *, max_body_bytes: int = DEFAULT_MAX_
     @app.get("/metrics")
     def prometheus() -> Response:
         """Prometheus metrics: requests, latency and errors by model version and variant."""
-        data, content_type = metrics.render()
+        data, content_type = service.metrics.render()
         return Response(data, media_type=content_type)
-
-    _json_errors(app)
-    return app
 
 
 def _native_body(result: Prediction, n: int) -> dict[str, Any]:
@@ -295,14 +307,11 @@ def _info(service: PredictionService) -> dict[str, Any]:
     }
 
 
-async def _csv_columns(request: Request, limit: int) -> tuple[dict[str, list[Any]], int]:
+def _csv_columns(body: bytes) -> tuple[dict[str, list[Any]], int]:
     import io
 
     import pandas as pd
 
-    body = await request.body()
-    if len(body) > limit:
-        raise PayloadTooLarge(_too_large(len(body), limit))
     try:
         frame = pd.read_csv(io.BytesIO(body))
     except (ValueError, pd.errors.ParserError) as exc:
