@@ -6,7 +6,13 @@ from shipyard.registry.build import build_model
 from shipyard.registry.cards import ModelCard, model_card
 from shipyard.registry.flavors.python_model import ModelContext, PythonModel
 from shipyard.registry.gates import parse_gate
-from shipyard.registry.models import LoadedModel, ModelRegistry, ModelVersion, load_model_dir
+from shipyard.registry.models import (
+    LoadedModel,
+    ModelRegistry,
+    ModelVersion,
+    load_model_dir,
+    parse_model_ref,
+)
 from shipyard.registry.signature import infer_signature
 from shipyard.registry.status import ModelStatus, mark_owner_gone, model_statuses
 from shipyard.store.base import AliasMove
@@ -28,6 +34,7 @@ __all__ = [
     "model_card",
     "model_statuses",
     "parse_gate",
+    "parse_model_ref",
     "promote_model",
     "register_model",
     "set_model_alias",

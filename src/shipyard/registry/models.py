@@ -36,12 +36,20 @@ from shipyard.store.base import (
 )
 from shipyard.tracking import Client, active_run, current_user
 
-MODEL_URI = re.compile(
-    r"^models:/(?P<name>[A-Za-z0-9_.-]+)(?:/(?P<version>\d+)|@(?P<alias>[A-Za-z0-9_-]+))$"
-)
 MODEL_REF = re.compile(
-    r"^(?P<name>[A-Za-z0-9_.-]+)(?:/(?P<version>\d+)|@(?P<alias>[A-Za-z0-9_-]+))?$"
+    r"^(?P<uri>models:/)?(?P<name>[A-Za-z0-9_.-]+)"
+    r"(?:/(?P<version>\d+)|@(?P<alias>[A-Za-z0-9_-]+))?$"
 )
+
+
+def parse_model_ref(text: str) -> tuple[str, int | None, str | None, bool] | None:
+    """(name, version, alias, written as a models:/ URI) of ``churn``, ``churn/3``,
+    ``churn@production`` or ``models:/...``; None when it is none of them."""
+    match = MODEL_REF.match(text.strip())
+    if match is None:
+        return None
+    version = match["version"]
+    return match["name"], int(version) if version else None, match["alias"], bool(match["uri"])
 META_FILE = "shipyard-model.json"
 VERSION_FILE = "shipyard-version.json"  # a built folder's version record (load_model_dir)
 
@@ -190,14 +198,15 @@ class ModelRegistry:
         ref = ref.strip()
         if ref.startswith("models:/"):
             return self.get_version(ref)
-        match = MODEL_REF.match(ref)
-        if match is None:
+        parsed = parse_model_ref(ref)
+        if parsed is None:
             raise InvalidArgument(
                 f"{ref!r} does not name a model version: use NAME, NAME/VERSION, NAME@ALIAS "
                 "or models:/NAME/VERSION"
             )
-        if match["version"] is None and match["alias"] is None:
-            return self.get_version(ref, self.get_model(ref).latest_version)
+        name, version, alias, _ = parsed
+        if version is None and alias is None:
+            return self.get_version(name, self.get_model(name).latest_version)
         return self.get_version(f"models:/{ref}")
 
     def promote(
@@ -237,15 +246,15 @@ class ModelRegistry:
         return LoadedModel(record, load_flavor(record.flavor).load(folder))
 
     def _resolve(self, uri: str) -> ModelVersionRecord:
-        match = MODEL_URI.match(uri.strip())
-        if match is None:
+        parsed = parse_model_ref(uri)
+        if parsed is None or not parsed[3] or parsed[1:3] == (None, None):
             raise InvalidArgument(
                 f"model URI {uri!r} must look like models:/NAME/VERSION or models:/NAME@ALIAS"
             )
-        name = match["name"]
-        if match["version"] is not None:
-            return self.store.get_model_version(name, int(match["version"]))
-        return self.store.get_model_version(name, self.store.resolve_alias(name, match["alias"]))
+        name, version, alias, _ = parsed
+        if version is not None:
+            return self.store.get_model_version(name, version)
+        return self.store.get_model_version(name, self.store.resolve_alias(name, str(alias)))
 
     def _unpacked(self, blob_hash: str) -> str:
         """Model files are unpacked once per blob (content-addressed, so never stale)."""

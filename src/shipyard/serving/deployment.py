@@ -19,10 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.errors import InvalidArgument
+from shipyard.registry import parse_model_ref
 
-_REF = re.compile(
-    r"^(?:models:/)?(?P<name>[A-Za-z0-9_.-]+)(?:/(?P<version>\d+)|@(?P<alias>[A-Za-z0-9_-]+))$"
-)
 _VARIANT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
@@ -41,14 +39,14 @@ class ModelRef:
         text = str(text).strip()
         if os.path.isdir(text):
             return cls(name=Path(text).name, folder=str(Path(text).resolve()))
-        match = _REF.match(text)
-        if match is None:
+        parsed = parse_model_ref(text)
+        if parsed is None or parsed[1:3] == (None, None):  # serving needs a version or alias
             raise InvalidArgument(
                 f"cannot serve {text!r}: give NAME@ALIAS, NAME/VERSION, models:/NAME@ALIAS or "
                 "a folder made by `shipyard models build`"
             )
-        version = match["version"]
-        return cls(match["name"], int(version) if version else None, match["alias"])
+        name, version, alias, _ = parsed
+        return cls(name, version, alias)
 
     @property
     def uri(self) -> str:
