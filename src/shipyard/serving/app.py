@@ -22,6 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from shipyard.errors import InvalidArgument, InvalidInput, NotFound, ShipyardError
 from shipyard.serving import payloads
@@ -30,6 +31,7 @@ from shipyard.serving.service import Prediction, PredictionService
 
 log = logging.getLogger("shipyard.serving")
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
+CLIENT_CLOSED = 499  # nginx's "client closed request": the client hung up, not our failure
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
@@ -110,6 +112,12 @@ class _Endpoints:
             started = time.perf_counter()
             try:
                 response: Response = await handler(request, **kw)
+            except ClientDisconnect:
+                # the client's doing: counted under its own status, no latency (it measures
+                # the client), logged at info; nobody is left to read the answer
+                _client_closed(request, endpoint)
+                requests.labels(endpoint, str(CLIENT_CLOSED)).inc()
+                return Response(status_code=CLIENT_CLOSED)
             except ShipyardError as exc:
                 response = error_response(exc)
             except Exception:  # a bug: answer in JSON, keep serving
@@ -126,6 +134,16 @@ class _Endpoints:
         wrapper.__doc__ = handler.__doc__
         wrapper.__signature__ = inspect.signature(handler)  # type: ignore[attr-defined]
         self.app.add_api_route(path, wrapper, methods=["POST"])
+
+
+def _client_closed(request: Request, endpoint: str) -> None:
+    client = f"{request.client.host}:{request.client.port}" if request.client else "a client"
+    log.info(
+        "%s: %s closed the connection before sending the whole request body (counted as %d)",
+        endpoint,
+        client,
+        CLIENT_CLOSED,
+    )
 
 
 def _native_routes(e: _Endpoints) -> None:
