@@ -181,6 +181,53 @@ def test_apply_no_breaking_refuses_a_breaking_change(cli, applied: Path) -> None
     assert '"orders"' not in out
 
 
+def test_a_removed_view_can_be_applied_again(
+    cli, repo: Path, store_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Remove a view (and the source only it read), then apply it again: the re-addition
+    applies, and the history shows the removal and the re-addition (SQLite, PostgreSQL)."""
+    monkeypatch.setenv("SHIPYARD_URI", store_uri)
+    applied = repo
+    assert cli("features", "apply", "--repo", str(applied))[0] == 0
+    profile = DEFINITIONS[DEFINITIONS.index("profile = FeatureView(") : DEFINITIONS.index("churn")]
+    without = DEFINITIONS.replace(profile, "").replace(
+        '[customer_stats[["spend"]], profile]', '[customer_stats[["spend"]]]'
+    )
+    (applied / "definitions.py").write_text(without)
+    code, out, err = cli("features", "apply", "--repo", str(applied))
+    assert (code, err) == (0, ""), err
+    assert "- source profile_source" in out and "- feature view profile (breaking)" in out
+
+    code, out, err = cli("features", "show", "profile")
+    assert_one_line_error(code, err, "feature view 'profile' was removed", "--history")
+    code, out, _ = cli("features", "show", "profile", "--history")
+    assert code == 0
+    rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert [(r[0], r[-1]) for r in rows] == [("1", rows[0][-1]), ("2", "removed")]
+
+    (applied / "definitions.py").write_text(DEFINITIONS)
+    code, out, _ = cli("features", "plan", "--repo", str(applied))
+    assert code == 0
+    assert out.splitlines()[:3] == [
+        "+ source profile_source",
+        "+ feature view profile",
+        "~ feature service churn",
+    ]
+    code, out, err = cli("features", "apply", "--repo", str(applied))
+    assert (code, err) == (0, ""), err
+    assert "3 change(s) applied, 0 breaking, 3 unchanged (project default)" in out
+
+    code, out, _ = cli("features", "show", "profile", "--history")
+    assert code == 0
+    rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert [r[0] for r in rows] == ["1", "2", "3"]
+    assert rows[1][-1] == "removed" and rows[2][-1] == rows[0][-1]  # the same spec again
+    code, out, _ = cli("features", "show", "profile")
+    assert code == 0 and out.startswith("feature_view profile v3 ")
+    code, out, _ = cli("features", "plan", "--repo", str(applied))
+    assert out.strip() == "0 change(s) to apply, 0 breaking, 6 unchanged (project default)"
+
+
 def test_apply_of_an_empty_folder_is_a_one_line_error(cli, tmp_path: Path, shipyard_home) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()

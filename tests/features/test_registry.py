@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +14,8 @@ import pytest
 
 from shipyard.errors import Conflict
 from shipyard.features import FeatureStore, load_repo
+from shipyard.features.registry import KINDS
+from shipyard.tracking import Client
 
 from .conftest import BASE
 
@@ -72,6 +75,86 @@ def test_removed_definition_is_a_tombstone(fs: FeatureStore, feature_repo: Path)
     assert "churn" not in fs.definitions(refresh=True).services
     history = fs.meta.feature_object_history("shop", "feature_service", "churn")
     assert [h.deleted for h in history] == [False, True]
+
+
+@pytest.fixture
+def fs_on_each_backend(client: Client) -> Iterator[FeatureStore]:
+    """A feature store whose registry is on SQLite, then on a real PostgreSQL."""
+    store = FeatureStore("shop", client=client)
+    yield store
+    store.close()
+
+
+def test_every_removed_definition_can_be_added_again(
+    fs_on_each_backend: FeatureStore, feature_repo: Path
+) -> None:
+    """Removal then re-addition of every kind the registry versions: the re-addition is
+    planned against the tombstone, applies, and the history shows add, remove, add."""
+    fs = fs_on_each_backend
+    objects = load_repo(feature_repo)
+    fs.apply(objects)
+    everything = set(_actions(fs.plan(objects)))
+    assert {kind for kind, _ in everything} == set(KINDS)
+
+    removal = fs.apply([])
+    assert set(_actions(removal).values()) == {"remove"}
+    assert fs.plan([]).pending == []  # nothing left to remove: no second tombstone
+
+    plan = fs.plan(objects)
+    assert _actions(plan) == {key: "add" for key in everything}
+    assert {c.base_version for c in plan.changes} == {2}  # against the tombstones
+    fs.apply(objects)
+    assert fs.plan(objects).pending == []
+    for kind, name in everything:
+        history = fs.meta.feature_object_history("shop", kind, name)
+        assert [(h.version, h.deleted) for h in history] == [(1, False), (2, True), (3, False)]
+        assert fs.meta.get_feature_object("shop", kind, name).version == 3
+    defs = fs.definitions(refresh=True)
+    assert defs.version("feature_view", "customer_stats") == 3
+    entity_df = pd.DataFrame(
+        {
+            "customer_id": [1, 2],
+            "event_timestamp": [BASE + pd.Timedelta(days=d) for d in (10, 40)],
+            "amount": [5.0, 6.0],
+        }
+    )
+    assert fs.get_training_set(entity_df, "churn").to_df()["spend"].notna().any()
+    stats = fs.meta.feature_stats("shop", "customer_stats")
+    assert {s.view_version for s in stats} == {3}
+
+
+def test_a_view_removed_and_added_again_is_materialized_afresh(
+    fs_on_each_backend: FeatureStore, feature_repo: Path
+) -> None:
+    """The issue's case: one view removed, then added again. Its online rows were dropped
+    with it, so the old watermark no longer applies."""
+    fs = fs_on_each_backend
+    objects = load_repo(feature_repo)
+    fs.apply(objects)
+    end = (BASE + pd.Timedelta(days=60)).to_pydatetime()
+    first = fs.materialize_incremental(end)
+    assert first["customer_stats"] > 0
+    assert "customer_stats" in fs.meta.watermarks("shop")
+
+    # the service and the on-demand view read customer_stats: they go with it
+    gone = ("customer_stats", "amount_ratio", "churn")
+    plan = fs.apply([o for o in objects if getattr(o, "name", "") not in gone])
+    assert {c.name for c in plan.pending} == set(gone)
+    assert {c.action for c in plan.pending} == {"remove"}
+    assert "customer_stats" not in fs.meta.watermarks("shop")
+
+    again = fs.plan(objects)
+    readded = {c.name: (c.action, c.base_version) for c in again.pending}
+    assert readded == {name: ("add", 2) for name in gone}
+    fs.apply(objects)
+    history = fs.meta.feature_object_history("shop", "feature_view", "customer_stats")
+    assert [h.deleted for h in history] == [False, True, False]
+
+    assert "customer_stats" not in fs.meta.watermarks("shop")  # never loaded since
+    loaded = fs.materialize_incremental(end, views=["customer_stats"])
+    assert loaded == {"customer_stats": first["customer_stats"]}
+    online = fs.get_online_features("customer_stats:spend", [{"customer_id": 1}])
+    assert online.statuses["spend"] != ["missing"]  # a row again (expired by now: 2024 data)
 
 
 def test_breaking_changes_can_be_refused(fs: FeatureStore, feature_repo: Path) -> None:

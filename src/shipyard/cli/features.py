@@ -35,7 +35,7 @@ def features() -> None:
 @project_option
 def plan(repo: str, project: str | None) -> None:
     """What `apply` would change: added, changed, removed; breaking changes flagged."""
-    fs = FeatureStore(project)
+    fs = _open(project)
     _print_plan(fs.plan(load_repo(repo)))
 
 
@@ -45,7 +45,7 @@ def plan(repo: str, project: str | None) -> None:
 @click.option("--no-breaking", is_flag=True, help="refuse to apply breaking changes")
 def apply(repo: str, project: str | None, no_breaking: bool) -> None:
     """Record a new version of every changed definition (all or nothing)."""
-    fs = FeatureStore(project)
+    fs = _open(project)
     result = fs.apply(load_repo(repo), allow_breaking=not no_breaking)
     _print_plan(result, applied=True)
 
@@ -57,7 +57,7 @@ def apply(repo: str, project: str | None, no_breaking: bool) -> None:
 @click.option("--owner", default=None)
 def ls(project: str | None, text: str | None, tag: str | None, owner: str | None) -> None:
     """Every feature with its type, owner, statistics and the services that use it."""
-    fs = FeatureStore(project)
+    fs = _open(project)
     infos = fs.catalog.search(text, tag, owner)
     grid = out.table(
         f"features of {fs.project}",
@@ -87,14 +87,27 @@ def ls(project: str | None, text: str | None, tag: str | None, owner: str | None
 @click.option("--history", is_flag=True, help="every applied version")
 def show(name: str, project: str | None, history: bool) -> None:
     """A definition's latest spec (or its version history)."""
-    fs = FeatureStore(project)
+    fs = _open(project)
     defs = fs.definitions()
-    matches = [(k, n) for (k, n) in defs.records if n == name]
+    matches = [k for (k, n) in defs.records if n == name]
+    # a removed definition has no current spec, but its history (the removal included)
+    removed = [
+        r.kind
+        for r in fs.meta.latest_feature_objects(fs.project, include_deleted=True)
+        if r.name == name and r.deleted
+    ]
+    if history:
+        matches += [k for k in removed if k not in matches]
     if not matches:
+        if removed:
+            raise InvalidArgument(
+                f"{removed[0].replace('_', ' ')} {name!r} was removed; "
+                f"`shipyard features show {name} --history` lists its versions"
+            )
         raise InvalidArgument(
             f"nothing named {name!r} is applied; `shipyard features ls` lists features"
         )
-    for kind, _ in matches:
+    for kind in matches:
         if history:
             grid = out.table(f"{kind} {name}", ["version", "when", "by", "change"])
             for rec in fs.meta.feature_object_history(fs.project, kind, name):
@@ -118,7 +131,7 @@ def status(project: str | None) -> None:
     """Freshness of each view: watermark, last load, staleness against its TTL.
 
     Exits with status 2 when an online view is stale, for scripts and schedulers."""
-    fs = FeatureStore(project)
+    fs = _open(project)
     rows = fs.catalog.status()
     grid = out.table(
         f"feature views of {fs.project}",
@@ -152,7 +165,7 @@ def materialize(start: str, end: str, project: str | None, views: tuple[str, ...
     """Load the latest feature rows of [START, END) into the online store.
 
     Times are ISO 8601 (UTC when no offset is given)."""
-    fs = FeatureStore(project)
+    fs = _open(project)
     _print_loaded(fs.materialize(_time(start), _time(end), list(views) or None))
 
 
@@ -162,7 +175,7 @@ def materialize(start: str, end: str, project: str | None, views: tuple[str, ...
 @click.option("--view", "views", multiple=True, help="only these views (repeatable)")
 def materialize_incremental(end: str | None, project: str | None, views: tuple[str, ...]) -> None:
     """Continue each view from its watermark up to END (default: now)."""
-    fs = FeatureStore(project)
+    fs = _open(project)
     _print_loaded(fs.materialize_incremental(_time(end) if end else None, list(views) or None))
 
 
@@ -180,7 +193,7 @@ def _print_loaded(result: dict[str, int]) -> None:
 def get(features_: str, entities: tuple[str, ...], project: str | None) -> None:
     """Online values for entity rows: FEATURES is a service name or view:feature[,…];
     each ENTITY is KEY=VALUE[,KEY=VALUE] (values that look like integers are integers)."""
-    fs = FeatureStore(project)
+    fs = _open(project)
     refs: Any = features_ if ":" not in features_ else features_.split(",")
     rows = [_entity(text) for text in entities]
     response = fs.get_online_features(refs, rows)
@@ -199,7 +212,7 @@ def get(features_: str, entities: tuple[str, ...], project: str | None) -> None:
 @project_option
 def datasets(name: str | None, project: str | None) -> None:
     """Saved training sets (every version of NAME), with their lineage."""
-    fs = FeatureStore(project)
+    fs = _open(project)
     grid = out.table(None, ["dataset", "rows", "size", "created", "by", "run", "views"])
     for d in fs.list_datasets(name):
         r = d.record
@@ -216,6 +229,18 @@ def datasets(name: str | None, project: str | None) -> None:
             views,
         )
     out.console().print(grid)
+
+
+def _open(project: str | None) -> FeatureStore:
+    """The project's feature store, closed (with its client) when the command ends."""
+    fs = FeatureStore(project)
+
+    def close() -> None:
+        fs.close()
+        fs.client.close()
+
+    click.get_current_context().call_on_close(close)
+    return fs
 
 
 def _print_plan(plan: Plan, applied: bool = False) -> None:

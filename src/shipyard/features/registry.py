@@ -142,14 +142,17 @@ def spec_of(obj: Any) -> dict[str, Any]:
 
 
 def make_plan(project: str, local: Definitions, applied: Iterable[FeatureObject]) -> Plan:
+    """``applied`` is the latest version of every object, removals (tombstones) included:
+    re-adding a removed object is an addition planned against its tombstone's version."""
     current = {(o.kind, o.name): o for o in applied}
     changes: list[Change] = []
     for kind in KINDS:
         for name, obj in sorted(local.by_kind(kind).items()):
             spec = spec_of(obj)
             old = current.pop((kind, name), None)
-            if old is None:
-                changes.append(Change(kind, name, "add", 0, obj=obj, spec=spec))
+            if old is None or old.deleted:
+                base = 0 if old is None else old.version
+                changes.append(Change(kind, name, "add", base, obj=obj, spec=spec))
             elif old.fingerprint == fingerprint(spec):
                 changes.append(Change(kind, name, "unchanged", old.version, obj=obj, spec=spec))
             else:
@@ -157,6 +160,8 @@ def make_plan(project: str, local: Definitions, applied: Iterable[FeatureObject]
                 breaking = breaking_changes(kind, old.spec, spec)
                 changes.append(Change(kind, name, "change", old.version, diff, breaking, obj, spec))
     for (kind, name), old in sorted(current.items()):
+        if old.deleted:  # removed before: nothing left to remove
+            continue
         breaking = ["removed: consumers of it will fail"] if kind != "source" else []
         changes.append(Change(kind, name, "remove", old.version, breaking=breaking))
     return Plan(project, changes)

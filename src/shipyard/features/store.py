@@ -114,9 +114,8 @@ class FeatureStore:
 
     def plan(self, objects: Iterable[Any]) -> Plan:
         local = registry.collect(objects)
-        return registry.make_plan(
-            self.project, local, self.meta.latest_feature_objects(self.project)
-        )
+        applied = self.meta.latest_feature_objects(self.project, include_deleted=True)
+        return registry.make_plan(self.project, local, applied)
 
     @memory_guard
     def apply(self, objects: Iterable[Any], *, allow_breaking: bool = True) -> Plan:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Table, and_, func, insert, select
+from sqlalchemy import Connection, Table, and_, func, insert, or_, select
 from sqlalchemy import exc as sa_exc
 
 from shipyard.errors import Conflict, InvalidArgument, NotFound
@@ -209,12 +209,29 @@ class SqlFeatureMetaStore:
         return [_from_row(Materialization, project, r) for r in rows]
 
     def watermarks(self, project: str) -> dict[str, int]:
-        """Per view, the latest ``end_ms`` of its ``materialize`` records."""
-        fm = feature_materializations
+        """Per view, the latest ``end_ms`` of its ``materialize`` records since the view was
+        last added: removing a view drops its online rows, so a re-added view starts afresh."""
+        fm, fo = feature_materializations, feature_objects
+        removed = (
+            select(fo.c.name, func.max(fo.c.version).label("version"))
+            .join(projects, projects.c.id == fo.c.project_id)
+            .where(
+                projects.c.name == project,
+                fo.c.kind == "feature_view",
+                fo.c.deleted.is_(True),
+            )
+            .group_by(fo.c.name)
+            .subquery()
+        )
         query = (
             select(fm.c.view_name, func.max(fm.c.end_ms))
             .join(projects, projects.c.id == fm.c.project_id)
-            .where(projects.c.name == project, fm.c.kind == "materialize")
+            .outerjoin(removed, removed.c.name == fm.c.view_name)
+            .where(
+                projects.c.name == project,
+                fm.c.kind == "materialize",
+                or_(removed.c.version.is_(None), fm.c.view_version > removed.c.version),
+            )
             .group_by(fm.c.view_name)
         )
         rows = self.db.read(lambda c: c.execute(query).all())
