@@ -13,7 +13,8 @@ folders are created.
   for a writer. Writes commit every ``WRITE_CHUNK`` rows, so a long materialization holds
   the write lock in short turns and readers see each row either old or new.
 * One connection per thread (``threading.local``), so the store is thread-safe without a
-  lock on the read path; after a fork the child opens its own connections.
+  lock on the read path; after a fork (where the platform forks) the child opens its own
+  connections.
 """
 
 from __future__ import annotations
@@ -273,4 +274,7 @@ def _reset_after_fork() -> None:
         store._after_fork()
 
 
-os.register_at_fork(after_in_child=_reset_after_fork)
+# POSIX only: where there is no fork (Windows), a child process starts with fresh modules
+# and so with no store to reset
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
