@@ -144,11 +144,14 @@ def test_update_model_changes_only_what_is_given(store):
 
 def test_bad_registrations_are_refused_with_a_reason(store):
     models = store.models
-    for bad in ("", "a/b", "fraud model", "x" * 257, "naïve", "fraud@3"):
+    bad_names = ("", "a/b", "fraud model", "x" * 129, "naïve", "fraud@3", ".", "..", "-rf")
+    bad_names += ("a..b", "churn.", "_churn", "a___b")  # not a Docker repository name
+    for bad in bad_names:
         with pytest.raises(InvalidArgument, match="invalid model name"):
             models.create_model_version(bad, version(), "ann", 1)
     models.create_model_version("a-Z_0.9", version(), "ann", 1)  # every allowed character
-    models.create_model_version("x" * 256, version(), "ann", 1)
+    models.create_model_version("x" * 128, version(), "ann", 1)
+    models.create_model_version("Churn__v2-b", version(), "ann", 1)
     with pytest.raises(InvalidArgument, match=r"signature of model 'fraud'.*JSON"):
         models.create_model_version("fraud", version(signature={"x": object()}), "ann", 1)
     with pytest.raises(InvalidArgument, match=r"metric 'auc' of model 'fraud' is 'high'"):
@@ -251,7 +254,7 @@ def test_a_move_decided_against_a_stale_alias_is_refused(store):
 def test_bad_aliases_are_refused(store):
     models = store.models
     registered(models, "fraud", 1)
-    for bad in ("3", "007", "", "a" * 65, "has space", "dot.ted", "at@", "ümlaut"):
+    for bad in ("3", "007", "", "a" * 65, "has space", "dot.ted", "at@", "ümlaut", "-x", "_x"):
         with pytest.raises(InvalidArgument, match="invalid alias"):
             models.move_alias("fraud", bad, 1, "ann", 1)
     for good in ("v3", "3a", "a" * 64, "Champion_2-b"):
@@ -316,6 +319,7 @@ def test_concurrent_registrations_from_threads_never_duplicate_versions(store_ur
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "a registering thread hung"
     listed = [v.version for v in stores[0].models.list_model_versions("fraud")]
     for s in stores:
         s.close()
@@ -344,6 +348,7 @@ def test_concurrent_alias_moves_against_one_champion_let_exactly_one_win(store_u
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a promoting thread hung"
     history = stores[0].models.alias_history("fraud", "champion")
     for s in stores:
         s.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from shipyard.config import load_settings
-from shipyard.errors import InvalidArgument
+from shipyard.errors import InvalidArgument, StoreUnavailable
 from shipyard.store.sql import migrate
 from shipyard.store.sql.engine import Database, redact
 
@@ -38,6 +38,12 @@ def current() -> None:
     """Print the schema revision of the store and the newest this Shipyard knows."""
     database = _database()
     revision = migrate.current_revision(database)
+    problem = migrate.health_problem(database)
+    if problem is not None:
+        raise StoreUnavailable(
+            f"{redact(database.uri)} is at revision {revision} but damaged ({problem}); "
+            "run `shipyard doctor`, then restore the file from a backup"
+        )
     click.echo(
         f"{redact(database.uri)}: revision {revision or 'none (empty)'}; head {migrate.HEAD}"
     )

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
+from shipyard._names import model_name
 from shipyard.errors import AlreadyExists, Conflict
 from shipyard.registry.models import VERSION_FILE, version_document
 from shipyard.store.base import ModelVersionRecord
@@ -62,6 +63,7 @@ def build_model(
     """Write the folder for ``uri`` (NAME@ALIAS, NAME/VERSION or a models:/ URI) at
     ``out_dir``; refuses a non-empty folder unless ``force`` and it is a previous build."""
     record = registry.find_version(uri).record
+    model_name(record.name)  # a model named before the rule existed may not suit a Docker tag
     target = Path(out_dir).expanduser().absolute()
     _check_target(target, force)
     target.parent.mkdir(parents=True, exist_ok=True)

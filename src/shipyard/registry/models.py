@@ -38,7 +38,7 @@ from shipyard.tracking import Client, active_run, current_user
 
 MODEL_REF = re.compile(
     r"^(?P<uri>models:/)?(?P<name>[A-Za-z0-9_.-]+)"
-    r"(?:/(?P<version>\d+)|@(?P<alias>[A-Za-z0-9_-]+))?$"
+    r"(?:/(?P<version>[0-9]+)|@(?P<alias>[A-Za-z0-9_-]+))?$"
 )
 
 
@@ -50,6 +50,8 @@ def parse_model_ref(text: str) -> tuple[str, int | None, str | None, bool] | Non
         return None
     version = match["version"]
     return match["name"], int(version) if version else None, match["alias"], bool(match["uri"])
+
+
 META_FILE = "shipyard-model.json"
 VERSION_FILE = "shipyard-version.json"  # a built folder's version record (load_model_dir)
 

@@ -270,7 +270,7 @@ class _Parser:
     def checked_literal(self, kind: Kind, key: str, op: str) -> Value:
         at = self.i
         value = self.literal()
-        problem = _type_problem(kind, key, op, value)
+        problem = _type_problem(kind, key, op, value, self.tokens[at].text)
         if problem:
             self.i = at
             raise self.error(problem)
@@ -286,14 +286,16 @@ class _Parser:
         return tuple(values)
 
 
-def _type_problem(kind: Kind, key: str, op: str, value: Value) -> str | None:
+def _type_problem(kind: Kind, key: str, op: str, value: Value, typed: str) -> str | None:
+    """What is wrong with comparing ``key`` to ``value``; the hint quotes the number exactly
+    as the user ``typed`` it, since a string param matches only that text."""
     numeric = kind == "metric" or (kind == "attribute" and ATTRIBUTES[key] is float)
     if numeric and op in ("like", "ilike"):
         return f"{op} works on strings, not on {kind} {key!r}"
     if numeric and not isinstance(value, float):
         return f"{kind} {key!r} is a number; compare it with a number"
     if not numeric and isinstance(value, float):
-        return f"{kind} {key!r} is a string; quote the value: '{_plain(value)}'"
+        return f"{kind} {key!r} is a string; quote the value: '{typed}'"
     return None
 
 
@@ -303,10 +305,6 @@ def _unescape(match: re.Match[str]) -> str:
     if escaped is None or escaped == "'":
         return "'"
     return "\\" if escaped == "\\" else match.group(0)
-
-
-def _plain(value: float) -> str:
-    return str(int(value)) if value.is_integer() else str(value)
 
 
 def parse_filter(text: str | None) -> Node | None:

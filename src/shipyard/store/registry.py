@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from shipyard._plugins import Registry
 from shipyard.errors import InvalidArgument
 from shipyard.store.base import TrackingStore
@@ -27,8 +29,14 @@ def scheme_of(uri: str) -> str:
     return uri.split("://", 1)[0].lower()
 
 
-def open_tracking_store(uri: str) -> TrackingStore:
+def open_tracking_store(uri: str, has_blobs: Callable[[], bool] | None = None) -> TrackingStore:
+    """The metadata store at ``uri``; ``has_blobs`` tells whether its blob store holds
+    anything, so that an emptied SQLite file is refused rather than started over."""
     scheme = scheme_of(uri)
+    if scheme == "sqlite" and has_blobs is not None:
+        from shipyard.store.sql.engine import refuse_truncated
+
+        refuse_truncated(uri, has_blobs)
     if scheme in ("http", "https"):
         raise InvalidArgument(
             f"{uri}: a remote `shipyard server` store is not available in this version yet; "

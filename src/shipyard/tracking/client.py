@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from shipyard._clock import SYSTEM_CLOCK, Clock, to_millis
+from shipyard._names import project_name
 from shipyard.config import Settings, load_settings
 from shipyard.errors import InvalidArgument
 from shipyard.store import (
@@ -72,8 +73,12 @@ class Client:
         if self._store is None:
             with self._lock:
                 if self._store is None:
-                    self._store = open_tracking_store(self.settings.uri)
+                    self._store = open_tracking_store(self.settings.uri, self._has_blobs)
         return self._store
+
+    def _has_blobs(self) -> bool:
+        blobs = open_blob_store(self.settings.artifact_uri)  # not self.blobs: we hold the lock
+        return next(iter(blobs.iter_blobs()), None) is not None
 
     @property
     def blobs(self) -> BlobStore:
@@ -114,7 +119,8 @@ class Client:
     # -- projects ---------------------------------------------------------------------
 
     def create_project(self, name: str, description: str = "") -> Project:
-        return self.store.create_project(v.check_name(name, "project name"), description)
+        description = v.check_text("project description", description)
+        return self.store.create_project(project_name(name), description)
 
     def get_project(self, name: str) -> Project:
         return self.store.get_project(v.check_name(name, "project name"))
@@ -137,7 +143,7 @@ class Client:
         environment_hash: str | None = None,
     ) -> Run:
         """Start a RUNNING run that records its code version, environment and command."""
-        project = v.check_name(project or self.settings.project, "project name")
+        project = project_name(project or self.settings.project)
         run_id = uuid.uuid4().hex
         name = v.check_name(run_name, "run name") if run_name else f"run-{run_id[:8]}"
         clean_params = self._params(params or {})
@@ -276,7 +282,7 @@ class Client:
         if number is None:
             return
         slot = (run_id, key)
-        step = self._next_step.get(slot, 0) if step is None else v.metric_step(key, step)
+        step = v.metric_step(key, self._next_step.get(slot, 0) if step is None else step)
         self._next_step[slot] = step + 1
         ts = self._now_ms() if timestamp is None else v.timestamp_ms(timestamp)
         self.writer.add(run_id, Metric(key, number, step, ts))

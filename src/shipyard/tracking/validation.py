@@ -8,6 +8,7 @@ import re
 from datetime import datetime
 from typing import Any
 
+from shipyard._names import int64
 from shipyard.errors import InvalidArgument
 
 MAX_NAME = 256
@@ -26,7 +27,22 @@ def check_name(value: Any, what: str) -> str:
         raise InvalidArgument(f"{what} is {len(value)} characters; the limit is {MAX_NAME}")
     if any(ord(c) < 32 for c in value):
         raise InvalidArgument(f"{what} {value!r} contains control characters")
+    _check_storable_text(what, value)
     return value
+
+
+def _check_storable_text(what: str, text: str) -> None:
+    """Text both backends store as given: PostgreSQL refuses NUL, and neither takes lone
+    surrogates (which cannot be encoded as UTF-8)."""
+    if "\x00" in text:
+        raise InvalidArgument(f"{what} contains a NUL character (\\x00), which cannot be stored")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidArgument(
+                f"{what} is not valid Unicode text: {exc.reason} at position {exc.start}"
+            ) from None
 
 
 def check_key(key: Any, what: str = "key") -> str:
@@ -53,13 +69,31 @@ def check_run_id(run_id: Any) -> str:
 
 
 def _text_value(what: str, key: str, value: Any, limit: int) -> str:
-    text = value if isinstance(value, str) else str(value)
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = str(value)
+        except Exception as exc:
+            raise InvalidArgument(
+                f"{what} {key!r}: str() of the {type(value).__name__} value failed: {exc}"
+            ) from None
+    _check_storable_text(f"{what} {key!r}", text)
     if len(text) > limit:
         raise InvalidArgument(
             f"{what} {key!r} is {len(text):,} characters, over the limit of {limit:,}; "
             "log large values as an artifact with log_dict() or log_text()"
         )
     return text
+
+
+def check_text(what: str, value: Any, limit: int = MAX_TAG_VALUE) -> str:
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{what} must be a string, got {type(value).__name__}")
+    _check_storable_text(what, value)
+    if len(value) > limit:
+        raise InvalidArgument(f"{what} is {len(value):,} characters; the limit is {limit:,}")
+    return value
 
 
 def param_value(key: str, value: Any) -> str:
@@ -79,10 +113,14 @@ def metric_value(key: str, value: Any, policy: str) -> float | None:
             raise InvalidArgument(f"metric {key!r} must be a number, got {value!r}")
         try:
             number = float(value)
+        except OverflowError:
+            raise _too_large(key, value) from None
         except (TypeError, ValueError):
             raise InvalidArgument(
-                f"metric {key!r} must be a number, got {type(value).__name__} {value!r}"
+                f"metric {key!r} must be a number, got {type(value).__name__} {_short(value)}"
             ) from None
+        if math.isinf(number) and _finite(value):
+            raise _too_large(key, value)  # e.g. Decimal("1e400") converts to inf
     if math.isfinite(number):
         return number
     if policy == "allow":
@@ -95,11 +133,27 @@ def metric_value(key: str, value: Any, policy: str) -> float | None:
     )
 
 
-def metric_step(key: str, step: Any) -> int:
+def _too_large(key: str, value: Any) -> InvalidArgument:
+    return InvalidArgument(
+        f"metric {key!r} is {_short(value)}, too large for a 64-bit float "
+        "(the largest is about 1.8e308)"
+    )
+
+
+def _finite(value: Any) -> bool:
     try:
-        return operator.index(step)
-    except TypeError:
-        raise InvalidArgument(f"step of metric {key!r} must be an integer, got {step!r}") from None
+        return bool(value == value and abs(value) != math.inf)
+    except Exception:
+        return False
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
+
+
+def metric_step(key: str, step: Any) -> int:
+    return int64(step, f"step of metric {key!r}")
 
 
 def timestamp_ms(value: Any) -> int:
@@ -110,17 +164,24 @@ def timestamp_ms(value: Any) -> int:
             )
         return int(value.timestamp() * 1000)
     try:
-        return operator.index(value)
+        operator.index(value)
     except TypeError:
         raise InvalidArgument(
             f"timestamp must be epoch milliseconds or an aware datetime, got {value!r}"
         ) from None
+    return int64(value, "timestamp (epoch milliseconds)")
 
 
 def artifact_path(path: Any) -> str:
     """A relative, normalised artifact path: no absolute paths, no '..', no backslashes."""
     if not isinstance(path, str) or not path.strip():
         raise InvalidArgument(f"artifact path must be a non-empty string, got {path!r}")
+    if any(ord(c) < 32 or c == "\x7f" for c in path):
+        raise InvalidArgument(
+            f"artifact path {path!r} contains control characters (NUL, newline, tab...); "
+            "rename the file"
+        )
+    _check_storable_text(f"artifact path {path!r}", path)
     parts = path.replace("\\", "/").split("/")
     if path.startswith("/") or any(p in ("..",) for p in parts) or ":" in parts[0]:
         raise InvalidArgument(

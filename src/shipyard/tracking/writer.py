@@ -1,9 +1,12 @@
 """Background writer: log_metric appends to a buffer and returns; a daemon thread writes
 batches through the store's one batch primitive and sends heartbeats for active runs.
 
-No point is lost: a failed write keeps its points for the next attempt, ``flush()``
-writes everything synchronously (end of run, interpreter exit, exceptions) and raises
-if the store still cannot take them.
+No point is lost: a write that fails because the store is unavailable keeps its points for
+the next attempt, and ``flush()`` writes everything synchronously (end of run, interpreter
+exit, exceptions) and raises if the store still cannot take them. A batch the store refuses
+for what is in it is split in halves until the points it cannot take are found: those are
+rejected (logged, counted in ``rejected`` and in the run's ``shipyard.rejected_metrics``
+tag) and every other point is written, so one bad point never blocks the rest.
 """
 
 from __future__ import annotations
@@ -12,14 +15,34 @@ import logging
 import os
 import threading
 import time
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from shipyard.errors import NotFound, ShipyardError
+from shipyard.errors import InvalidArgument, NotFound, ShipyardError
 from shipyard.store import Metric, TrackingStore
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 20_000
+REJECTED_TAG = "shipyard.rejected_metrics"
+# what a store raises for a batch because of the points in it, not because it is down
+_POINT_ERRORS = (InvalidArgument, OverflowError, ValueError, TypeError)
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedPoint:
+    run_id: str
+    metric: Metric
+    error: str
+
+
+class _Unwritten(Exception):
+    """The store went away part-way through one run's points: these are still to write."""
+
+    def __init__(self, points: list[Metric], error: BaseException) -> None:
+        super().__init__(str(error))
+        self.points = points
+        self.error = error
 
 
 class MetricWriter:
@@ -42,6 +65,8 @@ class MetricWriter:
         self._pid = os.getpid()
         self._stopping = False
         self.active_runs: set[str] = set()
+        self.rejected: deque[RejectedPoint] = deque(maxlen=1000)  # the most recent
+        self._rejected_per_run: Counter[str] = Counter()
 
     def add(self, run_id: str, metric: Metric) -> None:
         if self._pid != os.getpid():
@@ -86,6 +111,7 @@ class MetricWriter:
         self._pending = deque()
         self._retry = []
         self.active_runs = set()
+        self._rejected_per_run = Counter()
         self._thread = None
 
     def _start(self) -> None:
@@ -127,11 +153,52 @@ class MetricWriter:
         items = list(by_run.items())
         for i, (run_id, points) in enumerate(items):
             try:
-                store.log_batch(run_id, metrics=points)
-            except NotFound:
-                log.warning(
-                    "dropping %d metric points of run %s: it no longer exists", len(points), run_id
-                )
+                self._write_run(store, run_id, points)
+            except _Unwritten as stop:
+                rest = [(r, m) for r, pts in items[i + 1 :] for m in pts]
+                self._retry = [(run_id, m) for m in stop.points] + rest  # keep for later
+                raise stop.error from None
             except BaseException:
-                self._retry = [(r, m) for r, pts in items[i:] for m in pts]  # keep for later
+                self._retry = [(r, m) for r, pts in items[i:] for m in pts]
                 raise
+
+    def _write_run(self, store: TrackingStore, run_id: str, points: list[Metric]) -> None:
+        """Write one run's points, halving a refused batch until the bad points are found."""
+        todo = [points]
+        rejected_before = self._rejected_per_run[run_id]
+        while todo:
+            part = todo.pop()
+            try:
+                store.log_batch(run_id, metrics=part)
+            except NotFound:
+                left = len(part) + sum(map(len, todo))
+                log.warning(
+                    "dropping %d metric points of run %s: it no longer exists", left, run_id
+                )
+                return
+            except _POINT_ERRORS as exc:
+                if len(part) > 1:
+                    middle = len(part) // 2
+                    todo += [part[middle:], part[:middle]]  # first half next
+                else:
+                    self._reject(run_id, part[0], exc)
+            except BaseException as exc:
+                raise _Unwritten(part + [m for seg in reversed(todo) for m in seg], exc) from exc
+        if self._rejected_per_run[run_id] != rejected_before:
+            self._tag_rejected(store, run_id)
+
+    def _reject(self, run_id: str, metric: Metric, exc: BaseException) -> None:
+        self.rejected.append(RejectedPoint(run_id, metric, str(exc)))
+        self._rejected_per_run[run_id] += 1
+        log.error(
+            "shipyard rejected metric point %s=%r (step %d) of run %s: the store cannot "
+            "hold it: %s",
+            metric.key, metric.value, metric.step, run_id, exc,
+        )  # fmt: skip
+
+    def _tag_rejected(self, store: TrackingStore, run_id: str) -> None:
+        count = str(self._rejected_per_run[run_id])
+        try:
+            store.log_batch(run_id, tags={REJECTED_TAG: count})
+        except Exception as exc:  # the points are reported in the log already
+            log.warning("could not tag run %s with its rejected points: %s", run_id, exc)

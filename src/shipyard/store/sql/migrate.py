@@ -29,6 +29,21 @@ def current_revision(db: Database) -> str | None:
     return db.read(_read)
 
 
+def health_problem(db: Database) -> str | None:
+    """What is wrong with the database file, or None: SQLite's ``quick_check`` (it reads
+    every page, so a damaged file cannot pass for a healthy one); on PostgreSQL, whether the
+    server answers."""
+    if db.dialect != "sqlite":
+        db.read(lambda conn: conn.execute(text("SELECT 1")).scalar())
+        return None
+
+    def _check(conn: Connection) -> str | None:
+        rows = [str(r[0]) for r in conn.exec_driver_sql("PRAGMA quick_check").all()]
+        return None if rows == ["ok"] else "; ".join(rows[:3])
+
+    return db.read(_check)
+
+
 def _alembic_config(conn: Connection):  # type: ignore[no-untyped-def]
     from alembic.config import Config
 
