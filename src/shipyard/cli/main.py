@@ -9,6 +9,7 @@ import click
 from shipyard.cli import (
     config_cmd,
     db,
+    doctor,
     features,
     flows,
     gc,
@@ -44,6 +45,7 @@ for command in (
     config_cmd.config,
     db.db,
     gc.gc,
+    doctor.doctor,
     quickstart.quickstart,
 ):
     cli.add_command(command)

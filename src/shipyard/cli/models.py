@@ -144,7 +144,17 @@ def show(uri: str) -> None:
     record = registry.find_version(uri).record
     aliases = registry.get_model(record.name).aliases
     pointing = sorted(a for a, v in aliases.items() if v == record.version)
-    click.echo(json.dumps(record.__dict__ | {"aliases": pointing}, indent=2, default=str))
+    shown = record.__dict__ | {"aliases": pointing}
+    missing = not registry.client.blobs.exists(record.blob_hash)
+    if missing:
+        shown["missing_blob"] = True
+    click.echo(json.dumps(shown, indent=2, default=str))
+    if missing:
+        click.echo(
+            f"model files of {record.name} v{record.version}: blob {record.blob_hash[:12]}… "
+            "(missing blob): register the model again or restore the blob store from a backup",
+            err=True,
+        )
 
 
 @models.command("alias")

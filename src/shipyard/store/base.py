@@ -96,6 +96,20 @@ class ArtifactRecord:
     created_ms: int
 
 
+@dataclass(frozen=True, slots=True)
+class BlobReference:
+    """One place the metadata store names a blob, for checks such as ``shipyard doctor``.
+
+    ``kind`` is artifact | environment | task_log | model_version | dataset | feature_object
+    (or the table name for references added later); ``description`` says where, for people:
+    "run 7f82a17a artifact 'model/model.pkl'".
+    """
+
+    blob_hash: str
+    kind: str
+    description: str
+
+
 class TrackingStore(Protocol):
     """Projects, runs, params, metrics, tags and artifact records.
 
@@ -146,6 +160,9 @@ class TrackingStore(Protocol):
     def get_artifact(self, run_id: str, path: str) -> ArtifactRecord: ...
     def referenced_blobs(self, include_deleted_runs: bool = True) -> set[str]: ...
     def blobs_in_use(self, hashes: Iterable[str]) -> set[str]: ...
+    def blob_references(self) -> list[BlobReference]:
+        """Every blob the store names and where (deleted runs included), in one read."""
+        ...
 
     def close(self) -> None: ...
 
@@ -538,4 +555,8 @@ class PredictionLogStore(Protocol):
     def get(self, ids: Sequence[str]) -> list[PredictionRecord]: ...
     def last_prediction_ms(self) -> dict[str, int]:
         """Model name -> time of its newest logged prediction."""
+        ...
+
+    def logged_versions(self) -> dict[tuple[str, int], int]:
+        """(model name, version) -> how many calls of it the log holds."""
         ...

@@ -308,6 +308,21 @@ class BlobStore:
         for info in self.fs.find(self._tmp, withdirs=False, detail=True).values():
             yield info["name"], _mtime(info)
 
+    def digest(self, blob_hash: str) -> str | None:
+        """The sha256 of the bytes stored under ``blob_hash`` (equal to it unless the blob
+        is corrupt), or None when there is no such blob. Streams: memory stays bounded."""
+        try:
+            if self.local:
+                with open(self.path(blob_hash), "rb") as handle:
+                    return hashlib.file_digest(handle, "sha256").hexdigest()
+            with self.fs.open(self.path(blob_hash), "rb", block_size=CHUNK) as handle:
+                sha = hashlib.sha256()
+                while chunk := handle.read(CHUNK):
+                    sha.update(chunk)
+                return sha.hexdigest()
+        except FileNotFoundError:
+            return None
+
     def delete(self, blob_hash: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm(self.path(blob_hash))
