@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 from shipyard.errors import InvalidFlow
 from shipyard.flows.artifacts import ArtifactRef, ArtifactStore, Inputs, merge
 from shipyard.flows.graph import FlowGraph
-from shipyard.flows.parameters import Parameter
+from shipyard.flows.parameters import Parameter, resolve
 from shipyard.flows.step import is_step
 
 _NO_ITEM: Any = object()
@@ -194,37 +194,42 @@ def _execute(
 ) -> Any:
     from shipyard.flows.client import Run
     from shipyard.flows.executors import LocalExecutor
-    from shipyard.flows.resume import Origin
+    from shipyard.flows.progress import Observer, progress_for
     from shipyard.flows.runtime import FlowRunner
     from shipyard.tracking import Client
 
+    # everything that can be checked is checked before a worker process starts
+    steps = [n.name for n in cls.graph().sorted_nodes()]
+    if origin is None:
+        resolve(cls.__name__, cls.parameters(), params)
     pool = executor or LocalExecutor(max_workers)  # first: workers start while we set up
-    client = Client()
-    resumed = None
-    if origin is not None:
-        flows = client.store.flows
-        if origin == "latest":
-            previous = flows.list_flow_runs(cls.__name__)
-            if not previous:
-                raise InvalidFlow(f"{cls.__name__} has no run to resume")
-            record = previous[0]
-        else:
-            number = str(origin).rsplit("/", 1)[-1]
-            if not number.isdigit():
-                raise InvalidFlow(f"{origin!r} is not a run number of {cls.__name__}")
-            record = flows.get_flow_run(cls.__name__, int(number))
-        resumed = Origin(client, record, cls.graph(), step)
-    observer = None
-    if progress:
-        from shipyard.flows.progress import progress_for
-
-        observer = progress_for(cls.__name__, [n.name for n in cls.graph().sorted_nodes()])
+    observer: Observer | None = None
     try:
-        runner = FlowRunner(cls, client, pool, tuple(tags), observer)
-        run_id = runner.run(params, origin=resumed)
+        client = Client()
+        resumed = _origin(cls, client, origin, step) if origin is not None else None
+        observer = progress_for(cls.__name__, steps) if progress else None
+        run_id = FlowRunner(cls, client, pool, tuple(tags), observer).run(params, origin=resumed)
     finally:
         if observer is not None:
             observer.close()
         if executor is None:
             pool.shutdown()
     return Run(run_id, client=client)
+
+
+def _origin(cls: type[FlowSpec], client: Any, origin: str | int, step: str | None) -> Any:
+    """The run to resume: ``"latest"`` or a run number (``12`` or ``"TrainFlow/12"``)."""
+    from shipyard.flows.resume import Origin
+
+    flows = client.store.flows
+    if origin == "latest":
+        previous = flows.list_flow_runs(cls.__name__)
+        if not previous:
+            raise InvalidFlow(f"{cls.__name__} has no run to resume")
+        record = previous[0]
+    else:
+        number = str(origin).rsplit("/", 1)[-1]
+        if not number.isdigit():
+            raise InvalidFlow(f"{origin!r} is not a run number of {cls.__name__}")
+        record = flows.get_flow_run(cls.__name__, int(number))
+    return Origin(client, record, cls.graph(), step)

@@ -14,7 +14,10 @@ def read_frame(stream: IO[bytes]) -> Any:
     if len(header) < HEADER.size:
         return None  # the other side closed the pipe
     (size,) = HEADER.unpack(header)
-    return pickle.loads(stream.read(size))
+    payload = stream.read(size)
+    if len(payload) < size:
+        return None  # closed in the middle of a frame: the other side went away
+    return pickle.loads(payload)
 
 
 def write_frame(stream: IO[bytes], obj: Any) -> None:
