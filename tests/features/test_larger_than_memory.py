@@ -12,7 +12,16 @@ import pyarrow.parquet as pq
 import pytest
 
 from shipyard.errors import StoreUnavailable
-from shipyard.features import Entity, FeatureStore, FeatureView, Field, FileSource, Float64
+from shipyard.features import (
+    Entity,
+    FeatureStore,
+    FeatureView,
+    Field,
+    FileSource,
+    Float64,
+    SqlSource,
+    String,
+)
 from shipyard.tracking import Client
 
 ROWS = 1_000_000
@@ -95,3 +104,80 @@ def test_out_of_memory_says_what_to_change(
     with pytest.raises(StoreUnavailable, match="raise SHIPYARD_DUCKDB_MEMORY_LIMIT"):
         fs.apply([view])
     assert fs.meta.latest_feature_objects("tiny") == []
+
+
+def _limited_store(monkeypatch: pytest.MonkeyPatch, limit: str) -> FeatureStore:
+    monkeypatch.setenv("SHIPYARD_DUCKDB_MEMORY_LIMIT", limit)
+    return FeatureStore("tiny", client=Client())
+
+
+def test_out_of_memory_while_streaming_is_not_a_raw_oserror(
+    shipyard_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A transformation reads its source through an Arrow reader: DuckDB's out-of-memory
+    error surfaces there as pyarrow's OSError, and must still say what to change."""
+    growing = (  # each batch of rows needs more memory than the last
+        "SELECT i AS customer_id, TIMESTAMPTZ '2024-01-01' AS event_timestamp, "
+        "repeat('x', (i // 10000) * 10000) AS note FROM range(1000000) t(i)"
+    )
+    view = FeatureView(
+        "notes",
+        source=SqlSource(name="notes_sql", query=growing),
+        entities=[Entity("customer", join_keys=["customer_id"])],
+        schema=[Field("note", String)],
+        transformation=lambda df: df,
+    )
+    fs = _limited_store(monkeypatch, "20MB")
+    with pytest.raises(StoreUnavailable) as caught:
+        fs.apply([view])
+    message = str(caught.value)
+    assert type(caught.value.__cause__) is OSError  # the streamed form of the error
+    assert "DuckDB ran out of memory" in message
+    assert "raise SHIPYARD_DUCKDB_MEMORY_LIMIT (the duckdb_memory_limit setting" in message
+    assert "now '20MB', from env SHIPYARD_DUCKDB_MEMORY_LIMIT" in message
+    assert fs.meta.latest_feature_objects("tiny") == []
+
+
+def test_out_of_memory_of_a_streamed_training_set_says_what_to_change(
+    shipyard_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Applied with room to spare, then read with a limit too small for the join: every
+    way of reading the result (to_batches streams it) says which setting to raise."""
+    rng = np.random.default_rng(3)
+    rows = 300_000
+    path = tmp_path / "stats.parquet"
+    pd.DataFrame(
+        {
+            "customer_id": rng.integers(0, rows // 10, rows),
+            "event_timestamp": BASE + pd.to_timedelta(rng.integers(0, 90 * 86400, rows), unit="s"),
+            "f0": rng.random(rows),
+            "f1": rng.random(rows),
+        }
+    ).to_parquet(path)
+    entities = tmp_path / "entities.parquet"
+    pd.DataFrame(
+        {
+            "customer_id": rng.integers(0, rows // 10, rows),
+            "event_timestamp": BASE + pd.to_timedelta(rng.integers(0, 90 * 86400, rows), unit="s"),
+        }
+    ).to_parquet(entities)
+    view = FeatureView(
+        "stats",
+        source=FileSource(name="stats_source", path=str(path)),
+        entities=[Entity("customer", join_keys=["customer_id"])],
+        schema=[Field("f0", Float64), Field("f1", Float64)],
+        ttl=timedelta(days=30),
+    )
+    FeatureStore("tiny", client=Client()).apply([view])
+    fs = _limited_store(monkeypatch, "12MB")
+    job = fs.get_training_set(entities, ["stats:f0", "stats:f1"])
+    reads = {
+        "to_batches": lambda: list(job.to_batches()),
+        "to_parquet": lambda: job.to_parquet(tmp_path / "out.parquet"),
+        "to_arrow": job.to_arrow,
+        "save_dataset": lambda: job.save_dataset("train"),
+    }
+    for name, read in reads.items():
+        with pytest.raises(StoreUnavailable, match="now '12MB', from env SHIPYARD_DUCKDB") as c:
+            read()
+        assert "raise SHIPYARD_DUCKDB_MEMORY_LIMIT" in str(c.value), name

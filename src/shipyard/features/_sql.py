@@ -3,9 +3,11 @@ functions, identifiers). Everything else is bound."""
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import wraps
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -87,21 +89,75 @@ def duckdb_errors(what: str) -> Iterator[None]:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+MEMORY_SETTING = "duckdb_memory_limit"
+MEMORY_ENV = "SHIPYARD_DUCKDB_MEMORY_LIMIT"
+
+
+@dataclass(frozen=True)
+class MemoryLimit:
+    """The DuckDB memory limit in force, as the user set it: value ("" = DuckDB's default)
+    and where it came from (``Settings.source``)."""
+
+    value: str
+    source: str = "default"
+
+    def describe(self) -> str:
+        if not self.value:
+            return f"now unset ({self.source}), so DuckDB takes 80% of RAM"
+        return f"now {self.value!r}, from {self.source}"
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """DuckDB's OutOfMemoryException, or the same error surfacing as pyarrow's OSError
+    while an Arrow reader streams a result."""
+    import duckdb
+
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return True
+    return isinstance(exc, OSError) and "Out of Memory Error" in str(exc)
+
+
+def out_of_memory(exc: BaseException, limit: MemoryLimit | None) -> StoreUnavailable:
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    current = f", {limit.describe()}" if limit is not None else ""
+    return StoreUnavailable(
+        f"DuckDB ran out of memory in offline feature work ({detail}); raise "
+        f"{MEMORY_ENV} (the {MEMORY_SETTING} setting{current}; e.g. 4GB) or free memory: "
+        "DuckDB spills to disk, but some steps need a minimum"
+    )
+
 
 def memory_guard(fn: F) -> F:
-    """DuckDB running out of its memory limit becomes an error that says what to change."""
+    """DuckDB running out of its memory limit becomes an error that says what to change.
+
+    For methods of objects with a ``memory_limit`` (a ``MemoryLimit``), the message says
+    its current value. Generators are guarded while they are consumed.
+    """
+
+    def limit_of(args: tuple[Any, ...]) -> MemoryLimit | None:
+        found = getattr(args[0], "memory_limit", None) if args else None
+        return found if isinstance(found, MemoryLimit) else None
+
+    if inspect.isgeneratorfunction(fn):
+
+        @wraps(fn)
+        def guarded_gen(*args: Any, **kwargs: Any) -> Any:
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as exc:
+                if is_out_of_memory(exc):
+                    raise out_of_memory(exc, limit_of(args)) from exc
+                raise
+
+        return guarded_gen  # type: ignore[return-value]
 
     @wraps(fn)
     def guarded(*args: Any, **kwargs: Any) -> Any:
-        import duckdb
-
         try:
             return fn(*args, **kwargs)
-        except duckdb.OutOfMemoryException as exc:
-            detail = str(exc).strip().splitlines()[0]
-            raise StoreUnavailable(
-                f"DuckDB ran out of memory ({detail}); raise SHIPYARD_DUCKDB_MEMORY_LIMIT or "
-                "free memory (it spills to disk, but some steps need a minimum)"
-            ) from exc
+        except Exception as exc:
+            if is_out_of_memory(exc):
+                raise out_of_memory(exc, limit_of(args)) from exc
+            raise
 
     return guarded  # type: ignore[return-value]

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import InvalidFeature
-from shipyard.features._sql import memory_guard
+from shipyard.features._sql import MemoryLimit, memory_guard
 from shipyard.features.definitions import OnDemandFeatureView
 from shipyard.features.offline import JoinPlan, OnDemandRequest
 
@@ -32,7 +32,9 @@ class RetrievalJob:
         full_feature_names: bool,
         lineage: Callable[[], dict[str, Any]],
         saver: Callable[[RetrievalJob, str], Any] | None = None,
+        memory_limit: MemoryLimit | None = None,
     ) -> None:
+        self.memory_limit = memory_limit  # named in an out-of-memory error
         self._con = con
         self._plan = plan
         self._on_demand = on_demand
@@ -76,6 +78,7 @@ class RetrievalJob:
     def to_df(self) -> pd.DataFrame:
         return self.to_arrow().to_pandas()
 
+    @memory_guard
     def to_batches(self, batch_size: int = 100_000) -> Iterator[pa.RecordBatch]:
         """The rows in input order, streamed: for results larger than memory."""
         import pyarrow as pa

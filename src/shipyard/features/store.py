@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import InvalidFeature
 from shipyard.features import offline, registry
-from shipyard.features._sql import memory_guard
+from shipyard.features._sql import MEMORY_SETTING, MemoryLimit, memory_guard
 from shipyard.features.catalog import Catalog
 from shipyard.features.definitions import FeatureService, FeatureView, FeatureViewProjection
 from shipyard.features.encoding import epoch_us
@@ -88,8 +88,15 @@ class FeatureStore:
         pushed = f"{root}/features/{self.project}/pushed"
         return SourceContext(pushed_dir=pushed, load_blob=self._load_blob)
 
+    @property
+    def memory_limit(self) -> MemoryLimit:
+        """DuckDB's memory limit for offline work, and where the setting came from."""
+        settings = self.client.settings
+        source = settings.sources.get(MEMORY_SETTING, "default")
+        return MemoryLimit(settings.duckdb_memory_limit or "", source)
+
     def connect(self) -> Any:
-        limit = self.client.settings.duckdb_memory_limit or None
+        limit = self.memory_limit.value or None
         return offline.connect(temp_dir=str(self.home / "tmp" / "duckdb"), memory_limit=limit)
 
     def now(self) -> datetime:

@@ -69,6 +69,7 @@ def build_job(
         full_feature_names,
         lineage,
         saver=lambda j, name: save_dataset(fs, j, name),
+        memory_limit=fs.memory_limit,
     )
     return job
 
