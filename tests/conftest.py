@@ -1,7 +1,9 @@
 """Shared fixtures: the same store tests run on SQLite and on a real PostgreSQL.
 
 PostgreSQL tests skip when no server answers, except with SHIPYARD_TEST_SERVICES=1 (CI),
-where an unreachable server fails them. Each test session gets its own database.
+where an unreachable server fails them, and where the run fails if any test marked
+``services`` was skipped or deselected (``ServicesGate``). Each test session gets its own
+database.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -18,6 +21,52 @@ PG_ADMIN_URI = os.environ.get(
     "SHIPYARD_TEST_PG_URI", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 SERVICES_REQUIRED = os.environ.get("SHIPYARD_TEST_SERVICES") == "1"
+
+pytest_plugins = ["pytester"]  # tests/test_services_gate.py runs pytest inside pytest
+
+
+class ServicesGate:
+    """With SHIPYARD_TEST_SERVICES=1, a ``services`` test that did not run fails the run:
+    CI must not pass on tests that skipped because a server was missing or that a ``-m``
+    or ``-k`` left out."""
+
+    def __init__(self) -> None:
+        self.missed: dict[str, str] = {}  # node id -> why it did not run
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            if item.get_closest_marker("services") is not None:
+                self.missed.setdefault(item.nodeid, "deselected")
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.skipped and "services" in report.keywords and not hasattr(report, "wasxfail"):
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+            reason = str(reason).removeprefix("Skipped: ")
+            self.missed.setdefault(report.nodeid, f"skipped: {reason}")
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.missed and session.exitstatus in (pytest.ExitCode.OK, 5):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.missed:
+            return
+        terminalreporter.section("services tests that did not run", sep="=", red=True)
+        for nodeid, why in self.missed.items():
+            terminalreporter.line(f"{nodeid}: {why}")
+        terminalreporter.line(
+            f"error: SHIPYARD_TEST_SERVICES=1 but {len(self.missed)} test(s) marked "
+            "'services' did not run: run them all (no -m, -k or --deselect leaving them out; "
+            "PostgreSQL and Redis running, initdb and pg_ctl installed), or unset "
+            "SHIPYARD_TEST_SERVICES",
+            red=True,
+            bold=True,
+        )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("SHIPYARD_TEST_SERVICES") == "1":
+        config.pluginmanager.register(ServicesGate(), "shipyard-services-gate")
 
 
 def _pg_reachable() -> str | None:

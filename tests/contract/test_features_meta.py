@@ -148,6 +148,7 @@ def test_concurrent_appliers_never_create_duplicate_versions(store_uri):
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "an applying thread hung"
     history = stores[0].features.feature_object_history("p", "feature_view", "driver_stats")
     for s in stores:
         s.close()

@@ -290,7 +290,8 @@ def test_lookups_keep_answering_during_a_materialization(store: FeatureStore) ->
         store.materialize(None, NOW.to_pydatetime(), ["stats"])
     finally:
         done.set()
-        thread.join()
+        thread.join(timeout=60)
+    assert not thread.is_alive(), "the reader thread did not stop"
     assert not errors, errors[0]
     assert answered > 0
 

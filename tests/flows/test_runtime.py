@@ -116,11 +116,17 @@ def test_unknown_parameters_are_refused_before_anything_runs(shipyard_home):
     assert shipyard.search_runs("HelloFlow") == []
 
 
-def test_raw_fd_writes_do_not_corrupt_the_workers(shipyard_home, pool, capfd):
+def test_raw_fd_writes_do_not_corrupt_the_workers(shipyard_home, capfd):
     from tests.flows.examples.rough_flow import RoughFlow
 
-    run = RoughFlow.run(executor=pool)
+    # a pool of its own: its workers inherit fd 2 while capfd holds it
+    with LocalExecutor(max_workers=1) as executor:
+        run = RoughFlow.run(executor=executor)
     assert run.successful and run.data.ok is True
+    captured = capfd.readouterr()
+    # both raw writes reached the worker's stderr, neither went into the task channel
+    assert "raw bytes on fd 1\n" in captured.err and "raw bytes on fd 2\n" in captured.err
+    assert "raw bytes" not in captured.out
 
 
 def test_a_dead_worker_fails_its_task_and_is_replaced(shipyard_home):

@@ -105,7 +105,7 @@ def test_the_card_shows_lineage_signature_and_gated_history(registry: ModelRegis
             dataset=dataset,
             feature_service="shop/churn_features",
             owner="ana",
-            description="Who will leave <soon> & why",
+            description="Who will leave <soon> & why <script>alert(1)</script>",
             tags={"team": "growth"},
         )
     registry.promote("churn", version.version, "production", ["metrics.auc > 0.8"])
@@ -136,7 +136,7 @@ def test_the_card_shows_lineage_signature_and_gated_history(registry: ModelRegis
     parsed = _parse(card.html)
     text = "".join(parsed.text)
     assert "script" not in parsed.tags and "soon" not in parsed.tags  # user text is escaped
-    assert "Who will leave <soon> & why" in text
+    assert "Who will leave <soon> & why <script>alert(1)</script>" in text
     assert run.id in text and view["source_fingerprint"] in text
     assert "metrics.auc > 0.8: passed (0.91 > 0.8)" in text
     assert parsed.tags.count("table") >= 6 and "style" in parsed.tags

@@ -4,6 +4,7 @@ interpreter. A case skips only when its framework is not installed."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import io
 import subprocess
 import sys
@@ -297,12 +298,15 @@ def test_detection_imports_no_framework(
     assert version.flavor == "sklearn"
 
 
-def test_requirements_pin_the_installed_distribution() -> None:
-    for flavor, package in (("xgboost", "xgboost"), ("lightgbm", "lightgbm"), ("pytorch", "torch")):
-        try:
-            __import__(package)
-        except ImportError:
-            continue
-        pins = load_flavor(flavor).requirements()
-        assert pins[0].partition("==")[0] in (package, f"{package}-cpu")
-        assert "+" not in pins[0]  # local labels like +cpu are not on PyPI
+@pytest.mark.parametrize(
+    ("flavor", "package"), [("xgboost", "xgboost"), ("lightgbm", "lightgbm"), ("pytorch", "torch")]
+)
+def test_requirements_pin_the_installed_distribution(flavor: str, package: str) -> None:
+    module = pytest.importorskip(package)
+    pins = load_flavor(flavor).requirements()
+    name, sep, version = pins[0].partition("==")
+    assert sep and name in (package, f"{package}-cpu")
+    # the version the framework reports of itself, without a local label like +cpu
+    # (not on PyPI), and the one the named distribution was installed at
+    assert version == module.__version__.partition("+")[0]
+    assert version == importlib.metadata.version(name).partition("+")[0]

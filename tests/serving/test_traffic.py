@@ -101,7 +101,8 @@ def test_a_moved_alias_is_swapped_in_without_dropping_requests(serve, two_versio
         time.sleep(0.05)
     time.sleep(0.2)
     stop.set()
-    thread.join()
+    thread.join(timeout=30)
+    assert not thread.is_alive(), "the request thread did not stop"
     assert set(statuses) == {200}
     assert answers[0] == 1 and answers[-1] == 2
     first_two = answers.index(2)

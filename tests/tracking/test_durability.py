@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from shipyard._clock import FakeClock
+from shipyard._clock import FakeClock, to_millis
 from shipyard.errors import StoreUnavailable
 from shipyard.store import Metric, RunStatus
 from shipyard.tracking import Client
@@ -150,14 +150,20 @@ def test_points_survive_a_store_outage(shipyard_client):
 
 def test_the_writer_thread_flushes_without_being_asked(shipyard_home, monkeypatch):
     monkeypatch.setenv("SHIPYARD_METRIC_FLUSH_INTERVAL", "0.05")
-    client = Client()
+    clock = FakeClock()
+    client = Client(clock=clock)
     run = client.create_run("p", "r")
-    client.log_metric(run.id, "m", 1.0)
+    logged_at = to_millis(clock.now())
+    client.log_metric(run.id, "m", 1.0)  # stamped with the client's clock at the call,
+    clock.advance(60)  # not when it is written
+    client.log_metric(run.id, "m", 2.0)
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not client.store.get_metric_history(run.id, "m"):
+    while time.monotonic() < deadline and len(client.store.get_metric_history(run.id, "m")) < 2:
         time.sleep(0.02)
+    assert client.writer.pending() == 0  # written by the thread: nobody called flush()
     assert client.store.get_metric_history(run.id, "m") == [
-        Metric("m", 1.0, 0, client.store.get_metric_history(run.id, "m")[0].timestamp_ms)
+        Metric("m", 1.0, 0, logged_at),
+        Metric("m", 2.0, 1, logged_at + 60_000),
     ]
     client.close()
 
@@ -192,8 +198,14 @@ def test_a_forked_child_does_not_rewrite_the_parents_buffered_points(shipyard_cl
         except BaseException:
             code = 1
         os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    deadline = time.monotonic() + 60
+    while (ended := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if ended[0] == 0:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child did not exit within 60 s")
+    assert os.waitstatus_to_exitcode(ended[1]) == 0
     client.flush()
     assert [m.step for m in client.get_metric_history(run.id, "parent")] == list(range(10))
     assert len(client.get_metric_history(run.id, "child")) == 1

@@ -324,7 +324,8 @@ def test_readers_see_old_or_new_rows_during_a_long_write(make_store: StoreFactor
         assert writer.write("v", keys, [2] * n, [f"new {k}" for k in keys]) == n
     finally:
         done.set()
-        thread.join()
+        thread.join(timeout=60)
+    assert not thread.is_alive(), "the reader thread did not stop"
     assert errors == []
     assert reads["during"] > 0
     assert payloads_of(reader.read("v", probes)) == [f"new {k}" for k in probes]
@@ -343,7 +344,7 @@ def test_a_forked_child_reads_through_the_parents_store(store: OnlineStore) -> N
     child = ctx.Process(target=_read_in_child, args=(store, queue))
     child.start()
     child.join(timeout=60)
-    assert child.exitcode == 0
+    assert child.exitcode == 0  # None while it is still running
     assert queue.get(timeout=5) == ["A", None]
     assert payloads_of(store.read("v", ["a"])) == ["A"]  # the parent's still works
 
@@ -443,7 +444,8 @@ def test_sqlite_reads_from_many_threads(tmp_path: Path) -> None:
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a reader thread did not end"
     store.close()
     assert errors == []
     with pytest.raises(StoreUnavailable, match="closed"):
