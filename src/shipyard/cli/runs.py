@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import click
+from rich.markup import escape
 
 from shipyard.cli import _output as out
+from shipyard.store.filters import parse_filter
 from shipyard.tracking import Client
 
 
@@ -39,6 +41,7 @@ def ls(
     """List runs, newest first (dead runs are marked KILLED first)."""
     client = Client()
     client.reap_dead_runs()
+    parse_filter(filter_)  # errors point into the filter as typed, not the one built here
     query = filter_ if tasks else "kind != 'task'" + (f" and ({filter_})" if filter_ else "")
     found = client.search_runs(
         list(project) or None, query, list(order_by), limit, include_deleted=deleted
@@ -73,10 +76,12 @@ def show(run_id: str, as_json: bool) -> None:
     client = Client()
     run = out.resolve_run(client, run_id)
     artifacts = client.list_artifacts(run.id)
+    missing = {a.blob_hash for a in artifacts if not client.blobs.exists(a.blob_hash)}
     if as_json:
         data = run.to_dict()
         data["artifacts"] = [
             {"path": a.path, "size": a.size, "serializer": a.serializer, "hash": a.blob_hash}
+            | ({"missing_blob": True} if a.blob_hash in missing else {})
             for a in artifacts
         ]
         out.print_json(data)
@@ -115,8 +120,14 @@ def show(run_id: str, as_json: bool) -> None:
     if artifacts:
         grid = out.table("artifacts", ["path", "size", "serializer", "sha256"])
         for a in artifacts:
-            grid.add_row(a.path, f"{a.size:,}", a.serializer, a.blob_hash[:12])
+            path = escape(a.path) + (" [red](missing blob)[/]" if a.blob_hash in missing else "")
+            grid.add_row(path, f"{a.size:,}", a.serializer, a.blob_hash[:12])
         console.print(grid)
+        if missing:
+            click.echo(
+                f"{len(missing)} artifact blob(s) are missing: `shipyard doctor` lists what to do",
+                err=True,
+            )
 
 
 @runs.command("compare")

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from shipyard._clock import SYSTEM_CLOCK, Clock, to_millis
-from shipyard._names import project_name
+from shipyard._names import PROJECT_RULE, project_name
 from shipyard.config import Settings, load_settings
-from shipyard.errors import InvalidArgument
+from shipyard.errors import InvalidArgument, NotFound
 from shipyard.store import (
     ArtifactRecord,
     Metric,
@@ -143,7 +143,7 @@ class Client:
         environment_hash: str | None = None,
     ) -> Run:
         """Start a RUNNING run that records its code version, environment and command."""
-        project = project_name(project or self.settings.project)
+        project = self._project_for_new_run(project or self.settings.project)
         run_id = uuid.uuid4().hex
         name = v.check_name(run_name, "run name") if run_name else f"run-{run_id[:8]}"
         clean_params = self._params(params or {})
@@ -190,6 +190,18 @@ class Client:
         self.writer.watch(run_id)
         self._maybe_reap()
         return Run.from_record(record)
+
+    def _project_for_new_run(self, name: str) -> str:
+        """A new project's name must follow the rule; one named before it existed is kept."""
+        try:
+            return project_name(name)
+        except InvalidArgument:
+            try:
+                return self.store.get_project(v.check_name(name, "project name")).name
+            except NotFound:
+                raise InvalidArgument(
+                    f"invalid project name {name!r}: use {PROJECT_RULE}"
+                ) from None
 
     def end_run(self, run_id: str, status: RunStatus | str = RunStatus.FINISHED) -> None:
         """Flush the run's metrics, then mark it FINISHED, FAILED or KILLED."""

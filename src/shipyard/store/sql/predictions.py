@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, delete, func, insert, select
 
+from shipyard._names import version_number
 from shipyard.errors import InvalidArgument
 from shipyard.store.base import PredictionCall, PredictionRecord
 from shipyard.store.sql.engine import Database
@@ -171,7 +172,7 @@ class SqlPredictionLogStore:
         c = predictions.c
         q = select(predictions).where(c.model == model).order_by(c.ts_ms, c.id)
         if version is not None:
-            q = q.where(c.version == version)
+            q = q.where(c.version == version_number(version, f"version of model {model!r}"))
         if start_ms is not None:
             q = q.where(c.ts_ms >= start_ms)
         if end_ms is not None:
@@ -209,6 +210,11 @@ class SqlPredictionLogStore:
     def last_prediction_ms(self) -> dict[str, int]:
         q = select(predictions.c.model, func.max(predictions.c.ts_ms)).group_by(predictions.c.model)
         return self.db.read(lambda conn: {m: int(t) for m, t in conn.execute(q)})
+
+    def logged_versions(self) -> dict[tuple[str, int], int]:
+        t = predictions.c
+        q = select(t.model, t.version, func.count()).group_by(t.model, t.version)
+        return self.db.read(lambda conn: {(m, int(v)): int(n) for m, v, n in conn.execute(q)})
 
 
 def _labels(conn: Connection, call_ids: list[str]) -> dict[str, tuple[str, int]]:

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, Table, delete, func, insert, select, update
 from sqlalchemy import exc as sa_exc
 
+from shipyard._names import alias_name, model_name, version_number
 from shipyard.errors import Conflict, InvalidArgument, NotFound
 from shipyard.store.base import (
     UNCHECKED,
@@ -41,7 +42,6 @@ from shipyard.store.sql.tables import runs
 READY, ARCHIVED = "READY", "ARCHIVED"
 STATUSES = (READY, ARCHIVED)
 _NAME = re.compile(r"[A-Za-z0-9_.\-]{1,256}")
-_ALIAS = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 # longest accepted value per column, so both backends refuse the same input
 _LIMITS = {
     "flavor": 64, "blob_hash": 64, "owner": 256, "created_by": 256, "dataset": 1024,
@@ -251,9 +251,11 @@ class SqlModelRegistryStore:
     ) -> AliasMove:
         """Point ``alias`` at ``version`` (None removes it) and record the move, atomically."""
         _check_name(name)
-        _check_alias(alias)
-        if version is not None and (isinstance(version, bool) or version < 1):
-            raise InvalidArgument(f"model versions are numbered from 1; got {version!r}")
+        if version is not None:
+            alias_name(alias)  # removing a legacy alias needs no rule
+            if isinstance(version, bool):
+                raise InvalidArgument(f"model versions are numbered from 1; got {version!r}")
+            version_number(version, f"version of model {name!r}")
         if expected_from is not None and expected_from != UNCHECKED and expected_from < 1:
             raise InvalidArgument(
                 f"expected_from is a version number, None (alias not set) or UNCHECKED; "
@@ -349,16 +351,11 @@ def _check_name(name: str) -> None:
         )
 
 
-def _check_alias(alias: str) -> None:
-    if not isinstance(alias, str) or not _ALIAS.fullmatch(alias) or alias.isdigit():
-        raise InvalidArgument(
-            f"invalid alias {alias!r}: use 1 to 64 letters, digits, '_' or '-', not only "
-            "digits (a number names a version)"
-        )
-
-
 def _create_model(conn: Connection, name: str, owner: str, description: str, now_ms: int) -> int:
     """The model's id, creating it if missing (race-safe); its row is locked until commit."""
+    found = conn.execute(select(registered_models.c.id).where(registered_models.c.name == name))
+    if found.first() is None:
+        model_name(name)  # a new name must suit URLs, command lines and Docker image names
     stmt = _dialect_insert(conn, registered_models).values(
         name=name, owner=owner, description=description, tags="{}", created_ms=now_ms,
         updated_ms=now_ms,
@@ -390,6 +387,7 @@ def _model_row(conn: Connection, name: str, lock: bool = False) -> Row[Any]:
 
 
 def _version_row(conn: Connection, model: Row[Any], version: int) -> Row[Any]:
+    version = version_number(version, f"version of model {model.name!r}")
     row = conn.execute(
         select(model_versions).where(
             model_versions.c.model_id == model.id, model_versions.c.version == version

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Row, select
+from sqlalchemy import exc as sa_exc
 
 from shipyard.store.base import ArtifactRecord, Metric, RunRecord, RunStatus
 from shipyard.store.sql.tables import latest_metrics, params, tags
@@ -22,9 +23,13 @@ def insert_metric_rows(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
     if conn.dialect.name == "postgresql":
         raw: Any = conn.connection.driver_connection  # the same connection and transaction
         statement = f"COPY metrics ({_METRIC_COLUMNS}) FROM STDIN"  # constant, no user data
-        with raw.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row(row)
+        dbapi_error = conn.dialect.loaded_dbapi.Error
+        try:
+            with raw.cursor() as cursor, cursor.copy(statement) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except dbapi_error as exc:  # wrapped as SQLAlchemy would, so the store translates it
+            raise sa_exc.DBAPIError.instance(statement, None, exc, dbapi_error) from exc
         return
     for chunk in chunks(rows, CHUNK):
         conn.exec_driver_sql(

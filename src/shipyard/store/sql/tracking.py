@@ -7,10 +7,18 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, insert, select, update
+from sqlalchemy import Connection, Table, case, delete, insert, select, update
 
 from shipyard.errors import AlreadyExists, Conflict, NotFound
-from shipyard.store.base import ArtifactRecord, Metric, NewRun, Project, RunRecord, RunStatus
+from shipyard.store.base import (
+    ArtifactRecord,
+    BlobReference,
+    Metric,
+    NewRun,
+    Project,
+    RunRecord,
+    RunStatus,
+)
 from shipyard.store.sql import search
 from shipyard.store.sql.engine import Database
 from shipyard.store.sql.features import SqlFeatureMetaStore
@@ -279,7 +287,11 @@ class SqlTrackingStore:
         return self.db.read(lambda c: run_records(c, c.execute(query).all(), with_data=False))
 
     def mark_killed(self, run_ids: Sequence[str], end_ms: int) -> list[str]:
-        """Mark still-RUNNING runs KILLED; returns the ids that changed (race-safe)."""
+        """Mark still-RUNNING runs KILLED; returns the ids that changed (race-safe).
+
+        A killed run ended at its last sign of life, its heartbeat, not when it was found
+        dead (``end_ms``, which only caps it)."""
+        last_seen = case((runs.c.heartbeat_ms < end_ms, runs.c.heartbeat_ms), else_=end_ms)
 
         def _mark(conn: Connection) -> list[str]:
             changed = []
@@ -287,7 +299,7 @@ class SqlTrackingStore:
                 done = conn.execute(
                     update(runs)
                     .where(runs.c.id == run_id, runs.c.status == RunStatus.RUNNING.value)
-                    .values(status=RunStatus.KILLED.value, end_ms=end_ms)
+                    .values(status=RunStatus.KILLED.value, end_ms=last_seen)
                 )
                 if done.rowcount:
                     changed.append(run_id)
@@ -364,6 +376,61 @@ class SqlTrackingStore:
             return found
 
         return self.db.read(_used)
+
+    def blob_references(self) -> list[BlobReference]:
+        """Every (table, column) of ``BLOB_REFERENCES``, each reference described by the
+        object that holds it; a table this method does not know is described generically."""
+        from shipyard.store.sql.feature_tables import datasets, feature_object_blobs
+        from shipyard.store.sql.feature_tables import feature_objects as fo
+        from shipyard.store.sql.registry_tables import model_versions, registered_models
+
+        known = {
+            (artifacts.name, "blob_hash"),
+            (runs.name, "environment_hash"),
+            (tasks.name, "stdout_hash"),
+            (tasks.name, "stderr_hash"),
+            (model_versions.name, "blob_hash"),
+            (datasets.name, "blob_hash"),
+            (feature_object_blobs.name, "blob_hash"),
+        }
+        mv, rm, ds, fob = model_versions.c, registered_models.c, datasets.c, feature_object_blobs.c
+        queries: list[tuple[str, Any, Any]] = [
+            ("artifact", select(artifacts.c.blob_hash, artifacts.c.run_id, artifacts.c.path),
+             lambda r: f"run {r[1][:8]} artifact {r[2]!r}"),
+            ("environment", select(runs.c.environment_hash, runs.c.id),
+             lambda r: f"run {r[1][:8]} environment"),
+            ("task_log", select(tasks.c.stdout_hash, tasks.c.run_id),
+             lambda r: f"task run {r[1][:8]} stdout"),
+            ("task_log", select(tasks.c.stderr_hash, tasks.c.run_id),
+             lambda r: f"task run {r[1][:8]} stderr"),
+            ("model_version",
+             select(mv.blob_hash, rm.name, mv.version)
+             .join(registered_models, rm.id == mv.model_id),
+             lambda r: f"model {r[1]} v{r[2]} files"),
+            ("dataset",
+             select(ds.blob_hash, projects.c.name, ds.name, ds.version)
+             .join(projects, projects.c.id == ds.project_id),
+             lambda r: f"dataset {r[1]}/{r[2]} v{r[3]}"),
+            ("feature_object",
+             select(fob.blob_hash, projects.c.name, fo.c.kind, fo.c.name, fo.c.version)
+             .join(fo, fo.c.id == fob.object_id).join(projects, projects.c.id == fo.c.project_id),
+             lambda r: f"{r[2]} {r[1]}/{r[3]} v{r[4]}"),
+        ]  # fmt: skip
+        for table, column in BLOB_REFERENCES:
+            if (table.name, column.name) not in known:
+                queries.append(
+                    (table.name, select(column), lambda r, t=table.name: f"a row of table {t}")
+                )
+
+        def _read(conn: Connection) -> list[BlobReference]:
+            found = []
+            for kind, query, describe in queries:
+                for row in conn.execute(query):
+                    if row[0]:
+                        found.append(BlobReference(row[0], kind, describe(row)))
+            return found
+
+        return self.db.read(_read)
 
     # -- helpers ----------------------------------------------------------------------
 
