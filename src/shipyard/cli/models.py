@@ -5,18 +5,13 @@ much load it takes."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import tempfile
 import threading
-import time
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -335,63 +330,24 @@ def load_test(
 @contextmanager
 def _started_server(ref: str, log_predictions: bool) -> Iterator[str]:
     """`shipyard serve REF` on a free loopback port in its own process group, until ready;
-    killed with its group on the way out, whatever happens."""
-    from shipyard.serving.background import free_port
+    stopped with its group on the way out, whatever happens (see ServeProcess)."""
+    from shipyard.serving.process import ServeProcess
 
-    port = free_port()
-    command = [sys.executable, "-m", "shipyard.cli", "serve", ref, "--port", str(port)]
-    command += [] if log_predictions else ["--no-log"]
-    url = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True
-        )
-        main = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGTERM, _interrupt) if main else None
-        try:
-            with Console(stderr=True).status(f"starting shipyard serve {ref} on {url}"):
-                _wait_ready(url, process, log, ref)
-            yield url
-        finally:
-            if main:
-                signal.signal(signal.SIGTERM, previous)
-            _stop(process)
+    server = ServeProcess(ref, log_predictions=log_predictions)
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if main else None
+    try:
+        with server:
+            with Console(stderr=True).status(f"starting shipyard serve {ref} on {server.url}"):
+                server.wait_ready()
+            yield server.url
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # SIGTERM: stop the started server on the way out, as Ctrl-C
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: IO[bytes], ref: str) -> None:
-    import httpx
-
-    deadline = time.monotonic() + 120
-    while True:
-        if process.poll() is not None:
-            log.seek(0)
-            lines = log.read().decode(errors="replace").strip().splitlines()
-            said = lines[-1] if lines else f"exit code {process.returncode}"
-            raise ShipyardError(f"`shipyard serve {ref}` stopped before it was ready: {said}")
-        try:
-            if httpx.get(f"{url}/ready", timeout=2, trust_env=False).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise ShipyardError(f"`shipyard serve {ref}` was not ready at {url} within 120 s")
-        time.sleep(0.1)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the server's process group, SIGKILL if it is still there after 10 s."""
-    for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 10.0)):
-        with suppress(ProcessLookupError):  # the group is gone: reap the server below
-            os.killpg(process.pid, sig)
-        try:
-            process.wait(wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def _print_load(result: LoadTestResult, model: str, batch_size: int) -> None:
