@@ -3,6 +3,7 @@ and nothing applied."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,12 +14,17 @@ from shipyard.errors import InvalidFeature
 from shipyard.features import (
     DataFrameSource,
     Entity,
+    FeatureService,
     FeatureStore,
     FeatureView,
     Field,
     FileSource,
     Float64,
     Int64,
+    OnDemandFeatureView,
+    PushSource,
+    RequestSource,
+    SqlSource,
     load_repo,
 )
 
@@ -180,3 +186,78 @@ def test_two_definitions_with_one_name(fs: FeatureStore) -> None:
         InvalidFeature, match="two different feature view definitions are named 'stats'"
     ):
         fs.plan([a, b])
+
+
+BAD_NAMES = [".", "..", "-x", "--help", "ok\n", "a.b", "a/b", ""]
+RULE = "is not valid: use letters, digits and underscores, not starting with a digit"
+
+
+def _named(kind: str, name: str) -> object:
+    """One definition of ``kind`` called ``name``, otherwise valid."""
+    df = _frame()
+    view = _view(df)
+    builders = {
+        "entity": lambda: Entity(name, join_keys=["customer_id"]),
+        "entity 'customer' join key": lambda: Entity("customer", join_keys=[name]),
+        "source": lambda: FileSource(name=name, path="x.parquet"),
+        "sql source": lambda: SqlSource(name=name, query="SELECT 1"),
+        "dataframe source": lambda: DataFrameSource(name=name, df=df),
+        "push source": lambda: PushSource(
+            name=name, batch_source=FileSource(name="b", path="x.parquet")
+        ),
+        "feature view": lambda: FeatureView(
+            name, source=view.source, entities=[customer], schema=[Field("spend", Float64)]
+        ),
+        "request source": lambda: RequestSource(name, schema=[Field("amount", Float64)]),
+        "on-demand feature view": lambda: OnDemandFeatureView(
+            name=name, sources=[view], schema=[Field("r", Float64)], udf=lambda d: d
+        ),
+        "feature service": lambda: FeatureService(name, features=[view]),
+    }
+    return builders[kind]()
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "entity",
+        "entity 'customer' join key",
+        "source",
+        "sql source",
+        "dataframe source",
+        "push source",
+        "feature view",
+        "request source",
+        "on-demand feature view",
+        "feature service",
+    ],
+)
+def test_names_that_are_not_plain_are_refused_with_the_rule(kind: str, name: str) -> None:
+    if kind == "source" and not name:  # a file source without a name is named by its file
+        assert FileSource(name=name, path="data/x.parquet").name == "x"
+        return
+    with pytest.raises(InvalidFeature) as caught:
+        _named(kind, name)
+    what = "source" if kind.endswith(" source") and kind != "request source" else kind
+    assert str(caught.value) == f"{what} name {name!r} {RULE}"
+
+
+@pytest.mark.parametrize("name", [".", "..", "-x", " ", "a:b", "a,b", "a\nb", "a\x00b", ""])
+def test_feature_names_that_cannot_be_referred_to_are_refused_with_the_rule(name: str) -> None:
+    with pytest.raises(InvalidFeature) as caught:
+        Field(name, Float64)
+    message = str(caught.value)
+    assert message.startswith(f"feature name {name!r} is not valid: ")
+    assert "must not be empty, '.' or '..', start with '-', or contain ':', ','" in message
+    for ok in ("spend", "spend 30d", "Spend.30d", "r\u00e9sum\u00e9"):  # any other column name
+        assert Field(ok, Float64).name == ok
+
+
+def test_dataset_names_are_refused_with_the_rule(fs: FeatureStore) -> None:
+    fs.apply([_view(_frame())])
+    job = fs.get_training_set(_frame()[["customer_id", "event_timestamp"]], ["stats:spend"])
+    for name in (".", "..", "-x", "ok\n"):
+        with pytest.raises(InvalidFeature, match=f"^dataset name {re.escape(repr(name))} {RULE}$"):
+            job.save_dataset(name)
+    assert fs.list_datasets() == []

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
-NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # whole name (fullmatch): no "a\n"
+NAME_RULE = "use letters, digits and underscores, not starting with a digit"
 
 
 def ident(name: str) -> str:
@@ -33,10 +34,24 @@ def literal(text: str) -> str:
 
 def check_name(kind: str, name: object) -> str:
     """Names of entities, views and services become table and key prefixes: keep them plain."""
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise InvalidFeature(f"{kind} name {name!r} is not valid: {NAME_RULE}")
+    return name
+
+
+def check_feature_name(name: object) -> str:
+    """Feature names are source columns, so any column name goes, except what cannot be
+    referred to as ``view:feature`` (or in a comma-separated list of them)."""
+    if (
+        not isinstance(name, str)
+        or name.strip() in ("", ".", "..")
+        or name.startswith("-")
+        or any(c in ":," or not c.isprintable() for c in name)
+    ):
         raise InvalidFeature(
-            f"{kind} name {name!r} is not valid: use letters, digits and underscores, "
-            "not starting with a digit"
+            f"feature name {name!r} is not valid: a feature name must not be empty, '.' or "
+            "'..', start with '-', or contain ':', ',' or control characters "
+            f"(safest: {NAME_RULE})"
         )
     return name
 

@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from shipyard.errors import InvalidFeature
-from shipyard.features._sql import check_name
+from shipyard.features._sql import check_feature_name, check_name
 from shipyard.features.sources import Source
 from shipyard.features.types import JOIN_KEY_DTYPES, Dtype
 
@@ -74,8 +74,7 @@ class Field:
     tags: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name or ":" in self.name:
-            raise InvalidFeature(f"field name {self.name!r} must be a non-empty name without ':'")
+        check_feature_name(self.name)
         self.dtype = _dtype(self.dtype, f"field {self.name!r}")
 
     @property
