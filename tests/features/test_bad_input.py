@@ -243,6 +243,15 @@ def test_names_that_are_not_plain_are_refused_with_the_rule(kind: str, name: str
     assert str(caught.value) == f"{what} name {name!r} {RULE}"
 
 
+@pytest.mark.parametrize("kind", ["entity", "feature view", "feature service"])
+def test_names_longer_than_the_registry_holds_are_refused(kind: str) -> None:
+    assert _named(kind, "n" * 256)
+    with pytest.raises(InvalidFeature, match="is 257 characters; the limit is 256"):
+        _named(kind, "n" * 257)
+    with pytest.raises(InvalidFeature, match="is 257 characters; the limit is 256"):
+        Field("f" * 257, Float64)
+
+
 @pytest.mark.parametrize("name", [".", "..", "-x", " ", "a:b", "a,b", "a\nb", "a\x00b", ""])
 def test_feature_names_that_cannot_be_referred_to_are_refused_with_the_rule(name: str) -> None:
     with pytest.raises(InvalidFeature) as caught:

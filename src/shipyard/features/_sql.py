@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # whole name (fullmatch): no "a\n"
 NAME_RULE = "use letters, digits and underscores, not starting with a digit"
+NAME_LIMIT = 256  # the registry's name columns (feature_objects.name, feature_stats.feature)
 
 
 def ident(name: str) -> str:
@@ -36,6 +37,15 @@ def check_name(kind: str, name: object) -> str:
     """Names of entities, views and services become table and key prefixes: keep them plain."""
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise InvalidFeature(f"{kind} name {name!r} is not valid: {NAME_RULE}")
+    return _short_enough(kind, name)
+
+
+def _short_enough(kind: str, name: str) -> str:
+    if len(name) > NAME_LIMIT:
+        raise InvalidFeature(
+            f"{kind} name {name[:30]!r}... is not valid: it is {len(name)} characters; "
+            f"the limit is {NAME_LIMIT}"
+        )
     return name
 
 
@@ -53,7 +63,7 @@ def check_feature_name(name: object) -> str:
             "'..', start with '-', or contain ':', ',' or control characters "
             f"(safest: {NAME_RULE})"
         )
-    return name
+    return _short_enough("feature", name)
 
 
 def ts_literal(value: datetime) -> str:
