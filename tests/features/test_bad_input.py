@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from shipyard.errors import InvalidFeature
+from shipyard.errors import InvalidArgument, InvalidFeature
 from shipyard.features import (
     DataFrameSource,
     Entity,
@@ -270,3 +270,10 @@ def test_dataset_names_are_refused_with_the_rule(fs: FeatureStore) -> None:
         with pytest.raises(InvalidFeature, match=f"^dataset name {re.escape(repr(name))} {RULE}$"):
             job.save_dataset(name)
     assert fs.list_datasets() == []
+
+
+def test_a_feature_project_name_follows_the_project_rule(shipyard_home) -> None:  # type: ignore[no-untyped-def]
+    for bad in (".", "..", "-rf", "a/b"):
+        with pytest.raises(InvalidArgument, match="invalid project name"):
+            FeatureStore(project=bad)
+    assert FeatureStore(project="churn-2.0").project == "churn-2.0"

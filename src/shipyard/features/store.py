@@ -53,7 +53,7 @@ class FeatureStore:
         online_uri: str | None = None,
     ) -> None:
         self.client = client or Client()
-        self.project = project or self.client.settings.project
+        self.project = self.client.project_for_new_work(project or self.client.settings.project)
         self._online_uri = online_uri or self.client.settings.online_uri
         self._online: OnlineStore | None = None
         self._defs: Definitions | None = None

@@ -143,7 +143,7 @@ class Client:
         environment_hash: str | None = None,
     ) -> Run:
         """Start a RUNNING run that records its code version, environment and command."""
-        project = self._project_for_new_run(project or self.settings.project)
+        project = self.project_for_new_work(project or self.settings.project)
         run_id = uuid.uuid4().hex
         name = v.check_name(run_name, "run name") if run_name else f"run-{run_id[:8]}"
         clean_params = self._params(params or {})
@@ -191,8 +191,9 @@ class Client:
         self._maybe_reap()
         return Run.from_record(record)
 
-    def _project_for_new_run(self, name: str) -> str:
-        """A new project's name must follow the rule; one named before it existed is kept."""
+    def project_for_new_work(self, name: str) -> str:
+        """``name`` if runs or features may be added to it: a new project's name must follow
+        the rule (``shipyard._names``); one named before the rule existed is kept."""
         try:
             return project_name(name)
         except InvalidArgument:
