@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shipyard.errors import InvalidArgument
-from shipyard.store import Metric
+from shipyard.store import ArtifactRecord, Metric
 from shipyard.tracking.writer import REJECTED_TAG
 
 INT64 = 2**63
@@ -206,6 +206,12 @@ def test_artifact_names_with_control_characters_are_refused(client, tmp_path):
     with pytest.raises(InvalidArgument, match="control characters"):
         client.log_artifact(run.id, folder)
     assert client.list_artifacts(run.id) == []  # a folder is logged whole or not at all
+    # one logged before the rule existed cannot be written as a file: one clear error
+    info = client.blobs.put_bytes(b"old")
+    legacy = ArtifactRecord(run.id, "old\nname.txt", info.hash, info.size, "file", 1)
+    client.store.add_artifacts([legacy])
+    with pytest.raises(InvalidArgument, match="control characters"):
+        client.download_artifacts(run.id, "", tmp_path / "dl")
 
 
 def test_a_killed_run_ends_at_its_last_heartbeat(client):

@@ -386,6 +386,7 @@ class Client:
             raise InvalidArgument(f"run {run_id} has no artifact at {path or '(root)'!r}")
         target = Path(dst)
         for record in records:
+            v.artifact_path(record.path)  # logged before control characters were refused
             self.blobs.get_to_path(record.blob_hash, target / record.path)
         return target / prefix if prefix else target
 
