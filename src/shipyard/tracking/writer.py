@@ -67,6 +67,7 @@ class MetricWriter:
         self.active_runs: set[str] = set()
         self.rejected: deque[RejectedPoint] = deque(maxlen=1000)  # the most recent
         self._rejected_per_run: Counter[str] = Counter()
+        self._untagged: set[str] = set()  # runs whose tag lags their rejected count
 
     def add(self, run_id: str, metric: Metric) -> None:
         if self._pid != os.getpid():
@@ -112,6 +113,7 @@ class MetricWriter:
         self._retry = []
         self.active_runs = set()
         self._rejected_per_run = Counter()
+        self._untagged = set()
         self._thread = None
 
     def _start(self) -> None:
@@ -165,7 +167,6 @@ class MetricWriter:
     def _write_run(self, store: TrackingStore, run_id: str, points: list[Metric]) -> None:
         """Write one run's points, halving a refused batch until the bad points are found."""
         todo = [points]
-        rejected_before = self._rejected_per_run[run_id]
         while todo:
             part = todo.pop()
             try:
@@ -184,12 +185,13 @@ class MetricWriter:
                     self._reject(run_id, part[0], exc)
             except BaseException as exc:
                 raise _Unwritten(part + [m for seg in reversed(todo) for m in seg], exc) from exc
-        if self._rejected_per_run[run_id] != rejected_before:
+        if run_id in self._untagged:
             self._tag_rejected(store, run_id)
 
     def _reject(self, run_id: str, metric: Metric, exc: BaseException) -> None:
         self.rejected.append(RejectedPoint(run_id, metric, str(exc)))
         self._rejected_per_run[run_id] += 1
+        self._untagged.add(run_id)
         log.error(
             "shipyard rejected metric point %s=%r (step %d) of run %s: the store cannot "
             "hold it: %s",
@@ -200,5 +202,6 @@ class MetricWriter:
         count = str(self._rejected_per_run[run_id])
         try:
             store.log_batch(run_id, tags={REJECTED_TAG: count})
+            self._untagged.discard(run_id)
         except Exception as exc:  # the points are reported in the log already
             log.warning("could not tag run %s with its rejected points: %s", run_id, exc)
