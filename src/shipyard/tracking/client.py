@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from shipyard._clock import SYSTEM_CLOCK, Clock, to_millis
-from shipyard._names import PROJECT_RULE, project_name
+from shipyard._names import INT64_MAX, INT64_MIN, PROJECT_RULE, project_name
 from shipyard.config import Settings, load_settings
 from shipyard.errors import InvalidArgument, NotFound
 from shipyard.store import (
@@ -295,7 +295,10 @@ class Client:
         if number is None:
             return
         slot = (run_id, key)
-        step = v.metric_step(key, self._next_step.get(slot, 0) if step is None else step)
+        if step is None:
+            step = self._next_step.get(slot, 0)
+        if type(step) is not int or not INT64_MIN <= step <= INT64_MAX:  # the rare case
+            step = v.metric_step(key, step)
         self._next_step[slot] = step + 1
         ts = self._now_ms() if timestamp is None else v.timestamp_ms(timestamp)
         self.writer.add(run_id, Metric(key, number, step, ts))
