@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Boolean, Column, Float, Index, Integer, String, Table, Text
 
-from shipyard.store.sql.tables import metadata
+from shipyard.store.sql.tables import BLOB_REFERENCES, BigId, metadata
 
 predictions = Table(
     "predictions",
@@ -38,3 +38,21 @@ prediction_labels = Table(
     Column("labelled_ms", BigInteger, nullable=False),
     Index("ix_prediction_labels_call_id", "call_id"),
 )
+
+# Columnar copies of the log for monitoring: each segment is one Parquet blob holding the
+# calls of one model version between two times; monitoring reads them with DuckDB.
+prediction_segments = Table(
+    "prediction_segments",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("model", String(256), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("first_ts_ms", BigInteger, nullable=False),
+    Column("last_ts_ms", BigInteger, nullable=False),
+    Column("calls", BigInteger, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("blob_hash", String(64), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Index("ix_prediction_segments_model_last_ts_ms", "model", "last_ts_ms"),
+)
+BLOB_REFERENCES.append((prediction_segments, prediction_segments.c.blob_hash))

@@ -57,6 +57,8 @@ model_versions = Table(
     Column("status", String(16), nullable=False),  # READY | ARCHIVED
     Column("created_by", String(256), nullable=False, default=""),
     Column("created_ms", BigInteger, nullable=False),
+    # the reference profile (JSON blob) monitoring compares live traffic with; 0006
+    Column("profile_hash", String(64), nullable=True),
     # also the index for "latest version of a model": max(version) per model
     UniqueConstraint("model_id", "version", name="uq_model_versions_model_id_version"),
     Index("ix_model_versions_blob_hash", "blob_hash"),
@@ -101,3 +103,4 @@ gone_owners = Table(
 )
 
 BLOB_REFERENCES.append((model_versions, model_versions.c.blob_hash))
+BLOB_REFERENCES.append((model_versions, model_versions.c.profile_hash))
