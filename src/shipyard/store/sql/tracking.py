@@ -24,6 +24,7 @@ from shipyard.store.sql.engine import Database
 from shipyard.store.sql.features import SqlFeatureMetaStore
 from shipyard.store.sql.flows import SqlFlowStore
 from shipyard.store.sql.migrate import ensure_schema
+from shipyard.store.sql.monitors import SqlMonitorStore
 from shipyard.store.sql.predictions import SqlPredictionLogStore
 from shipyard.store.sql.registry import SqlModelRegistryStore
 from shipyard.store.sql.rows import (
@@ -83,6 +84,7 @@ class SqlTrackingStore:
         self.features = SqlFeatureMetaStore(self.db)
         self.models = SqlModelRegistryStore(self.db)
         self.predictions = SqlPredictionLogStore(self.db)
+        self.monitors = SqlMonitorStore(self.db)
 
     @property
     def uri(self) -> str:
