@@ -45,6 +45,17 @@ def _policy(raw: str) -> str:
     return raw
 
 
+def _urls(raw: str) -> tuple[str, ...]:
+    return tuple(u.strip() for u in raw.split(",") if u.strip())
+
+
+def _attempts(raw: str) -> int:
+    value = int(raw)
+    if not 1 <= value <= 10:
+        raise ValueError("must be a whole number from 1 to 10")
+    return value
+
+
 def _path(raw: str) -> Path:
     return Path(raw).expanduser()
 
@@ -123,6 +134,24 @@ SETTINGS: tuple[Setting, ...] = (
         "what log_metric does with NaN/inf: allow, skip or error",
         _policy,
         lambda _: "allow",
+    ),
+    Setting(
+        "alert_webhooks",
+        "webhooks every monitor alert goes to, comma-separated: URL, json:URL or slack:URL",
+        _urls,
+        lambda _: (),
+    ),
+    Setting(
+        "alert_webhook_attempts",
+        "attempts to deliver an alert to a webhook (backoff 0.5 s, 1 s, ...)",
+        _attempts,
+        lambda _: 3,
+    ),
+    Setting(
+        "alert_webhook_timeout",
+        "seconds to wait for a webhook to answer one delivery attempt",
+        _positive_float,
+        lambda _: 5.0,
     ),
 )
 SETTING_NAMES = tuple(s.name for s in SETTINGS)

@@ -7,6 +7,7 @@ import sys
 import click
 
 from shipyard.cli import (
+    alerts,
     config_cmd,
     db,
     doctor,
@@ -14,6 +15,7 @@ from shipyard.cli import (
     flows,
     gc,
     models,
+    monitor,
     predict,
     predictions,
     projects,
@@ -42,6 +44,8 @@ for command in (
     serve.serve,
     predict.predict,
     predictions.predictions,
+    monitor.monitor,
+    alerts.alerts,
     config_cmd.config,
     db.db,
     gc.gc,

@@ -1,0 +1,213 @@
+"""Run monitors once: resolve the model version each one watches, read its window of the
+prediction log, evaluate, store the result tied to that version, raise or resolve alerts.
+
+One monitor's problem (an unknown feature, an empty window, a model without a reference)
+becomes that monitor's result with status ``error``; the run goes on with the others.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from shipyard._clock import from_millis, to_millis
+from shipyard.errors import InvalidArgument, NotFound, ShipyardError
+from shipyard.monitoring.checks import evaluate
+from shipyard.monitoring.monitors import Monitor, as_monitors, parse_model_ref
+from shipyard.store.base import ModelVersionRecord, MonitorRecord, MonitorResultRecord
+from shipyard.tracking import Client
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def apply_monitors(
+    declared: Monitor | Iterable[Monitor | Mapping[str, Any]], client: Client | None = None
+) -> list[MonitorRecord]:
+    """Store the declarations (create, or replace the monitor of the same model and name)."""
+    client = client or Client()
+    now = to_millis(client.clock.now())
+    return [
+        client.store.monitors.upsert_monitor(
+            m.name, m.model_name, m.target, m.check, m.schedule, m.to_spec(), now
+        )
+        for m in as_monitors(declared)
+    ]
+
+
+def stored_monitors(
+    client: Client, model: str | None = None
+) -> list[tuple[Monitor, MonitorRecord]]:
+    """The stored monitors (of ``model``: NAME, or NAME@ALIAS / NAME/VERSION for only the
+    monitors declared on that target)."""
+    name, target = _filter(model)
+    found = []
+    for record in client.store.monitors.list_monitors(name):
+        if target is None or record.target == target:
+            declared = Monitor.from_dict(record.spec, f"stored monitor {record.name!r}")
+            found.append((declared, record))
+    return found
+
+
+def _filter(model: str | None) -> tuple[str | None, str | None]:
+    if model is None:
+        return None, None
+    parsed = parse_model_ref(model)
+    if parsed is None:
+        raise InvalidArgument(f"--model {model!r} must be NAME, NAME@ALIAS or NAME/VERSION")
+    name, version, alias = parsed
+    if alias is not None:
+        return name, f"@{alias}"
+    return name, None if version is None else str(version)
+
+
+def run_monitors(
+    declared: Monitor | Iterable[Monitor | Mapping[str, Any]] | None = None,
+    *,
+    model: str | None = None,
+    client: Client | None = None,
+    webhooks: Sequence[str] | None = None,
+) -> list[MonitorResultRecord]:
+    """Evaluate monitors once and store their results: the ``declared`` ones (applied
+    first), else every stored monitor (of ``model``). Alerts go to each monitor's webhooks
+    and to ``webhooks`` (default: the ``alert_webhooks`` setting)."""
+    from shipyard.monitoring.alerts import update_alert
+
+    client = client or Client()
+    if declared is not None:
+        records = apply_monitors(declared, client)
+        pairs = [(Monitor.from_dict(r.spec), r) for r in records]
+        name, target = _filter(model)
+        pairs = [p for p in pairs if name in (None, p[1].model) and target in (None, p[1].target)]
+    else:
+        pairs = stored_monitors(client, model)
+    shared = tuple(client.settings.alert_webhooks if webhooks is None else webhooks)
+    results = []
+    for monitor, record in pairs:
+        result = evaluate_monitor(client, monitor, record)
+        update_alert(client, monitor, record, result, (*monitor.webhooks, *shared))
+        results.append(result)
+    return results
+
+
+def evaluate_monitor(
+    client: Client, monitor: Monitor, record: MonitorRecord
+) -> MonitorResultRecord:
+    """Evaluate one monitor and store its result; a problem becomes an ``error`` result."""
+    end_ms = to_millis(client.clock.now())
+    start_ms = end_ms - int(monitor.window_seconds * 1000)
+    version: int | None = None
+    try:
+        version_record = _version_of(client, monitor)
+        version = version_record.version
+        frame = read_window_frame(client, monitor.model_name, version, start_ms, end_ms)
+        outcome = evaluate(monitor, frame, lambda: reference_for(client, version_record))
+        status, value, fired, details = (
+            "fired" if outcome.fired else "ok",
+            outcome.value,
+            outcome.fired,
+            outcome.details,
+        )
+    except ShipyardError as exc:
+        status, value, fired, details = "error", None, False, {"error": exc.message}
+    except Exception as exc:  # one broken monitor must not stop the others
+        message = f"{type(exc).__name__}: {exc}"
+        status, value, fired, details = "error", None, False, {"error": message}
+    result = MonitorResultRecord(
+        monitor_id=record.id,
+        model=record.model,
+        version=version,
+        status=status,
+        evaluated_ms=end_ms,
+        window_start_ms=start_ms,
+        window_end_ms=end_ms,
+        value=value,
+        threshold=monitor.threshold,
+        fired=fired,
+        details=details,
+        monitor=record.name,
+    )
+    return client.store.monitors.add_result(result)
+
+
+def _version_of(client: Client, monitor: Monitor) -> ModelVersionRecord:
+    """The version the monitor's target points at now: its alias, its version, else the
+    latest version."""
+    models = client.store.models
+    name, version, alias = parse_model_ref(monitor.model) or (monitor.model_name, None, None)
+    if alias is not None:
+        version = models.resolve_alias(name, alias)
+    elif version is None:
+        version = models.get_model(name).latest_version
+    return models.get_model_version(name, version)
+
+
+def read_window_frame(
+    client: Client, model: str, version: int, start_ms: int, end_ms: int
+) -> pd.DataFrame:
+    """The predictions of ``model`` version ``version`` in ``[start, end)``, one per row."""
+    try:
+        from shipyard.monitoring.window import read_window
+    except ImportError:  # the columnar read path is not installed: read the log per row
+        return _window_from_records(client, model, version, start_ms, end_ms)
+    return read_window(
+        model,
+        version=version,
+        since=from_millis(start_ms),
+        until=from_millis(end_ms),
+        client=client,
+    )
+
+
+def _window_from_records(
+    client: Client, model: str, version: int, start_ms: int, end_ms: int
+) -> pd.DataFrame:
+    import pandas as pd
+
+    found = client.store.predictions.query(model, version=version, start_ms=start_ms, end_ms=end_ms)
+    rows = [
+        {
+            **p.inputs,
+            **(p.features or {}),
+            "prediction": p.output,
+            "label": p.label,
+            "prediction_id": p.id,
+            "ts": from_millis(p.ts_ms),
+            "version": p.version,
+            "variant": p.variant,
+            "shadow": p.shadow,
+            "latency_ms": p.latency_ms,
+        }
+        for p in found
+    ]
+    columns = ["prediction", "label", "prediction_id", "ts", "version", "variant", "shadow"]
+    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=[*columns, "latency_ms"])
+
+
+def reference_for(client: Client, version: ModelVersionRecord) -> Any:
+    """What drift compares a version's traffic with: its stored reference profile, else the
+    rows of its training dataset."""
+    if version.profile_hash:
+        from shipyard.monitoring.profiles import Profile
+
+        data = json.loads(client.blobs.get_bytes(version.profile_hash))
+        return Profile.from_json(data)
+    if version.dataset:
+        return _dataset_rows(client, version.dataset)
+    raise NotFound(
+        f"model {version.name} v{version.version} has no reference: register it with "
+        "reference= or a training dataset"
+    )
+
+
+def _dataset_rows(client: Client, uri: str) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parts = uri.removeprefix("dataset:").split("/")
+    if len(parts) != 3 or not parts[2].isdigit():
+        raise InvalidArgument(f"{uri!r} is not a dataset URI (dataset:PROJECT/NAME/VERSION)")
+    record = client.store.features.get_dataset(parts[0], parts[1], int(parts[2]))
+    data = client.blobs.get_bytes(record.blob_hash)
+    return pq.read_table(pa.BufferReader(data)).to_pandas()
