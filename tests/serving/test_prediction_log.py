@@ -3,6 +3,8 @@ version and variant; ground truth attaches later, all or nothing."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 import shipyard.serving
@@ -120,3 +122,26 @@ def test_single_rows_and_batches_are_buffered_and_written_alike(shipyard_client)
         (4, 0.3, [0.5, 0.5]),
     ]
     assert {(p.variant, p.shadow, p.latency_ms) for p in rows} == {("b", True, 2.0)}
+
+
+def test_the_flusher_seals_finished_hours_into_segments(shipyard_client):
+    """Given a blob store, the logger writes the Parquet segments of the hours that ended
+    (here: long ago) for the models it logged, off the request path."""
+    from shipyard.monitoring import read_window
+
+    store = shipyard_client.store.predictions
+    logger = PredictionLogger(store, interval=60, blobs=shipyard_client.blobs)
+    hour = 3_600_000
+    first = (time.time_ns() // 1_000_000 // hour - 5) * hour  # hours that ended recently
+    for k in range(3):
+        ts = first + k * hour
+        logger.log(
+            LoggedBatch(new_ids(2, ts), ts, "m", 1, "a", False, 1.0, {"x": [k, k]}, None, [k, k])
+        )
+    before = read_window("m", client=shipyard_client)
+    logger.start()
+    logger.close()  # flushes, then seals
+    assert [s.calls for s in store.list_segments("m")] == [1, 1, 1]
+    after = read_window("m", client=shipyard_client)
+    assert len(before) == 0 and after["x"].tolist() == [0, 0, 1, 1, 2, 2]
+    assert PredictionLogger(store, interval=60).seal() == 0  # no blob store: no segments

@@ -21,6 +21,9 @@ def log_labels(prediction_ids: list[str], labels: list[object]) -> int:
     from shipyard.tracking import Client
 
     client = Client()
-    return attach_labels(
-        client.store.predictions, prediction_ids, labels, to_millis(client.clock.now())
-    )
+    try:
+        return attach_labels(
+            client.store.predictions, prediction_ids, labels, to_millis(client.clock.now())
+        )
+    finally:
+        client.close()  # its own engine: do not leave a connection behind

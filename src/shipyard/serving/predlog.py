@@ -5,6 +5,10 @@ appends it to an in-memory buffer; a background thread writes the buffer to the 
 ``prediction_flush_interval`` seconds (or sooner when it fills). The buffer holds only
 strings, numbers and bytes, which the garbage collector does not track, so it adds nothing
 to collection pauses. A full buffer drops (and counts) rather than slowing requests down.
+
+Given a blob store, the same thread also writes the log's columnar segments (Parquet, for
+monitoring; see ``shipyard.store.log_segments``) for the models it logged, once a minute
+and only for hours that ended a few minutes ago: never on the request path.
 """
 
 from __future__ import annotations
@@ -12,18 +16,23 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from shipyard.store.base import PredictionCall, PredictionLogStore
 
+if TYPE_CHECKING:
+    from shipyard.store.blobs import BlobStore
+
 log = logging.getLogger("shipyard.serving")
 FLUSH_ROWS = 50_000  # flush early past this many buffered predictions
 MAX_BUFFERED = 1_000_000  # predictions; past this, drop: the store is down or far too slow
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+SEAL_EVERY_S = 60.0  # seconds between two segment passes of the flusher thread
 
 
 def new_ids(n: int, now_ms: int) -> list[str]:
@@ -98,10 +107,14 @@ class PredictionLogger:
         store: PredictionLogStore,
         interval: float,
         on_drop: Callable[[int], Any] = lambda rows: None,
+        blobs: BlobStore | None = None,
     ) -> None:
         self.store = store
         self.interval = interval
         self.on_drop = on_drop
+        self.blobs = blobs  # None: write no segments
+        self._models: set[str] = set()  # the models this logger wrote: the ones it seals
+        self._sealed_at = time.monotonic()
         self._buffer: list[Call] = []
         self._rows = 0
         self._lock = threading.Lock()
@@ -138,6 +151,7 @@ class PredictionLogger:
             return 0
         try:
             self.store.append([_call(c) for c in calls])
+            self._models.update(c[1] for c in calls)
         except Exception:
             with self._lock:  # put them back in front, unless that overflows the buffer
                 if self._rows + count <= MAX_BUFFERED:
@@ -156,6 +170,26 @@ class PredictionLogger:
                 self.flush()
             except Exception:
                 log.exception("could not write the prediction log; will retry")
+            if time.monotonic() - self._sealed_at >= SEAL_EVERY_S:
+                self.seal()
+
+    def seal(self) -> int:
+        """Write the segments of the hours that ended (see ``log_segments.seal``) for the
+        models this logger wrote; returns how many. Failures are logged, not raised: the
+        next pass retries, and readers take what is not sealed from SQL meanwhile."""
+        from shipyard.store.log_segments import LOOKBACK_MS, seal_all
+
+        self._sealed_at = time.monotonic()
+        if self.blobs is None or not self._models:
+            return 0
+        now_ms = time.time_ns() // 1_000_000
+        try:
+            return seal_all(
+                self.store, self.blobs, self._models, now_ms=now_ms, since_ms=now_ms - LOOKBACK_MS
+            )
+        except Exception:
+            log.exception("could not write prediction log segments; will retry")
+            return 0
 
     def close(self) -> None:
         """Stop the thread and write everything still buffered."""
@@ -165,6 +199,7 @@ class PredictionLogger:
             self._thread.join(timeout=30)
             self._thread = None
         self.flush()
+        self.seal()
 
 
 def attach_labels(

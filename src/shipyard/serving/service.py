@@ -79,6 +79,7 @@ class PredictionService:
                 self.client.store.predictions,
                 self.client.settings.prediction_flush_interval,
                 on_drop=self.metrics.log_dropped.inc,
+                blobs=self.client.blobs,  # the flusher also writes the log's segments
             )
             if log_predictions
             else None

@@ -386,6 +386,7 @@ class NewModelVersion:
     owner: str = ""
     description: str = ""
     tags: dict[str, str] = field(default_factory=dict)
+    profile_hash: str | None = None  # the reference profile (JSON blob) monitoring uses
 
 
 @dataclass(frozen=True)
@@ -406,6 +407,7 @@ class ModelVersionRecord:
     status: str  # READY | ARCHIVED
     created_by: str
     created_ms: int
+    profile_hash: str | None = None
 
 
 @dataclass(frozen=True)
@@ -561,6 +563,56 @@ class PredictionLogStore(Protocol):
     def logged_versions(self) -> dict[tuple[str, int], int]:
         """(model name, version) -> how many calls of it the log holds."""
         ...
+
+    # -- the columnar copy of the log (segments), see shipyard.store.log_segments --------
+
+    def bucket_counts(
+        self, model: str, start_ms: int | None, end_ms: int | None, bucket_ms: int
+    ) -> dict[int, int]:
+        """Start of each ``bucket_ms``-aligned bucket in ``[start_ms, end_ms)`` holding calls
+        of ``model`` -> how many calls it holds (every version)."""
+        ...
+
+    def raw_calls(
+        self, model: str, ranges: Sequence[tuple[int, int]], version: int | None = None
+    ) -> list[PredictionCall]:
+        """The calls of ``model`` with ``start <= ts_ms < end`` for one of the ranges, oldest
+        first; their inputs, features and outputs are left as JSON text."""
+        ...
+
+    def labels_between(
+        self, model: str, start_ms: int | None, end_ms: int | None, version: int | None = None
+    ) -> list[tuple[str, str]]:
+        """(prediction id, label as JSON text) of the labelled predictions in the range."""
+        ...
+
+    def put_segment(self, segment: PredictionSegment) -> bool:
+        """Index a segment whose blob is stored already: one row per (model, first_ts_ms,
+        version); an existing row is replaced only by a segment with more calls. Returns
+        whether this one is now indexed."""
+        ...
+
+    def list_segments(
+        self, model: str, start_ms: int | None = None, end_ms: int | None = None
+    ) -> list[PredictionSegment]:
+        """The segments of ``model`` (every version) overlapping ``[start_ms, end_ms)``."""
+        ...
+
+
+@dataclass(frozen=True)
+class PredictionSegment:
+    """A Parquet blob with every call of one model version whose ``ts_ms`` lies in the
+    bucket ``[first_ts_ms, last_ts_ms]`` when it was written (``calls`` of them, ``rows``
+    predictions)."""
+
+    model: str
+    version: int
+    first_ts_ms: int
+    last_ts_ms: int
+    calls: int
+    rows: int
+    blob_hash: str
+    created_ms: int
 
 
 # -- monitors and alerts -----------------------------------------------------------------

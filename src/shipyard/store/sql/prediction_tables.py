@@ -8,7 +8,18 @@ own table, one row per prediction id, set when ground truth arrives.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Float, Index, Integer, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 from shipyard.store.sql.tables import BLOB_REFERENCES, BigId, metadata
 
@@ -39,8 +50,10 @@ prediction_labels = Table(
     Index("ix_prediction_labels_call_id", "call_id"),
 )
 
-# Columnar copies of the log for monitoring: each segment is one Parquet blob holding the
-# calls of one model version between two times; monitoring reads them with DuckDB.
+# Columnar copies of the log for monitoring: each segment is one Parquet blob holding every
+# call of one model version in one aligned time bucket [first_ts_ms, last_ts_ms] (inclusive
+# bounds of the bucket, not of the calls); monitoring reads them with DuckDB. One row per
+# (model, bucket, version): a rewrite (late calls) replaces the row, never adds one.
 prediction_segments = Table(
     "prediction_segments",
     metadata,
@@ -53,6 +66,6 @@ prediction_segments = Table(
     Column("rows", BigInteger, nullable=False),
     Column("blob_hash", String(64), nullable=False),
     Column("created_ms", BigInteger, nullable=False),
-    Index("ix_prediction_segments_model_last_ts_ms", "model", "last_ts_ms"),
+    UniqueConstraint("model", "first_ts_ms", "version"),
 )
 BLOB_REFERENCES.append((prediction_segments, prediction_segments.c.blob_hash))

@@ -3,6 +3,8 @@
 Servers append model calls in batches from a background thread, through one DBAPI
 executemany (a Core insert costs several times more per row). A call's columns are JSON
 (orjson: NaN becomes null); reading explodes them into one record per prediction.
+Monitoring reads the columnar copy instead: the segment index (``prediction_segments``)
+and, for what no valid segment covers yet, the calls as JSON text (``raw_calls``).
 """
 
 from __future__ import annotations
@@ -11,13 +13,18 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from shipyard._names import version_number
 from shipyard.errors import InvalidArgument
-from shipyard.store.base import PredictionCall, PredictionRecord
+from shipyard.store.base import PredictionCall, PredictionRecord, PredictionSegment
 from shipyard.store.sql.engine import Database
-from shipyard.store.sql.prediction_tables import prediction_labels, predictions
+from shipyard.store.sql.prediction_tables import (
+    prediction_labels,
+    prediction_segments,
+    predictions,
+)
 from shipyard.store.sql.rows import chunks
 
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
@@ -215,6 +222,104 @@ class SqlPredictionLogStore:
         t = predictions.c
         q = select(t.model, t.version, func.count()).group_by(t.model, t.version)
         return self.db.read(lambda conn: {(m, int(v)): int(n) for m, v, n in conn.execute(q)})
+
+    # -- the columnar copy --------------------------------------------------------------
+
+    def bucket_counts(
+        self, model: str, start_ms: int | None, end_ms: int | None, bucket_ms: int
+    ) -> dict[int, int]:
+        c = predictions.c
+        bucket = (c.ts_ms // bucket_ms).label("bucket")
+        q = _in_range(select(bucket, func.count()).where(c.model == model), start_ms, end_ms)
+        q = q.group_by(bucket)
+        return self.db.read(lambda conn: {int(b) * bucket_ms: int(n) for b, n in conn.execute(q)})
+
+    def raw_calls(
+        self, model: str, ranges: Sequence[tuple[int, int]], version: int | None = None
+    ) -> list[PredictionCall]:
+        c = predictions.c
+        if not ranges:
+            return []
+        q = select(predictions).where(
+            c.model == model, or_(*(and_(c.ts_ms >= s, c.ts_ms < e) for s, e in ranges))
+        )
+        if version is not None:
+            q = q.where(c.version == version_number(version, f"version of model {model!r}"))
+        q = q.order_by(c.ts_ms, c.id)
+
+        def _calls(conn: Connection) -> list[PredictionCall]:
+            return [
+                PredictionCall(
+                    r.id, r.model, r.version, r.variant, bool(r.shadow), r.ts_ms,
+                    r.latency_ms, r.rows, r.inputs, r.outputs, r.features,
+                )
+                for r in conn.execute(q)
+            ]  # fmt: skip
+
+        return self.db.read(_calls)
+
+    def labels_between(
+        self, model: str, start_ms: int | None, end_ms: int | None, version: int | None = None
+    ) -> list[tuple[str, str]]:
+        c, lab = predictions.c, prediction_labels.c
+        q = select(lab.prediction_id, lab.label).join(predictions, c.id == lab.call_id)
+        q = _in_range(q.where(c.model == model), start_ms, end_ms)
+        if version is not None:
+            q = q.where(c.version == version_number(version, f"version of model {model!r}"))
+        return self.db.read(lambda conn: [(p, label) for p, label in conn.execute(q)])
+
+    def put_segment(self, segment: PredictionSegment) -> bool:
+        values = {
+            "model": segment.model,
+            "version": version_number(segment.version, "segment version"),
+            "first_ts_ms": segment.first_ts_ms,
+            "last_ts_ms": segment.last_ts_ms,
+            "calls": segment.calls,
+            "rows": segment.rows,
+            "blob_hash": segment.blob_hash,
+            "created_ms": segment.created_ms,
+        }
+
+        def _put(conn: Connection) -> bool:
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            q = dialect.insert(prediction_segments).values(values)
+            t = prediction_segments.c
+            q = q.on_conflict_do_update(
+                index_elements=[t.model, t.first_ts_ms, t.version],
+                set_={k: q.excluded[k] for k in values},
+                where=t.calls < q.excluded.calls,  # a concurrent writer's fuller copy stays
+            )
+            return conn.execute(q.returning(t.id)).first() is not None
+
+        return self.db.write(_put)
+
+    def list_segments(
+        self, model: str, start_ms: int | None = None, end_ms: int | None = None
+    ) -> list[PredictionSegment]:
+        t = prediction_segments.c
+        q = select(prediction_segments).where(t.model == model)
+        if start_ms is not None:
+            q = q.where(t.last_ts_ms >= start_ms)
+        if end_ms is not None:
+            q = q.where(t.first_ts_ms < end_ms)
+        q = q.order_by(t.first_ts_ms, t.version)
+        return self.db.read(
+            lambda conn: [
+                PredictionSegment(
+                    r.model, r.version, r.first_ts_ms, r.last_ts_ms, r.calls, r.rows,
+                    r.blob_hash, r.created_ms,
+                )
+                for r in conn.execute(q)
+            ]
+        )  # fmt: skip
+
+
+def _in_range(q: Any, start_ms: int | None, end_ms: int | None) -> Any:
+    if start_ms is not None:
+        q = q.where(predictions.c.ts_ms >= start_ms)
+    if end_ms is not None:
+        q = q.where(predictions.c.ts_ms < end_ms)
+    return q
 
 
 def _labels(conn: Connection, call_ids: list[str]) -> dict[str, tuple[str, int]]:

@@ -29,11 +29,13 @@ def upgrade() -> None:
         sa.Column("blob_hash", sa.String(length=64), nullable=False),
         sa.Column("created_ms", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_prediction_segments")),
+        sa.UniqueConstraint(
+            "model",
+            "first_ts_ms",
+            "version",
+            name=op.f("uq_prediction_segments_model_first_ts_ms_version"),
+        ),
     )
-    with op.batch_alter_table("prediction_segments", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_prediction_segments_model_last_ts_ms", ["model", "last_ts_ms"], unique=False
-        )
 
 
 def downgrade() -> None:
