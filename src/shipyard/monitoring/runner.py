@@ -147,10 +147,8 @@ def read_window_frame(
     client: Client, model: str, version: int, start_ms: int, end_ms: int
 ) -> pd.DataFrame:
     """The predictions of ``model`` version ``version`` in ``[start, end)``, one per row."""
-    try:
-        from shipyard.monitoring.window import read_window
-    except ImportError:  # the columnar read path is not installed: read the log per row
-        return _window_from_records(client, model, version, start_ms, end_ms)
+    from shipyard.monitoring.window import read_window
+
     return read_window(
         model,
         version=version,
@@ -158,31 +156,6 @@ def read_window_frame(
         until=from_millis(end_ms),
         client=client,
     )
-
-
-def _window_from_records(
-    client: Client, model: str, version: int, start_ms: int, end_ms: int
-) -> pd.DataFrame:
-    import pandas as pd
-
-    found = client.store.predictions.query(model, version=version, start_ms=start_ms, end_ms=end_ms)
-    rows = [
-        {
-            **p.inputs,
-            **(p.features or {}),
-            "prediction": p.output,
-            "label": p.label,
-            "prediction_id": p.id,
-            "ts": from_millis(p.ts_ms),
-            "version": p.version,
-            "variant": p.variant,
-            "shadow": p.shadow,
-            "latency_ms": p.latency_ms,
-        }
-        for p in found
-    ]
-    columns = ["prediction", "label", "prediction_id", "ts", "version", "variant", "shadow"]
-    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=[*columns, "latency_ms"])
 
 
 def reference_for(client: Client, version: ModelVersionRecord) -> Any:
