@@ -25,6 +25,7 @@ from shipyard._clock import to_millis
 from shipyard.errors import Conflict, GateFailed, InvalidArgument, NotFound
 from shipyard.registry.flavors import flavor_for, load_flavor
 from shipyard.registry.gates import evaluate_gates, parse_gates
+from shipyard.registry.reference import profile_bytes, reference_frame
 from shipyard.registry.signature import infer_signature
 from shipyard.store.base import (
     UNCHECKED,
@@ -128,10 +129,14 @@ class ModelRegistry:
         owner: str = "",
         description: str = "",
         tags: dict[str, str] | None = None,
+        reference: Any = None,
+        label: str | None = None,
     ) -> ModelVersion:
         """Register ``model`` (or the object logged as ``artifact`` in ``run_id``) as the
         next version of ``name``. The run defaults to the active run, the metrics to the
-        run's, the signature is inferred from ``input_example``."""
+        run's, the signature is inferred from ``input_example``. The training rows
+        (``reference``, else the ``dataset``'s) are profiled for monitoring: the inputs,
+        the model's predictions on them and, when ``label`` names its column, the labels."""
         run = active_run()
         run_id = run_id or (run.id if run is not None else None)
         if model is None:
@@ -140,18 +145,22 @@ class ModelRegistry:
             model = self.client.load_artifact(run_id, artifact)
         chosen = flavor_for(model, flavor)
         packed = _pack(chosen.name, model)
-        # the signature comes from the model as it will be served: loaded back from its files
-        signature = (
-            infer_signature(_load_packed(chosen.name, packed), input_example)
-            if input_example is not None
-            else {}
+        # signature and profile come from the model as it will be served: loaded back
+        rows = reference_frame(self.client, reference, dataset)
+        served = (
+            _load_packed(chosen.name, packed)
+            if input_example is not None or (rows is not None)
+            else None
         )
+        signature = infer_signature(served, input_example) if input_example is not None else {}
+        profile = profile_bytes(served, signature, rows, label) if rows is not None else None
         if metrics is None and run_id is not None:
             self.client.flush()  # metrics logged a moment ago may still be buffered,
             if run is not None and run.id == run_id:
                 run.client.flush()  # in this client or in the active run's
             metrics = dict(self.client.get_run(run_id).metrics)
         blob = self.client.blobs.put_bytes(packed)
+        profiled = self.client.blobs.put_bytes(profile) if profile is not None else None
         new = NewModelVersion(
             flavor=chosen.name,
             blob_hash=blob.hash,
@@ -164,9 +173,20 @@ class ModelRegistry:
             owner=owner or _user(),
             description=description,
             tags={str(k): str(v) for k, v in (tags or {}).items()},
+            profile_hash=profiled.hash if profiled is not None else None,
         )
         now = to_millis(self.client.clock.now())
         return ModelVersion(self.store.create_model_version(name, new, _user(), now))
+
+    def reference_profile(self, ref: str) -> Any:
+        """The version's reference profile (a ``shipyard.monitoring.Profile``), or None
+        when it was registered without reference rows or a dataset."""
+        from shipyard.monitoring import Profile
+
+        record = self.find_version(ref).record
+        if record.profile_hash is None:
+            return None
+        return Profile.from_json(json.loads(self.client.blobs.get_bytes(record.profile_hash)))
 
     def get_model(self, name: str) -> RegisteredModel:
         return self.store.get_model(name)

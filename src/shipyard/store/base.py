@@ -386,6 +386,7 @@ class NewModelVersion:
     owner: str = ""
     description: str = ""
     tags: dict[str, str] = field(default_factory=dict)
+    profile_hash: str | None = None  # the reference profile (JSON blob) monitoring uses
 
 
 @dataclass(frozen=True)
@@ -406,6 +407,7 @@ class ModelVersionRecord:
     status: str  # READY | ARCHIVED
     created_by: str
     created_ms: int
+    profile_hash: str | None = None
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ _RESTORE = "restore the blob store from a backup"
 _FIX_MISSING = {
     "artifact": "log the artifact again, or " + _RESTORE,
     "model_version": "register the model again, or " + _RESTORE,
+    "model_profile": "register the model again with its reference data, or " + _RESTORE,
     "dataset": "save the training set again, or " + _RESTORE,
     "feature_object": "apply the feature definitions again, or " + _RESTORE,
 }

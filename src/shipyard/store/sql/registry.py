@@ -45,7 +45,7 @@ _NAME = re.compile(r"[A-Za-z0-9_.\-]{1,256}")
 # longest accepted value per column, so both backends refuse the same input
 _LIMITS = {
     "flavor": 64, "blob_hash": 64, "owner": 256, "created_by": 256, "dataset": 1024,
-    "feature_service": 1024,
+    "feature_service": 1024, "profile_hash": 64,
 }  # fmt: skip
 
 
@@ -98,7 +98,7 @@ class SqlModelRegistryStore:
                 "blob_hash": new.blob_hash, "run_id": new.run_id, "dataset": new.dataset,
                 "feature_service": new.feature_service, "owner": new.owner,
                 "description": new.description, "status": READY, "created_by": user,
-                "created_ms": now_ms,
+                "created_ms": now_ms, "profile_hash": new.profile_hash,
             } | documents  # fmt: skip
             try:
                 conn.execute(insert(model_versions).values(**row))
@@ -490,6 +490,7 @@ def _version_from_row(name: str, row: Any) -> ModelVersionRecord:
         metrics=json.loads(row["metrics"]), owner=row["owner"],
         description=row["description"], tags=json.loads(row["tags"]), status=row["status"],
         created_by=row["created_by"], created_ms=int(row["created_ms"]),
+        profile_hash=row["profile_hash"],
     )  # fmt: skip
 
 

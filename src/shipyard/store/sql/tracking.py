@@ -392,6 +392,7 @@ class SqlTrackingStore:
             (tasks.name, "stdout_hash"),
             (tasks.name, "stderr_hash"),
             (model_versions.name, "blob_hash"),
+            (model_versions.name, "profile_hash"),
             (datasets.name, "blob_hash"),
             (feature_object_blobs.name, "blob_hash"),
         }
@@ -409,6 +410,10 @@ class SqlTrackingStore:
              select(mv.blob_hash, rm.name, mv.version)
              .join(registered_models, rm.id == mv.model_id),
              lambda r: f"model {r[1]} v{r[2]} files"),
+            ("model_profile",
+             select(mv.profile_hash, rm.name, mv.version)
+             .join(registered_models, rm.id == mv.model_id),
+             lambda r: f"model {r[1]} v{r[2]} reference profile"),
             ("dataset",
              select(ds.blob_hash, projects.c.name, ds.name, ds.version)
              .join(projects, projects.c.id == ds.project_id),
