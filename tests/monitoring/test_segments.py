@@ -12,6 +12,9 @@ import shipyard.serving
 from shipyard.errors import InvalidArgument
 from shipyard.monitoring import read_window, segments
 from shipyard.serving.predlog import LoggedBatch, PredictionLogger, new_ids
+from tests.serving import conftest as serving
+
+churn_model, customers = serving.churn_model, serving.customers
 
 T0 = 1_764_000_000_000
 
@@ -78,3 +81,39 @@ def test_segments_of_the_logged_predictions(client, store_uri, shipyard_home, mo
     result = segments(read_window("churn", client=client), "region")
     assert result[result["flagged"]]["segment"].tolist() == ["south"]
     assert result["rows"].sum() == 600
+
+
+def test_the_cli_commands_resolve_the_alias_and_print_json_and_tables(churn_model, shipyard_client):
+    import json
+    import time
+
+    from click.testing import CliRunner
+
+    from shipyard.cli.monitor_perf import performance_cmd, segments_cmd
+
+    data = population(True, n=400, seed=2)
+    log = PredictionLogger(shipyard_client.store.predictions, interval=60)
+    now = time.time_ns() // 1_000_000
+    ids = new_ids(len(data), now)
+    log.log(
+        LoggedBatch(
+            ids, now, "churn", 1, "production", False, 3.0,
+            {"region": data["region"].tolist()}, None, data["prediction"].tolist(),
+        )
+    )  # fmt: skip
+    log.flush()
+    shipyard.serving.log_labels(ids, data["label"].tolist())
+    runner = CliRunner()
+    done = runner.invoke(segments_cmd, ["churn@production", "--by", "region", "--json"])
+    assert done.exit_code == 0, done.output
+    body = json.loads(done.output)
+    assert body["version"] == 1 and body["metric"] == "f1"
+    assert [s["segment"] for s in body["segments"] if s["flagged"]] == ["south"]
+    table = runner.invoke(segments_cmd, ["churn/1", "--by", "region", "--since", "1d"])
+    assert table.exit_code == 0 and "flagged: south" in table.output
+    perf = runner.invoke(performance_cmd, ["churn", "--window", "1h", "--json"])
+    assert perf.exit_code == 0, perf.output
+    windows = json.loads(perf.output)["windows"]
+    assert sum(w["rows"] for w in windows) == 400 and windows[0]["accuracy"] is not None
+    bad = runner.invoke(segments_cmd, ["churn@production", "--by", "city"])
+    assert "cannot segment by 'city'" in str(bad.exception)

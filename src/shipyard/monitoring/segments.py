@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import InvalidArgument
-from shipyard.monitoring.performance import (
+from shipyard.monitoring._perf_metrics import (
     CLASSIFICATION,
     REGRESSION,
     infer_task,
