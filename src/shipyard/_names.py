@@ -74,3 +74,20 @@ def version_number(value: Any, what: str = "model version") -> int:
     if number < 1:
         raise InvalidArgument(f"{what} is {number}, but versions are numbered from 1")
     return number
+
+
+_MODEL_REF = re.compile(
+    r"^(?P<uri>models:/)?(?P<name>[A-Za-z0-9_.-]+)"
+    r"(?:/(?P<version>[0-9]+)|@(?P<alias>[A-Za-z0-9_-]+))?$"
+)
+
+
+def parse_model_ref(text: str) -> tuple[str, int | None, str | None, bool] | None:
+    """(name, version, alias, written as a models:/ URI) of ``churn``, ``churn/3``,
+    ``churn@production`` or ``models:/...``; None when it is none of them. Here, below
+    every capability, so the registry, serving and monitoring read references alike."""
+    match = _MODEL_REF.match(text.strip()) if isinstance(text, str) else None
+    if match is None:
+        return None
+    version = match["version"]
+    return match["name"], int(version) if version else None, match["alias"], bool(match["uri"])

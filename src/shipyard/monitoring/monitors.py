@@ -30,6 +30,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from shipyard._names import parse_model_ref as _parse_ref
 from shipyard.errors import InvalidArgument
 from shipyard.monitoring.webhooks import parse_destination
 
@@ -42,20 +43,12 @@ DIRECTIONS = ("above", "below")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-# NAME, NAME/VERSION or NAME@ALIAS, as shipyard.registry.parse_model_ref reads them (monitoring
-# sits below the registry in the layers, so it cannot import it)
-_MODEL_REF = re.compile(
-    r"^(?P<name>[A-Za-z0-9_.-]+)(?:/(?P<version>[0-9]+)|@(?P<alias>[A-Za-z0-9_-]+))?$"
-)
 
 
 def parse_model_ref(text: str) -> tuple[str, int | None, str | None] | None:
     """(name, version, alias) of ``churn``, ``churn/3`` or ``churn@production``."""
-    match = _MODEL_REF.match(text.strip()) if isinstance(text, str) else None
-    if match is None:
-        return None
-    version = match["version"]
-    return match["name"], int(version) if version else None, match["alias"]
+    parsed = _parse_ref(text)
+    return None if parsed is None or parsed[3] else parsed[:3]
 
 
 def duration_seconds(text: str, where: str = "window") -> float:

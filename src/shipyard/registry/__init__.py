@@ -2,6 +2,7 @@
 
 from collections.abc import Iterable
 
+from shipyard._names import parse_model_ref
 from shipyard.registry.build import build_model
 from shipyard.registry.cards import ModelCard, model_card
 from shipyard.registry.flavors.python_model import ModelContext, PythonModel
@@ -11,7 +12,6 @@ from shipyard.registry.models import (
     ModelRegistry,
     ModelVersion,
     load_model_dir,
-    parse_model_ref,
 )
 from shipyard.registry.signature import infer_signature
 from shipyard.registry.status import ModelStatus, mark_owner_gone, model_statuses

@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 import shutil
 import tempfile
 import zipfile
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from shipyard._clock import to_millis
+from shipyard._names import parse_model_ref
 from shipyard.errors import Conflict, GateFailed, InvalidArgument, NotFound
 from shipyard.registry.flavors import flavor_for, load_flavor
 from shipyard.registry.gates import evaluate_gates, parse_gates
@@ -36,22 +36,6 @@ from shipyard.store.base import (
     RegisteredModel,
 )
 from shipyard.tracking import Client, active_run, current_user
-
-MODEL_REF = re.compile(
-    r"^(?P<uri>models:/)?(?P<name>[A-Za-z0-9_.-]+)"
-    r"(?:/(?P<version>[0-9]+)|@(?P<alias>[A-Za-z0-9_-]+))?$"
-)
-
-
-def parse_model_ref(text: str) -> tuple[str, int | None, str | None, bool] | None:
-    """(name, version, alias, written as a models:/ URI) of ``churn``, ``churn/3``,
-    ``churn@production`` or ``models:/...``; None when it is none of them."""
-    match = MODEL_REF.match(text.strip())
-    if match is None:
-        return None
-    version = match["version"]
-    return match["name"], int(version) if version else None, match["alias"], bool(match["uri"])
-
 
 META_FILE = "shipyard-model.json"
 VERSION_FILE = "shipyard-version.json"  # a built folder's version record (load_model_dir)
