@@ -13,7 +13,7 @@ from scipy.spatial import distance
 
 from shipyard.errors import InvalidArgument
 from shipyard.monitoring import drift, profile
-from shipyard.monitoring.drift import COLUMNS, LARGE_SAMPLE, TESTS
+from shipyard.monitoring._drift import COLUMNS, LARGE_SAMPLE, TESTS
 
 Q = np.linspace(0.0, 1.0, 11)
 

@@ -10,6 +10,7 @@ import click
 
 from shipyard._clock import from_millis
 from shipyard.cli import _output as out
+from shipyard.cli.monitor_perf import performance_cmd, segments_cmd
 from shipyard.store.base import MonitorResultRecord
 from shipyard.tracking import Client
 
@@ -139,3 +140,7 @@ def _result_json(r: MonitorResultRecord) -> dict[str, Any]:
     for key in ("evaluated_ms", "window_start_ms", "window_end_ms"):
         data[key.removesuffix("_ms")] = from_millis(data.pop(key)).isoformat()
     return data
+
+
+monitor.add_command(performance_cmd)
+monitor.add_command(segments_cmd)

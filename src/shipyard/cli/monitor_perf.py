@@ -73,8 +73,7 @@ def performance_cmd(
 
     name, version, client = _target(model)
     frame = read_window(name, version, since=since, client=client)
-    # the package's lazy exports (mypy sees the submodules of the same names)
-    result = performance(frame, task=task, by=by, window=window)  # type: ignore[operator]
+    result = performance(frame, task=task, by=by, window=window)
     if as_json:
         click.echo(json.dumps({"model": name, "version": version, "task": result.attrs["task"],
                                "windows": _records(result)}, indent=2))  # fmt: skip
@@ -105,7 +104,7 @@ def segments_cmd(
 
     name, version, client = _target(model)
     frame = read_window(name, version, since=since, client=client)
-    result = segments(frame, by, metric=metric, bins=bins, gap=gap)  # type: ignore[operator]
+    result = segments(frame, by, metric=metric, bins=bins, gap=gap)
     attrs = result.attrs
     if as_json:
         body = {

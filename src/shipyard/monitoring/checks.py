@@ -95,7 +95,7 @@ def drift_features(monitor: Monitor, current: pd.DataFrame, reference: Any) -> l
 
 
 def _drift(monitor: Monitor, current: pd.DataFrame, reference: Any) -> Outcome:
-    from shipyard.monitoring.drift import drift
+    from shipyard.monitoring._drift import drift
 
     features = drift_features(monitor, current, reference)
     tests = None if monitor.test is None else dict.fromkeys(features, monitor.test)
@@ -135,7 +135,7 @@ def _num(value: Any) -> float | None:
 
 
 def _performance(monitor: Monitor, current: pd.DataFrame) -> Outcome:
-    from shipyard.monitoring.performance import performance
+    from shipyard.monitoring._performance import performance
 
     labelled = current[current["label"].notna()] if "label" in current.columns else current[:0]
     if len(labelled) == 0:
