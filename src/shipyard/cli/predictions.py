@@ -1,4 +1,4 @@
-"""`shipyard predictions ls|show`: what a model answered, to whom, and what it was given."""
+"""`shipyard predictions ls|show|seal`: what a model answered, to whom, and what it was given."""
 
 from __future__ import annotations
 
@@ -67,6 +67,27 @@ def ls(
             f"{p.latency_ms:.2f}",
         )
     out.console().print(grid)
+
+
+@predictions.command("seal")
+@click.argument("model", required=False)
+@click.option("--since", default=None, help="Only hours from this far back: 2h, 7d (default: all).")
+def seal(model: str | None, since: str | None) -> None:
+    """Write the columnar segments monitoring reads for finished hours of the log that have
+    none yet (servers do this as they go; this catches up on older or batch-scored logs)."""
+    from shipyard.store.log_segments import seal_all
+
+    client = Client()
+    now = to_millis(client.clock.now())
+    since_ms = None if since is None else now - _span_ms(since)
+    models = None if model is None else [model]
+    try:
+        written = seal_all(
+            client.store.predictions, client.blobs, models, now_ms=now, since_ms=since_ms
+        )
+    finally:
+        client.close()
+    click.echo(f"wrote {written} segment(s)")
 
 
 @predictions.command("show")
