@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from shipyard.errors import SchemaOutOfDate
 from shipyard.store.sql.engine import Database, redact
 
-HEAD = "0007"
+HEAD = "0008"
 _PG_LOCK_KEY = 0x5348_4950  # "SHIP"
 
 

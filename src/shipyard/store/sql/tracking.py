@@ -35,6 +35,7 @@ from shipyard.store.sql.rows import (
     metric_from_row,
     run_records,
 )
+from shipyard.store.sql.scheduler import SqlEventStore
 from shipyard.store.sql.tables import (
     BLOB_REFERENCES,
     artifacts,
@@ -85,6 +86,7 @@ class SqlTrackingStore:
         self.models = SqlModelRegistryStore(self.db)
         self.predictions = SqlPredictionLogStore(self.db)
         self.monitors = SqlMonitorStore(self.db)
+        self.events = SqlEventStore(self.db)
 
     @property
     def uri(self) -> str:
