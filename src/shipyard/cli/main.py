@@ -21,6 +21,7 @@ from shipyard.cli import (
     projects,
     quickstart,
     runs,
+    scheduler,
     serve,
 )
 from shipyard.errors import ShipyardError
@@ -46,6 +47,7 @@ for command in (
     predictions.predictions,
     monitor.monitor,
     alerts.alerts,
+    scheduler.scheduler,
     config_cmd.config,
     db.db,
     gc.gc,

@@ -9,7 +9,9 @@ from shipyard.flows.decorators import (
     environment,
     resources,
     retry,
+    schedule,
     timeout,
+    trigger,
 )
 from shipyard.flows.graph import FlowGraph, Node
 from shipyard.flows.parameters import JSONType, Parameter
@@ -32,6 +34,8 @@ __all__ = [
     "environment",
     "resources",
     "retry",
+    "schedule",
     "step",
     "timeout",
+    "trigger",
 ]

@@ -41,5 +41,13 @@ class Current:
     def is_running_flow(self) -> bool:
         return _context.get() is not None
 
+    @property
+    def trigger(self) -> Any:
+        """What started this run (``shipyard.flows.triggered.Trigger``: ``.event.name``,
+        ``.event.payload``...), or None for a run started by hand."""
+        from shipyard.flows.triggered import current_trigger
+
+        return current_trigger()
+
 
 current = Current()

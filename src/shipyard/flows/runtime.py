@@ -27,6 +27,7 @@ from shipyard.flows.graph import FlowGraph
 from shipyard.flows.parameters import resolve
 from shipyard.flows.progress import Observer
 from shipyard.flows.resume import Origin
+from shipyard.flows.triggered import current_trigger
 from shipyard.flows.worker import ParentTask, TaskResult, TaskSpec
 from shipyard.store import RunStatus
 from shipyard.tracking import Client
@@ -84,17 +85,23 @@ class FlowRunner:
         else:
             values = resolve(name, declared, dict(params or {}))
         self._origin = origin
+        trigger = current_trigger()
         run = self.client.create_run(
             name,
             f"{name}/pending",
             kind="flow",
             params={k: json.dumps(v) if not isinstance(v, str) else v for k, v in values.items()},
-            tags={t: "" for t in self.tags},
+            tags={**{t: "" for t in self.tags}, **(trigger.tags() if trigger else {})},
         )
         record = self.client.store.flows.create_flow_run(
             run.id, name, self._graph_json(), origin.record.run_id if origin else None
         )
         self.client.store.set_run_name(run.id, f"{name}/{record.number}")
+        if trigger is not None:  # the scheduler's firing -> this run
+            flow_run = f"{name}/{record.number}"
+            self.client.store.events.update_firing(
+                trigger.firing_id, run_id=run.id, flow_run=flow_run
+            )
         self._run_id, self._number = run.id, record.number
         self._environment_hash = run.environment_hash
         self._params = {declared[k].attr: v for k, v in values.items()}
