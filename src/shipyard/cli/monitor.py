@@ -142,5 +142,22 @@ def _result_json(r: MonitorResultRecord) -> dict[str, Any]:
     return data
 
 
+@monitor.command("report")
+@click.argument("model")
+@click.option(
+    "--out", "out_path", required=True, type=click.Path(dir_okay=False), help="The HTML file."
+)
+@click.option("--since", default="7d", show_default=True, help="How far back: 30m, 2h, 7d.")
+@click.option("--window", default="1h", show_default=True, help="Bucket size: 15min, 1h, 1d.")
+def report(model: str, out_path: str, since: str, window: str) -> None:
+    """Write one self-contained HTML report on MODEL (NAME, NAME/N, NAME@ALIAS): drift per
+    feature with distribution plots, the prediction, performance, volume and latency over
+    time, monitors and open alerts. Nothing in it is fetched from the network."""
+    from shipyard.monitoring import report as write_report
+
+    path = write_report(model, out_path, since=since, window=window, client=Client())
+    click.echo(f"report written to {path}; open it with: python -m webbrowser {path.as_uri()}")
+
+
 monitor.add_command(performance_cmd)
 monitor.add_command(segments_cmd)

@@ -33,6 +33,7 @@ _EXPORTS = {
     "apply_monitors": "runner",
     "run_monitors": "runner",
     "reference_for": "runner",
+    "report": "_report",
 }
 
 __all__ = sorted(_EXPORTS)
