@@ -89,7 +89,7 @@ def test_the_cli_commands_resolve_the_alias_and_print_json_and_tables(churn_mode
 
     from click.testing import CliRunner
 
-    from shipyard.cli.monitor_perf import performance_cmd, segments_cmd
+    from shipyard.cli.main import cli
 
     data = population(True, n=400, seed=2)
     log = PredictionLogger(shipyard_client.store.predictions, interval=60)
@@ -104,16 +104,20 @@ def test_the_cli_commands_resolve_the_alias_and_print_json_and_tables(churn_mode
     log.flush()
     shipyard.serving.log_labels(ids, data["label"].tolist())
     runner = CliRunner()
-    done = runner.invoke(segments_cmd, ["churn@production", "--by", "region", "--json"])
+    done = runner.invoke(
+        cli, ["monitor", "segments", "churn@production", "--by", "region", "--json"]
+    )
     assert done.exit_code == 0, done.output
     body = json.loads(done.output)
     assert body["version"] == 1 and body["metric"] == "f1"
     assert [s["segment"] for s in body["segments"] if s["flagged"]] == ["south"]
-    table = runner.invoke(segments_cmd, ["churn/1", "--by", "region", "--since", "1d"])
+    table = runner.invoke(
+        cli, ["monitor", "segments", "churn/1", "--by", "region", "--since", "1d"]
+    )
     assert table.exit_code == 0 and "flagged: south" in table.output
-    perf = runner.invoke(performance_cmd, ["churn", "--window", "1h", "--json"])
+    perf = runner.invoke(cli, ["monitor", "performance", "churn", "--window", "1h", "--json"])
     assert perf.exit_code == 0, perf.output
     windows = json.loads(perf.output)["windows"]
     assert sum(w["rows"] for w in windows) == 400 and windows[0]["accuracy"] is not None
-    bad = runner.invoke(segments_cmd, ["churn@production", "--by", "city"])
+    bad = runner.invoke(cli, ["monitor", "segments", "churn@production", "--by", "city"])
     assert "cannot segment by 'city'" in str(bad.exception)

@@ -246,16 +246,18 @@ def test_predictions_seal_catches_up_on_a_log_written_without_segments(
     existed (or by batch scoring) lacks; reads are the same before and after."""
     from click.testing import CliRunner
 
-    from shipyard.cli.predictions import predictions
+    from shipyard.cli.main import cli
 
     traffic(log)  # T0 is long past: three finished hours, none sealed (no flusher pass)
     before = read_window("churn", client=client)
     assert client.store.predictions.list_segments("churn") == []
-    result = CliRunner().invoke(predictions, ["seal", "churn"])
+    result = CliRunner().invoke(cli, ["predictions", "seal", "churn"])
     assert result.exit_code == 0, result.output
     written = int(result.output.split()[1])
     assert written >= 3
     assert len(client.store.predictions.list_segments("churn")) == written
     after = read_window("churn", client=client)
     pd.testing.assert_frame_equal(before, after, check_like=True)
-    assert CliRunner().invoke(predictions, ["seal", "churn"]).output == "wrote 0 segment(s)\n"
+    assert (
+        CliRunner().invoke(cli, ["predictions", "seal", "churn"]).output == "wrote 0 segment(s)\n"
+    )
