@@ -111,10 +111,14 @@ def histogram(values: Sequence[float], label: str) -> str:
 
 
 def time_series(
-    x: Sequence[Any], series: Mapping[str, Sequence[float]], ylabel: str, limits: tuple[Any, Any]
+    x: Sequence[Any],
+    series: Mapping[str, Sequence[float]],
+    ylabel: str,
+    limits: tuple[Any, Any],
+    scores: bool = False,
 ) -> str:
     """One line per series over time (performance metrics per window); ``limits`` are the
-    ends of the time axis."""
+    ends of the time axis; ``scores`` puts the y axis on [0, 1] with the legend below it."""
     import matplotlib
 
     with matplotlib.rc_context(_RC):
@@ -123,7 +127,9 @@ def time_series(
         for name, values in series.items():
             ax.plot(x, values, marker="o", markersize=3, linewidth=1.2, label=text(name))
         ax.set_ylabel(text(ylabel))
-        ax.legend(loc="best", frameon=False, ncols=min(len(series), 5))
+        if scores:
+            ax.set_ylim(0, 1.02)
+        ax.legend(loc="lower left", frameon=False, ncols=min(len(series), 5))
         _dates(fig, limits, ax)
         return _svg(fig)
 

@@ -273,7 +273,8 @@ def performance(ctx: Context) -> str:
     plotted = {n: labelled[n].tolist() for n in names if n in _PLOTTED[task]}
     x = _times(labelled["window_start"])
     limits = _limits(x, labelled["window_end"].iloc[0] - labelled["window_start"].iloc[0])
-    figure = plots.time_series(x, plotted, task, limits) if plotted else ""
+    scores = task == "classification"
+    figure = plots.time_series(x, plotted, task, limits, scores) if plotted else ""
     shown = labelled.tail(TABLE_WINDOWS)
     rows = [[h.when(r["window_start"]), int(r["rows"]), int(r["labelled"]),
              *[r[n] for n in names]] for _, r in shown.iterrows()]  # fmt: skip
