@@ -157,8 +157,28 @@ def test_quickstart_end_to_end(shipyard_home):
     assert [g["passed"] for g in move.gates] == [True, True]
     assert "promoted: churn@production v- -> v1" in done.stdout
     assert "300 requests with only a customer id" in done.stdout
-    logged = shipyard.Client().store.predictions.query("churn")
-    assert len(logged) == 300 and all(p.features for p in logged)
+    logged = shipyard.Client().store.predictions.query("churn", limit=1000)
+    assert len(logged) == 600 and all(p.features for p in logged)
     shown = [p for p in logged if p.id in done.stdout]  # the table of the first five
     assert len(shown) == 5 and all(p.label is not None for p in shown)
-    assert sum(p.label is not None for p in logged) == 5
+    assert all(p.label is not None for p in logged)
+    # the monitoring part: older customers sent through the server, the drift monitor fires
+    # on age alone and its alert reaches the local receiver; the report is written
+    plain, older = logged[:300], logged[300:]  # in time order
+    assert all(p.inputs["age"] == p.features["age"] for p in plain)
+    assert all(60 <= p.inputs["age"] < 90 for p in older)
+    assert "monitor churn-drift: FIRED (1 feature(s) drifted: age)" in done.stdout
+    assert "monitor churn-auc: OK (roc_auc" in done.stdout
+    received = [line for line in done.stdout.splitlines() if line.startswith("webhook ")]
+    assert len(received) == 1 and "127.0.0.1" in received[0]
+    assert (
+        "received: firing: churn-drift on churn v1 fired: 1 feature(s) drifted: age"
+        in (received[0])
+    )
+    (alert,) = shipyard.Client().store.monitors.list_alerts()
+    assert alert.monitor == "churn-drift" and alert.state == "firing"
+    report = shipyard_home / "reports" / "churn-production.html"
+    assert f"report: {report}" in done.stdout
+    assert f"open it: python -m webbrowser {report.as_uri()}" in done.stdout
+    text = report.read_text(encoding="utf-8")
+    assert "drift in 1 of 6 features: age" in text and "Open alerts (1)" in text

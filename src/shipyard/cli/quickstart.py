@@ -7,7 +7,11 @@
 3. The sweep is compared from the store and the best model is registered (with its run,
    dataset and feature service), then promoted to production through gates.
 4. The views are materialized online and the model is served over HTTP: requests carry
-   only a customer id, the server fetches the features, and every prediction is logged.
+   only a customer id, the server fetches the features, and every prediction is logged;
+   then requests from older customers than in training (the client sends their age).
+5. A drift monitor and a performance monitor run once on the last hour of the log; the drift
+   alert is delivered to a webhook receiver started on 127.0.0.1, and the HTML report is
+   written to SHIPYARD_HOME/reports/.
 """
 
 from __future__ import annotations
@@ -83,6 +87,7 @@ def prepare_features() -> tuple[Any, Path]:
 def quickstart(max_workers: int | None) -> None:
     """Run the end-to-end demo on the embedded store (no servers needed)."""
     from shipyard.cli import quickstart_features as qf
+    from shipyard.cli import quickstart_monitoring as qm
     from shipyard.cli import quickstart_serving as qs
     from shipyard.cli.quickstart_flow import QuickstartFlow
 
@@ -99,8 +104,10 @@ def quickstart(max_workers: int | None) -> None:
     click.echo(f"registered models:/churn/{run.data.model_version} from {run.pathspec}/end")
     live = qs.promote(run.data.model_version)
     qs.serve_and_query(qf.CUSTOMERS, entities)
+    qm.watch()
     click.echo(
         f"next: `shipyard serve churn@production`, `shipyard models ls`, "
         f"`shipyard models card churn/{live}`, `shipyard flows show {run.pathspec}`, "
+        f"`shipyard monitor ls`, `shipyard alerts ls`, "
         f"`shipyard features status --project quickstart`"
     )

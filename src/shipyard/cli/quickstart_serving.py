@@ -1,6 +1,7 @@
 """The quickstart's serving part: promote the flow's model with gates, serve it over HTTP
 on a loopback port, send requests that carry only a customer id (the server fetches the
-features online), then read the predictions back from the prediction log."""
+features online), then requests whose age is shifted (for the monitors), then read the
+predictions back from the prediction log and attach ground truth to them."""
 
 from __future__ import annotations
 
@@ -36,13 +37,17 @@ def promote(version: int) -> int:
     return registry.get_version(f"models:/{MODEL}@production").version
 
 
-def serve_and_query(customers: int, labels_path: Path, requests: int = 300) -> None:
+def serve_and_query(
+    customers: int, labels_path: Path, requests: int = 300, shifted: int = 300
+) -> None:
     """Serve churn@production, send ``requests`` requests with customer ids only, print
-    latency and what the prediction log recorded."""
+    latency and what the prediction log recorded; then ``shifted`` requests that send an
+    older age; label every prediction with the customer's ground truth."""
     import httpx
     import pandas as pd
 
     from shipyard.cli.quickstart_features import feature_columns
+    from shipyard.cli.quickstart_monitoring import SHIFTED_AGES, SHIFTED_FEATURE, send_shifted
     from shipyard.serving import Deployment, log_labels
     from shipyard.serving.app import create_app
     from shipyard.serving.background import BackgroundServer
@@ -66,6 +71,7 @@ def serve_and_query(customers: int, labels_path: Path, requests: int = 300) -> N
             response.raise_for_status()
             ids.append((customer, response.json()["prediction_ids"][0]))
         elapsed = time.perf_counter() - started
+        drifted = send_shifted(http, customers, shifted)
         version = http.get("/ready").json()["variants"][0]["version"]
     # the server has stopped: its prediction log is flushed
     timings.sort()
@@ -90,12 +96,16 @@ def serve_and_query(customers: int, labels_path: Path, requests: int = 300) -> N
             f"{p.output[1]:.2f}",
         )
     out.console().print(grid)
+    click.echo(
+        f"then {shifted} requests that send {SHIFTED_FEATURE} (drawn from {SHIFTED_AGES[0]} to "
+        f"{SHIFTED_AGES[1] - 1}: older customers than in training) with the customer id"
+    )
     truth = pd.read_parquet(labels_path).sort_values("event_timestamp")
     churned = truth.groupby("customer_id")["churned"].last()
-    first = ids[:SHOWN]
-    log_labels([pid for _, pid in first], [int(churned.get(c, 0)) for c, _ in first])
+    every = [*ids, *drifted]
+    log_labels([pid for _, pid in every], [int(churned.get(c, 0)) for c, _ in every])
     click.echo(
-        f"{len(logged)} predictions logged; ground truth attached to {SHOWN} of them "
+        f"{len(every)} predictions logged; ground truth attached to all of them "
         "with shipyard.log_labels(ids, labels)"
     )
 
