@@ -60,8 +60,10 @@ EXPECTED = {
     "environment",
     "resources",
     "retry",
+    "schedule",
     "step",
     "timeout",
+    "trigger",
 }
 
 

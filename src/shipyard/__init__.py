@@ -17,8 +17,10 @@ from shipyard.flows import (
     environment,
     resources,
     retry,
+    schedule,
     step,
     timeout,
+    trigger,
 )
 from shipyard.registry import (
     PythonModel,
@@ -102,6 +104,7 @@ __all__ = [
     "register_serializer",
     "resources",
     "retry",
+    "schedule",
     "search_runs",
     "set_model_alias",
     "set_tag",
@@ -109,4 +112,5 @@ __all__ = [
     "start_run",
     "step",
     "timeout",
+    "trigger",
 ]
