@@ -94,7 +94,13 @@ def watch(model: str = "churn") -> Path:
     for body in received:
         click.echo(f"webhook {url} received: {body.get('event')}: {body.get('text')}")
     if not received:
-        click.echo(f"webhook {url} received nothing: no monitor fired")
+        fired = any(r.status == "fired" for r in results)
+        why = (
+            "the alert was already open (delivered once while it fires)"
+            if fired
+            else ("no monitor fired")
+        )
+        click.echo(f"webhook {url} received nothing: {why}")
     out = Path(client.settings.home) / "reports" / f"{model}-production.html"
     path: Path = report(f"{model}@production", out, since="1h", client=client)
     click.echo(f"report: {path}")
