@@ -51,6 +51,29 @@ def test_one_delivery_while_firing_then_a_resolved_message(client) -> None:  # t
     ]  # fmt: skip
 
 
+def test_two_runs_that_fire_at_once_open_one_alert_and_deliver_once(client) -> None:  # type: ignore[no-untyped-def]
+    """Another `monitor run` opened the alert between this run's look and its insert: the
+    store refuses a second firing alert for the key, and only the first run delivers."""
+    version = register(client)
+    log_window(client, version, rows=20)
+    with receiver() as hook:
+        (fired,) = run_monitors(_busy(10, [hook.url]), client=client)
+        assert fired.status == "fired"
+        (alert,) = client.store.monitors.list_alerts()
+        store = client.store.monitors
+        racing = store.create_alert(
+            alert.monitor_id, "churn", version, alert.dedup_key, "late twin", 1
+        )
+        assert racing is None  # lost to the alert already firing
+        assert [a.id for a in store.list_alerts()] == [alert.id]
+        assert len(hook.received) == 1
+        store.resolve_alert(alert.id, 2)
+        reopened = store.create_alert(
+            alert.monitor_id, "churn", version, alert.dedup_key, "again", 3
+        )
+        assert reopened is not None and reopened.id != alert.id  # a new episode opens
+
+
 def test_an_unreachable_webhook_is_a_recorded_failure_and_the_run_goes_on(client) -> None:  # type: ignore[no-untyped-def]
     version = register(client)
     log_window(client, version, rows=20)

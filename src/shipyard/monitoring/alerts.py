@@ -50,6 +50,8 @@ def update_alert(
         where = f"{record.model} v{result.version}"
         message = f"{record.name} on {where} fired: {describe(monitor, result)}"
         alert = store.create_alert(record.id, record.model, result.version, key, message, now)
+        if alert is None:  # another `monitor run` opened it first: it delivers, not us
+            return store.open_alert(key)
         _emit(client, "alert.fired", alert, now)
         deliver(client, alert, "firing", monitor, result, webhooks)
         return alert

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from shipyard.store.sql.tables import BigId, metadata
@@ -72,6 +73,14 @@ alerts = Table(
     Column("last_seen_ms", BigInteger, nullable=False),
     Column("resolved_ms", BigInteger, nullable=True),
     Index("ix_alerts_dedup_key_state", "dedup_key", "state"),
+    # at most one firing alert per key, even when two `monitor run`s open it at once
+    Index(
+        "uq_alerts_one_firing",
+        "dedup_key",
+        unique=True,
+        sqlite_where=text("state = 'firing'"),
+        postgresql_where=text("state = 'firing'"),
+    ),
 )
 
 alert_deliveries = Table(

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, insert, select, update
 
-from shipyard.errors import InvalidArgument, NotFound
+from shipyard.errors import Conflict, InvalidArgument, NotFound
 from shipyard.store.base import (
     AlertDeliveryRecord,
     AlertRecord,
@@ -179,7 +179,7 @@ class SqlMonitorStore:
         dedup_key: str,
         message: str,
         now_ms: int,
-    ) -> AlertRecord:
+    ) -> AlertRecord | None:
         values = {
             "monitor_id": monitor_id,
             "model": model,
@@ -196,7 +196,12 @@ class SqlMonitorStore:
             assert key is not None
             return _alert(conn.execute(self._alerts().where(alerts.c.id == int(key[0]))).one())
 
-        return self.db.write(_create)
+        try:
+            return self.db.write(_create)
+        except Conflict:  # uq_alerts_one_firing: another run opened it a moment ago
+            if self.open_alert(dedup_key) is None:
+                raise
+            return None
 
     def touch_alert(self, alert_id: int, version: int | None, now_ms: int) -> None:
         q = update(alerts).where(alerts.c.id == alert_id)

@@ -75,6 +75,10 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("alerts", schema=None) as batch_op:
         batch_op.create_index("ix_alerts_dedup_key_state", ["dedup_key", "state"], unique=False)
+        batch_op.create_index(
+            "uq_alerts_one_firing", ["dedup_key"], unique=True,
+            sqlite_where=sa.text("state = 'firing'"), postgresql_where=sa.text("state = 'firing'"),
+        )  # fmt: skip
     op.create_table(
         "alert_deliveries",
         sa.Column("id", BIG_ID, nullable=False),
