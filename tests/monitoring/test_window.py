@@ -79,6 +79,7 @@ def expected(client, model="churn", **kw) -> list[dict[str, Any]]:
             "variant": p.variant,
             "shadow": p.shadow,
             "latency_ms": p.latency_ms,
+            "error": p.error,
         }
         for p in client.store.predictions.query(model, **kw)
     ]
@@ -129,6 +130,7 @@ def test_the_log_reads_back_equal_before_and_after_sealing(client, log):
         "variant",
         "shadow",
         "latency_ms",
+        "error",
     ]
     assert str(before["ts"].dt.tz) == "UTC" and len(before) == len(ids)
     assert rows(before) == normalised(expected(client))

@@ -46,10 +46,13 @@ def ls(
 ) -> None:
     """MODEL's newest predictions: id, time, version, variant, output, label, latency."""
     client = Client()
-    start = to_millis(client.clock.now()) - _span_ms(since)
-    found = client.store.predictions.query(
-        model, version=version, start_ms=start, labelled=labelled, shadow=shadow
-    )
+    try:
+        start = to_millis(client.clock.now()) - _span_ms(since)
+        found = client.store.predictions.query(
+            model, version=version, start_ms=start, labelled=labelled, shadow=shadow
+        )
+    finally:
+        client.close()
     grid = out.table(
         f"{model}: {len(found):,} prediction(s) in the last {since}, newest first",
         ["id", "time", "version", "variant", "output", "label", "ms"],
@@ -62,7 +65,7 @@ def ls(
             out.when(from_millis(p.ts_ms)),
             f"v{p.version}",
             variant,
-            _short(p.output),
+            _short(p.output) if p.error is None else f"FAILED {p.error.split(':', 1)[0]}",
             label,
             f"{p.latency_ms:.2f}",
         )
@@ -96,6 +99,13 @@ def show(prediction_id: str) -> None:
     """One prediction in full: inputs, fetched features, output, label, and the model
     version that made it with its run, dataset and feature service."""
     client = Client()
+    try:
+        _show(client, prediction_id)
+    finally:
+        client.close()
+
+
+def _show(client: Client, prediction_id: str) -> None:
     found = client.store.predictions.get([prediction_id])
     if not found:
         raise NotFound(
@@ -115,6 +125,7 @@ def show(prediction_id: str) -> None:
             "inputs": p.inputs,
             "features": p.features,
             "output": p.output,
+            "error": p.error,
             "label": p.label,
             "labelled": out.when(from_millis(p.labelled_ms)) if p.labelled_ms else None,
             "lineage": {

@@ -20,6 +20,21 @@ _WINDOW = re.compile(r"^(\d+)\s*(s|min|m|h|d|w)$")
 _UNITS = {"s": "s", "min": "min", "m": "min", "h": "h", "d": "D", "w": "W"}
 
 
+CALL_ID = 26  # hex digits of a call id: a prediction id is the call id and 6 for its row
+
+
+def call_counts(frame: pd.DataFrame) -> tuple[int, int]:
+    """(calls, failed calls) of a frame shaped like ``read_window``'s: a failed call is one
+    row with an ``error``; the calls are the distinct call ids (every row is one call when
+    the frame has no ``prediction_id``)."""
+    errors = int(frame["error"].notna().sum()) if "error" in frame.columns else 0
+    if "prediction_id" in frame.columns:
+        calls = int(frame["prediction_id"].astype(str).str[:CALL_ID].nunique())
+    else:
+        calls = len(frame)
+    return calls, errors
+
+
 def labelled_rows(frame: pd.DataFrame) -> pd.DataFrame:
     for column in ("prediction", "label"):
         if column not in frame.columns:

@@ -12,8 +12,11 @@ latency ``ts`` and ``latency_ms``). Metrics are scikit-learn's, on the labelled 
 The task is inferred unless given: probability vectors, or labels that are strings, booleans
 or integer-valued numbers with integer-valued predictions, are classification; other numbers
 regression. Each group also reports ``rows`` (every prediction, labelled or not),
-``labelled``, and ``latency_p50``/``latency_p95``/``latency_p99`` in milliseconds over all
-its rows. A metric a group cannot have (one class only, a single row for R²) is NaN.
+``labelled``, ``calls``, ``errors`` and ``error_rate`` (failed calls, rows with an
+``error``, over all calls: a call is a request or the part one variant answered), and
+``latency_p50``/``latency_p95``/``latency_p99`` in milliseconds over all its rows, failed
+calls included. Metrics are over the successful labelled rows only (a failed call has no
+label). A metric a group cannot have (one class only, a single row for R²) is NaN.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from shipyard.errors import InvalidArgument
 from shipyard.monitoring._perf_metrics import (
     CLASSIFICATION,
     REGRESSION,
+    call_counts,
     infer_task,
     labelled_rows,
     metrics,
@@ -45,7 +49,8 @@ def performance(
     window: str | None = None,
 ) -> pd.DataFrame:
     """One row per (window, ``by`` value) group — a single row when neither is given —
-    with ``rows``, ``labelled``, the task's metrics and latency percentiles."""
+    with ``rows``, ``labelled``, ``calls``, ``errors``, ``error_rate``, the task's metrics
+    and latency percentiles."""
     import numpy as np
     import pandas as pd
 
@@ -69,7 +74,14 @@ def performance(
         if freq is not None:
             row["window_end"] = row["window_start"] + freq
         labelled = group[group["label"].notna()]
-        row.update(rows=len(group), labelled=len(labelled))
+        calls, errors = call_counts(group)
+        row.update(
+            rows=len(group) - errors,
+            labelled=len(labelled),
+            calls=calls,
+            errors=errors,
+            error_rate=errors / calls if calls else np.nan,
+        )
         found = (
             metrics(labelled["label"].tolist(), labelled["prediction"], task)
             if len(labelled)

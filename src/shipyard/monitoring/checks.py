@@ -3,6 +3,10 @@
 ``evaluate(monitor, current, reference)`` is pure: a DataFrame of the window in, an Outcome
 out. Problems a user can fix (an unknown feature or metric, an empty window, no labels) raise
 InvalidArgument; the runner records them as the monitor's result with status ``error``.
+
+Failed calls are rows with an ``error`` (see ``read_window``): ``volume``, ``latency`` and
+``error_rate`` count them; ``drift`` and ``performance`` look at the successful rows only
+(a failed call's inputs are null, and it has no prediction nor label).
 """
 
 from __future__ import annotations
@@ -42,13 +46,26 @@ def evaluate(monitor: Monitor, current: pd.DataFrame, reference: Callable[[], An
             f"monitor {monitor.name!r}: the window of the last {monitor.window} holds no "
             "predictions"
         )
-    if monitor.check == "drift":
-        return _drift(monitor, current, reference())
-    if monitor.check == "performance":
-        return _performance(monitor, current)
     if monitor.check == "latency":
         return _latency(monitor, current)
-    return _error_rate(monitor, current)
+    if monitor.check == "error_rate":
+        return _error_rate(monitor, current)
+    succeeded = successes(current)
+    if len(succeeded) == 0:
+        raise InvalidArgument(
+            f"monitor {monitor.name!r}: every one of the {len(current):,} calls in the window "
+            f"of the last {monitor.window} failed; there is no prediction to check"
+        )
+    if monitor.check == "drift":
+        return _drift(monitor, succeeded, reference())
+    return _performance(monitor, succeeded)
+
+
+def successes(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of successful calls (all of them when the frame has no ``error``)."""
+    if "error" not in frame.columns:
+        return frame
+    return frame[frame["error"].isna()]
 
 
 def _compare(monitor: Monitor, value: float, details: dict[str, Any]) -> Outcome:
@@ -161,6 +178,8 @@ def _is_metric(metrics: Any, column: Any) -> bool:
     return bool(pd.api.types.is_numeric_dtype(metrics[column])) and str(column) not in (
         "rows",
         "labelled",
+        "calls",
+        "errors",
         "window_start",
         "window_end",
     )
@@ -188,12 +207,15 @@ def _latency(monitor: Monitor, current: pd.DataFrame) -> Outcome:
 
 
 def _error_rate(monitor: Monitor, current: pd.DataFrame) -> Outcome:
-    """Failed predictions: rows with an ``error``, else rows without a prediction."""
-    if "error" in current.columns:
-        failed = int(current["error"].notna().sum())
-    elif "prediction" in current.columns:
-        failed = int(current["prediction"].isna().sum())
-    else:
-        raise InvalidArgument(f"monitor {monitor.name!r}: the window has no prediction column")
-    value = failed / len(current)
-    return _compare(monitor, value, {"failed": failed, "rows": len(current)})
+    """Failed calls over all calls of the window: a call is a request (or the part of it
+    one variant answered), whatever its row count; a failed one has an ``error``."""
+    from shipyard.monitoring._perf_metrics import call_counts
+
+    if "error" not in current.columns:
+        raise InvalidArgument(
+            f"monitor {monitor.name!r}: the window has no error column; pass a frame from "
+            "read_window"
+        )
+    calls, failed = call_counts(current)
+    value = failed / calls if calls else math.nan
+    return _compare(monitor, value, {"failed": failed, "calls": calls, "rows": len(current)})

@@ -16,7 +16,10 @@ One row per predicted row, ordered by time then prediction id, with the columns:
   per row (``performance`` reads a probability vector as the class scores); an object per
   row for dict outputs;
 - ``label`` (null until ``log_labels`` sets it), ``prediction_id``, ``ts`` (UTC),
-  ``version``, ``variant``, ``shadow``, ``latency_ms``.
+  ``version``, ``variant``, ``shadow``, ``latency_ms``;
+- ``error``: null for a prediction; for a failed call ("422: column 'age' is missing") the
+  call is one row with its latency and every input, feature, ``prediction`` and ``label``
+  null. Volume, latency and error rate count these rows; drift and performance skip them.
 """
 
 from __future__ import annotations
@@ -42,8 +45,9 @@ if TYPE_CHECKING:
 
     from shipyard.tracking import Client
 
-LOG_COLUMNS = ("prediction", "label", "prediction_id", "ts", "version", "variant", "shadow")
-META = ("prediction_id", "ts_ms", "version", "variant", "shadow", "latency_ms")
+LOG_COLUMNS = (
+    "prediction", "label", "prediction_id", "ts", "version", "variant", "shadow", "error",
+)  # fmt: skip
 STANDARD = (*LOG_COLUMNS, "latency_ms")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -221,6 +225,7 @@ def _names(stored: list[str]) -> dict[str, list[str]]:
     names["label"] = []
     for col in ("prediction_id", "ts", "version", "variant", "shadow", "latency_ms"):
         names[col] = ["ts_ms" if col == "ts" else col]
+    names["error"] = ["error"] if "error" in stored else []  # segments written before it
     return names
 
 

@@ -120,12 +120,14 @@ class _Endpoints:
                 return Response(status_code=CLIENT_CLOSED)
             except ShipyardError as exc:
                 response = error_response(exc)
-            except Exception:  # a bug: answer in JSON, keep serving
+                self.service.log_unrouted_failure(exc, started)
+            except Exception as exc:  # a bug: answer in JSON, keep serving
                 log.exception("%s failed", endpoint)
                 response = json_response(
                     {"error": {"code": "INTERNAL_ERROR", "message": "internal server error"}},
                     500,
                 )
+                self.service.log_unrouted_failure(exc, started)
             latency.observe(time.perf_counter() - started)
             requests.labels(endpoint, str(response.status_code)).inc()
             return response

@@ -9,6 +9,10 @@ to collection pauses. A full buffer drops (and counts) rather than slowing reque
 Given a blob store, the same thread also writes the log's columnar segments (Parquet, for
 monitoring; see ``shipyard.store.log_segments``) for the models it logged, once a minute
 and only for hours that ended a few minutes ago: never on the request path.
+
+Failed calls are logged too (``log_failure``): the inputs if they were parsed, no outputs,
+``rows`` 0 (so no prediction id exists for them and ``log_labels`` refuses any), and
+``error`` as ``"STATUS: one-line message"``. Logging a failure never raises.
 """
 
 from __future__ import annotations
@@ -47,8 +51,25 @@ def _json(value: Any) -> bytes:
 
 
 # A buffered call: id, model, version, variant, shadow, ts_ms, latency_ms, rows, and the
-# JSON of inputs, features (or None) and outputs.
-Call = tuple[str, str, int, str, bool, int, float, int, bytes, bytes | None, bytes]
+# JSON of inputs, features (or None) and outputs, then the error (None: a success).
+Call = tuple[str, str, int, str, bool, int, float, int, bytes, bytes | None, bytes, str | None]
+MAX_ERROR_CHARS = 500
+
+
+def describe_failure(exc: BaseException) -> str:
+    """``"STATUS: one-line message"`` of a failed request: a ShipyardError's HTTP status
+    (a 5xx other than an unavailable store is a bug: 500), anything else 500."""
+    from shipyard.errors import ShipyardError
+
+    if isinstance(exc, ShipyardError):
+        status = exc.http_status
+        if status >= 500 and exc.code != "STORE_UNAVAILABLE":
+            status = 500
+        message = exc.message
+    else:
+        status, message = 500, f"internal server error: {type(exc).__name__}: {exc}"
+    line = " ".join(str(message).split())
+    return f"{status}: {line}"[:MAX_ERROR_CHARS]
 
 
 @dataclass
@@ -81,11 +102,25 @@ class LoggedBatch:
             _json(self.inputs),
             features,
             _json(self.outputs),
+            None,
         )
 
 
 def _call(row: Call) -> PredictionCall:
-    cid, model, version, variant, shadow, ts_ms, latency_ms, rows, inputs, features, outputs = row
+    (
+        cid,
+        model,
+        version,
+        variant,
+        shadow,
+        ts_ms,
+        latency_ms,
+        rows,
+        inputs,
+        features,
+        outputs,
+        error,
+    ) = row
     return PredictionCall(
         cid,
         model,
@@ -98,6 +133,7 @@ def _call(row: Call) -> PredictionCall:
         orjson.Fragment(inputs),
         orjson.Fragment(outputs),
         None if features is None else orjson.Fragment(features),
+        error,
     )
 
 
@@ -141,6 +177,40 @@ class PredictionLogger:
             self.on_drop(n)
         elif full:
             self._wake.set()
+
+    def log_failure(
+        self,
+        *,
+        model: str,
+        version: int,
+        variant: str,
+        shadow: bool,
+        ts_ms: int,
+        latency_ms: float,
+        inputs: dict[str, list[Any]] | None,
+        error: str,
+    ) -> None:
+        """Buffer one failed call (``inputs`` None when the request did not parse). Never
+        raises: a failure to log a failure is logged and dropped."""
+        try:
+            try:
+                encoded = _json(inputs or {})
+            except Exception:  # inputs that do not encode: keep the error, not them
+                encoded = b"{}"
+            call_id = new_ids(1, ts_ms)[0][:26]
+            call: Call = (
+                call_id, model, int(version), variant, bool(shadow), int(ts_ms),
+                float(latency_ms), 0, encoded, None, b"[]", error,
+            )  # fmt: skip
+            with self._lock:
+                accepted = self._rows + 1 <= MAX_BUFFERED
+                if accepted:
+                    self._buffer.append(call)
+                    self._rows += 1
+            if not accepted:
+                self.on_drop(1)
+        except Exception:
+            log.exception("could not log a failed prediction call")
 
     def flush(self) -> int:
         """Write what is buffered now; returns the predictions written. A failed write keeps

@@ -5,6 +5,7 @@ request to the shadows. Every protocol (native, MLflow, v2) and batch scoring us
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -17,7 +18,7 @@ from shipyard.registry import ModelRegistry
 from shipyard.serving.deployment import Deployment
 from shipyard.serving.enrich import FeatureLookup
 from shipyard.serving.metrics import ServerMetrics
-from shipyard.serving.predlog import LoggedBatch, PredictionLogger, new_ids
+from shipyard.serving.predlog import LoggedBatch, PredictionLogger, describe_failure, new_ids
 from shipyard.serving.routing import Router
 from shipyard.serving.schema import Columns
 from shipyard.serving.slots import AliasWatcher, Loaded, Slot
@@ -26,6 +27,7 @@ from shipyard.tracking import Client
 log = logging.getLogger("shipyard.serving")
 METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function")
 MAX_SHADOW_BACKLOG = 64  # requests; past that shadows are skipped, never the live path
+LOGGED = "_shipyard_logged"  # set on an exception once its failed call is in the log
 
 
 @dataclass
@@ -178,8 +180,11 @@ class PredictionService:
             else:
                 model_input = _model_input(model, columns)
             outputs = _json_list(_run(model, model_input, method))
-        except ShipyardError as exc:
-            self.metrics.errors.labels(*labels, exc.code).inc()
+        except Exception as exc:
+            if isinstance(exc, ShipyardError):
+                self.metrics.errors.labels(*labels, exc.code).inc()
+            if self.logger is not None:
+                self._log_failure(slot, model, columns, now_ms, started, exc)
             raise
         elapsed = time.perf_counter() - started
         self.metrics.prediction_latency.labels(*labels).observe(elapsed)
@@ -200,6 +205,53 @@ class PredictionService:
                 )
             )
         return outputs
+
+    def _log_failure(
+        self,
+        slot: Slot,
+        model: Loaded,
+        columns: Columns,
+        now_ms: int,
+        started: float,
+        exc: BaseException,
+    ) -> None:
+        """Log the failed call of one variant; never raises (the caller re-raises ``exc``)."""
+        assert self.logger is not None
+        try:
+            self.logger.log_failure(
+                model=model.name,
+                version=model.version,
+                variant=slot.name,
+                shadow=slot.shadow,
+                ts_ms=now_ms,
+                latency_ms=(time.perf_counter() - started) * 1000,
+                inputs=columns,
+                error=describe_failure(exc),
+            )
+            _mark_logged(exc)
+        except Exception:
+            log.exception("could not log a failed prediction call")
+
+    def log_unrouted_failure(self, exc: BaseException, started: float) -> None:
+        """Log a request that failed before a variant took it (a body that does not parse,
+        an unknown variant…): under the primary variant's model and version, with variant
+        ``""``. A failure ``_call`` logged already is not logged twice. Never raises."""
+        if self.logger is None or getattr(exc, LOGGED, False):
+            return
+        try:
+            model = self.slots[0].current
+            self.logger.log_failure(
+                model=model.name,
+                version=model.version,
+                variant="",
+                shadow=False,
+                ts_ms=time.time_ns() // 1_000_000,
+                latency_ms=(time.perf_counter() - started) * 1000,
+                inputs=None,
+                error=describe_failure(exc),
+            )
+        except Exception:
+            log.exception("could not log a failed request")
 
     def _lookup(self, service: str) -> FeatureLookup:
         with self._lookup_lock:
@@ -227,6 +279,11 @@ class PredictionService:
                     log.debug("shadow %s failed: %s", shadow.name, exc)
         finally:
             self._shadow_backlog -= 1
+
+
+def _mark_logged(exc: BaseException) -> None:
+    with contextlib.suppress(Exception):  # no attributes allowed: logged twice at worst
+        setattr(exc, LOGGED, True)
 
 
 def _model_input(model: Loaded, columns: Columns) -> Any:

@@ -497,7 +497,8 @@ class PredictionCall:
     of the call has the id ``f"{id}{i:06x}"``, so ids sort by time and lead to their call.
     ``inputs``/``features`` map a column name to its ``rows`` values, ``outputs`` holds one
     value per row; each may also be an ``orjson.Fragment`` (JSON encoded already), as
-    servers buffer them.
+    servers buffer them. A failed call has ``rows`` 0, ``outputs`` ``[]`` and ``error``
+    ("STATUS: one-line message"); a successful one has ``error`` None.
     """
 
     id: str
@@ -511,6 +512,7 @@ class PredictionCall:
     inputs: dict[str, list[Any]] | Any
     outputs: list[Any] | Any
     features: dict[str, list[Any]] | Any | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -529,6 +531,7 @@ class PredictionRecord:
     features: dict[str, Any] | None = None  # fetched from the online store by the server
     label: Any = None
     labelled_ms: int | None = None
+    error: str | None = None  # a failed call: one record, id ending in 000000, no output
 
 
 class PredictionLogStore(Protocol):

@@ -24,9 +24,13 @@ index: readers then read that bucket from SQL (``valid_buckets``) and the next p
 it. So a read never misses a call, whatever the sealing state.
 
 Parquet columns: ``prediction_id``, ``ts_ms``, ``version``, ``variant``, ``shadow``,
-``latency_ms``, then ``i.NAME`` (inputs), ``f.NAME`` (fetched features) and ``o.prediction``
-(the output). Values Arrow cannot type as one column (mixed strings and numbers, objects)
-are stored as JSON text under ``ij.`` / ``fj.`` / ``oj.`` instead.
+``latency_ms``, ``error`` (null for a success), then ``i.NAME`` (inputs), ``f.NAME`` (fetched
+features) and ``o.prediction`` (the output). Values Arrow cannot type as one column (mixed
+strings and numbers, objects) are stored as JSON text under ``ij.`` / ``fj.`` / ``oj.``.
+
+A failed call (``error`` set, ``rows`` 0) becomes one row: prediction id ``CALL000000``, its
+error and latency, every input, feature and the output null. Readers count it as a call
+(volume, latency, error rate); drift and performance leave it out.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ log = logging.getLogger("shipyard.store")
 SEGMENT_MS = 3_600_000  # one bucket: an hour of one model version
 GRACE_MS = 300_000  # a bucket is sealed this long after it ends (servers flush every few s)
 LOOKBACK_MS = 48 * SEGMENT_MS  # how far back a server's periodic pass looks
-META = ("prediction_id", "ts_ms", "version", "variant", "shadow", "latency_ms")
+META = ("prediction_id", "ts_ms", "version", "variant", "shadow", "latency_ms", "error")
 OUTPUT = "prediction"
 
 
@@ -103,26 +107,34 @@ def calls_table(calls: Sequence[PredictionCall]) -> pa.Table:
     import numpy as np
     import pyarrow as pa
 
-    rows = [c.rows for c in calls]
+    failed = [c.error is not None for c in calls]
+    rows = [1 if bad else c.rows for c, bad in zip(calls, failed, strict=True)]
     columns: dict[str, pa.Array] = {
         "prediction_id": pa.array(
-            [f"{c.id}{i:06x}" for c in calls for i in range(c.rows)], pa.string()
+            [f"{c.id}{i:06x}" for c, n in zip(calls, rows, strict=True) for i in range(n)],
+            pa.string(),
         ),
         "ts_ms": pa.array(np.repeat([c.ts_ms for c in calls], rows).astype("int64")),
         "version": pa.array(np.repeat([c.version for c in calls], rows).astype("int64")),
         "variant": pa.array(np.repeat(np.array([c.variant for c in calls], object), rows)),
         "shadow": pa.array(np.repeat([bool(c.shadow) for c in calls], rows).astype(bool)),
         "latency_ms": pa.array(np.repeat([c.latency_ms for c in calls], rows).astype(float)),
+        "error": pa.array(
+            [c.error for c, n in zip(calls, rows, strict=True) for _ in range(n)], pa.string()
+        ),
     }
     if not calls:
         columns["variant"] = pa.array([], pa.string())
     for prefix, texts in (("i", [c.inputs for c in calls]), ("f", [c.features for c in calls])):
-        docs = _parse("null" if t is None else t for t in texts)
+        docs = _parse(
+            "null" if t is None or bad else t for t, bad in zip(texts, failed, strict=True)
+        )
         names = dict.fromkeys(k for d in docs if d for k in d)
         for name in names:
             array, as_json = _arrow(_column(docs, rows, name))
             columns[f"{prefix}{'j' if as_json else ''}.{name}"] = array
-    outputs = list(itertools.chain.from_iterable(_parse(c.outputs for c in calls)))
+    answers = ("[null]" if bad else c.outputs for c, bad in zip(calls, failed, strict=True))
+    outputs = list(itertools.chain.from_iterable(_parse(answers)))
     array, as_json = _arrow(outputs)
     columns[f"o{'j' if as_json else ''}.{OUTPUT}"] = array
     return pa.table(columns)

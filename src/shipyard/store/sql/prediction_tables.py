@@ -37,6 +37,7 @@ predictions = Table(
     Column("inputs", Text, nullable=False),  # JSON {column: [values]}
     Column("features", Text, nullable=True),  # JSON {column: [values]}
     Column("outputs", Text, nullable=False),  # JSON [value per row]
+    Column("error", Text, nullable=True),  # a failed call: "STATUS: message"; rows 0
     Index("ix_predictions_model_ts_ms", "model", "ts_ms"),
 )
 

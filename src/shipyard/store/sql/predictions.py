@@ -42,6 +42,7 @@ COLUMNS = (
     "inputs",
     "features",
     "outputs",
+    "error",
 )
 
 
@@ -67,6 +68,7 @@ def _row(c: PredictionCall) -> tuple[Any, ...]:
         _dumps(c.inputs),
         None if c.features is None else _dumps(c.features),
         _dumps(c.outputs),
+        c.error,
     )
 
 
@@ -86,6 +88,15 @@ def _explode(call: Any, labels: dict[str, tuple[str, int]]) -> list[PredictionRe
     features = None if call.features is None else orjson.loads(call.features)
     outputs = orjson.loads(call.outputs)
     shadow = bool(shadow)
+    error = getattr(call, "error", None)
+    if error is not None:  # a failed call: one record to show its error, never labelled
+        first = {k: v[0] if v else None for k, v in inputs.items()}
+        return [
+            PredictionRecord(
+                f"{cid}{0:06x}", model, version, variant, shadow, ts_ms, latency_ms,
+                first, None, None, error=error,
+            )
+        ]  # fmt: skip
     records = []
     for i in range(rows):
         pid = f"{cid}{i:06x}"
@@ -251,7 +262,7 @@ class SqlPredictionLogStore:
             return [
                 PredictionCall(
                     r.id, r.model, r.version, r.variant, bool(r.shadow), r.ts_ms,
-                    r.latency_ms, r.rows, r.inputs, r.outputs, r.features,
+                    r.latency_ms, r.rows, r.inputs, r.outputs, r.features, r.error,
                 )
                 for r in conn.execute(q)
             ]  # fmt: skip

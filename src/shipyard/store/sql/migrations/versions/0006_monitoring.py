@@ -1,4 +1,5 @@
-"""monitoring: reference profiles of model versions; columnar segments of the prediction log
+"""monitoring: reference profiles of model versions; columnar segments of the prediction log;
+the error of a failed prediction call
 
 Revision ID: 0006
 Revises: 0005
@@ -17,6 +18,8 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("model_versions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("profile_hash", sa.String(length=64), nullable=True))
+    with op.batch_alter_table("predictions", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("error", sa.Text(), nullable=True))
     op.create_table(
         "prediction_segments",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -40,5 +43,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("prediction_segments")
+    with op.batch_alter_table("predictions", schema=None) as batch_op:
+        batch_op.drop_column("error")
     with op.batch_alter_table("model_versions", schema=None) as batch_op:
         batch_op.drop_column("profile_hash")
