@@ -160,3 +160,24 @@ def test_run_a_stored_models_monitors_only(client) -> None:  # type: ignore[no-u
     results = run_monitors(model="churn@production", client=client)
     assert [r.monitor for r in results] == ["a"]
     assert [r.monitor for r in run_monitors(model="churn@staging", client=client)] == []
+
+
+def test_monitors_on_the_same_window_read_the_log_once(client, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """One run shares window reads: 50 monitors of a model are one read per window span."""
+    from shipyard.monitoring import runner
+
+    version = register(client)
+    log_window(client, version, rows=50, latency_ms=120.0)
+    reads = []
+    real = runner.read_window_frame
+    monkeypatch.setattr(
+        runner, "read_window_frame", lambda *a, **k: reads.append(a[1:]) or real(*a, **k)
+    )
+    declared = [
+        Monitor(f"slow-{i}", model="churn@production", check="latency", threshold=100)
+        for i in range(3)
+    ] + [Monitor("quiet", model="churn@production", check="volume", threshold=100, window="2h")]
+    results = run_monitors(declared, client=client)
+    assert [r.status for r in results] == ["fired", "fired", "fired", "fired"]
+    assert [r.value for r in results[:3]] == [pytest.approx(120.0)] * 3
+    assert len(reads) == 2  # the 1 h window once, the 2 h window once

@@ -84,24 +84,38 @@ def run_monitors(
         pairs = stored_monitors(client, model)
     shared = tuple(client.settings.alert_webhooks if webhooks is None else webhooks)
     results = []
+    now_ms = to_millis(client.clock.now())  # one "now" for the run, so windows are shared
+    windows: dict[tuple[str, int, int], pd.DataFrame] = {}
     for monitor, record in pairs:
-        result = evaluate_monitor(client, monitor, record)
+        result = evaluate_monitor(client, monitor, record, now_ms=now_ms, windows=windows)
         update_alert(client, monitor, record, result, (*monitor.webhooks, *shared))
         results.append(result)
     return results
 
 
 def evaluate_monitor(
-    client: Client, monitor: Monitor, record: MonitorRecord
+    client: Client,
+    monitor: Monitor,
+    record: MonitorRecord,
+    *,
+    now_ms: int | None = None,
+    windows: dict[tuple[str, int, int], pd.DataFrame] | None = None,
 ) -> MonitorResultRecord:
-    """Evaluate one monitor and store its result; a problem becomes an ``error`` result."""
-    end_ms = to_millis(client.clock.now())
+    """Evaluate one monitor and store its result; a problem becomes an ``error`` result.
+    ``windows`` caches window reads across the monitors of one run (same model, version
+    and span: one read), since each read covers every column of the log."""
+    end_ms = to_millis(client.clock.now()) if now_ms is None else now_ms
     start_ms = end_ms - int(monitor.window_seconds * 1000)
     version: int | None = None
     try:
         version_record = _version_of(client, monitor)
         version = version_record.version
-        frame = read_window_frame(client, monitor.model_name, version, start_ms, end_ms)
+        key = (monitor.model_name, version, start_ms)
+        frame = None if windows is None else windows.get(key)
+        if frame is None:
+            frame = read_window_frame(client, monitor.model_name, version, start_ms, end_ms)
+            if windows is not None:
+                windows[key] = frame
         outcome = evaluate(monitor, frame, lambda: reference_for(client, version_record))
         status, value, fired, details = (
             "fired" if outcome.fired else "ok",
