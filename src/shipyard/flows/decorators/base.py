@@ -22,18 +22,25 @@ from shipyard.flows.step import is_step
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def checked_attributes(
+    name: str, defaults: dict[str, Any], attributes: dict[str, Any]
+) -> dict[str, Any]:
+    """A decorator's arguments over its defaults; an unknown argument is an InvalidFlow."""
+    unknown = sorted(set(attributes) - set(defaults))
+    if unknown:
+        raise InvalidFlow(
+            f"@{name} has no argument {', '.join(unknown)}; its "
+            f"arguments are: {', '.join(defaults) or 'none'}"
+        )
+    return {**defaults, **attributes}
+
+
 class StepDecorator:
     name: ClassVar[str] = ""
     defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, **attributes: Any) -> None:
-        unknown = sorted(set(attributes) - set(self.defaults))
-        if unknown:
-            raise InvalidFlow(
-                f"@{self.name} has no argument {', '.join(unknown)}; its "
-                f"arguments are: {', '.join(self.defaults) or 'none'}"
-            )
-        self.attributes = {**self.defaults, **attributes}
+        self.attributes = checked_attributes(self.name, self.defaults, attributes)
 
     def __call__(self, func: F) -> F:
         if not is_step(func):

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 from shipyard.errors import InvalidFlow
+from shipyard.flows.decorators.base import checked_attributes
 
 T = TypeVar("T", bound=type)
 
@@ -26,13 +27,7 @@ class FlowDecorator:
     defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, **attributes: Any) -> None:
-        unknown = sorted(set(attributes) - set(self.defaults))
-        if unknown:
-            raise InvalidFlow(
-                f"@{self.name} has no argument {', '.join(unknown)}; its "
-                f"arguments are: {', '.join(self.defaults) or 'none'}"
-            )
-        self.attributes = {**self.defaults, **attributes}
+        self.attributes = checked_attributes(self.name, self.defaults, attributes)
         self.given = dict(attributes)
 
     def __call__(self, cls: T) -> T:
