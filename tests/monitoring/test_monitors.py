@@ -149,6 +149,35 @@ def test_reference_is_the_profile_or_the_dataset_else_a_clear_error(client) -> N
     assert result.status == "error" and "has no reference" in result.details["error"]
 
 
+def test_a_ks_monitor_compares_with_the_datasets_rows_not_the_profile(client) -> None:  # type: ignore[no-untyped-def]
+    from scipy.stats import ks_2samp
+
+    from tests.monitoring._monitor_helpers import training_frame
+
+    version = register(client)  # a dataset, so a profile too
+    assert ModelRegistry(client).find_version("churn@production").record.profile_hash
+    log_window(client, version, shift=3.0, seed=2)
+    ks = Monitor("ks", model="churn@production", check="drift", features=["age"], test="ks")
+    (result,) = run_monitors(ks, client=client)
+    assert result.status in ("ok", "fired"), result.details
+    window = training_frame(300, 2)["age"] + 3.0
+    expected = ks_2samp(training_frame()["age"], window)
+    (row,) = result.details["features"]
+    assert row["statistic"] == pytest.approx(expected.statistic)
+
+    # registered with reference= rows only: a profile, no rows to run ks on
+    from sklearn.linear_model import LogisticRegression
+
+    frame = training_frame()
+    model = LogisticRegression().fit(frame, (frame["age"] > 40).astype(int))
+    ModelRegistry(client).register_model("profiled", model, reference=frame)
+    log_window(client, 1, name="profiled")
+    (error,) = run_monitors(
+        Monitor("ks", model="profiled", check="drift", features=["age"], test="ks"), client=client
+    )
+    assert error.status == "error" and "register the version with dataset=" in error.details["error"]
+
+
 def test_run_a_stored_models_monitors_only(client) -> None:  # type: ignore[no-untyped-def]
     apply_monitors(
         [

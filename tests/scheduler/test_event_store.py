@@ -70,3 +70,67 @@ def test_unclaimed_events_leave_out_those_fired_for_that_deployment(client):
     assert [e.id for e in events.unclaimed_events("d", ["alert.fired"], 0)] == [e2.id]
     assert [e.id for e in events.unclaimed_events("other", ["alert.fired"], e1.id)] == [e2.id]
     assert [f.firing_key for f in events.firings("d")] == [f"d:event:{e1.id}"]
+
+
+def _refuse_events(client, refuse: bool) -> None:
+    """A database trigger that aborts every insert into ``events`` (or drops it)."""
+    import sqlalchemy as sa
+
+    postgres = client.store.db.engine.dialect.name == "postgresql"
+    if refuse and postgres:
+        statements = [
+            "CREATE FUNCTION refuse_events() RETURNS trigger AS "
+            "$$ BEGIN RAISE EXCEPTION 'events refused'; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER refuse_events BEFORE INSERT ON events "
+            "FOR EACH ROW EXECUTE FUNCTION refuse_events()",
+        ]
+    elif refuse:
+        statements = [
+            "CREATE TRIGGER refuse_events BEFORE INSERT ON events "
+            "BEGIN SELECT RAISE(ABORT, 'events refused'); END"
+        ]
+    else:
+        statements = ["DROP TRIGGER refuse_events" + (" ON events" if postgres else "")]
+    client.store.db.write(lambda c: [c.execute(sa.text(s)) for s in statements])
+
+
+def test_a_change_and_its_event_commit_together(client):
+    """A version, dataset or alert whose event cannot be written is not left behind, and
+    a written one has exactly one event: the two share one transaction."""
+    from shipyard.store.base import NewModelVersion
+
+    store = client.store
+    new = NewModelVersion(flavor="sklearn", blob_hash="ab" * 32, owner="me")
+    monitor = store.monitors.upsert_monitor("drift", "churn", "production", "drift", "", {}, 1)
+    _refuse_events(client, True)
+    with pytest.raises(Exception, match="events refused"):
+        store.models.create_model_version("churn", new, "me", 10)
+    with pytest.raises(Exception, match="events refused"):
+        store.features.create_dataset("p", "train", "cd" * 32, 5, 50, {}, "me", 10)
+    with pytest.raises(Exception, match="events refused"):
+        store.monitors.create_alert(monitor.id, "churn", 1, "k", "fired", 10)
+    assert store.models.list_models() == []
+    assert store.monitors.list_alerts(include_resolved=True) == []
+    with pytest.raises(NotFound):
+        store.features.get_dataset("p", "train")
+
+    _refuse_events(client, False)
+    version = store.models.create_model_version("churn", new, "me", 20)
+    dataset = store.features.create_dataset("p", "train", "cd" * 32, 5, 50, {}, "me", 20)
+    alert = store.monitors.create_alert(monitor.id, "churn", 1, "k", "fired", 20)
+    assert alert is not None
+    store.monitors.resolve_alert(alert.id, 30)
+    store.monitors.resolve_alert(alert.id, 40)  # already resolved: no second event
+    got = [(e.name, e.source, e.created_ms) for e in store.events.list_events()]
+    assert got == [
+        ("model.registered", "model:churn", 20),
+        ("dataset.saved", "dataset:train", 20),
+        ("alert.fired", f"alert:{alert.id}", 20),
+        ("alert.resolved", f"alert:{alert.id}", 30),
+    ]
+    payloads = [e.payload for e in store.events.list_events()]
+    assert payloads[0] == {"model": "churn", "version": version.version, "run_id": None,
+                           "dataset": None, "flavor": "sklearn"}  # fmt: skip
+    assert payloads[1] == {"project": "p", "name": "train", "version": dataset.version,
+                           "rows": 5, "run_id": None}  # fmt: skip
+    assert payloads[2]["alert_id"] == alert.id and payloads[2]["dedup_key"] == "k"

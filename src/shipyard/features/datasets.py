@@ -77,9 +77,6 @@ def save_dataset(fs: FeatureStore, job: RetrievalJob, name: str) -> Dataset:
         to_millis(fs.now()),
         run.id if run is not None else None,
     )
-    event = {"project": record.project, "name": name, "version": record.version,
-             "rows": rows, "run_id": record.run_id}  # fmt: skip
-    fs.client.store.events.emit("dataset.saved", event, record.created_ms, f"dataset:{name}")
     if run is not None:
         fs.client.set_tag(run.id, f"shipyard.dataset.{name}", str(record.version))
     return Dataset(record, fs)

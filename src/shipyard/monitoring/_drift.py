@@ -218,7 +218,8 @@ def _check_test(name: str, kind: cols.Kind, test: str, raw: bool) -> None:
     if test in RAW_TESTS and not raw:
         raise InvalidArgument(
             f"test {test!r} for feature {name!r} needs the reference rows, and the reference "
-            "is a Profile (bins only): use psi or js, or pass the reference DataFrame"
+            "is a Profile (bins only): use psi or js, or give the reference rows (a "
+            "DataFrame to drift(); for a monitor, register the version with dataset=)"
         )
 
 

@@ -52,28 +52,13 @@ def update_alert(
         alert = store.create_alert(record.id, record.model, result.version, key, message, now)
         if alert is None:  # another `monitor run` opened it first: it delivers, not us
             return store.open_alert(key)
-        _emit(client, "alert.fired", alert, now)
         deliver(client, alert, "firing", monitor, result, webhooks)
         return alert
     if result.status == "ok" and current is not None:
         alert = store.resolve_alert(current.id, now)
-        _emit(client, "alert.resolved", alert, now)
         deliver(client, alert, "resolved", monitor, result, webhooks)
         return alert
     return current
-
-
-def _emit(client: Client, name: str, alert: AlertRecord, now_ms: int) -> None:
-    """An ``alert.fired`` / ``alert.resolved`` event for flows that ``@trigger`` on it."""
-    body = {
-        "alert_id": alert.id,
-        "monitor": alert.monitor,
-        "model": alert.model,
-        "version": alert.version,
-        "dedup_key": alert.dedup_key,
-        "message": alert.message,
-    }
-    client.store.events.emit(name, body, now_ms, source=f"alert:{alert.id}")
 
 
 def payload(

@@ -116,7 +116,10 @@ def evaluate_monitor(
             frame = read_window_frame(client, monitor.model_name, version, start_ms, end_ms)
             if windows is not None:
                 windows[key] = frame
-        outcome = evaluate(monitor, frame, lambda: reference_for(client, version_record))
+        from shipyard.monitoring._drift import RAW_TESTS
+
+        raw = monitor.test in RAW_TESTS
+        outcome = evaluate(monitor, frame, lambda: reference_for(client, version_record, raw))
         status, value, fired, details = (
             "fired" if outcome.fired else "ok",
             outcome.value,
@@ -172,16 +175,18 @@ def read_window_frame(
     )
 
 
-def reference_for(client: Client, version: ModelVersionRecord) -> Any:
+def reference_for(client: Client, version: ModelVersionRecord, rows: bool = False) -> Any:
     """What drift compares a version's traffic with: its stored reference profile, else the
-    rows of its training dataset."""
+    rows of its training dataset. ``rows`` prefers the dataset's rows (tests such as ks and
+    wasserstein need the values, not bins); a version registered with ``reference=`` and
+    no dataset has only its profile, and such tests say so."""
+    if version.dataset and (rows or not version.profile_hash):
+        return _dataset_rows(client, version.dataset)
     if version.profile_hash:
         from shipyard.monitoring.profiles import Profile
 
         data = json.loads(client.blobs.get_bytes(version.profile_hash))
         return Profile.from_json(data)
-    if version.dataset:
-        return _dataset_rows(client, version.dataset)
     raise NotFound(
         f"model {version.name} v{version.version} has no reference: register it with "
         "reference= or a training dataset"

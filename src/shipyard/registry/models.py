@@ -161,9 +161,6 @@ class ModelRegistry:
         )
         now = to_millis(self.client.clock.now())
         record = self.store.create_model_version(name, new, _user(), now)
-        event = {"model": name, "version": record.version, "run_id": record.run_id,
-                 "dataset": record.dataset, "flavor": record.flavor}  # fmt: skip
-        self.client.store.events.emit("model.registered", event, now, f"model:{name}")
         return ModelVersion(record)
 
     def reference_profile(self, ref: str) -> Any:

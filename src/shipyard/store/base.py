@@ -348,7 +348,8 @@ class FeatureMetaStore(Protocol):
         now_ms: int,
         run_id: str | None = None,
     ) -> DatasetRecord:
-        """Save the next version of dataset ``name``."""
+        """Save the next version of dataset ``name``, with its ``dataset.saved`` event in
+        the same transaction."""
         ...
 
     def get_dataset(self, project: str, name: str, version: int | None = None) -> DatasetRecord: ...
@@ -438,7 +439,8 @@ class ModelRegistryStore(Protocol):
         self, name: str, new: NewModelVersion, user: str, now_ms: int
     ) -> ModelVersionRecord:
         """The next version of ``name`` (the model is created on first registration; its
-        owner and description default to the version's)."""
+        owner and description default to the version's), with its ``model.registered``
+        event in the same transaction."""
         ...
 
     def get_model(self, name: str) -> RegisteredModel: ...
@@ -731,11 +733,16 @@ class MonitorStore(Protocol):
         message: str,
         now_ms: int,
     ) -> AlertRecord | None:
-        """The new firing alert; None when one with ``dedup_key`` is already firing."""
+        """The new firing alert and its ``alert.fired`` event; None when one with
+        ``dedup_key`` is already firing."""
         ...
 
     def touch_alert(self, alert_id: int, version: int | None, now_ms: int) -> None: ...
-    def resolve_alert(self, alert_id: int, now_ms: int) -> AlertRecord: ...
+    def resolve_alert(self, alert_id: int, now_ms: int) -> AlertRecord:
+        """Resolve a firing alert, with its ``alert.resolved`` event (none if it was not
+        firing)."""
+        ...
+
     def list_alerts(self, include_resolved: bool = False) -> list[AlertRecord]:
         """Newest first."""
         ...

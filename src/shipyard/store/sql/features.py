@@ -26,6 +26,7 @@ from shipyard.store.base import (
     NewFeatureObject,
 )
 from shipyard.store.sql.engine import Database, NumberTaken
+from shipyard.store.sql.events import record_event
 from shipyard.store.sql.feature_tables import (
     datasets,
     feature_materializations,
@@ -327,6 +328,9 @@ class SqlFeatureMetaStore:
                     f"another process saved dataset {name!r} version {record.version} "
                     "at the same time; save it again"
                 ) from exc
+            event = {"project": project, "name": name, "version": record.version,
+                     "rows": record.rows, "run_id": run_id}  # fmt: skip
+            record_event(conn, "dataset.saved", event, now_ms, f"dataset:{name}")
             return record
 
         return self.db.write_numbered(_create, retry_on=NumberTaken)

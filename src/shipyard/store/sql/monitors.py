@@ -16,6 +16,7 @@ from shipyard.store.base import (
     MonitorResultRecord,
 )
 from shipyard.store.sql.engine import Database
+from shipyard.store.sql.events import record_event
 from shipyard.store.sql.monitor_tables import alert_deliveries, alerts, monitor_results, monitors
 
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
@@ -194,7 +195,9 @@ class SqlMonitorStore:
         def _create(conn: Connection) -> AlertRecord:
             key = conn.execute(insert(alerts).values(**values)).inserted_primary_key
             assert key is not None
-            return _alert(conn.execute(self._alerts().where(alerts.c.id == int(key[0]))).one())
+            alert = _alert(conn.execute(self._alerts().where(alerts.c.id == int(key[0]))).one())
+            _record_alert_event(conn, "alert.fired", alert, now_ms)
+            return alert
 
         try:
             return self.db.write(_create)
@@ -209,15 +212,18 @@ class SqlMonitorStore:
 
     def resolve_alert(self, alert_id: int, now_ms: int) -> AlertRecord:
         def _resolve(conn: Connection) -> AlertRecord:
-            conn.execute(
+            changed = conn.execute(
                 update(alerts)
-                .where(alerts.c.id == alert_id)
+                .where(alerts.c.id == alert_id, alerts.c.state == "firing")
                 .values(state="resolved", resolved_ms=now_ms, last_seen_ms=now_ms)
-            )
+            ).rowcount
             row = conn.execute(self._alerts().where(alerts.c.id == alert_id)).first()
             if row is None:
                 raise NotFound(f"no alert {alert_id}; `shipyard alerts ls --all` lists them")
-            return _alert(row)
+            alert = _alert(row)
+            if changed:  # resolved by this call, not before
+                _record_alert_event(conn, "alert.resolved", alert, now_ms)
+            return alert
 
         return self.db.write(_resolve)
 
@@ -265,3 +271,16 @@ class SqlMonitorStore:
         if alert_id is not None:
             q = q.where(alert_deliveries.c.alert_id == alert_id)
         return [_delivery(r) for r in self.db.read(lambda c: c.execute(q).all())]
+
+
+def _record_alert_event(conn: Connection, name: str, alert: AlertRecord, now_ms: int) -> None:
+    """``alert.fired`` / ``alert.resolved``, for flows that ``@trigger`` on them."""
+    body = {
+        "alert_id": alert.id,
+        "monitor": alert.monitor,
+        "model": alert.model,
+        "version": alert.version,
+        "dedup_key": alert.dedup_key,
+        "message": alert.message,
+    }
+    record_event(conn, name, body, now_ms, source=f"alert:{alert.id}")

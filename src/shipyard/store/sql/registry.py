@@ -29,6 +29,7 @@ from shipyard.store.base import (
     RegisteredModel,
 )
 from shipyard.store.sql.engine import Database, NumberTaken
+from shipyard.store.sql.events import record_event
 from shipyard.store.sql.registry_tables import (
     alias_moves,
     gone_owners,
@@ -112,6 +113,9 @@ class SqlModelRegistryStore:
                 .where(registered_models.c.id == model_id)
                 .values(updated_ms=now_ms)
             )
+            event = {"model": name, "version": version, "run_id": new.run_id,
+                     "dataset": new.dataset, "flavor": new.flavor}  # fmt: skip
+            record_event(conn, "model.registered", event, now_ms, f"model:{name}")
             return _version_from_row(name, row)
 
         return self.db.write_numbered(_create, retry_on=NumberTaken)

@@ -17,19 +17,13 @@ from sqlalchemy import Connection, Table, delete, exists, func, insert, select, 
 from shipyard.errors import InvalidArgument, NotFound
 from shipyard.store.base import DeploymentRecord, EventRecord, FiringRecord
 from shipyard.store.sql.engine import Database
+from shipyard.store.sql.events import dumps, record_event
 from shipyard.store.sql.scheduler_tables import events, scheduler_deployments, scheduler_firings
 
 _FIRING_FIELDS = frozenset(
     {"status", "started_ms", "finished_ms", "pid", "run_id", "flow_run", "log_path",
      "message", "lease_until_ms"}
 )  # fmt: skip
-
-
-def _dumps(value: Any, what: str) -> str:
-    try:
-        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
-    except TypeError as exc:
-        raise InvalidArgument(f"{what} cannot be stored as JSON: {exc}") from exc
 
 
 def _event(r: Any) -> EventRecord:
@@ -71,17 +65,9 @@ class SqlEventStore:
     def emit(
         self, name: str, payload: dict[str, Any], now_ms: int, source: str = ""
     ) -> EventRecord:
-        values = {
-            "name": name,
-            "payload": _dumps(payload, f"the payload of event {name!r}"),
-            "source": source,
-            "created_ms": now_ms,
-        }
-
         def _emit(conn: Connection) -> EventRecord:
-            key = conn.execute(insert(events).values(**values)).inserted_primary_key
-            assert key is not None
-            return _event(conn.execute(select(events).where(events.c.id == int(key[0]))).one())
+            key = record_event(conn, name, payload, now_ms, source)
+            return _event(conn.execute(select(events).where(events.c.id == key)).one())
 
         return self.db.write(_emit)
 
@@ -107,7 +93,7 @@ class SqlEventStore:
             "file_hash": deployment.file_hash,
             "schedule": deployment.schedule,
             "timezone": deployment.timezone,
-            "triggers": _dumps(deployment.triggers, "the triggers of a deployment"),
+            "triggers": dumps(deployment.triggers, "the triggers of a deployment"),
             "deployed_by": deployment.deployed_by,
             "updated_ms": deployment.updated_ms,
         }
