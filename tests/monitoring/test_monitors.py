@@ -175,7 +175,8 @@ def test_a_ks_monitor_compares_with_the_datasets_rows_not_the_profile(client) ->
     (error,) = run_monitors(
         Monitor("ks", model="profiled", check="drift", features=["age"], test="ks"), client=client
     )
-    assert error.status == "error" and "register the version with dataset=" in error.details["error"]
+    assert error.status == "error"
+    assert "register the version with dataset=" in error.details["error"]
 
 
 def test_run_a_stored_models_monitors_only(client) -> None:  # type: ignore[no-untyped-def]
