@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -193,6 +194,33 @@ def test_concurrent_sealers_converge_on_the_fullest_copy(client, log):
     assert store.list_segments("churn")[0] == first
 
 
+def test_a_damaged_segment_is_read_from_sql_and_rewritten_once_deleted(client, log, caplog):
+    """Segments are checked against their hash before DuckDB reads them: a damaged one is
+    never read (its hours come from the SQL log), and once its blob is deleted the next
+    seal writes it again."""
+    traffic(log)
+    store = client.store.predictions
+    seal_all(store, client.blobs, now_ms=T0 + 4 * SEGMENT_MS)
+    (first, *_) = store.list_segments("churn")
+    path = Path(client.blobs.path(first.blob_hash))
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte: a page DuckDB would still decode
+    path.chmod(0o644)
+    path.write_bytes(bytes(data))
+    with caplog.at_level("WARNING", logger="shipyard.monitoring"):
+        frame = read_window("churn", client=client)
+    assert rows(frame) == normalised(expected(client))
+    assert first.blob_hash in caplog.text and "damaged" in caplog.text
+
+    client.blobs.delete(first.blob_hash)  # as `shipyard doctor` advises
+    assert seal_all(store, client.blobs, now_ms=T0 + 4 * SEGMENT_MS) == 1
+    assert client.blobs.digest(first.blob_hash) == first.blob_hash  # same bytes again
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="shipyard.monitoring"):
+        assert rows(read_window("churn", client=client)) == normalised(expected(client))
+    assert "damaged" not in caplog.text
+
+
 def test_window_boundaries_and_version_filter(client, log):
     traffic(log)
     seal_all(client.store.predictions, client.blobs, now_ms=T0 + 2 * SEGMENT_MS)  # hour 1 only
@@ -263,3 +291,40 @@ def test_predictions_seal_catches_up_on_a_log_written_without_segments(
     assert (
         CliRunner().invoke(cli, ["predictions", "seal", "churn"]).output == "wrote 0 segment(s)\n"
     )
+
+
+def test_prune_deletes_whole_hours_with_their_labels_and_segments(
+    client, log, store_uri, shipyard_home, monkeypatch
+):
+    """Retention: calls before the cutoff go with their labels and segments in one
+    transaction; later hours read back unchanged, sealed or not."""
+    from click.testing import CliRunner
+
+    from shipyard.cli.main import cli
+
+    ids = traffic(log)
+    store = client.store.predictions
+    assert shipyard.serving.log_labels([ids[0], ids[-1]], [1, 0]) == 2
+    seal_all(store, client.blobs, now_ms=T0 + 4 * SEGMENT_MS)
+    kept = [r for r in expected(client) if r["ts"] >= T0 + SEGMENT_MS]
+
+    gone = store.prune(T0 + SEGMENT_MS)
+    assert gone == {"calls": 3, "labels": 1, "segments": 2}  # hour 0: 3 calls, 2 versions
+    assert expected(client) == kept
+    assert rows(read_window("churn", client=client)) == normalised(kept)
+    assert [s.first_ts_ms for s in store.list_segments("churn")] == [T0 + SEGMENT_MS] * 2 + [
+        T0 + 2 * SEGMENT_MS
+    ] * 2
+    assert store.prune(T0 + SEGMENT_MS) == {"calls": 0, "labels": 0, "segments": 0}
+
+    runner = CliRunner()
+    other = runner.invoke(cli, ["predictions", "prune", "fraud", "--older-than", "1d"])
+    assert other.exit_code == 0 and other.output.startswith("deleted 0 call(s)")
+    assert len(expected(client)) == len(kept)
+    result = runner.invoke(cli, ["predictions", "prune", "churn", "--older-than", "1d"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("deleted 6 call(s), 1 label(s) and 4 segment(s)")  # 9 - 3
+    assert expected(client) == [] and store.list_segments("churn") == []
+    bad = runner.invoke(cli, ["predictions", "prune", "--older-than", "a week"])
+    assert bad.exit_code == 1
+    assert str(bad.exception) == "--older-than 'a week' must look like 30m, 2h or 7d"

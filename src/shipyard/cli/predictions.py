@@ -1,4 +1,4 @@
-"""`shipyard predictions ls|show|seal`: what a model answered, to whom, and what it was given."""
+"""`shipyard predictions ls|show|seal|prune`: what a model answered, to whom, on what."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ _SPAN = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def _span_ms(text: str) -> int:
+def _span_ms(text: str, option: str = "--since") -> int:
     match = _SPAN.match(text.strip())
     if match is None:
-        raise InvalidArgument(f"--since {text!r} must look like 30m, 2h or 7d")
+        raise InvalidArgument(f"{option} {text!r} must look like 30m, 2h or 7d")
     return int(float(match[1]) * _SECONDS[match[2]] * 1000)
 
 
@@ -91,6 +91,27 @@ def seal(model: str | None, since: str | None) -> None:
     finally:
         client.close()
     click.echo(f"wrote {written} segment(s)")
+
+
+@predictions.command("prune")
+@click.argument("model", required=False)
+@click.option("--older-than", "older_than", required=True, help="Keep this much: 30d, 12h.")
+def prune(model: str | None, older_than: str) -> None:
+    """Delete calls older than --older-than (of MODEL, else of every model) with their
+    labels and columnar segments, in whole hours: the retention of the log. Run it from
+    cron or a scheduled flow; `shipyard gc` then frees the segments' blobs."""
+    from shipyard.store.log_segments import bucket_of
+
+    client = Client()
+    try:
+        before = bucket_of(to_millis(client.clock.now()) - _span_ms(older_than, "--older-than"))
+        gone = client.store.predictions.prune(before, model)
+    finally:
+        client.close()
+    click.echo(
+        f"deleted {gone['calls']:,} call(s), {gone['labels']:,} label(s) and "
+        f"{gone['segments']:,} segment(s) from before {out.when(from_millis(before))}"
+    )
 
 
 @predictions.command("show")

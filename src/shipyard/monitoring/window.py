@@ -24,6 +24,7 @@ One row per predicted row, ordered by time then prediction id, with the columns:
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -39,6 +40,8 @@ from shipyard.store.log_segments import (
     calls_table,
     valid_buckets,
 )
+
+log = logging.getLogger("shipyard.monitoring")
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -111,11 +114,10 @@ def read_window(
     counts = store.bucket_counts(model, lo, hi, SEGMENT_MS)
     segments = store.list_segments(model, lo, hi)
     valid = valid_buckets(counts, segments)
-    files = [
-        _local_path(client, s.blob_hash)
-        for s in segments
-        if s.first_ts_ms in valid and (version is None or s.version == version)
-    ]
+    wanted = [s for s in segments if s.first_ts_ms in valid and version in (None, s.version)]
+    paths = {s.blob_hash: _local_path(client, s.blob_hash) for s in wanted}
+    valid -= {s.first_ts_ms for s in wanted if paths[s.blob_hash] is None}  # read from SQL
+    files = [str(paths[s.blob_hash]) for s in wanted if s.first_ts_ms in valid]
     tail = calls_table(store.raw_calls(model, _ranges(counts, valid, start, end), version))
     labels = store.labels_between(model, start, end, version) if _wants_label(columns) else []
     return _assemble(files, tail, labels, start, end, version, columns)
@@ -138,17 +140,51 @@ def _ranges(
     return [(max(lo, clip_lo), min(hi, clip_hi)) for lo, hi in ranges if lo < clip_hi]
 
 
-def _local_path(client: Client, blob_hash: str) -> str:
+def _local_path(client: Client, blob_hash: str) -> str | None:
+    """A local file of the segment whose content matches its hash, or None (missing or
+    damaged: the caller reads those hours from the SQL log, which holds every call)."""
     blobs = client.blobs
     if blobs.local:
-        return blobs.path(blob_hash)
-    import tempfile  # a remote store: a verified local copy first
-    from pathlib import Path
+        path = blobs.path(blob_hash)
+    else:  # a remote store: a verified local copy first
+        import tempfile
+        from pathlib import Path
 
-    target = Path(tempfile.gettempdir()) / "shipyard-segments" / f"{blob_hash}.parquet"
-    if not target.exists():
-        blobs.get_to_path(blob_hash, target)
-    return str(target)
+        target = Path(tempfile.gettempdir()) / "shipyard-segments" / f"{blob_hash}.parquet"
+        if not target.exists():
+            blobs.get_to_path(blob_hash, target)
+        path = str(target)
+    return path if _intact(path, blob_hash) else None
+
+
+_INTACT: dict[str, tuple[int, int]] = {}  # path -> (size, mtime_ns) when its hash matched
+
+
+def _intact(path: str, blob_hash: str) -> bool:
+    """Whether the file at ``path`` hashes to ``blob_hash``; checked once per file version
+    in this process (a day of segments is a few MB: milliseconds)."""
+    import hashlib
+    import os
+
+    try:
+        stat = os.stat(path)
+        key = (stat.st_size, stat.st_mtime_ns)
+        if _INTACT.get(path) == key:
+            return True
+        with open(path, "rb") as handle:
+            ok = hashlib.file_digest(handle, "sha256").hexdigest() == blob_hash
+    except FileNotFoundError:
+        ok = False
+    if ok:
+        _INTACT[path] = key
+    else:
+        log.warning(
+            "prediction log segment %s is missing or damaged; reading its hour from the SQL "
+            "log instead (delete the blob `shipyard doctor` names, then `shipyard predictions "
+            "seal` writes it again)",
+            blob_hash,
+        )
+    return ok
 
 
 def _wants_label(columns: Sequence[str] | None) -> bool:

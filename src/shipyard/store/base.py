@@ -604,6 +604,12 @@ class PredictionLogStore(Protocol):
         """The segments of ``model`` (every version) overlapping ``[start_ms, end_ms)``."""
         ...
 
+    def prune(self, before_ms: int, model: str | None = None) -> dict[str, int]:
+        """Delete the calls made before ``before_ms`` (of ``model``, else of every model),
+        their labels and the segments that ended before it, in one transaction; how many
+        of each (``calls``, ``labels``, ``segments``). Segment blobs go with ``gc``."""
+        ...
+
 
 @dataclass(frozen=True)
 class PredictionSegment:

@@ -162,6 +162,9 @@ def seal(
     start = None if since_ms is None else bucket_of(since_ms)
     counts = store.bucket_counts(model, start, end, SEGMENT_MS)
     segments = store.list_segments(model, start, end)
+    # a segment whose blob is gone (deleted after `shipyard doctor` found it damaged) is
+    # written again
+    segments = [s for s in segments if blobs.exists(s.blob_hash)]
     indexed = indexed_calls(segments)
     held = {(s.first_ts_ms, s.version): s.calls for s in segments}
     written = 0

@@ -298,7 +298,7 @@ class SqlPredictionLogStore:
             q = q.on_conflict_do_update(
                 index_elements=[t.model, t.first_ts_ms, t.version],
                 set_={k: q.excluded[k] for k in values},
-                where=t.calls < q.excluded.calls,  # a concurrent writer's fuller copy stays
+                where=t.calls <= q.excluded.calls,  # a fuller copy stays; an equal one replaces
             )
             return conn.execute(q.returning(t.id)).first() is not None
 
@@ -323,6 +323,21 @@ class SqlPredictionLogStore:
                 for r in conn.execute(q)
             ]
         )  # fmt: skip
+
+    def prune(self, before_ms: int, model: str | None = None) -> dict[str, int]:
+        p, seg = predictions.c, prediction_segments.c
+        old = [p.ts_ms < before_ms] + ([] if model is None else [p.model == model])
+        old_segments = [seg.last_ts_ms < before_ms]
+        old_segments += [] if model is None else [seg.model == model]
+        old_labels = prediction_labels.c.call_id.in_(select(p.id).where(*old).scalar_subquery())
+
+        def _prune(conn: Connection) -> dict[str, int]:
+            labels = conn.execute(delete(prediction_labels).where(old_labels)).rowcount
+            calls = conn.execute(delete(predictions).where(*old)).rowcount
+            segments = conn.execute(delete(prediction_segments).where(*old_segments)).rowcount
+            return {"calls": calls, "labels": labels, "segments": segments}
+
+        return self.db.write(_prune)
 
 
 def _in_range(q: Any, start_ms: int | None, end_ms: int | None) -> Any:
