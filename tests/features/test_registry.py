@@ -14,7 +14,7 @@ import pytest
 
 from shipyard.errors import Conflict
 from shipyard.features import FeatureStore, load_repo
-from shipyard.features.registry import KINDS
+from shipyard.features.applied import KINDS
 from shipyard.tracking import Client
 
 from .conftest import BASE

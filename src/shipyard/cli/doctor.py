@@ -134,7 +134,7 @@ def _sample_behind(
     """(behind, sampled): entities whose online row is missing or older than the latest
     offline row in [start, end), among a sample of them."""
     from shipyard.features import offline  # DuckDB loads only for this check
-    from shipyard.features.materialize import latest_rows_sql
+    from shipyard.features.online.write import latest_rows_sql
 
     view = fs.get_feature_view(view_name)
     con = fs.connect()

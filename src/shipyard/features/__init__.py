@@ -15,8 +15,9 @@ from shipyard.features.definitions import (
     RequestSource,
     on_demand_feature_view,
 )
-from shipyard.features.online_read import FeatureStatus, OnlineResponse
-from shipyard.features.registry import Plan
+from shipyard.features.feature_store import FeatureStore
+from shipyard.features.online.read import FeatureStatus, OnlineResponse
+from shipyard.features.plan import Plan
 from shipyard.features.repo import load_repo
 from shipyard.features.retrieval import RetrievalJob
 from shipyard.features.sources import (
@@ -25,7 +26,6 @@ from shipyard.features.sources import (
     PushSource,
     SqlSource,
 )
-from shipyard.features.store import FeatureStore
 from shipyard.features.types import (
     Bool,
     Bytes,

@@ -12,11 +12,11 @@ from shipyard.features import offline
 from shipyard.features.catalog import compute_stats
 from shipyard.features.checks import check_view_data, columns_of
 from shipyard.features.definitions import FeatureView, fingerprint
-from shipyard.features.registry import Change, Plan
+from shipyard.features.plan import Change, Plan
 from shipyard.store.base import NewFeatureObject
 
 if TYPE_CHECKING:
-    from shipyard.features.store import FeatureStore
+    from shipyard.features.feature_store import FeatureStore
 
 
 def apply_plan(fs: FeatureStore, plan: Plan) -> None:

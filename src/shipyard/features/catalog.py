@@ -15,7 +15,7 @@ from shipyard.store.base import FeatureStat
 if TYPE_CHECKING:
     import duckdb
 
-    from shipyard.features.store import FeatureStore
+    from shipyard.features.feature_store import FeatureStore
 
 NUMERIC = {Dtype.INT32, Dtype.INT64, Dtype.FLOAT32, Dtype.FLOAT64, Dtype.BOOL}
 

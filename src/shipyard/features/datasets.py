@@ -13,8 +13,8 @@ from shipyard.store.base import DatasetRecord
 if TYPE_CHECKING:
     import pandas as pd
 
+    from shipyard.features.feature_store import FeatureStore
     from shipyard.features.retrieval import RetrievalJob
-    from shipyard.features.store import FeatureStore
 
 
 @dataclass

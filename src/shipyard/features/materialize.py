@@ -1,79 +1,95 @@
-"""Copy the latest feature row per entity into the online store, in streamed chunks.
+"""Materialization: load each online view's latest rows over a time range into the online
+store, and record the run (watermark, row count, statistics).
 
-DuckDB reduces the source rows of the time range to the latest row per entity (by event
-timestamp, then created timestamp, then source position: the same order as the offline
-join) and renders each as (key, event time, JSON payload); Python only moves chunks of
-those strings into the online store. The store keeps the newer row when two writers race,
-so a late backfill never overwrites fresher pushed values.
+The rows themselves are selected and streamed by ``online.write``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from shipyard.features._sql import ident, ts_column, ts_literal
+from shipyard._clock import from_millis, to_millis
+from shipyard.errors import InvalidFeature
+from shipyard.features import offline
+from shipyard.features.catalog import compute_stats
+from shipyard.features.checks import check_view_data, columns_of
 from shipyard.features.definitions import FeatureView
-from shipyard.features.encoding import key_sql, payload_sql
+from shipyard.features.online.write import latest_rows_sql, write_online
+from shipyard.store.base import Materialization
 
 if TYPE_CHECKING:
-    import duckdb
-
-    from shipyard.features.online import OnlineStore
-
-CHUNK_ROWS = 50_000
+    from shipyard.features.feature_store import FeatureStore
 
 
-def latest_rows_sql(
-    view: FeatureView, relation: str, start: datetime | None, end: datetime | None
-) -> str:
-    """(key, event_ts in µs, payload) for the latest row per entity in [start, end)."""
-    source = view.source
-    ts = ts_column(source.timestamp_field)
-    keys = view.join_keys
-    where = [f"{ts} IS NOT NULL"] + [f"{ident(k)} IS NOT NULL" for k in keys]
-    if start is not None:
-        where.append(f"{ts} >= {ts_literal(start)}")
-    if end is not None:
-        where.append(f"{ts} < {ts_literal(end)}")
-    created = source.created_timestamp_column
-    newest_first = [f"{ts} DESC"]
-    if created:
-        newest_first.append(f"{ts_column(created)} DESC NULLS LAST")  # null created: oldest
-    newest_first.append("__seq DESC")
-    partition = ", ".join(ident(k) for k in keys)
-    latest = (
-        f"SELECT * FROM {ident(relation)} WHERE {' AND '.join(where)} "
-        f"QUALIFY row_number() OVER (PARTITION BY {partition} "
-        f"ORDER BY {', '.join(newest_first)}) = 1"
-    )
-    # sorted keys: the online store's b-tree takes them ~3x faster than in hash order
-    return (
-        f"SELECT {key_sql(keys, view.key_dtypes())} AS k, epoch_us({ts}) AS t, "
-        f"{payload_sql(view.features)} AS p FROM ({latest}) ORDER BY k"
-    )
+def materialize(
+    fs: FeatureStore,
+    start: datetime | None,
+    end: datetime,
+    views: Sequence[str] | None,
+    incremental: bool,
+) -> dict[str, int]:
+    """Load each online view's latest rows in [start, end) into the online store.
 
-
-def write_online(
-    con: duckdb.DuckDBPyConnection,
-    sql: str,
-    online: OnlineStore,
-    table: str,
-    progress: Callable[[int], None] | None = None,
-) -> int:
-    """Stream the rows of ``sql`` into ``online`` in chunks; returns rows written."""
-    written = 0
-    for batch in con.sql(sql).to_arrow_reader(CHUNK_ROWS):
-        if batch.num_rows == 0:
-            continue
-        online.write(
-            table,
-            batch.column(0).to_pylist(),
-            batch.column(1).to_pylist(),
-            batch.column(2).to_pylist(),
+    Incremental runs start at the view's watermark (its last materialized ``end``), or
+    one TTL before ``end`` the first time (everything, for views without a TTL).
+    """
+    if end.tzinfo is None or (start is not None and start.tzinfo is None):
+        raise InvalidFeature("materialize needs timezone-aware start and end times (UTC)")
+    if start is not None and start >= end:
+        raise InvalidFeature(f"materialize: start {start} is not before end {end}")
+    defs = fs.definitions(refresh=True)
+    targets = _targets(defs.views, views)
+    marks = fs.meta.watermarks(fs.project) if incremental else {}
+    ctx = fs.source_context()
+    written: dict[str, int] = {}
+    for view in targets:
+        begin = start
+        if incremental:
+            mark = marks.get(view.name)
+            begin = (
+                from_millis(mark) if mark is not None else (end - view.ttl if view.ttl else None)
+            )
+        started = time.monotonic()
+        con = fs.connect()
+        relation = offline.source_relation(con, view, 0, ctx)
+        check_view_data(view, columns_of(con, relation))
+        rows = write_online(con, latest_rows_sql(view, relation, begin, end), fs.online, view.name)
+        now_ms = to_millis(fs.now())
+        version = defs.version("feature_view", view.name) or 0
+        fs.meta.record_materialization(
+            Materialization(
+                fs.project,
+                view.name,
+                version,
+                "materialize",
+                to_millis(begin) if begin is not None else None,
+                to_millis(end),
+                rows,
+                now_ms,
+                int((time.monotonic() - started) * 1000),
+            )
         )
-        written += batch.num_rows
-        if progress is not None:
-            progress(written)
+        fs.meta.save_feature_stats(
+            compute_stats(
+                con, fs.project, view, relation, version, "materialize", now_ms, begin, end
+            )
+        )
+        written[view.name] = rows
     return written
+
+
+def _targets(all_views: dict[str, FeatureView], names: Sequence[str] | None) -> list[FeatureView]:
+    if names:
+        unknown = [n for n in names if n not in all_views]
+        if unknown:
+            known = ", ".join(sorted(all_views)) or "none applied"
+            raise InvalidFeature(f"no feature view {unknown[0]!r} to materialize (known: {known})")
+        chosen = [all_views[n] for n in names]
+        offline_only = [v.name for v in chosen if not v.online]
+        if offline_only:
+            raise InvalidFeature(f"feature view {offline_only[0]!r} is offline only (online=False)")
+        return chosen
+    return [v for _, v in sorted(all_views.items()) if v.online]

@@ -15,7 +15,7 @@ from shipyard.features.retrieval import RetrievalJob
 if TYPE_CHECKING:
     import duckdb
 
-    from shipyard.features.store import FeatureRequest, FeatureStore
+    from shipyard.features.feature_store import FeatureRequest, FeatureStore
 
 
 def build_job(

@@ -18,14 +18,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import InvalidFeature
-from shipyard.features import offline, registry
+from shipyard.features import offline
 from shipyard.features._sql import MEMORY_SETTING, MemoryLimit, memory_guard
+from shipyard.features.applied import Definitions, collect, rebuild
 from shipyard.features.catalog import Catalog
 from shipyard.features.definitions import FeatureService, FeatureView, FeatureViewProjection
 from shipyard.features.encoding import epoch_us
 from shipyard.features.offline import OnDemandRequest, ViewRequest
-from shipyard.features.online_read import OnlinePlan, OnlineResponse, lookup, normalize_rows
-from shipyard.features.registry import Definitions, Plan
+from shipyard.features.online.read import OnlinePlan, OnlineResponse, lookup, normalize_rows
+from shipyard.features.plan import Plan, make_plan
 from shipyard.features.retrieval import RetrievalJob
 from shipyard.features.sources import SourceContext
 from shipyard.tracking import Client, current_user
@@ -114,15 +115,15 @@ class FeatureStore:
         stale = time.monotonic() - self._defs_loaded > REGISTRY_CACHE_SECONDS
         if self._defs is None or refresh or stale:
             records = self.meta.latest_feature_objects(self.project)
-            self._defs = registry.rebuild(records, self._load_blob)
+            self._defs = rebuild(records, self._load_blob)
             self._defs_loaded = time.monotonic()
             self._plans.clear()
         return self._defs
 
     def plan(self, objects: Iterable[Any]) -> Plan:
-        local = registry.collect(objects)
+        local = collect(objects)
         applied = self.meta.latest_feature_objects(self.project, include_deleted=True)
-        return registry.make_plan(self.project, local, applied)
+        return make_plan(self.project, local, applied)
 
     @memory_guard
     def apply(self, objects: Iterable[Any], *, allow_breaking: bool = True) -> Plan:
@@ -206,7 +207,7 @@ class FeatureStore:
     def materialize(
         self, start: datetime | None, end: datetime, views: Sequence[str] | None = None
     ) -> dict[str, int]:
-        from shipyard.features.online_write import materialize
+        from shipyard.features.materialize import materialize
 
         return materialize(self, start, end, views, incremental=False)
 
@@ -215,13 +216,13 @@ class FeatureStore:
         self, end: datetime | None = None, views: Sequence[str] | None = None
     ) -> dict[str, int]:
         """From each view's watermark (or TTL before ``end``) up to ``end`` (now)."""
-        from shipyard.features.online_write import materialize
+        from shipyard.features.materialize import materialize
 
         return materialize(self, None, end or self.now(), views, incremental=True)
 
     @memory_guard
     def push(self, source: str, df: pd.DataFrame, *, to_offline: bool = True) -> int:
-        from shipyard.features.online_write import push
+        from shipyard.features.online.push import push
 
         return push(self, source, df, to_offline)
 
