@@ -1,9 +1,13 @@
 """Shared fixtures: the same store tests run on SQLite and on a real PostgreSQL.
 
 PostgreSQL tests skip when no server answers, except with SHIPYARD_TEST_SERVICES=1 (CI),
-where an unreachable server fails them, and where the run fails if any test marked
-``services`` was skipped or deselected (``ServicesGate``). Each test session gets its own
-database.
+where an unreachable server fails them. Each test session gets its own database.
+
+Two kinds of test may skip for want of something outside the code, and CI must not pass
+on such a skip: ``services`` tests (PostgreSQL, Redis) and ``flavors`` tests (a model
+framework; torch is not in the ``dev`` extra for its size, see ``heavy-flavors``). With
+the kind's variable set to 1 (``GATES``: SHIPYARD_TEST_SERVICES, SHIPYARD_TEST_FLAVORS),
+the run fails if any test of that kind was skipped or deselected (``RequiredGate``).
 """
 
 from __future__ import annotations
@@ -22,24 +26,37 @@ PG_ADMIN_URI = os.environ.get(
 )
 SERVICES_REQUIRED = os.environ.get("SHIPYARD_TEST_SERVICES") == "1"
 
-pytest_plugins = ["pytester"]  # tests/test_services_gate.py runs pytest inside pytest
+pytest_plugins = ["pytester"]  # tests/test_gates.py runs pytest inside pytest
+
+# marker -> (the variable that makes its tests mandatory, what running them all needs)
+GATES = {
+    "services": (
+        "SHIPYARD_TEST_SERVICES",
+        "PostgreSQL and Redis running, initdb and pg_ctl installed",
+    ),
+    "flavors": (
+        "SHIPYARD_TEST_FLAVORS",
+        "every framework installed: pip install -e '.[dev,heavy-flavors]'",
+    ),
+}
 
 
-class ServicesGate:
-    """With SHIPYARD_TEST_SERVICES=1, a ``services`` test that did not run fails the run:
-    CI must not pass on tests that skipped because a server was missing or that a ``-m``
-    or ``-k`` left out."""
+class RequiredGate:
+    """With its variable set to 1, a test carrying ``marker`` that did not run fails the
+    run: CI must not pass on tests that skipped because a server or a framework was
+    missing, or that a ``-m`` or ``-k`` left out."""
 
-    def __init__(self) -> None:
+    def __init__(self, marker: str, variable: str, needs: str) -> None:
+        self.marker, self.variable, self.needs = marker, variable, needs
         self.missed: dict[str, str] = {}  # node id -> why it did not run
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         for item in items:
-            if item.get_closest_marker("services") is not None:
+            if item.get_closest_marker(self.marker) is not None:
                 self.missed.setdefault(item.nodeid, "deselected")
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.skipped and "services" in report.keywords and not hasattr(report, "wasxfail"):
+        if report.skipped and self.marker in report.keywords and not hasattr(report, "wasxfail"):
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
             reason = str(reason).removeprefix("Skipped: ")
             self.missed.setdefault(report.nodeid, f"skipped: {reason}")
@@ -51,22 +68,23 @@ class ServicesGate:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.missed:
             return
-        terminalreporter.section("services tests that did not run", sep="=", red=True)
+        terminalreporter.section(f"{self.marker} tests that did not run", sep="=", red=True)
         for nodeid, why in self.missed.items():
             terminalreporter.line(f"{nodeid}: {why}")
         terminalreporter.line(
-            f"error: SHIPYARD_TEST_SERVICES=1 but {len(self.missed)} test(s) marked "
-            "'services' did not run: run them all (no -m, -k or --deselect leaving them out; "
-            "PostgreSQL and Redis running, initdb and pg_ctl installed), or unset "
-            "SHIPYARD_TEST_SERVICES",
+            f"error: {self.variable}=1 but {len(self.missed)} test(s) marked "
+            f"'{self.marker}' did not run: run them all (no -m, -k or --deselect leaving "
+            f"them out; {self.needs}), or unset {self.variable}",
             red=True,
             bold=True,
         )
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if os.environ.get("SHIPYARD_TEST_SERVICES") == "1":
-        config.pluginmanager.register(ServicesGate(), "shipyard-services-gate")
+    for marker, (variable, needs) in GATES.items():
+        if os.environ.get(variable) == "1":
+            gate = RequiredGate(marker, variable, needs)
+            config.pluginmanager.register(gate, f"shipyard-{marker}-gate")
 
 
 def _pg_reachable() -> str | None:
