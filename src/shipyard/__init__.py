@@ -1,64 +1,133 @@
-"""Shipyard: a fun-sized MLOps platform. This module only re-exports the public API."""
+"""Shipyard: a fun-sized MLOps platform. This module only re-exports the public API.
 
-from shipyard.errors import (
-    AlreadyExists,
-    Conflict,
-    FilterSyntaxError,
-    InvalidArgument,
-    NotFound,
-    ShipyardError,
-)
-from shipyard.flows import (
-    FlowSpec,
-    JSONType,
-    Parameter,
-    catch,
-    current,
-    environment,
-    resources,
-    retry,
-    schedule,
-    step,
-    timeout,
-    trigger,
-)
-from shipyard.registry import (
-    PythonModel,
-    load_model,
-    promote_model,
-    register_model,
-    set_model_alias,
-)
-from shipyard.serving import log_labels
-from shipyard.store import Metric, Project, RunStatus
-from shipyard.store.serializers import register_serializer
-from shipyard.tracking import (
-    ActiveRun,
-    Client,
-    Run,
-    active_run,
-    end_run,
-    get_metric_history,
-    get_run,
-    list_projects,
-    load_artifact,
-    log_artifact,
-    log_dict,
-    log_figure,
-    log_metric,
-    log_metrics,
-    log_object,
-    log_param,
-    log_params,
-    log_text,
-    search_runs,
-    set_tag,
-    set_tags,
-    start_run,
-)
-from shipyard.tracking.autolog import autolog
+Each name is imported from its module on first use (PEP 562 ``__getattr__``), so that a
+flow file's ``from shipyard.flows import FlowSpec, step`` loads the flows and nothing
+else (not the registry, serving or tracking): that import is on the critical path of
+every ``python flow.py run``. The imports under ``TYPE_CHECKING`` declare the same names
+for type checkers and editors.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shipyard.errors import (
+        AlreadyExists,
+        Conflict,
+        FilterSyntaxError,
+        InvalidArgument,
+        NotFound,
+        ShipyardError,
+    )
+    from shipyard.flows import (
+        FlowSpec,
+        JSONType,
+        Parameter,
+        catch,
+        environment,
+        resources,
+        retry,
+        schedule,
+        timeout,
+        trigger,
+    )
+
+    # from their modules: both names are also submodules of shipyard.flows (for mypy)
+    from shipyard.flows.current import current
+    from shipyard.flows.step import step
+    from shipyard.registry import (
+        PythonModel,
+        load_model,
+        promote_model,
+        register_model,
+        set_model_alias,
+    )
+    from shipyard.serving import log_labels
+    from shipyard.store import Metric, Project, RunStatus
+    from shipyard.store.serializers import register_serializer
+    from shipyard.tracking import (
+        ActiveRun,
+        Client,
+        Run,
+        active_run,
+        end_run,
+        get_metric_history,
+        get_run,
+        list_projects,
+        load_artifact,
+        log_artifact,
+        log_dict,
+        log_figure,
+        log_metric,
+        log_metrics,
+        log_object,
+        log_param,
+        log_params,
+        log_text,
+        search_runs,
+        set_tag,
+        set_tags,
+        start_run,
+    )
+    from shipyard.tracking.autolog import autolog
 
 __version__ = "0.1.0"
+
+_MODULES = {
+    "ActiveRun": "shipyard.tracking",
+    "AlreadyExists": "shipyard.errors",
+    "Client": "shipyard.tracking",
+    "Conflict": "shipyard.errors",
+    "FilterSyntaxError": "shipyard.errors",
+    "FlowSpec": "shipyard.flows",
+    "InvalidArgument": "shipyard.errors",
+    "JSONType": "shipyard.flows",
+    "Metric": "shipyard.store",
+    "NotFound": "shipyard.errors",
+    "Parameter": "shipyard.flows",
+    "Project": "shipyard.store",
+    "PythonModel": "shipyard.registry",
+    "Run": "shipyard.tracking",
+    "RunStatus": "shipyard.store",
+    "ShipyardError": "shipyard.errors",
+    "active_run": "shipyard.tracking",
+    "autolog": "shipyard.tracking.autolog",
+    "catch": "shipyard.flows",
+    "current": "shipyard.flows.current",
+    "end_run": "shipyard.tracking",
+    "environment": "shipyard.flows",
+    "get_metric_history": "shipyard.tracking",
+    "get_run": "shipyard.tracking",
+    "list_projects": "shipyard.tracking",
+    "load_artifact": "shipyard.tracking",
+    "load_model": "shipyard.registry",
+    "log_artifact": "shipyard.tracking",
+    "log_dict": "shipyard.tracking",
+    "log_figure": "shipyard.tracking",
+    "log_labels": "shipyard.serving",
+    "log_metric": "shipyard.tracking",
+    "log_metrics": "shipyard.tracking",
+    "log_object": "shipyard.tracking",
+    "log_param": "shipyard.tracking",
+    "log_params": "shipyard.tracking",
+    "log_text": "shipyard.tracking",
+    "promote_model": "shipyard.registry",
+    "register_model": "shipyard.registry",
+    "register_serializer": "shipyard.store.serializers",
+    "resources": "shipyard.flows",
+    "retry": "shipyard.flows",
+    "schedule": "shipyard.flows",
+    "search_runs": "shipyard.tracking",
+    "set_model_alias": "shipyard.registry",
+    "set_tag": "shipyard.tracking",
+    "set_tags": "shipyard.tracking",
+    "start_run": "shipyard.tracking",
+    "step": "shipyard.flows.step",
+    "timeout": "shipyard.flows",
+    "trigger": "shipyard.flows",
+}
 
 __all__ = [
     "ActiveRun",
@@ -114,3 +183,17 @@ __all__ = [
     "timeout",
     "trigger",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from its module the first time it is asked for."""
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'shipyard' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups do not come here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
