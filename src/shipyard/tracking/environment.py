@@ -62,17 +62,27 @@ def _code_folder() -> Path:
     return Path.cwd()
 
 
+def _maybe_in_repository(folder: Path) -> bool:
+    """False when git cannot find a repository from ``folder`` (no ``.git`` there or
+    above, no GIT_DIR): then no git process needs to start (each costs ~10 ms)."""
+    if os.environ.get("GIT_DIR"):
+        return True
+    folder = folder.resolve()
+    return any((p / ".git").exists() for p in (folder, *folder.parents))
+
+
 @functools.lru_cache(maxsize=8)
 def code_version(folder: Path | None = None) -> CodeVersion:
     where = folder or _code_folder()
-    top = _git(where, "rev-parse", "--show-toplevel")
-    commit = _git(where, "rev-parse", "HEAD")
-    if top is None or commit is None:
-        return CodeVersion("", False, b"", "")
-    diff = _git(where, "diff", "HEAD", "--no-color", "--no-ext-diff") or b""
-    return CodeVersion(
-        commit.decode().strip(), bool(diff), diff[:MAX_DIFF_BYTES], top.decode().strip()
+    found = (
+        _git(where, "rev-parse", "--show-toplevel", "HEAD") if _maybe_in_repository(where) else None
     )
+    lines = found.decode().splitlines() if found else []
+    if len(lines) != 2:  # not in a work tree, or no commit yet
+        return CodeVersion("", False, b"", "")
+    top, commit = (line.strip() for line in lines)
+    diff = _git(where, "diff", "HEAD", "--no-color", "--no-ext-diff") or b""
+    return CodeVersion(commit, bool(diff), diff[:MAX_DIFF_BYTES], top)
 
 
 def command_line() -> str:
