@@ -8,13 +8,16 @@ Shipyard is refused rather than touched.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from filelock import FileLock
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.engine import make_url
 
 from shipyard.errors import SchemaOutOfDate
 from shipyard.store.sql.engine import Database, redact
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 HEAD = "0008"
 _PG_LOCK_KEY = 0x5348_4950  # "SHIP"
@@ -108,6 +111,8 @@ class _NoLock:
 
 def _migration_lock(db: Database) -> FileLock | _NoLock:
     if db.dialect == "sqlite":
+        from filelock import FileLock  # only to migrate: not on every store open
+
         database = make_url(db.uri).database or ""
         return FileLock(str(Path(database).expanduser()) + ".migrate.lock", timeout=300)
     return _NoLock()  # PostgreSQL uses an advisory lock inside the transaction
