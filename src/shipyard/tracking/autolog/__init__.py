@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from shipyard.errors import InvalidArgument, MissingExtra
+from shipyard.errors import InvalidArgument, ShipyardError
 
 FRAMEWORKS = ("sklearn",)
 
@@ -20,7 +20,10 @@ def autolog(
         if name not in FRAMEWORKS:
             raise InvalidArgument(f"no autolog for {name!r}; supported: {', '.join(FRAMEWORKS)}")
         if importlib.util.find_spec(name) is None:
-            raise MissingExtra("scikit-learn", "sklearn", "sklearn autolog")
+            raise ShipyardError(  # a core dependency: no extra brings it back
+                "sklearn autolog needs scikit-learn, which is missing from this environment: "
+                "pip install scikit-learn"
+            )
         from shipyard.tracking.autolog import sklearn
 
         sklearn.disable() if disable else sklearn.enable(log_models=log_models)
