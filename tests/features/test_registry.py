@@ -175,7 +175,7 @@ def test_concurrent_apply_is_refused(fs: FeatureStore, feature_repo: Path) -> No
     from shipyard.features.apply import apply_plan
 
     with pytest.raises(Conflict):
-        apply_plan(fs, stale_plan)
+        apply_plan(fs.context, stale_plan)
 
 
 def test_applied_definitions_work_in_another_process(

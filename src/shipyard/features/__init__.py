@@ -2,6 +2,23 @@
 
 Feast's concepts under Feast's names (Entity, FeatureView, FeatureService, ...), with
 DuckDB doing the offline joins and SQLite or Redis serving online lookups.
+
+Where things live. ``FeatureStore`` (feature_store.py) is a thin facade: it builds one
+``FeatureContext`` (context.py) and hands it to the helpers, which never import it back.
+
+- definitions, sources, types: what users declare; repo: load a folder of them
+- applied: definitions indexed by kind and name, rebuilt from the registry's records;
+  plan: the diff against the applied ones; apply: record a plan
+- resolve: a feature request (references or a service) -> per-view requests
+- offline: the point-in-time join (DuckDB SQL); retrieval: RetrievalJob, the lazy result;
+  training: assembles a training-set job; datasets: saved training sets
+- materialize: materialize(); push: push(); online/write: the latest-row query and
+  write_online(), the streamed writer both use
+- online/read: online lookups (OnlinePlan, cached per request); online/base, sqlite,
+  redis: the online store backends
+- catalog: freshness, feature statistics, search
+- shared: checks (a view's data against its schema), encoding (online keys and payloads),
+  database (SqlSource rows from another database), _sql (quoting, DuckDB error mapping)
 """
 
 from shipyard.features.catalog import FeatureInfo, ViewStatus

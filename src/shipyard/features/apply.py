@@ -16,47 +16,47 @@ from shipyard.features.plan import Change, Plan
 from shipyard.store.base import NewFeatureObject
 
 if TYPE_CHECKING:
-    from shipyard.features.feature_store import FeatureStore
+    from shipyard.features.context import FeatureContext
 
 
-def apply_plan(fs: FeatureStore, plan: Plan) -> None:
+def apply_plan(ctx: FeatureContext, plan: Plan) -> None:
     pending = plan.pending
     if not pending:
         return
-    con = fs.connect()
-    ctx = fs.source_context()
+    con = ctx.connect()
+    sources = ctx.source_context()
     relations: dict[tuple[str, str], str] = {}
     for i, change in enumerate(pending):
         if change.action != "remove" and isinstance(change.obj, FeatureView):
-            relation = offline.source_relation(con, change.obj, i, ctx)
+            relation = offline.source_relation(con, change.obj, i, sources)
             check_view_data(change.obj, columns_of(con, relation))
             relations[(change.kind, change.name)] = relation
-    now_ms = to_millis(fs.now())
+    now_ms = to_millis(ctx.now())
     stats = []  # computed before anything is written: a failure here applies nothing
     for change in pending:
         key = (change.kind, change.name)
         if key in relations:
             version = change.base_version + 1
             stats += compute_stats(
-                con, fs.project, change.obj, relations[key], version, "apply", now_ms
+                con, ctx.project, change.obj, relations[key], version, "apply", now_ms
             )
-    new = [_new_object(fs, c) for c in pending]
-    fs.meta.apply_feature_objects(fs.project, new, fs.user(), now_ms)
+    new = [_new_object(ctx, c) for c in pending]
+    ctx.meta.apply_feature_objects(ctx.project, new, ctx.user(), now_ms)
     for change in pending:
         if change.action == "remove" and change.kind == "feature_view":
-            fs.online.drop(change.name)
+            ctx.online.drop(change.name)
     if stats:
-        fs.meta.save_feature_stats(stats)
+        ctx.meta.save_feature_stats(stats)
 
 
-def _new_object(fs: FeatureStore, change: Change) -> NewFeatureObject:
+def _new_object(ctx: FeatureContext, change: Change) -> NewFeatureObject:
     if change.action == "remove":
         return NewFeatureObject(
             change.kind, change.name, {}, "", base_version=change.base_version, deleted=True
         )
     assert change.spec is not None
     spec = dict(change.spec)
-    refs = {key: fs.store_blob(_by_value(value)) for key, value in _blobs(change.obj).items()}
+    refs = {key: ctx.store_blob(_by_value(value)) for key, value in _blobs(change.obj).items()}
     if refs:
         spec["blob_hashes"] = refs
     return NewFeatureObject(

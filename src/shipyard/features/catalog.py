@@ -15,7 +15,7 @@ from shipyard.store.base import FeatureStat
 if TYPE_CHECKING:
     import duckdb
 
-    from shipyard.features.feature_store import FeatureStore
+    from shipyard.features.context import FeatureContext
 
 NUMERIC = {Dtype.INT32, Dtype.INT64, Dtype.FLOAT32, Dtype.FLOAT64, Dtype.BOOL}
 
@@ -55,15 +55,15 @@ class FeatureInfo:
 
 
 class Catalog:
-    def __init__(self, fs: FeatureStore) -> None:
-        self.fs = fs
+    def __init__(self, ctx: FeatureContext) -> None:
+        self.ctx = ctx
 
     def status(self) -> list[ViewStatus]:
-        fs = self.fs
-        defs = fs.definitions(refresh=True)
-        now = fs.now()
-        history = fs.meta.materializations(fs.project, limit=10_000)
-        marks = fs.meta.watermarks(fs.project)
+        ctx = self.ctx
+        defs = ctx.definitions(refresh=True)
+        now = ctx.now()
+        history = ctx.meta.materializations(ctx.project, limit=10_000)
+        marks = ctx.meta.watermarks(ctx.project)
         out = []
         for name, view in sorted(defs.views.items()):
             mats = [m for m in history if m.view == name and m.kind == "materialize"]
@@ -87,8 +87,8 @@ class Catalog:
         return out
 
     def features(self) -> list[FeatureInfo]:
-        defs = self.fs.definitions()
-        stats = {(s.view, s.feature): s for s in self.fs.meta.feature_stats(self.fs.project)}
+        defs = self.ctx.definitions()
+        stats = {(s.view, s.feature): s for s in self.ctx.meta.feature_stats(self.ctx.project)}
         users: dict[tuple[str, str], list[str]] = {}
         for service in defs.services.values():
             for p in service.projections():

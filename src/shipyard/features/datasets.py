@@ -13,7 +13,7 @@ from shipyard.store.base import DatasetRecord
 if TYPE_CHECKING:
     import pandas as pd
 
-    from shipyard.features.feature_store import FeatureStore
+    from shipyard.features.context import FeatureContext
     from shipyard.features.retrieval import RetrievalJob
 
 
@@ -23,7 +23,7 @@ class Dataset:
     tagged with the dataset it read, so runs link to their training data."""
 
     record: DatasetRecord
-    _fs: FeatureStore
+    _ctx: FeatureContext
 
     @property
     def name(self) -> str:
@@ -46,40 +46,40 @@ class Dataset:
         import pyarrow.parquet as pq
 
         _tag_active_run(self.record)
-        data = self._fs.client.blobs.get_bytes(self.record.blob_hash)  # hash verified
+        data = self._ctx.blobs.get_bytes(self.record.blob_hash)  # hash verified
         return pq.read_table(pa.BufferReader(data)).to_pandas()
 
 
-def save_dataset(fs: FeatureStore, job: RetrievalJob, name: str) -> Dataset:
+def save_dataset(ctx: FeatureContext, job: RetrievalJob, name: str) -> Dataset:
     from shipyard.features._sql import check_name
     from shipyard.tracking import active_run
 
     check_name("dataset", name)
-    fd, path = tempfile.mkstemp(suffix=".parquet", dir=_tmp_dir(fs))
+    fd, path = tempfile.mkstemp(suffix=".parquet", dir=_tmp_dir(ctx))
     os.close(fd)
     try:
         job.to_parquet(path)
-        info = fs.client.blobs.put_file(path)
+        info = ctx.blobs.put_file(path)
         import pyarrow.parquet as pq
 
         rows = pq.ParquetFile(path).metadata.num_rows
     finally:
         os.unlink(path)
     run = active_run()
-    record = fs.meta.create_dataset(
-        fs.project,
+    record = ctx.meta.create_dataset(
+        ctx.project,
         name,
         info.hash,
         rows,
         info.size,
         job.lineage(),
-        fs.user(),
-        to_millis(fs.now()),
+        ctx.user(),
+        to_millis(ctx.now()),
         run.id if run is not None else None,
     )
     if run is not None:
-        fs.client.set_tag(run.id, f"shipyard.dataset.{name}", str(record.version))
-    return Dataset(record, fs)
+        ctx.tag_run(run.id, f"shipyard.dataset.{name}", str(record.version))
+    return Dataset(record, ctx)
 
 
 def _tag_active_run(record: DatasetRecord) -> None:
@@ -90,7 +90,7 @@ def _tag_active_run(record: DatasetRecord) -> None:
         set_tag(f"shipyard.dataset.{record.name}", str(record.version))
 
 
-def _tmp_dir(fs: FeatureStore) -> str:
-    folder = fs.home / "tmp"
+def _tmp_dir(ctx: FeatureContext) -> str:
+    folder = ctx.home / "tmp"
     folder.mkdir(parents=True, exist_ok=True)
     return str(folder)

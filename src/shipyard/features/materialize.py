@@ -21,11 +21,11 @@ from shipyard.features.online.write import latest_rows_sql, write_online
 from shipyard.store.base import Materialization
 
 if TYPE_CHECKING:
-    from shipyard.features.feature_store import FeatureStore
+    from shipyard.features.context import FeatureContext
 
 
 def materialize(
-    fs: FeatureStore,
+    ctx: FeatureContext,
     start: datetime | None,
     end: datetime,
     views: Sequence[str] | None,
@@ -40,10 +40,10 @@ def materialize(
         raise InvalidFeature("materialize needs timezone-aware start and end times (UTC)")
     if start is not None and start >= end:
         raise InvalidFeature(f"materialize: start {start} is not before end {end}")
-    defs = fs.definitions(refresh=True)
+    defs = ctx.definitions(refresh=True)
     targets = _targets(defs.views, views)
-    marks = fs.meta.watermarks(fs.project) if incremental else {}
-    ctx = fs.source_context()
+    marks = ctx.meta.watermarks(ctx.project) if incremental else {}
+    sources = ctx.source_context()
     written: dict[str, int] = {}
     for view in targets:
         begin = start
@@ -53,15 +53,15 @@ def materialize(
                 from_millis(mark) if mark is not None else (end - view.ttl if view.ttl else None)
             )
         started = time.monotonic()
-        con = fs.connect()
-        relation = offline.source_relation(con, view, 0, ctx)
+        con = ctx.connect()
+        relation = offline.source_relation(con, view, 0, sources)
         check_view_data(view, columns_of(con, relation))
-        rows = write_online(con, latest_rows_sql(view, relation, begin, end), fs.online, view.name)
-        now_ms = to_millis(fs.now())
+        rows = write_online(con, latest_rows_sql(view, relation, begin, end), ctx.online, view.name)
+        now_ms = to_millis(ctx.now())
         version = defs.version("feature_view", view.name) or 0
-        fs.meta.record_materialization(
+        ctx.meta.record_materialization(
             Materialization(
-                fs.project,
+                ctx.project,
                 view.name,
                 version,
                 "materialize",
@@ -72,9 +72,9 @@ def materialize(
                 int((time.monotonic() - started) * 1000),
             )
         )
-        fs.meta.save_feature_stats(
+        ctx.meta.save_feature_stats(
             compute_stats(
-                con, fs.project, view, relation, version, "materialize", now_ms, begin, end
+                con, ctx.project, view, relation, version, "materialize", now_ms, begin, end
             )
         )
         written[view.name] = rows

@@ -10,16 +10,17 @@ from shipyard.errors import InvalidFeature
 from shipyard.features import offline
 from shipyard.features._sql import ident, ts_column, ts_literal
 from shipyard.features.offline import ViewRequest
+from shipyard.features.resolve import FeatureRequest, resolve
 from shipyard.features.retrieval import RetrievalJob
 
 if TYPE_CHECKING:
     import duckdb
 
-    from shipyard.features.feature_store import FeatureRequest, FeatureStore
+    from shipyard.features.context import FeatureContext
 
 
 def build_job(
-    fs: FeatureStore,
+    ctx: FeatureContext,
     entity_df: Any,
     features: FeatureRequest,
     timestamp_column: str | None,
@@ -27,23 +28,23 @@ def build_job(
     start: datetime | None,
     end: datetime | None,
 ) -> RetrievalJob:
-    views, on_demand, service = fs.resolve(features)
-    con = fs.connect()
-    ctx = fs.source_context()
+    views, on_demand, service = resolve(ctx.definitions(), features)
+    con = ctx.connect()
+    sources = ctx.source_context()
     if entity_df is None:
-        entity_df = _entities_from_range(con, fs, views, start, end)
+        entity_df = _entities_from_range(con, ctx, views, start, end)
         timestamp_column = "event_timestamp"
     elif start is not None or end is not None:
         raise InvalidFeature("give either entity_df or start/end, not both")
     entity = offline.register_entities(con, entity_df, timestamp_column)
     offline.check_entity_columns(entity, views)
     bounds = offline.entity_bounds(con, entity)
-    relations = [offline.prepare_view(con, req, i, ctx, bounds) for i, req in enumerate(views)]
+    relations = [offline.prepare_view(con, req, i, sources, bounds) for i, req in enumerate(views)]
     plan = offline.point_in_time_sql(entity, views, relations, full_feature_names)
 
     def lineage() -> dict[str, Any]:
         return {
-            "project": fs.project,
+            "project": ctx.project,
             "feature_service": service,
             "feature_views": {
                 r.view.name: {
@@ -68,15 +69,15 @@ def build_job(
         on_demand,
         full_feature_names,
         lineage,
-        saver=lambda j, name: save_dataset(fs, j, name),
-        memory_limit=fs.memory_limit,
+        saver=lambda j, name: save_dataset(ctx, j, name),
+        memory_limit=ctx.memory_limit,
     )
     return job
 
 
 def _entities_from_range(
     con: duckdb.DuckDBPyConnection,
-    fs: FeatureStore,
+    ctx: FeatureContext,
     views: list[ViewRequest],
     start: datetime | None,
     end: datetime | None,
@@ -90,10 +91,10 @@ def _entities_from_range(
             "a time-range retrieval needs views that share the same join keys; "
             "use an entity_df to combine views of different entities"
         )
-    ctx = fs.source_context()
+    sources = ctx.source_context()
     parts = []
     for i, req in enumerate(views):
-        relation = offline.source_relation(con, req.view, 1000 + i, ctx)
+        relation = offline.source_relation(con, req.view, 1000 + i, sources)
         ts = ts_column(req.view.source.timestamp_field)
         cols = ", ".join(ident(k) for k in keys)
         parts.append(

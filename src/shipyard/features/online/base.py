@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import operator
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -79,6 +80,29 @@ def open_online_store(uri: str, namespace: str) -> OnlineStore:
     factory = ONLINE_STORES.load(uri.split("://", 1)[0].lower())
     store: OnlineStore = factory(uri, namespace)
     return store
+
+
+class LazyOnlineStore:
+    """Opens ``open_online_store(uri, namespace)`` on its first call, once (thread-safe);
+    ``close()`` closes it and a later call opens it again."""
+
+    def __init__(self, uri: str, namespace: str) -> None:
+        self.uri = uri
+        self.namespace = namespace
+        self._store: OnlineStore | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> OnlineStore:
+        if self._store is None:
+            with self._lock:
+                if self._store is None:
+                    self._store = open_online_store(self.uri, self.namespace)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
 
 def check_table(table: Any) -> str:

@@ -1,5 +1,8 @@
 """Online lookups: feature values for entity rows, each with a status.
 
+A request is resolved once into an ``OnlinePlan`` (cached in ``OnlinePlans`` until the
+applied definitions change); ``lookup`` then reads each view's rows and decodes them.
+
 A value is ``present``, ``missing`` (no row for the entity) or ``outside_ttl`` (the row is
 older than the view's TTL). Outside-TTL values come back as None, exactly as the
 point-in-time join gives null for them, so serving sees what training saw.
@@ -20,12 +23,14 @@ import orjson
 from shipyard.errors import InvalidFeature
 from shipyard.features.encoding import decode_value, encode_key
 from shipyard.features.offline import OnDemandRequest, ViewRequest
+from shipyard.features.resolve import FeatureRequest, request_key, resolve
 from shipyard.features.retrieval import run_on_demand
 from shipyard.features.types import Dtype
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from shipyard.features.applied import Definitions
     from shipyard.features.online import OnlineRow, OnlineStore
 
 
@@ -117,6 +122,36 @@ class OnlinePlan:
         if hidden:
             return f"__hidden_{view}__{feature}"
         return f"{view}__{feature}" if self.full else feature
+
+
+class OnlinePlans:
+    """Resolved requests by (request, full names), kept until the definitions change."""
+
+    def __init__(self) -> None:
+        self._definitions: Definitions | None = None
+        self._plans: dict[tuple[Any, ...], OnlinePlan] = {}
+
+    def get(
+        self, defs: Definitions, features: FeatureRequest, full_feature_names: bool
+    ) -> OnlinePlan:
+        if defs is not self._definitions:  # reloaded: plans may be stale
+            self._plans.clear()
+            self._definitions = defs
+        key = (request_key(features), full_feature_names)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = plan_online(defs, features, full_feature_names)
+        return plan
+
+
+def plan_online(
+    defs: Definitions, features: FeatureRequest, full_feature_names: bool
+) -> OnlinePlan:
+    views, on_demand, _ = resolve(defs, features)
+    offline_only = [r.view.name for r in views if not r.view.online]
+    if offline_only:
+        raise InvalidFeature(f"feature view {offline_only[0]!r} is offline only (online=False)")
+    return OnlinePlan(views, on_demand, full_feature_names)
 
 
 def lookup(

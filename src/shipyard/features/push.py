@@ -18,17 +18,17 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    from shipyard.features.feature_store import FeatureStore
+    from shipyard.features.context import FeatureContext
 
 
-def push(fs: FeatureStore, source_name: str, df: pd.DataFrame, to_offline: bool) -> int:
+def push(ctx: FeatureContext, source_name: str, df: pd.DataFrame, to_offline: bool) -> int:
     """Write fresh rows online at once (newest per entity wins) and, by default, append
     them to the source's offline log so training sets see them too."""
     import numpy as np
     import pandas as pd
     import pyarrow as pa
 
-    defs = fs.definitions()
+    defs = ctx.definitions()
     source = defs.sources.get(source_name)
     if not isinstance(source, PushSource):
         pushable = ", ".join(
@@ -44,23 +44,23 @@ def push(fs: FeatureStore, source_name: str, df: pd.DataFrame, to_offline: bool)
         raise InvalidFeature(f"no feature view reads push source {source_name!r}")
     started = time.monotonic()
     table = pa.Table.from_pandas(df, preserve_index=False)
-    con = fs.connect()
+    con = ctx.connect()
     seq = pa.array(np.arange(len(table), dtype=np.uint64) + np.uint64(PUSHED_SEQ_BASE))
     con.register("__pushed", table.append_column("__seq", seq))
     for view in views:
         check_view_data(view, columns_of(con, "__pushed"))
     if to_offline:
-        _append_segment(source.pushed_dir(fs.source_context()), table)
-    now_ms = to_millis(fs.now())
+        _append_segment(source.pushed_dir(ctx.source_context()), table)
+    now_ms = to_millis(ctx.now())
     for view in views:
         if not view.online:
             continue
         rows = write_online(
-            con, latest_rows_sql(view, "__pushed", None, None), fs.online, view.name
+            con, latest_rows_sql(view, "__pushed", None, None), ctx.online, view.name
         )
-        fs.meta.record_materialization(
+        ctx.meta.record_materialization(
             Materialization(
-                fs.project,
+                ctx.project,
                 view.name,
                 defs.version("feature_view", view.name) or 0,
                 "push",

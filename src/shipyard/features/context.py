@@ -1,0 +1,140 @@
+"""FeatureContext: what the feature store's helpers use, built once by ``FeatureStore``.
+
+The facade (``feature_store``) builds one context and hands it to the helpers (apply,
+catalog, datasets, training, materialize, online reads and pushes). No helper imports the
+facade, so the package has no import cycle; import-linter checks both (pyproject.toml).
+
+Stores open on first use, as they always did: the metadata store is asked of the client on
+each use (a closed client reopens it) and the online store opens on the first lookup or
+write. So stores are given as zero-argument callables and read through the ``meta``,
+``blobs`` and ``online`` properties; ``for_client`` builds them from a tracking ``Client``
+(which holds the process's settings, clock and stores until a Session does).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shipyard.features import offline
+from shipyard.features._sql import MEMORY_SETTING, MemoryLimit
+from shipyard.features.applied import Definitions, rebuild
+from shipyard.features.sources import SourceContext
+from shipyard.tracking import current_user
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from shipyard._clock import Clock
+    from shipyard.config import Settings
+    from shipyard.features.online import OnlineStore
+    from shipyard.store.base import FeatureMetaStore
+    from shipyard.store.blobs import BlobStore
+    from shipyard.tracking import Client
+
+REGISTRY_CACHE_SECONDS = 10.0
+
+
+@dataclass
+class _AppliedCache:
+    definitions: Definitions | None = None
+    loaded: float = 0.0  # time.monotonic() of the last rebuild
+
+
+@dataclass(frozen=True, eq=False)
+class FeatureContext:
+    """One project's settings, clock and stores, for the feature store's helpers."""
+
+    project: str
+    settings: Settings
+    clock: Clock
+    open_meta: Callable[[], FeatureMetaStore]
+    open_blobs: Callable[[], BlobStore]
+    open_online: Callable[[], OnlineStore]
+    tag_run: Callable[[str, str, Any], None]  # (run id, key, value), on the store's client
+    _applied: _AppliedCache = field(default_factory=_AppliedCache, repr=False)
+
+    @classmethod
+    def for_client(
+        cls, project: str, client: Client, open_online: Callable[[], OnlineStore]
+    ) -> FeatureContext:
+        return cls(
+            project=project,
+            settings=client.settings,
+            clock=client.clock,
+            open_meta=lambda: client.store.features,
+            open_blobs=lambda: client.blobs,
+            open_online=open_online,
+            tag_run=client.set_tag,
+        )
+
+    # -- stores -----------------------------------------------------------------------
+
+    @property
+    def meta(self) -> FeatureMetaStore:
+        return self.open_meta()
+
+    @property
+    def blobs(self) -> BlobStore:
+        return self.open_blobs()
+
+    @property
+    def online(self) -> OnlineStore:
+        return self.open_online()
+
+    def load_blob(self, ref: dict[str, Any]) -> Any:
+        from shipyard.store.objects import load_object
+
+        return load_object(self.blobs, ref["hash"], ref["serializer"])
+
+    def store_blob(self, obj: Any) -> dict[str, Any]:
+        from shipyard.store.objects import store_object
+
+        info, serializer = store_object(self.blobs, obj)
+        return {"hash": info.hash, "serializer": serializer}
+
+    # -- applied definitions ----------------------------------------------------------
+
+    def definitions(self, refresh: bool = False) -> Definitions:
+        """The applied definitions, rebuilt from the registry (cached for a few seconds)."""
+        cache = self._applied
+        stale = time.monotonic() - cache.loaded > REGISTRY_CACHE_SECONDS
+        if cache.definitions is None or refresh or stale:
+            records = self.meta.latest_feature_objects(self.project)
+            cache.definitions = rebuild(records, self.load_blob)
+            cache.loaded = time.monotonic()
+        return cache.definitions
+
+    # -- offline work -----------------------------------------------------------------
+
+    @property
+    def home(self) -> Path:
+        return Path(self.settings.home)
+
+    @property
+    def memory_limit(self) -> MemoryLimit:
+        """DuckDB's memory limit for offline work, and where the setting came from."""
+        source = self.settings.sources.get(MEMORY_SETTING, "default")
+        return MemoryLimit(self.settings.duckdb_memory_limit or "", source)
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        limit = self.memory_limit.value or None
+        return offline.connect(temp_dir=str(self.home / "tmp" / "duckdb"), memory_limit=limit)
+
+    def source_context(self) -> SourceContext:
+        # beside the blobs, so every machine of a team reads the same pushed rows
+        root = str(self.settings.artifact_uri).rstrip("/")
+        pushed = f"{root}/features/{self.project}/pushed"
+        return SourceContext(pushed_dir=pushed, load_blob=self.load_blob)
+
+    # -- who and when -----------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return self.clock.now().astimezone(UTC)
+
+    def user(self) -> str:
+        return current_user() or "unknown"
