@@ -1,7 +1,13 @@
 """Flows: Metaflow-style pipelines of steps, run by a local pool of worker processes,
-every ``self.x`` stored as a versioned artifact, every run a tracked run."""
+every ``self.x`` stored as a versioned artifact, every run a tracked run.
 
-from shipyard.flows.client import Flow, Run, Step, Task
+The client names (``Flow``, ``Run``, ``Step``, ``Task``) load on first use: a flow file's
+``from shipyard.flows import FlowSpec, step`` then loads neither the tracking client nor
+the store, which the runner imports only once the command line has been checked.
+"""
+
+from typing import TYPE_CHECKING, Any
+
 from shipyard.flows.current import current
 from shipyard.flows.decorators import (
     CaughtException,
@@ -17,6 +23,23 @@ from shipyard.flows.graph import FlowGraph, Node
 from shipyard.flows.parameters import JSONType, Parameter
 from shipyard.flows.spec import FlowSpec
 from shipyard.flows.step import step
+
+if TYPE_CHECKING:
+    from shipyard.flows.client import Flow, Run, Step, Task
+
+_CLIENT_NAMES = frozenset({"Flow", "Run", "Step", "Task"})
+
+
+def __getattr__(name: str) -> Any:
+    """``Flow``, ``Run``, ``Step`` and ``Task`` from ``shipyard.flows.client``, on first use."""
+    if name not in _CLIENT_NAMES:
+        raise AttributeError(f"module 'shipyard.flows' has no attribute {name!r}")
+    from shipyard.flows import client
+
+    value = getattr(client, name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CaughtException",

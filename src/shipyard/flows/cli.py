@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 import click
 
 from shipyard.errors import ShipyardError
+from shipyard.flows.spec import _execute
 
 
 def _command_group(flow_cls: Any) -> click.Group:
@@ -32,7 +33,7 @@ def _command_group(flow_cls: Any) -> click.Group:
                 param = _by_option(declared, option)
                 values[param.name] = param.parse(raw)
         started = time.perf_counter()
-        run = flow_cls.run(max_workers=max_workers, tags=tag, progress=True, **values)
+        run = _execute(flow_cls, max_workers, tag, None, values, None, None, True, fork=True)
         click.echo(f"{run.pathspec} finished in {time.perf_counter() - started:.2f} s")
 
     @group.command(help="Print a task's output: RUN/STEP[/TASK], e.g. 12/train.")
@@ -54,7 +55,8 @@ def _command_group(flow_cls: Any) -> click.Group:
         step: str | None, origin_run_id: str | None, max_workers: int | None, tag: tuple[str, ...]
     ) -> None:
         started = time.perf_counter()
-        run = flow_cls.resume(origin_run_id, step, max_workers=max_workers, tags=tag, progress=True)
+        origin = origin_run_id or "latest"
+        run = _execute(flow_cls, max_workers, tag, None, {}, origin, step, True, fork=True)
         click.echo(
             f"{run.pathspec} finished in {time.perf_counter() - started:.2f} s "
             f"(resumed {name}/{run.origin_number})"

@@ -15,10 +15,8 @@ import warnings
 from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
-
-import cloudpickle
-import psutil
 
 from shipyard.errors import InvalidFlow, TaskFailed
 from shipyard.flows.artifacts import ArtifactRef
@@ -28,7 +26,7 @@ from shipyard.flows.parameters import resolve
 from shipyard.flows.progress import Observer
 from shipyard.flows.resume import Origin
 from shipyard.flows.triggered import current_trigger
-from shipyard.flows.worker import ParentTask, TaskResult, TaskSpec
+from shipyard.flows.worker import ParentTask, TaskResult, TaskSpec, share_flow
 from shipyard.store import RunStatus
 from shipyard.tracking import Client
 
@@ -63,9 +61,8 @@ class FlowRunner:
         self.client = client
         self.executor = executor
         self.tags = tuple(tags)
-        self._pickle = cloudpickle.dumps(flow_cls)
+        self._flow_key = share_flow(flow_cls)
         self._cpus = float(os.cpu_count() or 1)
-        self._memory_mb = psutil.virtual_memory().total / 2**20
         self._warned: set[str] = set()
         self.observer = observer or Observer()
 
@@ -213,13 +210,21 @@ class FlowRunner:
             if len(in_flight) + len(chosen) >= self.executor.max_workers:
                 break
             cpu, memory = self._request(pending.step)
-            used_cpu = sum(self._request(p.step)[0] for p in [*in_flight, *chosen])
-            used_memory = sum(self._request(p.step)[1] for p in [*in_flight, *chosen])
-            busy = bool(in_flight or chosen)
-            if busy and (used_cpu + cpu > self._cpus or used_memory + memory > self._memory_mb):
-                continue
+            if (cpu or memory) and (in_flight or chosen):  # a request: does it fit now?
+                taken = [self._request(p.step) for p in [*in_flight, *chosen]]
+                if (
+                    sum(c for c, _ in taken) + cpu > self._cpus
+                    or sum(m for _, m in taken) + memory > self._memory_mb
+                ):
+                    continue
             chosen.append(pending)
         return chosen
+
+    @cached_property
+    def _memory_mb(self) -> float:
+        import psutil  # only for flows that declare @resources
+
+        return float(psutil.virtual_memory().total) / 2**20
 
     def _request(self, step: str) -> tuple[float, float]:
         resources = self.graph[step].decorator("resources")
@@ -278,7 +283,7 @@ class FlowRunner:
         inherited = pending.parents[0].refs if pending.parents and node.type != "join" else {}
         inherited = {**self._param_refs, **inherited}
         return TaskSpec(
-            flow_pickle=self._pickle,
+            flow_key=self._flow_key,
             flow_name=self.flow_cls.__name__,
             flow_run_id=self._run_id,
             run_number=self._number,

@@ -15,14 +15,17 @@ are class attributes holding ``Parameter`` objects.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from shipyard.errors import InvalidFlow
-from shipyard.flows.artifacts import ArtifactRef, ArtifactStore, Inputs, merge
+from shipyard.errors import InvalidFlow, ShipyardError
 from shipyard.flows.graph import FlowGraph
 from shipyard.flows.parameters import Parameter, resolve
 from shipyard.flows.step import is_step
+
+if TYPE_CHECKING:  # at run time, only tasks need them (they load the blob store)
+    from shipyard.flows.artifacts import ArtifactRef, ArtifactStore, Inputs
 
 _NO_ITEM: Any = object()
 RESERVED = frozenset(
@@ -133,6 +136,8 @@ class FlowSpec:
         include: Iterable[str] | None = None,
     ) -> None:
         """In a join: carry over the artifacts all branches agree on (see artifacts.merge)."""
+        from shipyard.flows.artifacts import Inputs, merge
+
         if not isinstance(inputs, Inputs):
             raise InvalidFlow("merge_artifacts(inputs) takes the join step's inputs")
         already = [k for k in self.__dict__ if not k.startswith("_")]
@@ -191,9 +196,11 @@ def _execute(
     origin: str | int | None,
     step: str | None,
     progress: bool = False,
+    fork: bool = False,
 ) -> Any:
+    """Run (or resume) ``cls``. ``fork``: the first worker may be a fork of this process
+    (``python flow.py run`` asks for it: that process is ours, from its first line)."""
     from shipyard.flows.client import Run
-    from shipyard.flows.executors import LocalExecutor
     from shipyard.flows.progress import Observer, progress_for
     from shipyard.flows.runtime import FlowRunner
     from shipyard.tracking import Client
@@ -202,10 +209,10 @@ def _execute(
     steps = [n.name for n in cls.graph().sorted_nodes()]
     if origin is None:
         resolve(cls.__name__, cls.parameters(), params)
-    pool = executor or LocalExecutor(max_workers)  # first: workers start while we set up
+    client = Client()  # its settings only: it opens its stores on first use
+    pool = executor or _local_pool(cls, max_workers, fork, client)  # workers start first
     observer: Observer | None = None
     try:
-        client = Client()
         resumed = _origin(cls, client, origin, step) if origin is not None else None
         observer = progress_for(cls.__name__, steps) if progress else None
         run_id = FlowRunner(cls, client, pool, tuple(tags), observer).run(params, origin=resumed)
@@ -215,6 +222,37 @@ def _execute(
         if executor is None:
             pool.shutdown()
     return Run(run_id, client=client)
+
+
+def _local_pool(cls: type[FlowSpec], max_workers: int | None, fork: bool, client: Any) -> Any:
+    """A LocalExecutor. Forking its first worker, this process first imports what both
+    need (the store, the blob store, the task code: once, not once per process) and
+    shares the flow class; the worker then opens its own stores while this process
+    records the run. Nothing is open and no other thread runs yet: safe to fork."""
+    from shipyard.flows.executors.local import LocalExecutor, can_fork
+    from shipyard.flows.worker import client_for, share_flow
+
+    if not (fork and can_fork()):
+        return LocalExecutor(max_workers)
+    import psutil  # noqa: F401  (both reap dead runs when they record their first run)
+
+    from shipyard.flows import artifacts, runtime  # noqa: F401  (what the tasks run)
+    from shipyard.store.registry import TRACKING_STORES, scheme_of
+
+    uri, artifact_uri = client.settings.uri, client.settings.artifact_uri
+    with contextlib.suppress(ShipyardError):  # opening the store says what is wrong
+        TRACKING_STORES.load(scheme_of(uri))  # imports the backend (SQLAlchemy), opens nothing
+    if uri.startswith("sqlite:"):
+        import sqlite3  # noqa: F401  (SQLAlchemy imports its driver when it connects)
+    client.blobs  # noqa: B018  (fsspec; creates no file handle)
+    share_flow(cls)
+
+    def warm() -> None:
+        worker_client = client_for(uri, artifact_uri)
+        worker_client.store  # noqa: B018
+        worker_client.blobs  # noqa: B018
+
+    return LocalExecutor(max_workers, fork=True, warm=warm)
 
 
 def _origin(cls: type[FlowSpec], client: Any, origin: str | int, step: str | None) -> Any:

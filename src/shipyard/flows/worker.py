@@ -4,7 +4,6 @@ step with its output captured, store what it assigned, and record it all on the 
 
 from __future__ import annotations
 
-import hashlib
 import io
 import pickle
 import traceback
@@ -32,9 +31,13 @@ class ParentTask:
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """Everything a worker needs to run one task (picklable)."""
+    """Everything a worker needs to run one task (picklable).
 
-    flow_pickle: bytes
+    The flow class travels by key: a worker forked from the runner after ``share_flow``
+    has the class itself; any other worker gets it by value once (``flow_pickle``, which
+    the executor fills in for a worker that has not seen the key yet)."""
+
+    flow_key: str
     flow_name: str
     flow_run_id: str
     run_number: int
@@ -53,6 +56,7 @@ class TaskSpec:
     environment_hash: str | None = None  # the flow run's: workers need not scan packages
     last_attempt: bool = True
     timeout: float | None = None
+    flow_pickle: bytes = b""  # the class by value (cloudpickle), for a worker without it
 
 
 @dataclass(frozen=True)
@@ -70,26 +74,49 @@ class TaskResult:
 
 
 _clients: dict[tuple[str, str], Client] = {}
-_classes: dict[str, type] = {}
+_classes: dict[str, type] = {}  # the flow classes this process can run, by key
+_keys: dict[type, str] = {}
+_pickles: dict[str, bytes] = {}
 
 
-def _client(spec: TaskSpec) -> Client:
-    key = (spec.uri, spec.artifact_uri)
+def share_flow(flow_cls: type) -> str:
+    """The key tasks name ``flow_cls`` by. In this process, and in workers forked from it
+    afterwards, the key finds the class itself; other workers get it by value."""
+    if flow_cls not in _keys:
+        key = f"{flow_cls.__module__}.{flow_cls.__qualname__}#{len(_keys) + 1}"
+        _keys[flow_cls] = key
+        _classes[key] = flow_cls
+    return _keys[flow_cls]
+
+
+def flow_pickle(key: str) -> bytes:
+    """A shared flow class by value (cloudpickle, loaded only when a worker needs it):
+    classes defined in ``__main__`` or a notebook cell travel with their code."""
+    if key not in _pickles:
+        import cloudpickle
+
+        _pickles[key] = cloudpickle.dumps(_classes[key])
+    return _pickles[key]
+
+
+def client_for(uri: str, artifact_uri: str) -> Client:
+    """One client per store in a worker, reused by every task it runs."""
+    key = (uri, artifact_uri)
     if key not in _clients:
-        _clients[key] = Client(uri=spec.uri, artifact_uri=spec.artifact_uri)
+        _clients[key] = Client(uri=uri, artifact_uri=artifact_uri)
     return _clients[key]
 
 
-def _flow_class(payload: bytes) -> type:
-    """Flow classes arrive by value (cloudpickle), so notebook-defined flows work too."""
-    key = hashlib.sha256(payload).hexdigest()
-    if key not in _classes:
-        _classes[key] = pickle.loads(payload)
-    return _classes[key]
+def _flow_class(spec: TaskSpec) -> type:
+    if spec.flow_key not in _classes:
+        if not spec.flow_pickle:  # a bug of the executor, not of the flow
+            raise RuntimeError(f"this worker was not given the flow class {spec.flow_key}")
+        _classes[spec.flow_key] = pickle.loads(spec.flow_pickle)
+    return _classes[spec.flow_key]
 
 
 def run_task(spec: TaskSpec) -> TaskResult:
-    client = _client(spec)
+    client = client_for(spec.uri, spec.artifact_uri)
     task_id = start_task(
         client,
         spec.flow_name,
@@ -136,7 +163,7 @@ def run_task(spec: TaskSpec) -> TaskResult:
 
 
 def _execute(spec: TaskSpec, client: Client, task_id: str, pathspec: str) -> TaskResult:
-    flow_cls = _flow_class(spec.flow_pickle)
+    flow_cls = _flow_class(spec)
     store = ArtifactStore(client.blobs)
     flow = flow_cls(use_cli=False)
     item, index = None, None
