@@ -1214,6 +1214,7 @@ def main() -> None:
     p.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="Redis for the online case")
     p.add_argument("--skip-redis", action="store_true")
     p.add_argument("--skip-online", action="store_true")
+    p.add_argument("--skip-offline", action="store_true", help="online cases only")
     p.add_argument("--dir", help="parent folder of the temp folder (default: the system's)")
     args = p.parse_args()
     sizes = Sizes().scaled(10) if args.quick else Sizes()
@@ -1283,7 +1284,8 @@ def main() -> None:
                 raise SystemExit(f"feast apply failed ({r.problem}):\n{r.output[-3000:]}")
             print(f"  feast apply: {r.data['apply_s']:.2f} s")
 
-        run_offline(b, feast, rows)
+        if not args.skip_offline:
+            run_offline(b, feast, rows)
         if not args.skip_online:
             print("Online:")
             run_online(b, feast, now_us, rows)
