@@ -2,18 +2,18 @@
 
 Endpoints: native ``POST /predict``; MLflow's ``POST /invocations`` (+ ``/ping``,
 ``/version``); the Open Inference Protocol v2 under ``/v2``; ``/health``, ``/ready``,
-``/metrics`` (Prometheus) and ``GET /`` (what is served). Hot endpoints parse the body
-with orjson themselves: faster than a pydantic model, and every error names its field.
-Errors are JSON ``{"error": {"code", "message"[, "field"]}}`` with a 4xx status.
+``/metrics`` (Prometheus) and ``GET /`` (what is served). The prediction endpoints are
+answered as plain ASGI ahead of FastAPI's layers (``serving.asgi``) and parse the body with
+orjson themselves: faster than a pydantic model, and every error names its field. Errors
+are JSON ``{"error": {"code", "message"[, "field"]}}`` with a 4xx status.
 """
 
 from __future__ import annotations
 
 import gc
-import inspect
 import logging
-import time
-from collections.abc import AsyncIterator, Callable
+import sys
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -22,54 +22,78 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect
 
-from shipyard.errors import InvalidArgument, InvalidInput, NotFound, ShipyardError
+from shipyard.errors import InvalidInput, NotFound, ShipyardError
 from shipyard.serving import payloads
+from shipyard.serving.asgi import (
+    JSON_OPTIONS,
+    Endpoint,
+    FastRoutes,
+    Handler,
+    Receive,
+    Scope,
+    Send,
+    error_status,
+)
 from shipyard.serving.protocols import v2
 from shipyard.serving.service import Prediction, PredictionService
 
 log = logging.getLogger("shipyard.serving")
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
-CLIENT_CLOSED = 499  # nginx's "client closed request": the client hung up, not our failure
-_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+# a background thread (the prediction log's flusher, the alias watcher, shadows) that
+# holds the GIL makes a request wait for it this long at most (Python's default: 5 ms)
+SWITCH_INTERVAL_S = 0.0005
 
 
 def json_response(body: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(body, option=_OPTIONS), status, media_type="application/json")
+    return Response(orjson.dumps(body, option=JSON_OPTIONS), status, media_type="application/json")
 
 
 def error_response(exc: ShipyardError) -> Response:
-    status = exc.http_status if exc.http_status < 500 or exc.code == "STORE_UNAVAILABLE" else 500
-    return json_response(exc.to_json(), status)
+    return json_response(exc.to_json(), error_status(exc))
 
 
-class PayloadTooLarge(InvalidArgument):
-    code = "PAYLOAD_TOO_LARGE"
-    http_status = 413
+class PredictionApp(FastAPI):
+    """FastAPI, with the prediction endpoints answered before its middleware and routing."""
+
+    fast_routes: FastRoutes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            found = self.fast_routes.match(scope)
+            if found is not None:
+                await found[0](scope, receive, send, found[1])
+                return
+        await super().__call__(scope, receive, send)
 
 
-def create_app(service: PredictionService, *, max_body_bytes: int = DEFAULT_MAX_BODY) -> FastAPI:
+def create_app(
+    service: PredictionService, *, max_body_bytes: int = DEFAULT_MAX_BODY
+) -> PredictionApp:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # the libraries and models loaded so far live as long as the server: keep the
         # garbage collector from walking them again and again (full-collection pauses)
         gc.collect()
         gc.freeze()
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(switch_interval, SWITCH_INTERVAL_S))
         service.start()
         try:
             yield
         finally:
             service.close()
+            sys.setswitchinterval(switch_interval)
             gc.unfreeze()
 
-    app = FastAPI(
+    app = PredictionApp(
         title=f"Shipyard: {service.deployment.model_name}",
         lifespan=lifespan,
         docs_url="/docs",
         redoc_url=None,
     )
     app.state.service = service
+    app.fast_routes = FastRoutes()
     endpoints = _Endpoints(app, service, max_body_bytes)
     _native_routes(endpoints)
     _mlflow_routes(endpoints)
@@ -79,103 +103,76 @@ def create_app(service: PredictionService, *, max_body_bytes: int = DEFAULT_MAX_
     return app
 
 
+class _Deferred(Response):
+    """What a FastAPI route of a prediction path returns: the same Endpoint answers."""
+
+    def __init__(self, endpoint: Endpoint, params: dict[str, str]) -> None:
+        self.endpoint, self.params = endpoint, params
+        self.background = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.endpoint(scope, receive, send, self.params)
+
+
 class _Endpoints:
-    """What the prediction endpoints share: the body reader and the request metrics."""
+    """Registers the prediction endpoints: in the fast table, and as FastAPI routes."""
 
-    def __init__(self, app: FastAPI, service: PredictionService, max_body_bytes: int) -> None:
-        self.app, self.service, self.max_body_bytes = app, service, max_body_bytes
-        self.metrics = service.metrics
+    def __init__(self, app: PredictionApp, service: PredictionService, max_body: int) -> None:
+        self.app, self.service, self.max_body_bytes = app, service, max_body
 
-    async def body(self, request: Request) -> bytes:
-        """The body, refused (413) past the limit, checked while it streams in."""
-        limit = self.max_body_bytes
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise PayloadTooLarge(_too_large(int(declared), limit))
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                raise PayloadTooLarge(_too_large(len(body), limit))
-        return bytes(body)
+    def endpoint(self, name: str, handler: Handler) -> Endpoint:
+        return Endpoint(
+            name,
+            handler,
+            self.service.metrics,
+            self.max_body_bytes,
+            self.service.log_unrouted_failure,
+        )
 
-    async def json(self, request: Request) -> Any:
-        return payloads.parse_json(await self.body(request))
+    def post(self, path: str, endpoint: Endpoint, doc: str) -> None:
+        """Answer POST ``path`` with ``endpoint`` (also through FastAPI, for /docs)."""
+        self.app.fast_routes.exact[path] = endpoint
 
-    def post(self, path: str, endpoint: str, handler: Callable[..., Any]) -> None:
-        """Route POST ``path`` to ``handler``, counting and timing every request, errors
-        included."""
-        latency = self.metrics.request_latency.labels(endpoint)
-        requests = self.metrics.requests
+        async def route(request: Request) -> Response:
+            return _Deferred(endpoint, {})
 
-        async def wrapper(request: Request, **kw: Any) -> Response:
-            started = time.perf_counter()
-            try:
-                response: Response = await handler(request, **kw)
-            except ClientDisconnect:
-                # the client's doing: counted under its own status, no latency (it measures
-                # the client), logged at info; nobody is left to read the answer
-                _client_closed(request, endpoint)
-                requests.labels(endpoint, str(CLIENT_CLOSED)).inc()
-                return Response(status_code=CLIENT_CLOSED)
-            except ShipyardError as exc:
-                response = error_response(exc)
-                self.service.log_unrouted_failure(exc, started)
-            except Exception as exc:  # a bug: answer in JSON, keep serving
-                log.exception("%s failed", endpoint)
-                response = json_response(
-                    {"error": {"code": "INTERNAL_ERROR", "message": "internal server error"}},
-                    500,
-                )
-                self.service.log_unrouted_failure(exc, started)
-            latency.observe(time.perf_counter() - started)
-            requests.labels(endpoint, str(response.status_code)).inc()
-            return response
-
-        wrapper.__name__ = handler.__name__
-        wrapper.__doc__ = handler.__doc__
-        wrapper.__signature__ = inspect.signature(handler)  # type: ignore[attr-defined]
-        self.app.add_api_route(path, wrapper, methods=["POST"])
-
-
-def _client_closed(request: Request, endpoint: str) -> None:
-    client = f"{request.client.host}:{request.client.port}" if request.client else "a client"
-    log.info(
-        "%s: %s closed the connection before sending the whole request body (counted as %d)",
-        endpoint,
-        client,
-        CLIENT_CLOSED,
-    )
+        self.app.add_api_route(path, route, methods=["POST"], name=endpoint.name, description=doc)
 
 
 def _native_routes(e: _Endpoints) -> None:
-    async def predict(request: Request) -> Response:
-        """Predict records ({"records": [...]}), columns ({"columns": {...}}) or one record
-        ({"record": {...}}); optional "method" (predict_proba...) and "variant"."""
-        payload = await e.json(request)
+    def predict(body: bytes, _: bytes, __: dict[str, str]) -> Any:
+        payload = payloads.parse_json(body)
         columns, n = payloads.native(payload)
         method = payload.get("method", "predict")
         variant = payload.get("variant")
         slot = e.service.slot(str(variant)) if variant is not None else None
         result = e.service.predict(columns, n, method, slot=slot)
-        return json_response(_native_body(result, n))
+        return _native_body(result, n)
 
-    e.post("/predict", "predict", predict)
+    e.post(
+        "/predict",
+        e.endpoint("predict", predict),
+        'Predict records ({"records": [...]}), columns ({"columns": {...}}) or one record '
+        '({"record": {...}}); optional "method" (predict_proba...) and "variant".',
+    )
 
 
 def _mlflow_routes(e: _Endpoints) -> None:
-    async def invocations(request: Request) -> Response:
-        """MLflow scoring protocol: dataframe_split, dataframe_records, inputs, instances
-        (JSON) or a CSV body (Content-Type: text/csv)."""
-        if request.headers.get("content-type", "").startswith("text/csv"):
-            columns, n = _csv_columns(await e.body(request))
+    def invocations(body: bytes, content_type: bytes, _: dict[str, str]) -> Any:
+        if content_type.startswith(b"text/csv"):
+            columns, n = _csv_columns(body)
         else:
             names = e.service.slots[0].current.schema.names
-            columns, n = payloads.mlflow(await e.json(request), names)
+            columns, n = payloads.mlflow(payloads.parse_json(body), names)
         result = e.service.predict(columns, n)
-        return json_response({"predictions": result.outputs, "prediction_ids": result.ids})
+        return {"predictions": result.outputs, "prediction_ids": result.ids}
 
-    e.post("/invocations", "invocations", invocations)
+    e.post(
+        "/invocations",
+        e.endpoint("invocations", invocations),
+        "MLflow scoring protocol: dataframe_split, dataframe_records, inputs, instances "
+        "(JSON) or a CSV body (Content-Type: text/csv).",
+    )
 
 
 def _v2_routes(e: _Endpoints) -> None:
@@ -195,29 +192,38 @@ def _v2_routes(e: _Endpoints) -> None:
         served = ", ".join(str(s.current.version) for s in slots)
         raise NotFound(f"model {name!r} version {version} is not served here (serving {served})")
 
-    async def v2_infer(request: Request, name: str, version: str | None = None) -> Response:
-        """Open Inference Protocol v2 inference."""
-        slot = v2_slot(name, version)
-        payload = await e.json(request)
+    def v2_infer(body: bytes, _: bytes, params: dict[str, str]) -> Any:
+        slot = v2_slot(params["name"], params.get("version"))
+        payload = payloads.parse_json(body)
         model = (slot or service.slots[0]).current
         columns, n = v2.parse(payload, model.schema.names)
         result = service.predict(columns, n, slot=slot)
         served = result.first.model
-        body: dict[str, Any] = {
+        answer: dict[str, Any] = {
             "model_name": served.name,
             "model_version": str(served.version),
             "outputs": v2.output_tensors(result.outputs, served.output_names),
             "parameters": {"prediction_ids": result.ids, "variant": result.first.slot.name},
         }
         if isinstance(payload.get("id"), str):
-            body["id"] = payload["id"]
-        return json_response(body)
+            answer["id"] = payload["id"]
+        return answer
 
-    async def v2_infer_version(request: Request, name: str, version: str) -> Response:
-        return await v2_infer(request, name, version)
+    endpoint = e.endpoint("v2_infer", v2_infer)
+    e.app.fast_routes.v2 = endpoint
 
-    e.post("/v2/models/{name}/infer", "v2_infer", v2_infer)
-    e.post("/v2/models/{name}/versions/{version}/infer", "v2_infer", v2_infer_version)
+    async def infer(request: Request, name: str) -> Response:
+        """Open Inference Protocol v2 inference."""
+        return _Deferred(endpoint, {"name": name})
+
+    async def infer_version(request: Request, name: str, version: str) -> Response:
+        """Open Inference Protocol v2 inference on one served version."""
+        return _Deferred(endpoint, {"name": name, "version": version})
+
+    e.app.add_api_route("/v2/models/{name}/infer", infer, methods=["POST"])
+    e.app.add_api_route(
+        "/v2/models/{name}/versions/{version}/infer", infer_version, methods=["POST"]
+    )
 
     @e.app.get("/v2/models/{name}")
     @e.app.get("/v2/models/{name}/versions/{version}")
@@ -340,13 +346,6 @@ def _csv_columns(body: bytes) -> tuple[dict[str, list[Any]], int]:
         raise InvalidInput("the CSV body has no rows")
     frame = frame.astype(object).where(frame.notna(), None)
     return {str(c): frame[c].tolist() for c in frame.columns}, len(frame)
-
-
-def _too_large(size: int, limit: int) -> str:
-    return (
-        f"the request body is {size:,} bytes; this server takes at most {limit:,} "
-        "(start it with a larger --max-body-mb, or send smaller batches)"
-    )
 
 
 def _json_errors(app: FastAPI) -> None:

@@ -5,6 +5,8 @@ version and variant. With several workers, prometheus-client's multiprocess mode
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -33,9 +35,16 @@ LATENCY_BUCKETS = (
 VARIANT = ("model", "version", "variant")
 
 
+@dataclass(frozen=True)
+class VariantMetrics:
+    latency: Any  # the labelled children of ServerMetrics.prediction_latency, .predictions
+    predictions: Any
+
+
 class ServerMetrics:
     def __init__(self) -> None:
         self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        self._variants: dict[tuple[str, str, str], VariantMetrics] = {}
         # in multiprocess mode values live in files and are collected from there, so the
         # metrics join no registry; otherwise one registry per app keeps apps apart
         self.registry = None if self.multiprocess else CollectorRegistry()
@@ -90,6 +99,16 @@ class ServerMetrics:
             multiprocess_mode="max",
             registry=reg,
         )
+
+    def variant(self, model: str, version: int, variant: str) -> VariantMetrics:
+        """The metrics of one model version behind one variant, labelled once."""
+        key = (model, str(version), variant)
+        found = self._variants.get(key)
+        if found is None:
+            found = self._variants[key] = VariantMetrics(
+                self.prediction_latency.labels(*key), self.predictions.labels(*key)
+            )
+        return found
 
     def render(self) -> tuple[bytes, str]:
         if self.multiprocess:

@@ -29,6 +29,9 @@ def parse_json(body: bytes) -> Any:
 def from_records(records: Any) -> tuple[Columns, int]:
     if not isinstance(records, list) or not records:
         raise InvalidInput("records must be a non-empty list of objects")
+    first = records[0]
+    if _types(records) == {dict} and all(r.keys() == first.keys() for r in records):
+        return {name: [r[name] for r in records] for name in first}, len(records)  # one shape
     names: dict[str, None] = {}
     for i, record in enumerate(records):
         if not isinstance(record, dict):
@@ -66,12 +69,16 @@ def from_rows(rows: Any, names: list[str], what: str) -> tuple[Columns, int]:
         raise InvalidInput(f"{what} must be a non-empty list of rows")
     if not names:
         raise InvalidInput(f"{what} needs column names, and the model has no signature")
-    for i, row in enumerate(rows):
-        if not isinstance(row, list) or len(row) != len(names):
-            raise InvalidInput(
-                f"{what} row {i} must be a list of {len(names)} values ({', '.join(names)})"
-            )
-    return {name: [row[j] for row in rows] for j, name in enumerate(names)}, len(rows)
+    width = len(names)
+    if _types(rows) != {list} or set(map(len, rows)) != {width}:  # checked in C first
+        for i, row in enumerate(rows):
+            if not isinstance(row, list) or len(row) != width:
+                raise InvalidInput(
+                    f"{what} row {i} must be a list of {width} values ({', '.join(names)})"
+                )
+    if len(rows) == 1:
+        return {name: [value] for name, value in zip(names, rows[0], strict=True)}, 1
+    return dict(zip(names, map(list, zip(*rows, strict=True)), strict=True)), len(rows)
 
 
 def native(payload: Any) -> tuple[Columns, int]:
@@ -104,7 +111,9 @@ def mlflow(payload: Any, signature_names: list[str]) -> tuple[Columns, int]:
         if not isinstance(value, dict) or "data" not in value:
             raise InvalidInput('dataframe_split must be {"columns": [...], "data": [[...]]}')
         names = value.get("columns", signature_names)
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        if names != signature_names and (
+            not isinstance(names, list) or not all(isinstance(n, str) for n in names)
+        ):
             raise InvalidInput("dataframe_split columns must be a list of names")
         return from_rows(value["data"], names, "dataframe_split data")
     if key == "dataframe_records":
@@ -114,6 +123,10 @@ def mlflow(payload: Any, signature_names: list[str]) -> tuple[Columns, int]:
     if isinstance(value, list) and value and isinstance(value[0], dict):
         return from_records(value)
     return from_rows(value, signature_names, key)
+
+
+def _types(values: Any) -> set[type]:
+    return set(map(type, values))
 
 
 def _kind(value: Any) -> str:

@@ -43,7 +43,13 @@ def new_ids(n: int, now_ms: int) -> list[str]:
     """The ids of one call's ``n`` predictions: 12 hex digits of time and 14 random ones
     (the call), then the row in 6. ``random`` reseeds itself in forked workers."""
     call = f"{now_ms:012x}{random.getrandbits(56):014x}"
-    return [f"{call}{i:06x}" for i in range(n)]
+    if n == 1:
+        return [call + "000000"]
+    rows = _ROWS if n <= len(_ROWS) else [f"{i:06x}" for i in range(n)]
+    return [call + row for row in rows[:n]]
+
+
+_ROWS = [f"{i:06x}" for i in range(4096)]  # the row suffixes of a prediction id
 
 
 def _json(value: Any) -> bytes:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +21,7 @@ from shipyard.errors import InvalidInput
 
 Columns = dict[str, list[Any]]
 _NUMBER = (int, float)
+_FLOATS = {float, int}  # what becomes a float64 as is (bool, a subclass of int, does not)
 
 
 def _where(values: list[Any], ok: Callable[[Any], bool]) -> int | None:
@@ -37,16 +40,36 @@ def _is_long(v: Any) -> bool:
     return type(v) is int or (type(v) is float and v.is_integer())
 
 
+def _types(values: Any) -> set[type]:
+    """The types of ``values`` (an iterable), found in one C loop."""
+    return set(map(type, values))
+
+
+def _numbers(name: str, values: list[Any], dtype: Any) -> Any:
+    """``values`` (checked numbers) as an array; one too large for ``dtype`` is named."""
+    try:
+        return np.array(values, dtype=dtype)
+    except OverflowError:
+        for i, v in enumerate(values):
+            try:
+                np.array([v], dtype=dtype)
+            except OverflowError:
+                message = f"input {name!r} has a number out of range in row {i}: {v!r:.40}"
+                raise InvalidInput(message, name) from None
+        raise
+
+
 def _as_double(name: str, values: list[Any]) -> Any:
-    if all(type(v) is float for v in values):  # the common case, checked fastest
-        return np.array(values, dtype=np.float64)
+    if _types(values) <= _FLOATS:  # the common case, checked fastest
+        return _numbers(name, values, np.float64)
     _check(name, values, _is_double, "a number")
-    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    return _numbers(name, [np.nan if v is None else v for v in values], np.float64)
 
 
 def _as_long(name: str, values: list[Any]) -> Any:
-    _check(name, values, _is_long, "an integer")
-    return np.array(values, dtype=np.int64)
+    if _types(values) != {int}:
+        _check(name, values, _is_long, "an integer")
+    return _numbers(name, values, np.int64)
 
 
 def _as_bool(name: str, values: list[Any]) -> Any:
@@ -132,8 +155,9 @@ class InputSchema:
                 missing[0],
             )
         values = [columns[name] for name in order]
-        if self.all_double and all(type(v) is float for column in values for v in column):
-            return np.array(values, dtype=np.float64).T  # the common case, in one call
+        if self.all_double and _types(itertools.chain.from_iterable(values)) <= _FLOATS:
+            with contextlib.suppress(OverflowError):  # else named column by column below
+                return np.array(values, dtype=np.float64).T  # the common case, in one call
         convert = dict(self.converters)
         return np.column_stack([convert[name](name, columns[name]) for name in order]).astype(
             np.float64, copy=False

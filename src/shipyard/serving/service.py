@@ -164,7 +164,6 @@ class PredictionService:
         now_ms: int,
         ids: list[str],
     ) -> list[Any]:
-        labels = (model.name, str(model.version), slot.name)
         started = time.perf_counter()
         try:
             fetched = None
@@ -182,13 +181,15 @@ class PredictionService:
             outputs = _json_list(_run(model, model_input, method))
         except Exception as exc:
             if isinstance(exc, ShipyardError):
-                self.metrics.errors.labels(*labels, exc.code).inc()
+                labels = (model.name, str(model.version), slot.name, exc.code)
+                self.metrics.errors.labels(*labels).inc()
             if self.logger is not None:
                 self._log_failure(slot, model, columns, now_ms, started, exc)
             raise
         elapsed = time.perf_counter() - started
-        self.metrics.prediction_latency.labels(*labels).observe(elapsed)
-        self.metrics.predictions.labels(*labels).inc(len(ids))
+        metrics = self.metrics.variant(model.name, model.version, slot.name)
+        metrics.latency.observe(elapsed)
+        metrics.predictions.inc(len(ids))
         if self.logger is not None:
             self.logger.log(
                 LoggedBatch(
@@ -312,6 +313,9 @@ def _run(model: Loaded, frame: Any, method: str) -> Any:
 def _json_list(raw: Any) -> list[Any]:
     """Predictions as JSON-ready values, one per row."""
     import numpy as np
+
+    if type(raw) is np.ndarray:  # what most models return
+        return raw.tolist()  # type: ignore[no-any-return]
     import pandas as pd
 
     if isinstance(raw, pd.DataFrame):
