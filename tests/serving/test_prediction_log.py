@@ -145,3 +145,18 @@ def test_the_flusher_seals_finished_hours_into_segments(shipyard_client):
     after = read_window("m", client=shipyard_client)
     assert len(before) == 0 and after["x"].tolist() == [0, 0, 1, 1, 2, 2]
     assert PredictionLogger(store, interval=60).seal() == 0  # no blob store: no segments
+
+
+def test_a_flush_of_many_calls_writes_every_one(shipyard_client):
+    """The store inserts many calls per statement: none lost at the statement boundaries."""
+    logger = PredictionLogger(shipyard_client.store.predictions, interval=60)
+    batches = [
+        LoggedBatch(new_ids(1 + i % 3, 10 + i), 10 + i, "m", 1, "a", False, 1.0,
+                    {"x": [i] * (1 + i % 3)}, None, [i] * (1 + i % 3))
+        for i in range(250)
+    ]  # fmt: skip
+    for batch in batches:
+        logger.log(batch)
+    assert logger.flush() == sum(len(b.ids) for b in batches)
+    got = {p.id: p.output for p in shipyard_client.store.predictions.query("m", limit=10_000)}
+    assert got == {pid: i for i, b in enumerate(batches) for pid in b.ids}

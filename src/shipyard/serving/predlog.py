@@ -8,7 +8,9 @@ to collection pauses. A full buffer drops (and counts) rather than slowing reque
 
 Given a blob store, the same thread also writes the log's columnar segments (Parquet, for
 monitoring; see ``shipyard.store.log_segments``) for the models it logged, once a minute
-and only for hours that ended a few minutes ago: never on the request path.
+and only for hours that ended a few minutes ago: never on the request path. Given a
+``ChildSealer`` (``shipyard serve``), it hands that work to a child process instead, when
+an hour it logged is due, so sealing never holds the server's GIL.
 
 Failed calls are logged too (``log_failure``): the inputs if they were parsed, no outputs,
 ``rows`` 0 (so no prediction id exists for them and ``log_labels`` refuses any), and
@@ -30,6 +32,7 @@ import orjson
 from shipyard.store.base import PredictionCall, PredictionLogStore
 
 if TYPE_CHECKING:
+    from shipyard.serving.sealing import ChildSealer
     from shipyard.store.blobs import BlobStore
 
 log = logging.getLogger("shipyard.serving")
@@ -150,11 +153,13 @@ class PredictionLogger:
         interval: float,
         on_drop: Callable[[int], Any] = lambda rows: None,
         blobs: BlobStore | None = None,
+        sealer: ChildSealer | None = None,
     ) -> None:
         self.store = store
         self.interval = interval
         self.on_drop = on_drop
         self.blobs = blobs  # None: write no segments
+        self.sealer = sealer  # None: the flusher thread seals, every SEAL_EVERY_S
         self._models: set[str] = set()  # the models this logger wrote: the ones it seals
         self._sealed_at = time.monotonic()
         self._buffer: list[Call] = []
@@ -228,6 +233,8 @@ class PredictionLogger:
         try:
             self.store.append([_call(c) for c in calls])
             self._models.update(c[1] for c in calls)
+            if self.sealer is not None:
+                self.sealer.wrote((c[1], c[5]) for c in calls)
         except Exception:
             with self._lock:  # put them back in front, unless that overflows the buffer
                 if self._rows + count <= MAX_BUFFERED:
@@ -247,7 +254,14 @@ class PredictionLogger:
             except Exception:
                 log.exception("could not write the prediction log; will retry")
             if time.monotonic() - self._sealed_at >= SEAL_EVERY_S:
-                self.seal()
+                self._seal_pass()
+
+    def _seal_pass(self) -> None:
+        if self.sealer is None or self.blobs is None:
+            self.seal()
+            return
+        self._sealed_at = time.monotonic()
+        self.sealer.check(time.time_ns() // 1_000_000)  # a child process seals what is due
 
     def seal(self) -> int:
         """Write the segments of the hours that ended (see ``log_segments.seal``) for the

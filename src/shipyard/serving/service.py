@@ -21,6 +21,7 @@ from shipyard.serving.metrics import ServerMetrics
 from shipyard.serving.predlog import LoggedBatch, PredictionLogger, describe_failure, new_ids
 from shipyard.serving.routing import Router
 from shipyard.serving.schema import Columns
+from shipyard.serving.sealing import ChildSealer
 from shipyard.serving.slots import AliasWatcher, Loaded, Slot
 from shipyard.tracking import Client
 
@@ -82,6 +83,8 @@ class PredictionService:
                 self.client.settings.prediction_flush_interval,
                 on_drop=self.metrics.log_dropped.inc,
                 blobs=self.client.blobs,  # the flusher also writes the log's segments
+                # a store read from the environment is one a child process can open too
+                sealer=ChildSealer() if client is None else None,
             )
             if log_predictions
             else None

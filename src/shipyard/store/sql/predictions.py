@@ -30,6 +30,7 @@ from shipyard.store.sql.rows import chunks
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 CALL_ID = 26  # hex digits of a call id; a prediction id adds 6 for its row
 CHUNK = 500
+INSERT_ROWS = 80  # calls per INSERT: 960 bound values, under SQLite's oldest limit (999)
 COLUMNS = (
     "id",
     "model",
@@ -128,12 +129,14 @@ class SqlPredictionLogStore:
         rows = [_row(c) for c in calls]  # serialize before taking the write lock
 
         def _append(conn: Connection) -> None:
+            # many rows per statement: a server's flusher thread gives the GIL back to the
+            # request thread once per statement (per row with executemany)
             mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-            conn.exec_driver_sql(
-                f"INSERT INTO {predictions.name} ({', '.join(COLUMNS)}) "
-                f"VALUES ({', '.join([mark] * len(COLUMNS))})",
-                rows,
-            )
+            values = f"({', '.join([mark] * len(COLUMNS))})"
+            head = f"INSERT INTO {predictions.name} ({', '.join(COLUMNS)}) VALUES "
+            for chunk in chunks(rows, INSERT_ROWS):
+                sql = head + ", ".join([values] * len(chunk))
+                conn.exec_driver_sql(sql, tuple(v for row in chunk for v in row))
 
         if rows:
             self.db.write(_append)
