@@ -11,11 +11,12 @@ throwaway venv (``--mlflow-venv``, kept and reused; ``mlflow~=3.17.0`` and the
 scikit-learn version of this interpreter, so both servers unpickle the same model).
 
 Servers. Each server runs in its own session on 127.0.0.1 and a free port, with
-``--workers 1`` (MLflow's default: one uvicorn worker); the script waits for
+``--workers N`` for each N of ``--workers`` (default ``1,2``: both servers at one worker,
+then both at two; MLflow's default is one uvicorn worker); the script waits for
 ``/ready`` (Shipyard) or ``/health`` (MLflow), checks that both return the predictions of
 the local model for the single row and for the batch, and kills every process group it
-started on exit (also on errors and Ctrl-C). Shipyard runs twice: with its default
-prediction log, and with ``--no-log``.
+started when a worker count is done (also on errors and Ctrl-C). Shipyard runs twice: with
+its default prediction log, and with ``--no-log``.
 
 Load. ``wrk`` (``apt-get install wrk``) on loopback, ``--connections 8`` (8 concurrent
 clients, keep-alive, each sends its next request when the previous answer arrives) on
@@ -35,12 +36,20 @@ takes on a 2-core machine. Then a 1,000-row batch: one httpx client sends
 pre-serialized body (``dataframe_split`` on ``/invocations``; ``{"columns": {...}}`` on
 ``/predict``) and times each until the whole answer is read: p50, p99.
 
-Targets (issue): single-row p99 < 10 ms at 8 clients; req/s >= 10x MLflow's for the
-same model; 1,000-row batch p99 < 30 ms; prediction log on costs < 10 % of req/s
-(1 - on / off, medians). ``--py-spy OUT.svg`` (``.json``: speedscope, ``.txt``: collapsed
-stacks) profiles the Shipyard server (log on) during one more single-row run (not
-counted). At the end the exceptions and ERROR lines of each server's log are counted.
-``--skip-mlflow`` measures Shipyard only, ``--skip-shipyard`` MLflow only.
+The request path in process: before any server starts, the script builds the server's app
+in this process (log on) and times, in CPU time of this thread, requests through its ASGI
+interface without HTTP (1 row and 1,000 rows on ``/invocations`` and ``/predict``) against
+the model's own ``predict`` on the same rows, ``--inprocess-rounds`` interleaved rounds,
+medians: what the request costs outside the model.
+
+Targets (issue 13): single-row p99 < 10 ms at 8 clients with ``--workers 2``; req/s >= 20x
+MLflow's for the same model at the same worker count; 1,000-row batch p99 < 15 ms; the
+request path outside the model's predict < 150 us (1 row, in process); prediction log on
+costs < 10 % of req/s (1 - on / off, medians). ``--py-spy OUT.svg`` (``.json``:
+speedscope, ``.txt``: collapsed stacks) profiles the Shipyard server (log on) during one more
+single-row run per worker count (not counted; ``OUT-w2.svg``...). At the end the exceptions
+and ERROR lines of each server's log are counted. ``--skip-mlflow`` measures Shipyard only,
+``--skip-shipyard`` MLflow only.
 """
 
 from __future__ import annotations
@@ -72,6 +81,10 @@ ALIAS = "production"
 MLFLOW_SPEC = "mlflow~=3.17.0"
 MLFLOW_FALLBACK = "mlflow>=3,<4"
 BATCH_WARMUP = 20
+RATIO_TARGET = 20  # req/s, times MLflow's at the same --workers
+P99_TARGET_MS = 10  # single row, 8 clients, --workers 2
+BATCH_P99_TARGET_MS = 15
+OVERHEAD_TARGET_US = 150  # CPU of the request path outside the model's predict, 1 row
 WRK_INSTALL = "apt-get update && apt-get install -y wrk  (Debian/Ubuntu; or build wg/wrk)"
 
 WRK_LUA = """\
@@ -582,9 +595,20 @@ def main() -> None:
     p.add_argument("--warmup", type=float, default=2.0, help="seconds of load before each run")
     p.add_argument("--connections", type=int, default=8, help="concurrent clients (wrk -c)")
     p.add_argument("--threads", type=int, default=2, help="wrk threads")
-    p.add_argument("--workers", type=int, default=1, help="--workers of both servers")
+    p.add_argument(
+        "--workers",
+        type=worker_counts,
+        default=[1, 2],
+        help="--workers of both servers, one measure per count: 1,2 (default) or 2",
+    )
     p.add_argument("--batch-rows", type=int, default=1000)
     p.add_argument("--batch-requests", type=int, default=200)
+    p.add_argument(
+        "--inprocess-rounds",
+        type=int,
+        default=10,
+        help="rounds of the in-process measure of the request path (0: skip it)",
+    )
     p.add_argument(
         "--mlflow-venv",
         type=Path,
@@ -621,19 +645,18 @@ def main() -> None:
     print(
         f"  load: wrk {args.connections} connections, {args.threads} threads, "
         f"{args.warmup:g} s warm-up + {args.duration:g} s, {args.repeat} rounds (median); "
-        f"servers: --workers {args.workers}, 127.0.0.1"
+        f"servers: --workers {', '.join(map(str, args.workers))} (one after the other), "
+        "127.0.0.1"
     )
 
-    servers: list[Server] = []
-    measures = Measures()
-    batch: dict[str, dict[str, float]] = {}
+    results: list[tuple[int, Measures, dict[str, dict[str, float]]]] = []
+    inprocess: dict[str, float] = {}
     mlflow_version = ""
     with contextlib.ExitStack() as stack:
         work = Path(
             stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-serving-", dir=args.dir))
         )
         stack.enter_context(_common.bench_store(args.uri, args.dir))
-        stack.callback(lambda: [s.stop() for s in servers])
 
         model, df = make_model()
         body = bodies(df, args.batch_rows)
@@ -643,22 +666,19 @@ def main() -> None:
             files[key].write_bytes(data)
         lua = work / "post.lua"
         lua.write_text(WRK_LUA)
-        expected_one = model.predict(df.iloc[:1])
-        expected_batch = model.predict(df.iloc[1 : 1 + args.batch_rows])
+        expected = {
+            "1": model.predict(df.iloc[:1]),
+            "batch": model.predict(df.iloc[1 : 1 + args.batch_rows]),
+        }
         load = Load(lua, args.connections, args.threads, args.duration, args.warmup)
 
-        def start(server: Server) -> Server:
-            servers.append(server)
-            server.start()
-            return server
-
-        sy = sy_nolog = mf = None
+        ref = mlflow_path = python = None
         if not args.skip_shipyard:
             version = register_shipyard(model, df)
             ref = f"{MODEL}@{ALIAS}"
             print(f"  shipyard: registered {MODEL} version {version}, alias {ALIAS}")
-            sy = start(shipyard_server("shipyard", ref, args.workers, work))
-            sy_nolog = start(shipyard_server("shipyard-nolog", ref, args.workers, work, "--no-log"))
+            if args.inprocess_rounds > 0:
+                inprocess = request_path_cpu(ref, body, args.inprocess_rounds)
         if not args.skip_mlflow:
             python = mlflow_python(args.mlflow_venv.resolve(), sklearn.__version__)
             mlflow_version = _common.versions(
@@ -666,73 +686,119 @@ def main() -> None:
             )
             print(f"  mlflow venv: {mlflow_version}")
             t = time.perf_counter()
-            path = save_mlflow_model(python, model, df, work)
+            mlflow_path = save_mlflow_model(python, model, df, work)
             print(f"  mlflow: save_model in {time.perf_counter() - t:.1f} s")
-            mf = start(mlflow_server(python, path, args.workers, work))
 
-        for server in servers:
-            ready = server.wait_ready(args.startup_timeout)
-            print(f"  {server.name}: ready {ready:.1f} s after start, {server.url}")
-            check_predictions(server.url + "/invocations", body["split_1"], expected_one)
-            check_predictions(server.url + "/invocations", body["split_batch"], expected_batch)
-            if server.name.startswith("shipyard"):
-                check_predictions(server.url + "/predict", body["records_1"], expected_one)
-                check_predictions(server.url + "/predict", body["columns_batch"], expected_batch)
-        print("  every server returns the local model's predictions (1 row and the batch)")
+        for workers in args.workers:
+            servers: list[Server] = []
+            with contextlib.ExitStack() as running:
+                running.callback(stop_all, servers)
+                if ref is not None:
+                    servers.append(shipyard_server("shipyard", ref, workers, work))
+                    servers.append(
+                        shipyard_server("shipyard-nolog", ref, workers, work, "--no-log")
+                    )
+                if python is not None and mlflow_path is not None:
+                    servers.append(mlflow_server(python, mlflow_path, workers, work))
+                measures, batch = measure(args, workers, servers, body, files, expected, load)
+                results.append((workers, measures, batch))
 
-        plan: list[tuple[str, Server, str, str]] = []
-        if sy and sy_nolog:
-            plan += [
-                ("sy_inv", sy, "/invocations", "split_1"),
-                ("sy_nolog_inv", sy_nolog, "/invocations", "split_1"),
-                ("sy_predict", sy, "/predict", "records_1"),
-            ]
-        if mf:
-            plan.insert(1, ("mf_inv", mf, "/invocations", "split_1"))
-        print("Single row, wrk:")
-        for rnd in range(args.repeat):
-            k = rnd % len(plan)
-            for key, server, path, b in plan[k:] + plan[:k]:
-                r = load.run(server, path, files[b])
-                measures.add(key, r)
-                print(
-                    f"  round {rnd + 1} {server.name:<15} {path:<12} {r.rps:>9,.0f} req/s  "
-                    f"p50 {r.p50:7.2f} ms  p99 {r.p99:7.2f} ms  "
-                    f"server CPU {r.cpu_ms or 0:.2f} ms/req  wrk {r.wrk_cores or 0:.2f} cores  "
-                    f"errors {r.errors}",
-                    flush=True,
-                )
+    for workers, measures, batch in results:
+        report(args, workers, measures, batch, mlflow_version, args.skip_mlflow, args.skip_shipyard)
+    if inprocess:
+        report_inprocess(inprocess)
 
-        print(f"Batch of {args.batch_rows:,} rows, {args.batch_requests} sequential requests:")
-        cases: list[tuple[str, Server | None, str, str]] = [
-            ("sy_inv", sy, "/invocations", "split_batch"),
-            ("sy_predict", sy, "/predict", "columns_batch"),
-            ("mf_inv", mf, "/invocations", "split_batch"),
+
+def stop_all(servers: list[Server]) -> None:
+    for server in servers:
+        server.stop()
+
+
+def worker_counts(text: str) -> list[int]:
+    counts = [int(x) for x in text.split(",") if x.strip()]
+    if not counts or min(counts) < 1:
+        raise ValueError(f"--workers takes counts >= 1 like 1,2; got {text!r}")
+    return counts
+
+
+def measure(
+    args: Any,
+    workers: int,
+    servers: list[Server],
+    body: dict[str, bytes],
+    files: dict[str, Path],
+    expected: dict[str, Any],
+    load: Load,
+) -> tuple[Measures, dict[str, dict[str, float]]]:
+    """Start ``servers`` with ``workers`` each, run the single-row rounds and the batch."""
+    measures = Measures()
+    batch: dict[str, dict[str, float]] = {}
+    print(f"--workers {workers}:")
+    for server in servers:
+        server.start()
+    for server in servers:
+        ready = server.wait_ready(args.startup_timeout)
+        print(f"  {server.name}: ready {ready:.1f} s after start, {server.url}")
+        check_predictions(server.url + "/invocations", body["split_1"], expected["1"])
+        check_predictions(server.url + "/invocations", body["split_batch"], expected["batch"])
+        if server.name.startswith("shipyard"):
+            check_predictions(server.url + "/predict", body["records_1"], expected["1"])
+            check_predictions(server.url + "/predict", body["columns_batch"], expected["batch"])
+    print("  every server returns the local model's predictions (1 row and the batch)")
+    named = {s.name: s for s in servers}
+    sy, sy_nolog, mf = (named.get(n) for n in ("shipyard", "shipyard-nolog", "mlflow"))
+
+    plan: list[tuple[str, Server, str, str]] = []
+    if sy and sy_nolog:
+        plan += [
+            ("sy_inv", sy, "/invocations", "split_1"),
+            ("sy_nolog_inv", sy_nolog, "/invocations", "split_1"),
+            ("sy_predict", sy, "/predict", "records_1"),
         ]
-        for key, server, path, b in cases:
-            if server is None:
-                continue
-            batch[key] = batch_latency(server.url + path, body[b], args.batch_requests)
+    if mf:
+        plan.insert(1, ("mf_inv", mf, "/invocations", "split_1"))
+    print("  Single row, wrk:")
+    for rnd in range(args.repeat):
+        k = rnd % len(plan)
+        for key, server, path, b in plan[k:] + plan[:k]:
+            r = load.run(server, path, files[b])
+            measures.add(key, r)
             print(
-                f"  {server.name:<15} {path:<12} p50 {batch[key]['p50']:7.2f} ms  "
-                f"p99 {batch[key]['p99']:7.2f} ms",
+                f"  round {rnd + 1} {server.name:<15} {path:<12} {r.rps:>9,.0f} req/s  "
+                f"p50 {r.p50:7.2f} ms  p99 {r.p99:7.2f} ms  "
+                f"server CPU {r.cpu_ms or 0:.2f} ms/req  wrk {r.wrk_cores or 0:.2f} cores  "
+                f"errors {r.errors}  load {os.getloadavg()[0]:.1f}",
                 flush=True,
             )
 
-        if args.py_spy and sy:
-            profile(sy, load, files["split_1"], args.py_spy)
+    print(f"  Batch of {args.batch_rows:,} rows, {args.batch_requests} sequential requests:")
+    cases: list[tuple[str, Server | None, str, str]] = [
+        ("sy_inv", sy, "/invocations", "split_batch"),
+        ("sy_predict", sy, "/predict", "columns_batch"),
+        ("mf_inv", mf, "/invocations", "split_batch"),
+    ]
+    for key, target, path, b in cases:
+        if target is None:
+            continue
+        batch[key] = batch_latency(target.url + path, body[b], args.batch_requests)
+        print(
+            f"  {target.name:<15} {path:<12} p50 {batch[key]['p50']:7.2f} ms  "
+            f"p99 {batch[key]['p99']:7.2f} ms",
+            flush=True,
+        )
 
-        for server in servers:
-            problems = log_problems(server.log_tail(1_000_000))
-            if problems:
-                print(f"  {server.name} log: {sum(problems.values())} errors or exceptions:")
-                for message, count in problems.most_common(5):
-                    why = " (wrk closes its connections mid-request when a run ends)"
-                    print(
-                        f"    {count} x {message[:300]}" + (why if "Disconnect" in message else "")
-                    )
+    if args.py_spy and sy:
+        out = args.py_spy.with_name(f"{args.py_spy.stem}-w{workers}{args.py_spy.suffix}")
+        profile(sy, load, files["split_1"], out)
 
-    report(args, measures, batch, mlflow_version, mf is None, sy is None)
+    for server in servers:
+        problems = log_problems(server.log_tail(1_000_000))
+        if problems:
+            print(f"  {server.name} log: {sum(problems.values())} errors or exceptions:")
+            for message, count in problems.most_common(5):
+                why = " (wrk closes its connections mid-request when a run ends)"
+                print(f"    {count} x {message[:300]}" + (why if "Disconnect" in message else ""))
+    return measures, batch
 
 
 def profile(server: Server, load: Load, body: Path, out: Path) -> None:
@@ -773,6 +839,7 @@ def profile(server: Server, load: Load, body: Path, out: Path) -> None:
 
 def report(
     args: Any,
+    workers: int,
     m: Measures,
     batch: dict[str, dict[str, float]],
     mlflow_version: str,
@@ -787,18 +854,19 @@ def report(
     cpu_on, cpu_off = m.median("sy_inv", "cpu_ms"), m.median("sy_nolog_inv", "cpu_ms")
     cpu_cost = (cpu_on / cpu_off - 1) * 100 if cpu_on and cpu_off else None
     sy_errors = m.errors("sy")
+    p99 = P99_TARGET_MS if workers >= 2 else None  # the issue's target is at --workers 2
     rows = [
         Row(
             f"1 row, /invocations, {args.connections} clients: req/s",
             "req/s",
             m.median("sy_inv", "rps"),
             m.median("mf_inv", "rps"),
-            target=10,
+            target=RATIO_TARGET,
             higher_is_better=True,
             skipped=skipped_mlflow,
         ),
         Row("  p50", "ms", m.median("sy_inv", "p50"), m.median("mf_inv", "p50")),
-        Row("  p99", "ms", m.median("sy_inv", "p99"), m.median("mf_inv", "p99"), target=10),
+        Row("  p99", "ms", m.median("sy_inv", "p99"), m.median("mf_inv", "p99"), target=p99),
         Row(
             "  server CPU per request",
             "ms",
@@ -812,16 +880,16 @@ def report(
             higher_is_better=True,
         ),
         Row("  p50", "ms", m.median("sy_predict", "p50")),
-        Row("  p99", "ms", m.median("sy_predict", "p99"), target=10),
+        Row("  p99", "ms", m.median("sy_predict", "p99"), target=p99),
         Row(
             f"{args.batch_rows:,} rows, /invocations (dataframe_split): p50",
             "ms",
             b("sy_inv", "p50"),
             b("mf_inv", "p50"),
         ),
-        Row("  p99", "ms", b("sy_inv", "p99"), b("mf_inv", "p99"), target=30),
+        Row("  p99", "ms", b("sy_inv", "p99"), b("mf_inv", "p99"), target=BATCH_P99_TARGET_MS),
         Row(f"{args.batch_rows:,} rows, /predict (columns): p50", "ms", b("sy_predict", "p50")),
-        Row("  p99", "ms", b("sy_predict", "p99"), target=30),
+        Row("  p99", "ms", b("sy_predict", "p99"), target=BATCH_P99_TARGET_MS),
         Row("1 row, /invocations, --no-log: req/s", "req/s", off, higher_is_better=True),
         Row("  p50", "ms", m.median("sy_nolog_inv", "p50")),
         Row("  p99", "ms", m.median("sy_nolog_inv", "p99")),
@@ -838,12 +906,115 @@ def report(
     for r in rows:
         r.skipped = r.skipped or skipped_shipyard
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"\n  load average at the end (1, 5, 15 min): {load} on {os.cpu_count()} CPUs")
+    print(f"\n--workers {workers} (both servers)")
+    print(f"  load average at the end (1, 5, 15 min): {load} on {os.cpu_count()} CPUs")
     if mlflow_version:
         print(f"  MLflow: {mlflow_version}, `mlflow models serve --env-manager local`")
     print(table(rows))
     print("\nMarkdown:\n")
     print(markdown(rows))
+
+
+# -- the request path in process --------------------------------------------------------
+
+
+def request_path_cpu(ref: str, body: dict[str, bytes], rounds: int) -> dict[str, float]:
+    """CPU time (this thread's) of requests through the server's ASGI app, in this process
+    and without HTTP, against the model's own predict on the same rows: medians in us.
+    Rounds interleave the cases; the prediction log is on (its flusher runs meanwhile)."""
+    import asyncio
+    import statistics
+
+    from shipyard.serving import Deployment, ServeOptions
+    from shipyard.serving.server import build_app
+
+    app = build_app(Deployment.from_flags(ref), ServeOptions())
+    model = app.state.service.slots[0].current
+    clock = time.thread_time_ns
+
+    async def call(path: str, data: bytes) -> None:
+        sent: list[dict[str, Any]] = []
+        messages = [{"type": "http.request", "body": data, "more_body": False}]
+
+        async def receive() -> dict[str, Any]:
+            return messages.pop() if messages else {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(data))]
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                 "method": "POST", "scheme": "http", "path": path, "raw_path": path.encode(),
+                 "query_string": b"", "root_path": "", "headers": headers,
+                 "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}  # fmt: skip
+        await app(scope, receive, send)
+        if sent[0]["status"] != 200:
+            raise SystemExit(f"in process {path}: HTTP {sent[0]['status']}: {sent[-1]['body']!r}")
+
+    def matrix(key: str) -> Any:
+        import orjson
+
+        from shipyard.serving import payloads
+
+        columns, _ = payloads.mlflow(orjson.loads(body[key]), model.schema.names)
+        return model.schema.matrix(columns, model.matrix_order)
+
+    one, many = matrix("split_1"), matrix("split_batch")
+    cases: dict[str, tuple[Any, int]] = {
+        "1 row, /invocations": (lambda: call("/invocations", body["split_1"]), 200),
+        "1 row, /predict": (lambda: call("/predict", body["records_1"]), 200),
+        "1,000 rows, /invocations": (lambda: call("/invocations", body["split_batch"]), 20),
+        "1,000 rows, /predict": (lambda: call("/predict", body["columns_batch"]), 20),
+    }
+    predicts: dict[str, tuple[Any, int]] = {
+        "predict, 1 row": (lambda: model.model.predict(one), 200),
+        "predict, 1,000 rows": (lambda: model.model.predict(many), 20),
+    }
+
+    async def run() -> dict[str, float]:
+        times: dict[str, list[int]] = {k: [] for k in [*cases, *predicts]}
+        async with app.router.lifespan_context(app):
+            for fn, n in cases.values():
+                for _ in range(n):
+                    await fn()
+            for _ in range(rounds):
+                for name, (fn, n) in cases.items():
+                    for _ in range(n):
+                        t = clock()
+                        await fn()
+                        times[name].append(clock() - t)
+                for name, (fn, n) in predicts.items():
+                    for _ in range(n):
+                        t = clock()
+                        fn()
+                        times[name].append(clock() - t)
+        return {k: statistics.median(v) / 1e3 for k, v in times.items()}
+
+    print(f"  in process: {rounds} rounds of the request path and of predict alone ...")
+    return asyncio.run(run())
+
+
+def report_inprocess(us: dict[str, float]) -> None:
+    print("\nThe request path in process (no HTTP; CPU time, medians; log on):")
+    head = ["", "request", "CPU per request", "model's predict", "outside predict", "target"]
+    lines = ["| " + " | ".join(head[1:]) + " |", "|" + "---|" * (len(head) - 1)]
+    for name in ("1 row, /invocations", "1 row, /predict", "1,000 rows, /invocations",
+                 "1,000 rows, /predict"):  # fmt: skip
+        predict = us["predict, 1 row"] if name.startswith("1 row") else us["predict, 1,000 rows"]
+        outside = us[name] - predict
+        target = f"< {OVERHEAD_TARGET_US} us" if name.startswith("1 row") else ""
+        ok = outside < OVERHEAD_TARGET_US if target else None
+        status = "" if ok is None else ("PASS" if ok else "MISS")
+        print(
+            f"  {status or '-':<5} {name:<26} {us[name]:9,.0f} us  predict {predict:7,.0f} us  "
+            f"outside {outside:7,.0f} us  {target}"
+        )
+        lines.append(
+            f"| {name} | {us[name]:,.0f} us | {predict:,.0f} us | {outside:,.0f} us | "
+            f"{target} {status} |"
+        )
+    print("\nMarkdown:\n")
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":
