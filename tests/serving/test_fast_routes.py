@@ -138,3 +138,19 @@ def test_which_paths_the_fast_table_takes(path, root, expected):
     routes.exact = {"/predict": "predict", "/invocations": "invocations"}  # type: ignore[dict-item]
     routes.v2 = "v2"  # type: ignore[assignment]
     assert routes.match({"path": path, "root_path": root}) == expected
+
+
+def test_background_threads_hold_the_gil_briefly_while_serving(shipyard_client, churn_model):
+    """A request waits at most the switch interval for a thread that holds the GIL (the
+    log's flusher, the alias watcher); Python's default, 5 ms, is back once serving ends."""
+    import sys
+
+    from shipyard.serving.app import SWITCH_INTERVAL_S
+
+    before = sys.getswitchinterval()
+    service = PredictionService(
+        Deployment.from_flags("churn@production"), client=shipyard_client, log_predictions=False
+    )
+    with BackgroundServer(create_app(service)):
+        assert sys.getswitchinterval() == min(before, SWITCH_INTERVAL_S)
+    assert sys.getswitchinterval() == before
