@@ -66,8 +66,6 @@ def make_data(folder: Path, now: datetime, seed: int = 7) -> Any:
 
 
 def definitions(folder: Path) -> list[Any]:
-    import pandas as pd
-
     from shipyard.features import (
         Entity,
         FeatureService,
@@ -108,12 +106,14 @@ def definitions(folder: Path) -> list[Any]:
         sources=[spend[["spend_30d", "orders_30d"]]],
         schema=[Field("spend_per_order", Float64)],
         owner="quickstart",
+        mode="python",
+        singleton=True,  # one row's dict in and out: no pandas on a request
     )
-    def spend_per_order(df: pd.DataFrame) -> pd.DataFrame:
+    def spend_per_order(row: dict[str, Any]) -> dict[str, Any]:
         """Spend per order over 30 days (0 without orders)."""
-        orders = df["orders_30d"].fillna(0)
-        ratio = df["spend_30d"].fillna(0) / orders.where(orders > 0)
-        return pd.DataFrame({"spend_per_order": ratio.fillna(0.0)})
+        orders = row["orders_30d"] or 0
+        spend = row["spend_30d"] or 0.0
+        return {"spend_per_order": spend / orders if orders > 0 else 0.0}
 
     service = FeatureService(
         SERVICE, features=[profile, spend, spend_per_order], owner="quickstart"

@@ -174,6 +174,8 @@ def _odfv_from_spec(
         description=spec["description"],
         owner=spec["owner"],
         tags=spec["tags"],
+        mode=spec.get("mode", "pandas"),  # absent: applied before modes existed
+        singleton=spec.get("singleton", False),
     )
 
 

@@ -219,13 +219,27 @@ class RequestSource:
         return {"name": self.name, "schema": [f.to_spec() for f in self.schema]}
 
 
+ON_DEMAND_MODES = ("pandas", "python")
+
+
 @dataclass(eq=False)
 class OnDemandFeatureView:
     """Features computed at request time from other views' features and request values, by
     one function used both for training sets and online lookups (no skew).
 
-    ``udf`` takes a pandas DataFrame whose columns are the source views' feature names
-    and the request fields, and returns a DataFrame with the ``schema`` columns.
+    The function sees the source views' feature names and the request fields; what it
+    receives depends on ``mode``, as in Feast:
+
+    * ``mode="pandas"`` (the default): a DataFrame with those columns, one row per entity
+      row; it returns a DataFrame with the ``schema`` columns and as many rows.
+    * ``mode="python", singleton=True`` (the row mode): a dict of one row's values
+      (``None`` where a value is missing); it returns a dict ``{feature: value}``. Plain
+      Python or numpy; online it runs once per entity row and pandas is never imported.
+    * ``mode="python"``: Feast's columnar form, a dict of lists (one item per row); it
+      returns a dict of equally long lists. Also pandas-free online.
+
+    Training sets run the same function: a pandas one on the joined rows, a row one over
+    each row, a columnar one on the columns as lists.
     """
 
     kind: ClassVar[str] = "on_demand_feature_view"
@@ -236,6 +250,8 @@ class OnDemandFeatureView:
     description: str = ""
     owner: str = ""
     tags: dict[str, str] = field(default_factory=dict)
+    mode: str = "pandas"
+    singleton: bool = False
 
     def __post_init__(self) -> None:
         check_name("on-demand feature view", self.name)
@@ -244,6 +260,22 @@ class OnDemandFeatureView:
         if not self.schema:
             raise InvalidFeature(f"on-demand feature view {self.name!r} needs a schema")
         self.schema = list(self.schema)
+        if self.mode not in ON_DEMAND_MODES:
+            raise InvalidFeature(
+                f"on-demand feature view {self.name!r}: mode {self.mode!r} is not supported; "
+                'use mode="pandas" (a DataFrame function) or mode="python" (dicts)'
+            )
+        if self.singleton and self.mode != "python":
+            raise InvalidFeature(
+                f'on-demand feature view {self.name!r}: singleton=True needs mode="python" '
+                "(the function then takes and returns one row's dict)"
+            )
+        self.singleton = bool(self.singleton)
+
+    @property
+    def row_mode(self) -> bool:
+        """True when the function takes and returns one row's dict."""
+        return self.mode == "python" and self.singleton
 
     @property
     def features(self) -> list[Field]:
@@ -285,6 +317,9 @@ class OnDemandFeatureView:
             "description": self.description,
             "owner": self.owner,
             "tags": dict(self.tags),
+            # only when not the default: views applied before modes existed keep their spec
+            **({"mode": self.mode} if self.mode != "pandas" else {}),
+            **({"singleton": True} if self.singleton else {}),
         }
 
     def blobs(self) -> dict[str, Any]:
@@ -299,8 +334,11 @@ def on_demand_feature_view(
     description: str = "",
     owner: str = "",
     tags: dict[str, str] | None = None,
+    mode: str = "pandas",
+    singleton: bool = False,
 ) -> Callable[[Callable[..., Any]], OnDemandFeatureView]:
-    """Decorator form, as in Feast: the function's name is the view's name."""
+    """Decorator form, as in Feast: the function's name is the view's name. ``mode`` and
+    ``singleton`` as in :class:`OnDemandFeatureView`."""
 
     def wrap(fn: Callable[..., Any]) -> OnDemandFeatureView:
         return OnDemandFeatureView(
@@ -311,6 +349,8 @@ def on_demand_feature_view(
             description=description or (inspect.getdoc(fn) or ""),
             owner=owner,
             tags=dict(tags or {}),
+            mode=mode,
+            singleton=singleton,
         )
 
     return wrap

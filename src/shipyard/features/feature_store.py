@@ -25,6 +25,7 @@ from shipyard.features.encoding import epoch_us
 from shipyard.features.offline import OnDemandRequest, ViewRequest
 from shipyard.features.online.base import LazyOnlineStore
 from shipyard.features.online.read import (
+    OnlineLookup,
     OnlinePlan,
     OnlinePlans,
     OnlineResponse,
@@ -198,6 +199,13 @@ class FeatureStore:
         plan = self.online_plan(features, full_feature_names)
         rows = normalize_rows(entity_rows)
         return lookup(plan, self.online, rows, epoch_us(self.client.clock.now()))
+
+    def online_lookup(
+        self, features: FeatureRequest, *, full_feature_names: bool = False
+    ) -> OnlineLookup:
+        """``features`` planned once, for many lookups (a prediction server):
+        ``lookup(entity_rows)`` answers as ``get_online_features`` does."""
+        return OnlineLookup(self.context, features, full_feature_names)
 
     def online_plan(self, features: FeatureRequest, full_feature_names: bool = False) -> OnlinePlan:
         """The resolved request, cached until the registry cache refreshes."""

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import InvalidFeature
 from shipyard.features._sql import MemoryLimit, memory_guard
-from shipyard.features.definitions import OnDemandFeatureView
 from shipyard.features.offline import JoinPlan, OnDemandRequest
+from shipyard.features.on_demand import run_batch
 
 if TYPE_CHECKING:
     import duckdb
@@ -117,16 +117,11 @@ class RetrievalJob:
 
     def _finish(self, table: pa.Table) -> pa.Table:
         """Run on-demand views, then drop helper columns."""
-        import pyarrow as pa
-
-        if self._on_demand:
-            frame = table.to_pandas()
-            for req in self._on_demand:
-                result = run_on_demand(req.view, frame, self._input_names(req))
-                for f in req.features:
-                    dtype = next(x.type for x in req.view.schema if x.name == f)
-                    column = pa.array(result[f], from_pandas=True).cast(_arrow_type(dtype))
-                    table = table.append_column(self._odfv_name(req, f), column)
+        joined = table
+        for req in self._on_demand:
+            columns = run_batch(req.view, joined, self._input_names(req))
+            for f in req.features:
+                table = table.append_column(self._odfv_name(req, f), columns[f])
         drop = [c for c in table.column_names if c == "__row" or c in self._plan.hidden]
         return _utc(table.drop_columns(drop))
 
@@ -148,39 +143,6 @@ class RetrievalJob:
         return f"{req.view.name}__{feature}" if self._full else feature
 
 
-def run_on_demand(
-    view: OnDemandFeatureView, frame: pd.DataFrame, inputs: dict[str, str]
-) -> pd.DataFrame:
-    """Call the view's function on its inputs; check it returned every declared column."""
-    import pandas as pd
-
-    present = {col: name for col, name in inputs.items() if col in frame.columns}
-    needed = {f.name for rs in view.request_sources() for f in rs.schema}
-    missing = sorted(needed - set(present.values()))
-    if missing:
-        raise InvalidFeature(
-            f"on-demand feature view {view.name!r} needs request values {missing}: add them "
-            "as columns of the entity dataframe (or fields of the request)"
-        )
-    args = frame[list(present)].rename(columns=present)
-    try:
-        result = view.udf(args)
-    except Exception as exc:
-        raise InvalidFeature(f"on-demand feature view {view.name!r} raised {exc!r}") from exc
-    if not isinstance(result, pd.DataFrame):
-        raise InvalidFeature(
-            f"on-demand feature view {view.name!r} must return a pandas DataFrame, "
-            f"not {type(result).__name__}"
-        )
-    absent = [f.name for f in view.schema if f.name not in result.columns]
-    if absent or len(result) != len(frame):
-        raise InvalidFeature(
-            f"on-demand feature view {view.name!r} must return one row per input row with "
-            f"columns {[f.name for f in view.schema]}; missing: {absent}"
-        )
-    return result.reset_index(drop=True)
-
-
 def _utc(table: pa.Table) -> pa.Table:
     """DuckDB labels UTC times "Etc/UTC"; give them the "UTC" pandas users write."""
     import pyarrow as pa
@@ -192,23 +154,6 @@ def _utc(table: pa.Table) -> pa.Table:
         for f in table.schema
     ]
     return table.cast(pa.schema(fields)) if fields != list(table.schema) else table
-
-
-def _arrow_type(dtype: Any) -> pa.DataType:
-    import pyarrow as pa
-
-    from shipyard.features.types import Dtype
-
-    return {
-        Dtype.INT32: pa.int32(),
-        Dtype.INT64: pa.int64(),
-        Dtype.FLOAT32: pa.float32(),
-        Dtype.FLOAT64: pa.float64(),
-        Dtype.STRING: pa.string(),
-        Dtype.BOOL: pa.bool_(),
-        Dtype.TIMESTAMP: pa.timestamp("us", tz="UTC"),
-        Dtype.BYTES: pa.binary(),
-    }[Dtype(dtype)]
 
 
 def _is_identity(order: Any) -> bool:

@@ -1,6 +1,11 @@
 """Online features for a request that sends only entity keys (and request-time values):
 the model version names the feature service it was trained on, and the server fetches
-that service's features for each row."""
+that service's features for each row.
+
+The service is planned once, when the lookup is made (an unknown service fails then, not
+on a request): each request reads all its views in one round trip per online store and
+runs its on-demand views, re-planned in the background when the definitions change.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +20,11 @@ class FeatureLookup:
         project, _, service = service_ref.rpartition("/")
         self.store = FeatureStore(project or None, client=client)
         self.service = service
-        self.store.get_feature_service(service)  # fail at start-up, not on a request
+        self._lookup = self.store.online_lookup(service)
 
     def fetch(self, columns: Columns) -> OnlineResponse:
         try:
-            return self.store.get_online_features(self.service, columns)
+            return self._lookup(columns)
         except InvalidFeature as exc:
             raise InvalidInput(
                 f"could not look up the features of service {self.service!r}: {exc.message}"

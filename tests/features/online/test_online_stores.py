@@ -20,7 +20,7 @@ import pytest
 from shipyard.errors import InvalidArgument, MissingExtra, StoreUnavailable
 from shipyard.features.online import OnlineRow, OnlineStore, open_online_store
 from shipyard.features.online import sqlite as sqlite_backend
-from shipyard.features.online.base import ONLINE_STORES, encode_namespace
+from shipyard.features.online.base import ONLINE_STORES, encode_namespace, read_many
 
 StoreFactory = Callable[[str], OnlineStore]
 
@@ -250,6 +250,73 @@ def test_namespaces_that_look_alike_do_not_collide(make_store: StoreFactory) -> 
     assert payloads_of(plain.read("t", ["u:k"])) == ["plain"]
     assert payloads_of(upper.read("v", ["k"])) == ["upper"]
     assert payloads_of(lower.read("v", ["k"])) == ["lower"]
+
+
+def test_read_many_answers_as_read_does_per_table(store: OnlineStore) -> None:
+    store.write("a", ["1", "2"], [10, 20], ["a1", "a2"])
+    store.write("b", ["2", "3"], [30, 40], ["b2", "b3"])
+    requests = [
+        ("a", ["1", "3", "1"]),  # a key twice, a missing key
+        ("b", ["2"]),
+        ("never_written", ["1", "2"]),  # no table: all None
+        ("a", []),
+    ]
+    got = read_many(store, requests)
+    assert got == [store.read(table, keys) for table, keys in requests]
+    assert [payloads_of(rows) for rows in got] == [
+        ["a1", None, "a1"],
+        ["b2"],
+        [None, None],
+        [],
+    ]
+    assert got[1][0] == OnlineRow(30, "b2")
+    assert read_many(store, []) == []
+
+
+def test_read_many_of_many_keys(store: OnlineStore) -> None:
+    keys = [f"k{i}" for i in range(12_000)]  # beyond every backend's per-query batch
+    store.write("v", keys[::2], list(range(0, 12_000, 2)), keys[::2])
+    store.write("w", keys[1::2], list(range(1, 12_000, 2)), keys[1::2])
+    v, w = read_many(store, [("v", keys), ("w", keys[:3])])
+    assert [row and row.event_ts for row in v] == [i if i % 2 == 0 else None for i in range(12_000)]
+    assert payloads_of(w) == [None, "k1", None]
+
+
+def test_read_many_is_one_statement_on_sqlite(tmp_path: Path) -> None:
+    store = open_online_store(f"sqlite:///{tmp_path / 'online.db'}", "p")
+    store.write("a", ["1"], [1], ["a"])
+    store.write("b", ["1"], [1], ["b"])
+    assert isinstance(store, sqlite_backend.SqliteOnlineStore)
+    statements: list[str] = []
+    store._connection().set_trace_callback(statements.append)
+    rows = store.read_many([("a", ["1"]), ("b", ["1", "2"])])
+    assert [payloads_of(r) for r in rows] == [["a"], ["b", None]]
+    assert len(statements) == 1 and statements[0].count("UNION ALL") == 1
+    store.close()
+
+
+@pytest.mark.services
+def test_read_many_is_one_command_on_redis(redis_uri: str) -> None:
+    store = open_online_store(redis_uri, f"test-{uuid.uuid4().hex[:10]}")
+    try:
+        store.write("a", ["1"], [1], ["a"])
+        store.write("b", ["1"], [1], ["b"])
+        commands: list[object] = []
+        client = store._client  # type: ignore[attr-defined]
+        send = client.execute_command
+
+        def counted(*args: object, **kwargs: object) -> object:
+            commands.append(args[0])
+            return send(*args, **kwargs)
+
+        client.execute_command = counted
+        rows = store.read_many([("a", ["1"]), ("b", ["1", "2"])])  # type: ignore[attr-defined]
+        assert [payloads_of(r) for r in rows] == [["a"], ["b", None]]
+        assert commands == ["MGET"]
+    finally:
+        store.drop("a")
+        store.drop("b")
+        store.close()
 
 
 def test_tables_are_isolated(store: OnlineStore) -> None:

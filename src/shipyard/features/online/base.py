@@ -58,6 +58,29 @@ class OnlineStore(Protocol):
     def close(self) -> None: ...
 
 
+class MultiTableReads(Protocol):
+    """Optional: a backend that reads several tables in one round trip has ``read_many``;
+    lookups use it through :func:`read_many`, which falls back on ``read`` per table."""
+
+    def read_many(
+        self, requests: Sequence[tuple[str, Sequence[str]]]
+    ) -> list[list[OnlineRow | None]]:
+        """For each ``(table, keys)``, what ``read(table, keys)`` answers, read together
+        (one query, transaction or command where the backend can)."""
+        ...
+
+
+def read_many(
+    store: OnlineStore, requests: Sequence[tuple[str, Sequence[str]]]
+) -> list[list[OnlineRow | None]]:
+    """``store.read_many(requests)`` where the backend has it, else one ``read`` each."""
+    many = getattr(store, "read_many", None)
+    if many is not None:
+        rows: list[list[OnlineRow | None]] = many(requests)
+        return rows
+    return [store.read(table, keys) for table, keys in requests]
+
+
 ONLINE_STORES = Registry(
     "online store",
     {

@@ -1,7 +1,9 @@
 """Online lookups: feature values for entity rows, each with a status.
 
 A request is resolved once into an ``OnlinePlan`` (cached in ``OnlinePlans`` until the
-applied definitions change); ``lookup`` then reads each view's rows and decodes them.
+applied definitions change, or held by an ``OnlineLookup`` for a server); ``lookup`` then
+reads the rows of all its views in one round trip per store, decodes them, and runs the
+on-demand views (row and columnar ones in plain Python, see ``on_demand``).
 
 A value is ``present``, ``missing`` (no row for the entity) or ``outside_ttl`` (the row is
 older than the view's TTL). Outside-TTL values come back as None, exactly as the
@@ -10,28 +12,36 @@ point-in-time join gives null for them, so serving sees what training saw.
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
 from shipyard.errors import InvalidFeature
-from shipyard.features.encoding import decode_value, encode_key
+from shipyard.features.encoding import decode_value, encode_key, epoch_us
 from shipyard.features.offline import OnDemandRequest, ViewRequest
+from shipyard.features.on_demand import OnlineTransform
+from shipyard.features.online.base import read_many
 from shipyard.features.resolve import FeatureRequest, request_key, resolve
-from shipyard.features.retrieval import run_on_demand
 from shipyard.features.types import Dtype
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from shipyard._clock import Clock
     from shipyard.features.applied import Definitions
-    from shipyard.features.online import OnlineRow, OnlineStore
+    from shipyard.features.online import OnlineStore
+
+logger = logging.getLogger(__name__)
+REPLAN_SECONDS = 10.0  # as the registry cache (context.REGISTRY_CACHE_SECONDS)
 
 
 class FeatureStatus(StrEnum):
@@ -72,19 +82,31 @@ class OnlineResponse:
         return [{n: self.values[n][i] for n in names} for i in range(count)]
 
 
-@dataclass
+@dataclass(frozen=True)
+class _KeyPlan:
+    """One set of join keys; views that share it share the encoded keys of a lookup."""
+
+    view: str  # named in errors
+    join_keys: list[str]
+    dtypes: dict[str, Dtype]
+
+    def encode(self, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+        return [encode_key(self.view, self.join_keys, self.dtypes, row) for row in rows]
+
+
+@dataclass(frozen=True)
 class _ViewPlan:
     """Precomputed per view, so a lookup does no resolution work."""
 
     table: str
-    join_keys: list[str]
-    key_dtypes: dict[str, Dtype]
-    columns: list[tuple[str, str, Dtype]]  # (feature, output name, dtype)
+    key: int  # index into OnlinePlan.keys
+    columns: list[tuple[str, str, Dtype | None]]  # (feature, output name, dtype to decode)
     ttl_us: int | None
 
 
 class OnlinePlan:
-    """A resolved feature request, cached by the store for repeated lookups."""
+    """A resolved feature request: the tables to read (all in one ``read_many``), the
+    columns to decode, and the on-demand views to run. Built once per request shape."""
 
     def __init__(
         self,
@@ -94,17 +116,19 @@ class OnlinePlan:
     ) -> None:
         self.on_demand = on_demand
         self.full = full_feature_names
-        self.views = []
+        self.keys: list[_KeyPlan] = []
+        self.views: list[_ViewPlan] = []
         for req in views:
             dtypes = {f.name: f.type for f in req.view.features}
-            names = req.features + req.hidden
-            cols = [(f, self._name(req.view.name, f, f in req.hidden), dtypes[f]) for f in names]
+            cols = [
+                (f, self._name(req.view.name, f, f in req.hidden), _decoded(dtypes[f]))
+                for f in req.features + req.hidden
+            ]
             ttl = req.view.ttl
             self.views.append(
                 _ViewPlan(
                     req.view.name,
-                    req.view.join_keys,
-                    req.view.key_dtypes(),
+                    self._key(req),
                     cols,
                     ttl // timedelta(microseconds=1) if ttl else None,
                 )
@@ -117,6 +141,28 @@ class OnlinePlan:
                 "full_feature_names=True to name columns view__feature"
             )
         self.hidden = {self._name(r.view.name, f, True): f for r in views for f in r.hidden}
+        hidden_of = {r.view.name: set(r.hidden) for r in views}
+        self.transforms = [
+            OnlineTransform.plan(
+                req.view,
+                req.features,
+                [
+                    (self._name(src.name, f, f in hidden_of[src.name]), f)
+                    for src in req.view.source_views()
+                    for f in src.features
+                ],
+                functools.partial(self._name, req.view.name, hidden=False),
+            )
+            for req in on_demand
+        ]
+
+    def _key(self, req: ViewRequest) -> int:
+        key = _KeyPlan(req.view.name, req.view.join_keys, req.view.key_dtypes())
+        for i, known in enumerate(self.keys):
+            if (known.join_keys, known.dtypes) == (key.join_keys, key.dtypes):
+                return i
+        self.keys.append(key)
+        return len(self.keys) - 1
 
     def _name(self, view: str, feature: str, hidden: bool) -> str:
         if hidden:
@@ -154,81 +200,115 @@ def plan_online(
     return OnlinePlan(views, on_demand, full_feature_names)
 
 
+class LookupContext(Protocol):
+    """What an ``OnlineLookup`` uses of the ``FeatureContext``."""
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def online(self) -> OnlineStore: ...
+
+    def definitions(self, refresh: bool = False) -> Definitions: ...
+
+
+class OnlineLookup:
+    """One feature request planned once, for repeated lookups (a prediction server):
+    ``lookup(entity_rows)``. A request never plans: every ``REPLAN_SECONDS`` a background
+    thread reloads the applied definitions and, if they changed, swaps in a new plan (when
+    that fails, the lookup keeps its plan and logs why)."""
+
+    def __init__(
+        self, ctx: LookupContext, features: FeatureRequest, full_feature_names: bool = False
+    ) -> None:
+        self._ctx = ctx
+        self._features = features
+        self._full = full_feature_names
+        self._defs = ctx.definitions()
+        self.plan = plan_online(self._defs, features, full_feature_names)
+        self._checked = time.monotonic()
+        self._lock = threading.Lock()
+        self._replanning = False
+
+    def __call__(self, entity_rows: Any) -> OnlineResponse:
+        if time.monotonic() - self._checked > REPLAN_SECONDS:
+            self._replan_in_background()
+        rows = normalize_rows(entity_rows)
+        return lookup(self.plan, self._ctx.online, rows, epoch_us(self._ctx.clock.now()))
+
+    def _replan_in_background(self) -> None:
+        with self._lock:
+            if self._replanning:
+                return
+            self._replanning = True
+        threading.Thread(target=self._replan, name="shipyard-online-replan", daemon=True).start()
+
+    def _replan(self) -> None:
+        try:
+            defs = self._ctx.definitions()
+            if defs is not self._defs:
+                self.plan = plan_online(defs, self._features, self._full)
+                self._defs = defs
+        except Exception:  # a server keeps answering with the plan it has
+            logger.warning(
+                "could not re-plan the online lookup of %r; keeping the current plan",
+                self._features,
+                exc_info=True,
+            )
+        finally:
+            self._checked = time.monotonic()
+            self._replanning = False
+
+
 def lookup(
     plan: OnlinePlan,
     online: OnlineStore,
     entity_rows: Sequence[Mapping[str, Any]],
     now_us: int | None = None,
 ) -> OnlineResponse:
+    """Every view of ``plan`` read in one ``read_many`` (one round trip per store), every
+    present payload decoded in one JSON parse, then the on-demand views run."""
     now = now_us if now_us is not None else time.time_ns() // 1000
+    keys = [kp.encode(entity_rows) for kp in plan.keys]
+    found = read_many(online, [(vp.table, keys[vp.key]) for vp in plan.views])
+    states_of: list[list[FeatureStatus]] = []
+    texts: list[str] = []
+    for vp, rows in zip(plan.views, found, strict=True):
+        ttl = vp.ttl_us
+        states = [
+            MISSING
+            if row is None
+            else OUTSIDE_TTL
+            if ttl is not None and now - row.event_ts > ttl
+            else PRESENT
+            for row in rows
+        ]
+        texts += [r.payload for r, st in zip(rows, states, strict=True) if r and st is PRESENT]
+        states_of.append(states)
+    decoded = iter(_loads("[" + ",".join(texts) + "]") if texts else ())
     values: dict[str, list[Any]] = {}
     statuses: dict[str, list[FeatureStatus]] = {}
-    for vp in plan.views:
-        keys = [encode_key(vp.table, vp.join_keys, vp.key_dtypes, row) for row in entity_rows]
-        found = online.read(vp.table, keys)
-        states = [_status(row, vp.ttl_us, now) for row in found]
-        texts = [
-            row.payload
-            for row, st in zip(found, states, strict=True)
-            if row is not None and st is PRESENT
-        ]
-        decoded = iter(_loads("[" + ",".join(texts) + "]") if texts else [])
+    for vp, states in zip(plan.views, states_of, strict=True):
         payloads = [next(decoded) if st is PRESENT else None for st in states]
         for feature, out, dtype in vp.columns:
-            if dtype in PLAIN_JSON:
+            if dtype is None:
                 column = [p.get(feature) if p is not None else None for p in payloads]
             else:
                 column = [decode_value(dtype, p.get(feature)) if p else None for p in payloads]
             values[out] = column
             statuses[out] = states.copy()
-    if plan.on_demand:
-        _run_on_demand(plan, entity_rows, values, statuses)
+    for transform in plan.transforms:
+        for out, column in transform.run(values, entity_rows).items():
+            values[out] = column
+            statuses[out] = [MISSING if v is None else PRESENT for v in column]
     for name in plan.hidden:
-        values.pop(name, None)
-        statuses.pop(name, None)
+        del values[name], statuses[name]
     return OnlineResponse(values, statuses)
 
 
-def _status(row: OnlineRow | None, ttl_us: int | None, now_us: int) -> FeatureStatus:
-    if row is None:
-        return MISSING
-    if ttl_us is not None and now_us - row.event_ts > ttl_us:
-        return OUTSIDE_TTL
-    return PRESENT
-
-
-def _run_on_demand(
-    plan: OnlinePlan,
-    entity_rows: Sequence[Mapping[str, Any]],
-    values: dict[str, list[Any]],
-    statuses: dict[str, list[FeatureStatus]],
-) -> None:
-    import pandas as pd
-
-    frame = pd.DataFrame({**_columns(entity_rows), **values})
-    for req in plan.on_demand:
-        inputs = {name: feature for name, feature in plan.hidden.items()}
-        for source in req.view.source_views():
-            for f in source.features:
-                inputs.setdefault(f"{source.name}__{f}" if plan.full else f, f)
-        for rs in req.view.request_sources():
-            for fld in rs.schema:
-                inputs[fld.name] = fld.name
-        result = run_on_demand(req.view, frame, inputs)
-        for f in req.features:
-            out = f"{req.view.name}__{f}" if plan.full else f
-            column = [None if v != v else v for v in result[f].tolist()]  # NaN -> None
-            values[out] = column
-            statuses[out] = [
-                FeatureStatus.MISSING if v is None else FeatureStatus.PRESENT for v in column
-            ]
-
-
-def _columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
-    names: dict[str, None] = {}
-    for row in rows:
-        names.update(dict.fromkeys(row))
-    return {n: [row.get(n) for row in rows] for n in names}
+def _decoded(dtype: Dtype) -> Dtype | None:
+    """None for types JSON gives back as they are; the dtype where a value needs decoding."""
+    return None if dtype in PLAIN_JSON else dtype
 
 
 def normalize_rows(entity_rows: Any) -> list[Mapping[str, Any]]:

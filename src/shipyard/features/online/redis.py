@@ -5,7 +5,8 @@ URI: ``redis://[:PASSWORD@]HOST:PORT/DB`` or ``rediss://`` for TLS (redis-py's U
 * Each row is one string key ``shipyard:<namespace>:<table>:<key>`` holding
   ``"<event_ts>:<payload>"``, with the namespace spelled by :func:`encode_namespace` (no
   ``:``, no glob characters), so a read of any number of keys is one ``MGET`` and the
-  prefix of one table never matches another's.
+  prefix of one table never matches another's; a lookup of several views is one ``MGET``
+  too (``read_many``).
 * Writes run a Lua script per batch of ``WRITE_BATCH`` rows: one ``MGET`` of the stored
   rows, the event times compared in Lua, one ``MSET`` of the rows that win; atomic, and
   Redis is blocked for a few milliseconds per batch only. The script goes as ``EVAL`` (its
@@ -141,6 +142,34 @@ class RedisOnlineStore:
         except RedisError as exc:
             self._fail(exc)
         return [None if v is None else _row(v) for v in values]
+
+    def read_many(
+        self, requests: Sequence[tuple[str, Sequence[str]]]
+    ) -> list[list[OnlineRow | None]]:
+        """Several tables' rows in one ``MGET`` (in pipelined ones beyond ``READ_BATCH``
+        keys): one round trip."""
+        names: list[str] = []
+        counts: list[int] = []
+        for table, keys in requests:
+            prefix = self._table_prefix(table)
+            keys = check_keys(keys)
+            names += [prefix + key for key in keys]
+            counts.append(len(keys))
+        try:
+            if not names:
+                values: list[Any] = []
+            elif len(names) <= READ_BATCH:
+                values = self._client.mget(names)
+            else:
+                values = self._mget_batches("", names)
+        except RedisError as exc:
+            self._fail(exc)
+        rows = [None if v is None else _row(v) for v in values]
+        out, start = [], 0
+        for n in counts:
+            out.append(rows[start : start + n])
+            start += n
+        return out
 
     def drop(self, table: str) -> None:
         pattern = self._table_prefix(table) + "*"

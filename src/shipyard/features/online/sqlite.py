@@ -140,6 +140,28 @@ class SqliteOnlineStore:
                 return [None] * len(keys)
             raise self._unavailable(exc) from exc
 
+    def read_many(
+        self, requests: Sequence[tuple[str, Sequence[str]]]
+    ) -> list[list[OnlineRow | None]]:
+        """Several tables' rows from one snapshot: up to ``READ_CHUNK`` keys in all in one
+        ``SELECT ... UNION ALL SELECT ...`` statement, more in one read transaction."""
+        plan = [(self._sql(table), check_keys(keys)) for table, keys in requests]
+        try:
+            conn = self._local.conn
+        except AttributeError:
+            conn = self._connection()
+        try:
+            if 0 < sum(len(keys) for _, keys in plan) <= READ_CHUNK:
+                try:
+                    return _read_union(conn, plan)
+                except sqlite3.OperationalError as exc:
+                    if "no such table" not in str(exc):
+                        raise
+                    # a view not materialized yet: table by table, missing ones as None
+            return _read_snapshot(conn, plan)
+        except sqlite3.Error as exc:
+            raise self._unavailable(exc) from exc
+
     def drop(self, table: str) -> None:
         sql = self._sql(table)
         self._in_write_transaction(self._connection(), lambda conn: conn.execute(sql.drop))
@@ -165,20 +187,9 @@ class SqliteOnlineStore:
     def _read_many(
         self, conn: sqlite3.Connection, sql: _Statements, keys: list[str]
     ) -> list[OnlineRow | None]:
-        found: dict[str, OnlineRow] = {}
-        snapshot = len(keys) > READ_CHUNK  # one read transaction: every chunk sees the same
-        if snapshot:
-            conn.execute("BEGIN")
-        try:
-            for start in range(0, len(keys), READ_CHUNK):
-                chunk = keys[start : start + READ_CHUNK]
-                cursor = conn.execute(sql.get_many.format(_placeholders(len(chunk))), chunk)
-                for key, ts, payload in cursor:
-                    found[key] = OnlineRow(ts, payload)
-        finally:
-            if snapshot and conn.in_transaction:
-                conn.execute("COMMIT")
-        return [found.get(key) for key in keys]
+        if len(keys) <= READ_CHUNK:
+            return _select(conn, sql, keys)
+        return _read_snapshot(conn, [(sql, keys)])[0]  # every chunk sees the same rows
 
     def _write_chunk(
         self,
@@ -258,6 +269,59 @@ def _path_of(uri: str) -> Path:
             f"got {uri!r}"
         )
     return Path(rest).expanduser()
+
+
+def _select(conn: sqlite3.Connection, sql: _Statements, keys: list[str]) -> list[OnlineRow | None]:
+    """The rows of ``keys`` in chunks of ``READ_CHUNK``; all None when the table is absent
+    (no transaction of its own: callers give one where chunks must agree)."""
+    found: dict[str, OnlineRow] = {}
+    try:
+        for start in range(0, len(keys), READ_CHUNK):
+            chunk = keys[start : start + READ_CHUNK]
+            cursor = conn.execute(sql.get_many.format(_placeholders(len(chunk))), chunk)
+            for key, ts, payload in cursor:
+                found[key] = OnlineRow(ts, payload)
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return [None] * len(keys)
+        raise
+    return [found.get(key) for key in keys]
+
+
+def _read_snapshot(
+    conn: sqlite3.Connection, plan: list[tuple[_Statements, list[str]]]
+) -> list[list[OnlineRow | None]]:
+    """Each table's rows, all read in one read transaction (one snapshot)."""
+    conn.execute("BEGIN")
+    try:
+        return [_select(conn, sql, keys) for sql, keys in plan]
+    finally:
+        if conn.in_transaction:
+            conn.execute("COMMIT")
+
+
+def _read_union(
+    conn: sqlite3.Connection, plan: list[tuple[_Statements, list[str]]]
+) -> list[list[OnlineRow | None]]:
+    """All tables' rows in one statement (one snapshot, one call into SQLite)."""
+    sql = _union_sql(tuple((s.name, len(keys)) for s, keys in plan))
+    params = [key for _, keys in plan for key in keys]
+    found: list[dict[str, OnlineRow]] = [{} for _ in plan]
+    for i, key, ts, payload in conn.execute(sql, params):
+        found[i][key] = OnlineRow(ts, payload)
+    return [[rows.get(key) for key in keys] for rows, (_, keys) in zip(found, plan, strict=True)]
+
+
+@functools.lru_cache(maxsize=256)
+def _union_sql(tables: tuple[tuple[str, int], ...]) -> str:
+    """``SELECT i, key, event_ts, payload FROM <table i> WHERE key IN (...)`` for each
+    (quoted table name, key count), joined by UNION ALL; names come from ``_Statements``."""
+    return " UNION ALL ".join(
+        f"SELECT {i}, key, event_ts, payload FROM {name} WHERE key "
+        + ("= ?" if n == 1 else f"IN ({_placeholders(n)})")
+        for i, (name, n) in enumerate(tables)
+        if n
+    )
 
 
 @functools.lru_cache(maxsize=READ_CHUNK + 1)
