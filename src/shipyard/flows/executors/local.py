@@ -20,6 +20,7 @@ from shipyard.errors import InvalidArgument, TaskFailed
 from shipyard.flows.executors.base import Executor
 from shipyard.flows.executors.frames import read_frame, write_frame
 from shipyard.flows.worker import TaskResult, TaskSpec, flow_pickle, run_task
+from shipyard.flows.worker_main import serve_forked
 
 _STOP = None
 
@@ -31,15 +32,17 @@ class _Forked:
     def __init__(self, warm: Callable[[], object] | None) -> None:
         to_worker, from_runner = os.pipe()
         to_runner, from_worker = os.pipe()
-        sys.stdout.flush()  # the child must not inherit (and later repeat) buffered output
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):  # the child must not inherit (and later
+            with contextlib.suppress(OSError, ValueError):  # repeat) buffered output
+                stream.flush()
         pid = os.fork()
-        if pid == 0:  # the worker: never returns from here
-            from shipyard.flows.worker_main import serve_forked
-
-            os.close(from_runner)
-            os.close(to_runner)
-            serve_forked(to_worker, from_worker, warm)
+        if pid == 0:  # the worker: it must never return into the runner's code
+            try:
+                os.close(from_runner)
+                os.close(to_runner)
+                serve_forked(to_worker, from_worker, warm)
+            finally:
+                os._exit(1)
         os.close(to_worker)
         os.close(from_worker)
         self.pid = pid
