@@ -13,8 +13,9 @@ from __future__ import annotations
 import gc
 import logging
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import orjson
@@ -76,14 +77,12 @@ def create_app(
         # garbage collector from walking them again and again (full-collection pauses)
         gc.collect()
         gc.freeze()
-        switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(min(switch_interval, SWITCH_INTERVAL_S))
         service.start()
         try:
-            yield
+            with _short_switch_interval():
+                yield
         finally:
             service.close()
-            sys.setswitchinterval(switch_interval)
             gc.unfreeze()
 
     app = PredictionApp(
@@ -101,6 +100,27 @@ def create_app(
     _operations_routes(app, service)
     _json_errors(app)
     return app
+
+
+_switch = {"servers": 0, "saved": 0.0}  # servers running in this process; the interval before
+_switch_lock = threading.Lock()
+
+
+@contextmanager
+def _short_switch_interval() -> Iterator[None]:
+    """SWITCH_INTERVAL_S while any server of this process runs, then the interval before."""
+    with _switch_lock:
+        if _switch["servers"] == 0:
+            _switch["saved"] = sys.getswitchinterval()
+            sys.setswitchinterval(min(_switch["saved"], SWITCH_INTERVAL_S))
+        _switch["servers"] += 1
+    try:
+        yield
+    finally:
+        with _switch_lock:
+            _switch["servers"] -= 1
+            if _switch["servers"] == 0:
+                sys.setswitchinterval(_switch["saved"])
 
 
 class _Deferred(Response):
