@@ -13,8 +13,10 @@ write. So stores are given as zero-argument callables and read through the ``met
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from shipyard.features import offline
 from shipyard.features._sql import MEMORY_SETTING, MemoryLimit
 from shipyard.features.applied import Definitions, rebuild
+from shipyard.features.cache import PreparedCache
 from shipyard.features.sources import SourceContext
 from shipyard.tracking import current_user
 
@@ -45,6 +48,16 @@ class _AppliedCache:
     loaded: float = 0.0  # time.monotonic() of the last rebuild
 
 
+@dataclass
+class _Offline:
+    """The context's DuckDB database (made on first use) and its prepared-rows cache."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    scratch: threading.Lock = field(default_factory=threading.Lock)
+    database: duckdb.DuckDBPyConnection | None = None
+    cache: PreparedCache | None = None
+
+
 @dataclass(frozen=True, eq=False)
 class FeatureContext:
     """One project's settings, clock and stores, for the feature store's helpers."""
@@ -57,6 +70,7 @@ class FeatureContext:
     open_online: Callable[[], OnlineStore]
     tag_run: Callable[[str, str, Any], None]  # (run id, key, value), on the store's client
     _applied: _AppliedCache = field(default_factory=_AppliedCache, repr=False)
+    _offline: _Offline = field(default_factory=_Offline, repr=False)
 
     @classmethod
     def for_client(
@@ -122,8 +136,40 @@ class FeatureContext:
         return MemoryLimit(self.settings.duckdb_memory_limit or "", source)
 
     def connect(self) -> duckdb.DuckDBPyConnection:
+        """A private DuckDB of its own (apply, materialize, push)."""
         limit = self.memory_limit.value or None
         return offline.connect(temp_dir=str(self.home / "tmp" / "duckdb"), memory_limit=limit)
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A connection to the context's one DuckDB database, made on first use and reused
+        by every training set: what a cursor registers or creates as TEMP is its own, so
+        each job (and thread) gets one."""
+        state = self._offline
+        with state.lock:
+            if state.database is None:
+                state.database = self.connect()
+            return state.database.cursor()
+
+    @contextmanager
+    def scratch(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor for work that creates views and tables in the shared database (reading
+        and preparing sources): one at a time, and what it created is dropped after."""
+        with self._offline.scratch:
+            con = self.cursor()
+            try:
+                yield con
+            finally:
+                offline.drop_created(con)
+                con.close()
+
+    @property
+    def prepared(self) -> PreparedCache:
+        """Prepared rows of the views, kept in memory and under ``<home>/cache``."""
+        state = self._offline
+        with state.lock:
+            if state.cache is None:
+                state.cache = PreparedCache(self.home / "cache" / "features")
+            return state.cache
 
     def source_context(self) -> SourceContext:
         # beside the blobs, so every machine of a team reads the same pushed rows

@@ -1,13 +1,17 @@
-"""Point-in-time correct training sets, pushed into DuckDB as ASOF joins.
+"""Point-in-time correct training sets.
 
 For each entity row and each feature view, the join picks the feature row with the same
 join keys and the greatest (event timestamp, created timestamp, source position) not after
-the entity row's timestamp: one ASOF join per view on a struct key, so ties are broken
-inside the join, with no separate de-duplication pass. A match older than the view's TTL
-gives nulls. Every entity row comes back once, in input order, with its own columns.
+the entity row's timestamp. A match older than the view's TTL gives nulls. Every entity row
+comes back once, in input order, with its own columns.
 
-DuckDB streams the sources and spills to ``temp_directory`` past its memory limit, so
-inputs larger than memory work; ``RetrievalJob.to_parquet`` streams the result too.
+The ties are settled before the join: a view's *prepared* rows (``prepared``) keep, per
+(join keys, event time), only the row that wins them, sorted by keys and time, so the join
+is a plain as-of lookup on (keys, time). Entity rows held in memory are matched by binary
+search (``asof``); entity files go through the DuckDB ASOF join built here
+(``point_in_time_sql``), which streams them and spills to ``temp_directory`` past its
+memory limit, so entity rows larger than memory work; ``RetrievalJob.to_parquet`` streams
+the result too.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,11 +30,9 @@ from shipyard.features._sql import (
     duckdb_errors,
     ident,
     literal,
-    order_key,
     ts_column,
-    ts_literal,
 )
-from shipyard.features.checks import check_entity_keys, check_timestamp, check_view_data, columns_of
+from shipyard.features.checks import check_entity_keys, check_timestamp, columns_of
 from shipyard.features.definitions import FeatureView, OnDemandFeatureView
 from shipyard.features.sources import SourceContext, frame_fingerprint
 
@@ -38,8 +40,19 @@ if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
-MAX_SEQ = 2**64 - 1
 ENTITIES = "__entities"
+
+
+def key_column(i: int) -> str:
+    """The i-th join key's column in a view's prepared rows."""
+    return f"__k{i}"
+
+
+def value_column(j: int) -> str:
+    """The j-th feature's column in a view's prepared rows."""
+    return f"__v{j}"
+
+
 NAIVE_FIX_ENTITY = "df[col] = df[col].dt.tz_localize('UTC') (or tz_convert('UTC'))"
 
 
@@ -87,6 +100,16 @@ def connect(
     return duckdb.connect(config=config)
 
 
+def drop_created(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the views and tables of the database's main schema (a scratch cursor's)."""
+    rows = con.execute(
+        "SELECT 'VIEW', view_name FROM duckdb_views() WHERE NOT internal AND NOT temporary "
+        "UNION ALL SELECT 'TABLE', table_name FROM duckdb_tables() WHERE NOT temporary"
+    ).fetchall()
+    for kind, name in rows:  # views first: they may read the tables
+        con.execute(f"DROP {kind} IF EXISTS {ident(name)}")
+
+
 def register_entities(
     con: duckdb.DuckDBPyConnection, entity_df: Any, timestamp_column: str | None
 ) -> EntityInput:
@@ -128,47 +151,6 @@ def register_entities(
     ts = timestamp_column or _guess_timestamp(columns)
     check_timestamp("the entity dataframe", ts, columns, NAIVE_FIX_ENTITY)
     return EntityInput(ts, columns, fingerprint, table)
-
-
-def entity_bounds(con: duckdb.DuckDBPyConnection, entity: EntityInput) -> tuple[Any, Any]:
-    row = con.sql(
-        f"SELECT min({ident(entity.timestamp)}), max({ident(entity.timestamp)}) FROM {ENTITIES}"
-    ).to_arrow_table()
-    return row.column(0)[0].as_py(), row.column(1)[0].as_py()
-
-
-def prepare_view(
-    con: duckdb.DuckDBPyConnection,
-    request: ViewRequest,
-    index: int,
-    ctx: SourceContext,
-    bounds: tuple[datetime | None, datetime | None] = (None, None),
-) -> str:
-    """Create ``__fv_<index>``: join keys, ``__ts``, the ASOF key ``__k`` and the wanted
-    features (cast to their declared types), limited to rows that can match."""
-    view = request.view
-    relation = source_relation(con, view, index, ctx)
-    check_view_data(view, columns_of(con, relation))
-    source = view.source
-    ts = ts_column(source.timestamp_field)
-    dtypes = {f.name: f.type for f in view.features}
-    cols = [f"CAST({ident(k)} AS {t.duckdb}) AS {ident(k)}" for k, t in view.key_dtypes().items()]
-    cols.append(f"{ts} AS __ts")
-    cols.append(f"{order_key(source.timestamp_field, source.created_timestamp_column)} AS __k")
-    for j, name in enumerate(request.features + request.hidden):
-        cols.append(f"CAST({ident(name)} AS {dtypes[name].duckdb}) AS __v{index}_{j}")
-    where = [f"{ts} IS NOT NULL"]
-    low, high = bounds
-    if high is not None:
-        where.append(f"{ts} <= {ts_literal(high)}")
-    if low is not None and view.ttl is not None:
-        where.append(f"{ts} >= {ts_literal(low)} - INTERVAL {_micros(view)} MICROSECOND")
-    name = f"__fv_{index}"
-    con.execute(
-        f"CREATE OR REPLACE VIEW {name} AS SELECT {', '.join(cols)} "
-        f"FROM {ident(relation)} WHERE {' AND '.join(where)}"
-    )
-    return name
 
 
 def source_relation(
@@ -225,12 +207,28 @@ def _python_transform(
 
 
 @dataclass
+class Pick:
+    """One feature column of the result: feature ``value`` (its position among the view's
+    features) of view request ``view``, named ``name``."""
+
+    view: int
+    value: int
+    name: str
+
+
+@dataclass
 class JoinPlan:
-    sql: str  # the joined rows with __row, unordered
+    sql: str  # the joined rows with __row, unordered (the DuckDB path)
     output: list[str]  # entity columns, then feature columns, in order
     hidden: dict[str, str] = field(default_factory=dict)  # output name -> feature name
-    narrow_sql: str = ""  # __row and the features only: entity columns come from ...
-    entities: pa.Table | None = None  # ... the in-memory entity table, when there is one
+    picks: list[Pick] = field(default_factory=list)  # the feature columns, in order
+    entity: EntityInput | None = None
+    narrow_sql: str = ""  # __row and the features only (entity columns: from memory)
+
+    @property
+    def entities(self) -> pa.Table | None:
+        """The entity rows when they are in memory (then ``asof`` joins them)."""
+        return self.entity.table if self.entity is not None else None
 
 
 def point_in_time_sql(
@@ -239,21 +237,24 @@ def point_in_time_sql(
     relations: list[str],
     full_feature_names: bool,
 ) -> JoinPlan:
-    ts = ts_column(entity.timestamp)
-    selects = ["e.* EXCLUDE (__k)"]
+    """The join of the entity rows with each view's prepared rows (``relations``, with the
+    columns of ``prepared``): one plain ASOF join per view on (join keys, event time)."""
+    selects = ["e.* EXCLUDE (__t)"]
     joins = []
     output = list(entity.columns)
     taken = set(output)
     hidden: dict[str, str] = {}
+    picks: list[Pick] = []
     for i, (req, rel) in enumerate(zip(requests, relations, strict=True)):
-        on = [f"e.{ident(k)} = v{i}.{ident(k)}" for k in req.view.join_keys]
-        on.append(f"e.__k >= v{i}.__k")
-        joins.append(f"ASOF LEFT JOIN {rel} v{i} ON {' AND '.join(on)}")
+        on = [f"e.{ident(k)} = v{i}.{key_column(m)}" for m, k in enumerate(req.view.join_keys)]
+        on.append(f"e.__t >= v{i}.__ts")
+        joins.append(f"ASOF LEFT JOIN {ident(rel)} v{i} ON {' AND '.join(on)}")
         ttl = req.view.ttl
+        names = req.view.feature_names
         for j, name in enumerate(req.features + req.hidden):
-            value = f"v{i}.__v{i}_{j}"
+            value = f"v{i}.{value_column(names.index(name))}"
             if ttl is not None:
-                cutoff = f"e.__k.t - INTERVAL {_micros(req.view)} MICROSECOND"
+                cutoff = f"e.__t - INTERVAL {_micros(req.view)} MICROSECOND"
                 value = f"CASE WHEN v{i}.__ts >= {cutoff} THEN {value} END"
             is_hidden = j >= len(req.features)
             out = f"{req.view.name}__{name}" if (full_feature_names or is_hidden) else name
@@ -269,14 +270,13 @@ def point_in_time_sql(
             taken.add(out)
             if not is_hidden:
                 output.append(out)
+            picks.append(Pick(i, names.index(name), out))
             selects.append(f"{value} AS {ident(out)}")
-    entities = (
-        f"(SELECT *, {{'t': {ts}, 'c': 'infinity'::TIMESTAMPTZ, 's': {MAX_SEQ}::UBIGINT}} "
-        f"AS __k FROM {ENTITIES}) e"
-    )
+    ts = ts_column(entity.timestamp)
+    entities = f"(SELECT *, {ts} AS __t FROM {ENTITIES}) e"
     tail = f"FROM {entities} {' '.join(joins)}"
     narrow = f"SELECT e.__row, {', '.join(selects[1:])} {tail}"
-    return JoinPlan(f"SELECT {', '.join(selects)} {tail}", output, hidden, narrow, entity.table)
+    return JoinPlan(f"SELECT {', '.join(selects)} {tail}", output, hidden, picks, entity, narrow)
 
 
 def check_entity_columns(entity: EntityInput, requests: list[ViewRequest]) -> None:
@@ -311,13 +311,13 @@ def _register_entity_files(con: duckdb.DuckDBPyConnection, path: str) -> None:
     if reader == "read_csv":
         row = "row_number() OVER ()"
         con.execute(
-            f"CREATE OR REPLACE VIEW {ENTITIES} AS SELECT *, ({row})::UBIGINT AS __row "
+            f"CREATE OR REPLACE TEMP VIEW {ENTITIES} AS SELECT *, ({row})::UBIGINT AS __row "
             f"FROM read_csv({paths}, union_by_name = true)"
         )
         return
     row = "file_index::UBIGINT * 4294967296 + file_row_number::UBIGINT"
     con.execute(
-        f"CREATE OR REPLACE VIEW {ENTITIES} AS SELECT * EXCLUDE (file_row_number), "
+        f"CREATE OR REPLACE TEMP VIEW {ENTITIES} AS SELECT * EXCLUDE (file_row_number), "
         f"({row}) AS __row FROM read_parquet({paths}, file_row_number = true)"
     )
 

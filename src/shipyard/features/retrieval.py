@@ -1,5 +1,8 @@
-"""RetrievalJob: a training set described by its SQL, computed when asked for, with
-on-demand views run on the joined rows and the rows returned in input order."""
+"""RetrievalJob: a training set described by its join, computed when asked for, with
+on-demand views run on the joined rows and the rows returned in input order.
+
+Entity rows in memory are joined by ``asof`` (binary search in the prepared rows); entity
+files, and entity columns whose types only DuckDB should convert, by the plan's SQL."""
 
 from __future__ import annotations
 
@@ -9,13 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import InvalidFeature
 from shipyard.features._sql import MemoryLimit, memory_guard
-from shipyard.features.offline import JoinPlan, OnDemandRequest
+from shipyard.features.offline import JoinPlan, OnDemandRequest, ViewRequest
 from shipyard.features.on_demand import run_batch
 
 if TYPE_CHECKING:
     import duckdb
     import pandas as pd
     import pyarrow as pa
+
+    from shipyard.features.prepared import Prepared
 
 
 class RetrievalJob:
@@ -33,8 +38,12 @@ class RetrievalJob:
         lineage: Callable[[], dict[str, Any]],
         saver: Callable[[RetrievalJob, str], Any] | None = None,
         memory_limit: MemoryLimit | None = None,
+        views: list[ViewRequest] | None = None,
+        prepare: Callable[[], list[Prepared]] | None = None,
     ) -> None:
         self.memory_limit = memory_limit  # named in an out-of-memory error
+        self._views = views or []  # the requests of ``plan.picks``
+        self._prepare = prepare  # their prepared rows, registered as the plan's relations
         self._con = con
         self._plan = plan
         self._on_demand = on_demand
@@ -57,6 +66,21 @@ class RetrievalJob:
 
     @memory_guard
     def to_arrow(self) -> pa.Table:
+        return self._finish(self._joined())
+
+    def _joined(self) -> pa.Table:
+        """The entity rows with the views' features, before on-demand views."""
+        from shipyard.features import asof
+
+        prepared = self._prepare() if self._prepare is not None else None
+        if prepared is not None:
+            table = asof.join(self._plan, self._views, prepared)
+            if table is not None:
+                return table
+        return self._sql_joined()
+
+    def _sql_joined(self) -> pa.Table:
+        """Same, by DuckDB's ASOF join, then put back in input order."""
         import numpy as np
 
         entities = self._plan.entities
@@ -73,16 +97,24 @@ class RetrievalJob:
             for name in table.column_names:
                 entities = entities.append_column(name, table.column(name))
             table = entities
-        return self._finish(table)
+        return table
 
     def to_df(self) -> pd.DataFrame:
-        return self.to_arrow().to_pandas()
+        # one block per column: float columns without nulls are not copied again
+        return self.to_arrow().to_pandas(split_blocks=True, self_destruct=True)
 
     @memory_guard
     def to_batches(self, batch_size: int = 100_000) -> Iterator[pa.RecordBatch]:
-        """The rows in input order, streamed: for results larger than memory."""
+        """The rows in input order, streamed: for results larger than memory (entity rows
+        in memory are joined at once: the result is their size plus the features)."""
         import pyarrow as pa
 
+        if self._plan.entities is not None:
+            for batch in self._joined().to_batches(batch_size):
+                yield from self._finish(pa.Table.from_batches([batch])).to_batches()
+            return
+        if self._prepare is not None:
+            self._prepare()
         reader = self._con.sql(f"{self._plan.sql} ORDER BY __row").to_arrow_reader(batch_size)
         for batch in reader:
             yield from self._finish(pa.Table.from_batches([batch])).to_batches()
@@ -113,6 +145,8 @@ class RetrievalJob:
         return self._saver(self, name)
 
     def _empty(self) -> pa.Table:
+        if self._prepare is not None:
+            self._prepare()
         return self._con.sql(f"{self._plan.sql} LIMIT 0").to_arrow_table()
 
     def _finish(self, table: pa.Table) -> pa.Table:

@@ -65,6 +65,12 @@ class Source:
         """Changes when the data changes (cheaply: sizes and mtimes, a query's text)."""
         raise NotImplementedError
 
+    def data_fingerprint(self, ctx: SourceContext) -> str | None:
+        """Changes whenever the rows change, or None when no cheap fingerprint can promise
+        that (a query's text says nothing of the rows it returns). Work derived from the
+        rows alone may be kept under it (``features.cache``)."""
+        return None
+
     def to_spec(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
@@ -109,6 +115,10 @@ class FileSource(Source):
 
     def files(self) -> list[str]:
         """The data files, sorted: their order is the tie-break order."""
+        if self._is_local() and not globlib.has_magic(self.path):
+            local = self.path.removeprefix("file://")
+            if os.path.isfile(local):  # one local file: no need to import fsspec
+                return [local]
         fs, root = self._filesystem()
         if fs.isdir(root):
             pattern = f"{root.rstrip('/')}/**/*.{self.file_format}"
@@ -147,17 +157,19 @@ class FileSource(Source):
         """Paths, sizes and modification stamps of the data files (remote stores: their
         size plus whichever of mtime, ETag or creation time they report)."""
         h = hashlib.sha256()
-        fs, _ = self._filesystem()
         for path in self.files():
             h.update(path.encode())
             if self._is_local():
                 st = os.stat(path)
                 h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
                 continue
-            info = fs.info(path)
+            info = self._filesystem()[0].info(path)
             stamps = [info.get(k) for k in ("size", "mtime", "LastModified", "ETag", "created")]
             h.update(repr(stamps).encode())
         return h.hexdigest()
+
+    def data_fingerprint(self, ctx: SourceContext) -> str | None:
+        return self.fingerprint()
 
     def to_spec(self) -> dict[str, Any]:
         return {**super().to_spec(), "path": self.path, "file_format": self.file_format}
@@ -235,6 +247,9 @@ class DataFrameSource(Source):
             self._fingerprint = frame_fingerprint(self.df)
         return self._fingerprint
 
+    def data_fingerprint(self, ctx: SourceContext) -> str | None:
+        return self.fingerprint()
+
     def to_spec(self) -> dict[str, Any]:
         return {**super().to_spec(), "data": self.fingerprint()}
 
@@ -291,6 +306,24 @@ class PushSource(Source):
         assert self.batch_source is not None
         return self.batch_source.fingerprint()
 
+    def data_fingerprint(self, ctx: SourceContext) -> str | None:
+        """The batch source's, and the pushed segments' names, sizes and times."""
+        import fsspec
+
+        assert self.batch_source is not None
+        batch = self.batch_source.data_fingerprint(ctx)
+        if batch is None:
+            return None
+        h = hashlib.sha256(batch.encode())
+        files = self.pushed_files(ctx)
+        fs = fsspec.core.url_to_fs(files[0])[0] if files else None
+        for path in files:
+            assert fs is not None
+            info = fs.info(path)
+            stamps = [info.get(k) for k in ("size", "mtime", "LastModified", "ETag", "created")]
+            h.update(f"{path}\n{stamps!r}\n".encode())
+        return h.hexdigest()
+
     def to_spec(self) -> dict[str, Any]:
         assert self.batch_source is not None
         return {**super().to_spec(), "batch_source": self.batch_source.to_spec()}
@@ -317,8 +350,9 @@ def source_from_spec(spec: dict[str, Any], load_blob: Any) -> Source:
     if cls is None:
         raise InvalidFeature(f"unknown source kind {kind!r} in the registry")
     blob_hashes = spec.pop("blob_hashes", {})
+    known = None
     if kind == "dataframe":
-        spec.pop("data", None)
+        known = spec.pop("data", None)  # the frame's fingerprint, computed at apply
         spec["df"] = load_blob(blob_hashes["data"])
     if kind == "push":
         inner = dict(spec.pop("batch_source"))
@@ -330,7 +364,10 @@ def source_from_spec(spec: dict[str, Any], load_blob: Any) -> Source:
         spec["batch_source"] = source_from_spec(inner, load_blob)
         spec.pop("timestamp_field", None)
         spec.pop("created_timestamp_column", None)
-    return cls(**spec)
+    source = cls(**spec)
+    if isinstance(source, DataFrameSource) and isinstance(known, str):
+        source._fingerprint = known  # the blob is hash-checked: the same rows
+    return source
 
 
 def frame_fingerprint(df: pd.DataFrame) -> str:

@@ -1,8 +1,10 @@
-"""Assemble a training-set job: register inputs in DuckDB, check them, build the join, and
+"""Assemble a training-set job: register the entity rows, check them, get each view's
+prepared rows (``cache``: built once per view version and source data), plan the join, and
 describe its lineage (view versions, source fingerprints, entity rows hash)."""
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -10,12 +12,11 @@ from shipyard.errors import InvalidFeature
 from shipyard.features import offline
 from shipyard.features._sql import ident, ts_column, ts_literal
 from shipyard.features.offline import ViewRequest
+from shipyard.features.prepared import Prepared, build
 from shipyard.features.resolve import FeatureRequest, resolve
 from shipyard.features.retrieval import RetrievalJob
 
 if TYPE_CHECKING:
-    import duckdb
-
     from shipyard.features.context import FeatureContext
 
 
@@ -29,18 +30,28 @@ def build_job(
     end: datetime | None,
 ) -> RetrievalJob:
     views, on_demand, service = resolve(ctx.definitions(), features)
-    con = ctx.connect()
-    sources = ctx.source_context()
     if entity_df is None:
-        entity_df = _entities_from_range(con, ctx, views, start, end)
+        entity_df = _entities_from_range(ctx, views, start, end)
         timestamp_column = "event_timestamp"
     elif start is not None or end is not None:
         raise InvalidFeature("give either entity_df or start/end, not both")
+    con = ctx.cursor()
     entity = offline.register_entities(con, entity_df, timestamp_column)
     offline.check_entity_columns(entity, views)
-    bounds = offline.entity_bounds(con, entity)
-    relations = [offline.prepare_view(con, req, i, sources, bounds) for i, req in enumerate(views)]
+    relations = [f"__prepared_{i}" for i in range(len(views))]
     plan = offline.point_in_time_sql(entity, views, relations, full_feature_names)
+    prepared: list[Prepared] = []
+    lock = threading.Lock()
+
+    def prepare_all() -> list[Prepared]:
+        """On the job's first read: each view's prepared rows, registered for the SQL."""
+        with lock:
+            if not prepared:
+                rows = [prepare(ctx, req) for req in views]
+                for name, prep in zip(relations, rows, strict=True):
+                    con.register(name, prep.table)
+                prepared.extend(rows)
+            return prepared
 
     def lineage() -> dict[str, Any]:
         return {
@@ -71,12 +82,24 @@ def build_job(
         lineage,
         saver=lambda j, name: save_dataset(ctx, j, name),
         memory_limit=ctx.memory_limit,
+        views=views,
+        prepare=prepare_all,
     )
     return job
 
 
+def prepare(ctx: FeatureContext, req: ViewRequest) -> Prepared:
+    """The view's prepared rows, from the cache or built on a scratch connection."""
+    sources = ctx.source_context()
+
+    def make(key: str) -> Prepared:
+        with ctx.scratch() as con:
+            return build(con, req.view, sources, key)
+
+    return ctx.prepared.get(req.view, req.version, ctx.project, sources, make)
+
+
 def _entities_from_range(
-    con: duckdb.DuckDBPyConnection,
     ctx: FeatureContext,
     views: list[ViewRequest],
     start: datetime | None,
@@ -92,16 +115,17 @@ def _entities_from_range(
             "use an entity_df to combine views of different entities"
         )
     sources = ctx.source_context()
-    parts = []
-    for i, req in enumerate(views):
-        relation = offline.source_relation(con, req.view, 1000 + i, sources)
-        ts = ts_column(req.view.source.timestamp_field)
-        cols = ", ".join(ident(k) for k in keys)
-        parts.append(
-            f"SELECT {cols}, {ts} AS event_timestamp FROM {ident(relation)} "
-            f"WHERE {ts} >= {ts_literal(start)} AND {ts} <= {ts_literal(end)}"
-        )
-    order = ", ".join([*(ident(k) for k in keys), "event_timestamp"])
-    return con.sql(
-        f"SELECT DISTINCT * FROM ({' UNION ALL '.join(parts)}) ORDER BY {order}"
-    ).to_arrow_table()
+    with ctx.scratch() as con:
+        parts = []
+        for i, req in enumerate(views):
+            relation = offline.source_relation(con, req.view, 1000 + i, sources)
+            ts = ts_column(req.view.source.timestamp_field)
+            cols = ", ".join(ident(k) for k in keys)
+            parts.append(
+                f"SELECT {cols}, {ts} AS event_timestamp FROM {ident(relation)} "
+                f"WHERE {ts} >= {ts_literal(start)} AND {ts} <= {ts_literal(end)}"
+            )
+        order = ", ".join([*(ident(k) for k in keys), "event_timestamp"])
+        return con.sql(
+            f"SELECT DISTINCT * FROM ({' UNION ALL '.join(parts)}) ORDER BY {order}"
+        ).to_arrow_table()
