@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from shipyard._clock import FakeClock
-from shipyard.errors import InvalidFeature
+from shipyard.errors import InvalidFeature, StoreUnavailable
 from shipyard.features import (
     DataFrameSource,
     Entity,
@@ -28,6 +28,8 @@ from shipyard.features import (
     PushSource,
     String,
 )
+from shipyard.features.online.base import as_columns
+from shipyard.features.online.write import write_online
 from shipyard.tracking import Client
 
 NOW = pd.Timestamp("2024-03-01", tz="UTC")
@@ -348,3 +350,65 @@ def test_pushed_rows_live_beside_the_blobs(shipyard_home: object, clock: FakeClo
         5,
         9,
     ]
+
+
+class _Recorder:
+    """An online store that keeps what it is given, and can fail on its n-th write."""
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        self.rows: list[tuple[str, int, str]] = []
+        self.fail_at = fail_at
+        self.calls = 0
+
+    def write(self, table: str, keys: object, ts: object, payloads: object) -> int:
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise StoreUnavailable("the store went away")
+        k, t, p = as_columns(keys, ts, payloads)  # type: ignore[arg-type]
+        self.rows += zip(k, t, p, strict=True)
+        return len(k)
+
+
+def _writer_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "shipyard-online-write"]
+
+
+def test_the_streamed_write_keeps_order_and_ends_its_reader() -> None:
+    import duckdb
+
+    con = duckdb.connect()
+    store = _Recorder()
+    sql = "SELECT i::VARCHAR AS k, i AS t, '{}' AS p FROM range(120000) r(i) ORDER BY i"
+    assert write_online(con, sql, store, "v") == 120_000  # type: ignore[arg-type]
+    assert [t for _, t, _ in store.rows] == list(range(120_000)) and store.calls == 3
+    assert not _writer_threads()
+
+
+def test_a_store_failure_stops_the_reader_and_is_raised() -> None:
+    import duckdb
+
+    con = duckdb.connect()
+    store = _Recorder(fail_at=2)
+    sql = "SELECT i::VARCHAR AS k, i AS t, '{}' AS p FROM range(2000000) r(i)"
+    with pytest.raises(StoreUnavailable, match="went away"):
+        write_online(con, sql, store, "v")  # type: ignore[arg-type]
+    assert store.calls == 2 and len(store.rows) == 50_000
+    assert not _writer_threads()
+    assert con.sql("SELECT 42").fetchall() == [(42,)]  # the connection is free again
+
+
+def test_a_query_failure_midway_is_raised() -> None:
+    import duckdb
+
+    con = duckdb.connect()
+    store = _Recorder()
+    # as materialization renders payloads: above the sort, chunk by chunk
+    sql = (
+        "SELECT k, t, CASE WHEN t < 100000 THEN '{}' ELSE error('boom') END AS p "
+        "FROM (SELECT i::VARCHAR AS k, i AS t FROM range(200000) r(i) ORDER BY i)"
+    )
+    with pytest.raises(duckdb.Error, match="boom"):
+        write_online(con, sql, store, "v")  # type: ignore[arg-type]
+    assert [t for _, t, _ in store.rows] == list(range(len(store.rows)))
+    assert len(store.rows) <= 100_000  # at most the chunks before the failing one
+    assert not _writer_threads()

@@ -13,6 +13,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -69,6 +70,20 @@ def store(make_store: StoreFactory) -> OnlineStore:
 
 def payloads_of(rows: list[OnlineRow | None]) -> list[str | None]:
     return [None if row is None else row.payload for row in rows]
+
+
+def as_lists(keys: list[str], ts: list[int], payloads: list[str]) -> tuple[Any, Any, Any]:
+    return keys, ts, payloads
+
+
+def as_arrow(keys: list[str], ts: list[int], payloads: list[str]) -> tuple[Any, Any, Any]:
+    """The form a materialization hands over (Redis packs it in bulk)."""
+    import pyarrow as pa
+
+    return pa.array(keys), pa.array(ts, pa.int64()), pa.array(payloads)
+
+
+FORMS = pytest.mark.parametrize("form", [as_lists, as_arrow], ids=["lists", "arrow"])
 
 
 # -- the contract ----------------------------------------------------------------------
@@ -145,12 +160,13 @@ def tiny_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(redis_backend, "WRITE_BATCH", 2)
 
 
+@FORMS
 @pytest.mark.usefixtures("tiny_batches")
-def test_duplicate_keys_in_one_write_follow_input_order(store: OnlineStore) -> None:
+def test_duplicate_keys_in_one_write_follow_input_order(store: OnlineStore, form: Any) -> None:
     keys = ["b", "a", "c", "a", "b", "a", "b"]
     ts = [5, 5, 1, 5, 9, 4, 8]
     payloads = ["b1", "a1", "c1", "a2", "b2", "a-old", "b-old"]
-    assert store.write("v", keys, ts, payloads) == 7
+    assert store.write("v", *form(keys, ts, payloads)) == 7
     assert store.read("v", ["a", "b", "c"]) == [
         OnlineRow(5, "a2"),
         OnlineRow(9, "b2"),
@@ -158,15 +174,16 @@ def test_duplicate_keys_in_one_write_follow_input_order(store: OnlineStore) -> N
     ]
 
 
+@FORMS
 @pytest.mark.usefixtures("tiny_batches")
-def test_a_write_that_meets_stored_rows_midway(store: OnlineStore) -> None:
+def test_a_write_that_meets_stored_rows_midway(store: OnlineStore, form: Any) -> None:
     # Redis sends batches of new keys as MSETNX and falls back to the script at the first
     # stored key: [c, x] finds x, while [c, e] (sent before the reply) finds nothing.
     store.write("v", ["x"], [1], ["x1"])
     keys = ["a", "b", "c", "x", "c", "e", "a", "f"]
     ts = [5, 5, 5, 0, 5, 5, 5, 5]
     payloads = ["a-first", "b", "c-first", "x-stale", "c-second", "e", "a-second", "f"]
-    store.write("v", keys, ts, payloads)
+    store.write("v", *form(keys, ts, payloads))
     assert payloads_of(store.read("v", ["a", "b", "c", "e", "f", "x"])) == [
         "a-second",
         "b",
@@ -177,12 +194,13 @@ def test_a_write_that_meets_stored_rows_midway(store: OnlineStore) -> None:
     ]
 
 
-def test_duplicate_keys_in_one_batch_follow_input_order(store: OnlineStore) -> None:
-    store.write("v", ["a", "c"], [7, 7], ["a7", "c7"])
+@FORMS
+def test_duplicate_keys_in_one_batch_follow_input_order(store: OnlineStore, form: Any) -> None:
+    store.write("v", *form(["a", "c"], [7, 7], ["a7", "c7"]))
     keys = ["a", "b", "a", "a", "b", "c", "c"]
     ts = [9, 1, 5, 9, 0, 8, 6]
     payloads = ["a9", "b1", "a5", "a9 again", "b0", "c8", "c6"]
-    store.write("v", keys, ts, payloads)
+    store.write("v", *form(keys, ts, payloads))
     assert store.read("v", ["a", "b", "c"]) == [
         OnlineRow(9, "a9 again"),
         OnlineRow(1, "b1"),
@@ -219,6 +237,45 @@ def test_bad_rows_are_refused(
     with pytest.raises(InvalidArgument, match=message):
         store.write("v", keys, ts, payloads)
     assert store.read("v", ["a"]) == [None]  # nothing was written
+
+
+def test_arrow_columns_are_written_as_lists_are(store: OnlineStore) -> None:
+    """Several batches; multi-byte keys and payloads (lengths are in bytes); chunked and
+    string_view arrays; then a second write over stored rows, some older, some newer."""
+    import pyarrow as pa
+
+    n = 2_500
+    keys = [f"ké{i}:x" for i in range(n)]
+    ts = [1_000 + i for i in range(n)]
+    payloads = [f'{{"v": "€{i}", "s": "a:b"}}' for i in range(n)]
+    arrow_keys = pa.chunked_array([keys[:1000], keys[1000:]])
+    arrow_payloads = pa.array(payloads).cast(pa.string_view())
+    assert store.write("arrow", arrow_keys, pa.array(ts), arrow_payloads) == n
+    store.write("lists", keys, ts, payloads)
+    assert store.read("arrow", keys) == store.read("lists", keys)
+    assert store.read("arrow", ["ké7:x"]) == [OnlineRow(1_007, '{"v": "€7", "s": "a:b"}')]
+    again = [1_000 + i + (1 if i % 2 else -1) for i in range(n)]  # odd rows newer
+    store.write("arrow", *as_arrow(keys, again, ["new"] * n))
+    store.write("lists", keys, again, ["new"] * n)
+    rows = store.read("arrow", keys)
+    assert rows == store.read("lists", keys)
+    assert [r and r.payload == "new" for r in rows[:4]] == [False, True, False, True]
+
+
+@pytest.mark.parametrize(
+    ("columns", "message"),
+    [
+        ((["a", None], [1, 2], ["A", "B"]), "keys must be strings"),
+        ((["a"], [1.5], ["A"]), "event_ts must be integers"),
+        ((["a", "b"], [1], ["A", "B"]), "differ in length"),
+    ],
+)
+def test_bad_arrow_columns_are_refused(store: OnlineStore, columns: tuple, message: str) -> None:
+    import pyarrow as pa
+
+    with pytest.raises(InvalidArgument, match=message):
+        store.write("v", *(pa.array(c) for c in columns))
+    assert store.read("v", ["a"]) == [None]
 
 
 def test_empty_write(store: OnlineStore) -> None:

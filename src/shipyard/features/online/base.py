@@ -159,8 +159,8 @@ def as_columns(
 ) -> tuple[list[str], list[int], list[str]]:
     """The three parallel inputs as lists of str, int, str; InvalidArgument otherwise.
 
-    Accepts lists, tuples, numpy arrays, pandas Series and other iterables; numpy integers
-    become Python ints (drivers cannot bind them).
+    Accepts lists, tuples, numpy arrays, pandas Series, Arrow arrays and other iterables;
+    numpy integers become Python ints (drivers cannot bind them).
     """
     k, t, p = _strings(keys, "keys"), as_list(event_ts), _strings(payloads, "payloads")
     if not len(k) == len(t) == len(p):
@@ -182,11 +182,13 @@ def as_list(values: Any) -> list[Any]:
     """``values`` as a list, without a copy when it already is one."""
     if type(values) is list:
         return values
-    tolist = getattr(values, "tolist", None)  # numpy arrays, pandas Series
-    if callable(tolist):
-        values = tolist()
-        if type(values) is list:
-            return values
+    for method in ("tolist", "to_pylist"):  # numpy, pandas; Arrow arrays and chunked arrays
+        convert = getattr(values, method, None)
+        if callable(convert):
+            values = convert()
+            if type(values) is list:
+                return values
+            break
     return list(values)
 
 
