@@ -222,44 +222,53 @@ def build(
     con: duckdb.DuckDBPyConnection, view: FeatureView, sources: SourceContext, key: str = ""
 ) -> Prepared:
     """Read, check, sort and de-duplicate the view's rows (on a scratch connection)."""
-    relation = source_relation(con, view, 0, sources)
-    check_view_data(view, columns_of(con, relation))
-    table = con.sql(prepare_sql(view, relation)).to_arrow_table()
-    keep = winners(table, len(view.join_keys))
-    table = table.drop_columns(["__c", "__s"])
-    if keep is not None:
-        table = table.filter(keep)
-    return Prepared(table, list(view.join_keys), view.feature_names, key)
-
-
-def winners(table: pa.Table, nkeys: int) -> pa.Array | None:
-    """Keep-mask of the row that wins each run of equal (keys, event time): the greatest
-    (``__c``, ``__s``); None when no two rows share keys and time."""
     import numpy as np
     import pyarrow as pa
 
-    n = table.num_rows
-    if n < 2:
+    relation = source_relation(con, view, 0, sources)
+    check_view_data(view, columns_of(con, relation))
+    table = con.sql(prepare_sql(view, relation)).to_arrow_table()
+    ts = _int64(table.column("__ts"))
+    new_key = np.zeros(table.num_rows, dtype=bool)  # the row's keys differ from the last's
+    new_key[:1] = True
+    for i in range(len(view.join_keys)):
+        new_key[1:] |= _differs_from_previous(table.column(key_column(i)))
+    first = new_key.copy()  # the row starts a run of equal (keys, time)
+    first[1:] |= ts[1:] != ts[:-1]
+    keep = winners(table, first)
+    table = table.drop_columns(["__c", "__s"])
+    if keep is not None:
+        table = table.filter(pa.array(keep))
+        ts, new_key = ts[first], new_key[first]  # one row per run, in run order
+    prepared = Prepared(table, list(view.join_keys), view.feature_names, key)
+    prepared.__dict__["ts"] = ts  # what the cached properties would compute again
+    prepared.__dict__["starts"] = np.append(np.flatnonzero(new_key), len(ts)).astype(np.int64)
+    return prepared
+
+
+def winners(table: pa.Table, first: np.ndarray) -> np.ndarray | None:
+    """Keep-mask of the row that wins each run of equal (keys, event time) (``first``
+    marks where runs start): the greatest (``__c``, ``__s``); None when every run is one
+    row."""
+    import numpy as np
+    import pyarrow as pa
+
+    n = len(first)
+    if first.all():
         return None
-    differs = _differs_from_previous(table.column("__ts"))
-    for i in range(nkeys):
-        differs |= _differs_from_previous(table.column(key_column(i)))
-    if differs.all():
-        return None
-    first = np.ones(n, dtype=bool)
-    first[1:] = differs
     last = np.ones(n, dtype=bool)
-    last[:-1] = differs
+    last[:-1] = first[1:]
     keep = first & last  # rows alone in their run
-    tied = np.flatnonzero(~keep)
-    run = np.cumsum(first)[tied]
-    created = _int64(table.column("__c"))[tied]  # µs; -infinity is the smallest
-    seq = table.column("__s").to_numpy()[tied]
+    tied = np.flatnonzero(~keep)  # rows of runs of two or more, each run's first included
+    run = np.cumsum(first[tied])
+    index = pa.array(tied)
+    created = _int64(table.column("__c").take(index))  # µs; -infinity is the smallest
+    seq = np.asarray(table.column("__s").take(index).to_numpy())
     order = np.lexsort((seq, created, run))  # by run, then (created, position)
     best = np.ones(len(order), dtype=bool)  # the last of each run in that order
     best[:-1] = run[order][1:] != run[order][:-1]
     keep[tied[order][best]] = True
-    return pa.array(keep)
+    return keep
 
 
 def _int64(column: pa.ChunkedArray) -> np.ndarray:
