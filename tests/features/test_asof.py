@@ -173,8 +173,12 @@ def test_in_memory_join_equals_the_duckdb_join(
         got, want = in_memory.column(name), by_duckdb.column(name)
         assert got.type == want.type, name
         assert got.to_pylist() == want.to_pylist(), name
-    assert job.to_arrow().equals(job._finish(by_duckdb))  # the public path is asof's
-    fs.context.prepared.flush()
+    result = job.to_arrow()
+    assert result.equals(job._finish(by_duckdb))  # the public path is asof's
+    fs.context.prepared.flush()  # and the same rows from the entry on disk (deduplicated)
+    again = FeatureStore(fs.project, client=shipyard_client)
+    got = again.get_training_set(case["entities"], ["stats:v"], timestamp_column="ts")
+    assert got.to_arrow().equals(result)
 
 
 @pytest.mark.parametrize("sign", [1, -1])

@@ -201,14 +201,15 @@ def write(folder: Path, prepared: Prepared) -> Path:
 
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".{prepared.key}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    table = prepared.deduplicated
     meta = {
         "key": prepared.key,
-        "rows": prepared.rows,
+        "rows": table.num_rows,
         "keys": prepared.keys,
         "features": prepared.features,
         "format": FORMAT,
     }
-    table = prepared.table.replace_schema_metadata({META: json.dumps(meta).encode()})
+    table = table.replace_schema_metadata({META: json.dumps(meta).encode()})
     try:
         with pa.OSFile(str(tmp), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)

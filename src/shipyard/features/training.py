@@ -49,7 +49,7 @@ def build_job(
             if not prepared:
                 rows = [prepare(ctx, req) for req in views]
                 for name, prep in zip(relations, rows, strict=True):
-                    con.register(name, prep.table)
+                    con.register(name, prep.deduplicated)
                 prepared.extend(rows)
             return prepared
 
