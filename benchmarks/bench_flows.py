@@ -502,6 +502,11 @@ def main() -> None:
     if "foreach" in cases:
         cases.add("linear")  # per-task overhead is measured against the linear wall
     _common.header("bench_flows: Shipyard vs Metaflow, same flow files", args.uri)
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        print(
+            "  warning: PYTHONDONTWRITEBYTECODE is set: Shipyard's sources (an editable "
+            "install) are compiled again in every process, Metaflow's installed .pyc are not"
+        )
     print(
         f"  shipyard at {_common.source_label()}; "
         f"{_common.versions(sys.executable, 'shipyard', 'numpy')}; "
