@@ -20,6 +20,7 @@ URI: ``redis://[:PASSWORD@]HOST:PORT/DB`` or ``rediss://`` for TLS (redis-py's U
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections import deque
 from collections.abc import Sequence
@@ -306,39 +307,57 @@ class _ArrowCommands:
     """Rows given as Arrow arrays (a materialization's chunks), packed in bulk: Arrow's
     kernels render every argument as a RESP bulk string (``$<bytes>\\r\\n<text>\\r\\n``)
     and a batch's arguments are a slice of one buffer, sent as it is. No Python object is
-    made per row (hiredis packing the same rows costs ~1 µs each)."""
+    made per row (hiredis packing the same rows costs ~1 µs each). The script's arguments
+    (names, then values) are rendered only if a batch needs the script."""
 
     def __init__(self, prefix: str, keys: Any, ts: Any, payloads: Any) -> None:
         import pyarrow as pa
         import pyarrow.compute as pc
 
         text = pa.large_string()
-        self._names = pc.binary_join_element_wise(
-            pa.scalar(prefix, text), keys.cast(text), pa.scalar("", text)
+        self._prefix = pa.scalar(prefix, text)
+        self._keys, self._payloads = keys.cast(text), payloads.cast(text)
+        self._ts = ts.cast(text)
+        name_lengths = pc.add(pc.binary_length(self._keys), len(prefix.encode()))
+        value_lengths = pc.add(
+            pc.add(pc.binary_length(self._ts), pc.binary_length(self._payloads)), 1
         )
-        values = pc.binary_join_element_wise(
-            ts.cast(text), payloads.cast(text), pa.scalar(":", text)
-        )
-        name_args, value_args = _bulk(self._names), _bulk(values)
-        pair_args = pc.binary_join_element_wise(name_args, value_args, pa.scalar("", text))
-        self._name_args, self._value_args = _Slices(name_args), _Slices(value_args)
-        self._pair_args = _Slices(pair_args)
+        s = functools.partial(pa.scalar, type=text)
+        # "$<n>\r\n<prefix><key>\r\n$<m>\r\n<ts>:<payload>\r\n", one kernel call
+        self._pairs = _Slices(
+            pc.binary_join_element_wise(
+                s("$"), name_lengths.cast(text), s("\r\n"), self._prefix, self._keys,
+                s("\r\n$"), value_lengths.cast(text), s("\r\n"), self._ts, s(":"),
+                self._payloads, s("\r\n"), s(""),
+            )
+        )  # fmt: skip
+        self._unique = _sorted_and_unique(self._keys)  # else: checked batch by batch
+        self._script_args: tuple[_Slices, _Slices] | None = None
 
     def __len__(self) -> int:
-        return len(self._names)
+        return len(self._keys)
 
     def msetnx(self, conn: Any, lo: int, hi: int) -> list[Buffer] | None:
         import pyarrow.compute as pc
 
         n = hi - lo
-        if pc.count_distinct(self._names.slice(lo, n)).as_py() != n:
+        if not self._unique and pc.count_distinct(self._keys.slice(lo, n)).as_py() != n:
             return None
-        return [f"*{2 * n + 1}\r\n$6\r\nMSETNX\r\n".encode(), self._pair_args[lo:hi]]
+        return [f"*{2 * n + 1}\r\n$6\r\nMSETNX\r\n".encode(), self._pairs[lo:hi]]
 
     def upsert(self, conn: Any, lo: int, hi: int) -> list[Buffer]:
+        if self._script_args is None:
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
+            text, empty = pa.large_string(), pa.scalar("", pa.large_string())
+            names = pc.binary_join_element_wise(self._prefix, self._keys, empty)
+            values = pc.binary_join_element_wise(self._ts, self._payloads, pa.scalar(":", text))
+            self._script_args = _Slices(_bulk(names)), _Slices(_bulk(values))
+        names_args, value_args = self._script_args
         n = hi - lo
         head = f"*{2 * n + 3}\r\n$4\r\nEVAL\r\n{_bulk_text(_UPSERT)}{_bulk_text(str(n))}"
-        return [head.encode(), self._name_args[lo:hi], self._value_args[lo:hi]]
+        return [head.encode(), names_args[lo:hi], value_args[lo:hi]]
 
 
 def _arrow_commands(prefix: str, keys: Any, ts: Any, payloads: Any) -> _ArrowCommands | None:
@@ -363,6 +382,17 @@ def _arrow_commands(prefix: str, keys: Any, ts: Any, payloads: Any) -> _ArrowCom
     ):
         return None
     return _ArrowCommands(prefix, keys, ts, payloads)
+
+
+def _sorted_and_unique(texts: Any) -> bool:
+    """True when ``texts`` are in strictly increasing order (so no text repeats): two
+    vectorized comparisons, cheaper than hashing them. A materialization's keys are."""
+    import pyarrow.compute as pc
+
+    if len(texts) < 2:
+        return True
+    increasing = pc.all(pc.less(texts.slice(0, len(texts) - 1), texts.slice(1))).as_py()
+    return bool(increasing)
 
 
 def _bulk(texts: Any) -> Any:
