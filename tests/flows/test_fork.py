@@ -27,7 +27,7 @@ from tests.flows.examples.where_flow import WhereFlow
 EXAMPLES = Path(__file__).parent / "examples"
 ROOT = Path(__file__).parents[2]
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="workers are forked on Linux")
+linux_only = pytest.mark.skipif(sys.platform != "linux", reason="workers are forked on Linux")
 
 
 def flow_env(home: Path, **extra: str) -> dict[str, str]:
@@ -46,6 +46,7 @@ def run_file(name: str, *args: str, env: dict[str, str]) -> subprocess.Completed
     )
 
 
+@linux_only
 @pytest.mark.slow
 def test_a_linear_run_forks_one_worker_and_starts_no_interpreter(client, shipyard_home):
     env = flow_env(shipyard_home, SHIPYARD_URI=client.settings.uri)  # SQLite, PostgreSQL
@@ -66,6 +67,7 @@ def test_a_linear_run_forks_one_worker_and_starts_no_interpreter(client, shipyar
     assert said.count("printed by the flow file before the run") == 1
 
 
+@linux_only
 @pytest.mark.slow
 def test_a_forked_worker_that_dies_fails_its_attempt_and_a_fresh_one_retries(shipyard_home):
     done = run_file("where_flow.py", "run", "--crash", "true", env=flow_env(shipyard_home))
@@ -79,6 +81,7 @@ def test_a_forked_worker_that_dies_fails_its_attempt_and_a_fresh_one_retries(shi
     assert [t.status for t in attempts] == [shipyard.RunStatus.KILLED, shipyard.RunStatus.FINISHED]
 
 
+@linux_only
 @pytest.mark.slow
 def test_timeout_stops_a_forked_worker(shipyard_home):
     done = run_file("sleepy_flow.py", "run", "--overrun", "30", env=flow_env(shipyard_home))
@@ -89,6 +92,7 @@ def test_timeout_stops_a_forked_worker(shipyard_home):
     assert run["limited"].task.status is shipyard.RunStatus.KILLED
 
 
+@linux_only
 @pytest.mark.slow
 def test_ctrl_c_stops_the_run_and_its_forked_worker_quietly(shipyard_home, tmp_path):
     ready = tmp_path / "ready"
