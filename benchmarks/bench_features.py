@@ -365,9 +365,10 @@ def child_shipyard_join(a: dict[str, Any]) -> None:
         if cache is not None:
             cache.flush()  # the first call's entry written (also for the next process)
         gc.collect()
-        start = time.perf_counter()
+        cpu, start = cpu_seconds(), time.perf_counter()
         again = fs.get_training_set(entity_df, a["refs"]).to_df()
-        result.update(again=time.perf_counter() - start, again_peak=maxrss())
+        wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu
+        result.update(again=wall, again_cpu=cpu, again_peak=maxrss())
         result["same"] = bool(again.equals(df))
     emit(result)
 
@@ -779,15 +780,18 @@ def summarize(label: str, trials: list[dict], warm: list[dict] | None = None) ->
         fresh = [t["wall"] for t in warm]
         out.update(
             again=statistics.median(again),
+            again_cpu=statistics.median(t["again_cpu"] for t in trials),
             again_peak=max(t["again_peak"] for t in trials),
             warm=statistics.median(fresh),
+            warm_cpu=statistics.median(t["cpu"] for t in warm),
             warm_peak=max(t["peak"] for t in warm),
         )
         print(
             f"    repeated call, same process: {' '.join(f'{w:.3f}' for w in again)} s "
-            f"(median {out['again']:.3f}; peak after it {out['again_peak'] / 1e6:,.0f} MB); "
-            f"new process, prepared rows on disk: {' '.join(f'{w:.3f}' for w in fresh)} s "
-            f"(median {out['warm']:.3f}; peak {out['warm_peak'] / 1e6:,.0f} MB)"
+            f"(median {out['again']:.3f}, CPU {out['again_cpu']:.2f} s; peak after it "
+            f"{out['again_peak'] / 1e6:,.0f} MB); new process, prepared rows on disk: "
+            f"{' '.join(f'{w:.3f}' for w in fresh)} s (median {out['warm']:.3f}, CPU "
+            f"{out['warm_cpu']:.2f} s; peak {out['warm_peak'] / 1e6:,.0f} MB)"
         )
     return out
 

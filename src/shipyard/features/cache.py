@@ -18,6 +18,7 @@ metadata does not match is deleted and the entry is built again. Each view keeps
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -188,10 +189,18 @@ def _read(path: Path, key: str) -> Prepared:
 
 
 def _write_quietly(folder: Path, prepared: Prepared) -> None:
+    _lower_priority()
     try:
         write(folder, prepared)
     except Exception as exc:  # a cache: a failed write costs a rebuild later, nothing else
         log.warning("could not keep prepared rows in %s: %s", folder, exc)
+
+
+def _lower_priority() -> None:
+    """Let the training set that built the entry have the CPU first (Linux: a thread's
+    own nice value)."""
+    with contextlib.suppress(AttributeError, OSError):  # else at normal priority
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
 
 
 def write(folder: Path, prepared: Prepared) -> Path:
