@@ -5,9 +5,13 @@ without pandas; lookups read every view in one round trip and plan once."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +28,7 @@ from shipyard.features import (
     FeatureStore,
     FeatureView,
     Field,
+    FileSource,
     Float64,
     Int64,
     OnDemandFeatureView,
@@ -305,3 +310,47 @@ def test_a_bad_row_function_is_a_clear_error_in_both_paths(
 def test_request_values_are_needed_online(store: FeatureStore) -> None:
     with pytest.raises(InvalidFeature, match=r"needs request values \['amount'\]"):
         store.get_online_features(_refs("by_row"), [{"customer_id": 1}])
+
+
+def test_a_row_mode_lookup_loads_no_pandas(shipyard_home: Path, tmp_path: Path) -> None:
+    """A fresh process (a prediction server) that loads the definitions and looks up a
+    service with a row-mode view imports neither pandas nor DuckDB nor Arrow."""
+    path = tmp_path / "stats.parquet"
+    pd.DataFrame(
+        {
+            "customer_id": [1, 2],
+            "event_timestamp": pd.to_datetime(["2024-01-01", "2024-01-02"], utc=True),
+            "spend": [10.0, 20.0],
+        }
+    ).to_parquet(path)
+    stats = FeatureView(
+        "stats",
+        source=FileSource(name="stats_source", path=str(path)),
+        entities=[customer],
+        schema=[Field("spend", Float64)],
+    )
+
+    @on_demand_feature_view(
+        sources=[stats], schema=[Field("double", Float64)], mode="python", singleton=True
+    )
+    def doubled(row: dict[str, Any]) -> dict[str, Any]:
+        return {"double": row["spend"] * 2}
+
+    fs = FeatureStore("lean")
+    fs.apply([stats, doubled, FeatureService("svc", features=[stats, doubled])])
+    fs.materialize(None, NOW.to_pydatetime())
+    fs.close()
+    code = (
+        "import sys, json\n"
+        "from shipyard.features import FeatureStore\n"
+        "lookup = FeatureStore('lean').online_lookup('svc')\n"
+        "answer = lookup([{'customer_id': 2}]).values\n"
+        "heavy = [m for m in ('pandas', 'duckdb', 'pyarrow', 'numpy') if m in sys.modules]\n"
+        "print(json.dumps([answer, heavy]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    answer, heavy = json.loads(done.stdout)
+    assert answer == {"spend": [20.0], "double": [40.0]}
+    assert heavy == []
