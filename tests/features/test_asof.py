@@ -31,7 +31,7 @@ from shipyard.tracking import Client
 
 BASE_US = int(datetime(2024, 3, 1, tzinfo=UTC).timestamp() * 1_000_000)
 INT_TYPES = [pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(), pa.uint32(), pa.uint64()]
-STRING_TYPES = [pa.string(), pa.large_string()]
+STRING_TYPES = [pa.string(), pa.large_string(), pa.dictionary(pa.int32(), pa.string())]
 UNITS = ["s", "ms", "us", "ns"]
 PER_UNIT = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 0}
 
@@ -194,3 +194,36 @@ def test_nanoseconds_round_as_duckdb_rounds_them(sign: int) -> None:
     rows = con.execute("SELECT epoch_us(CAST(t AS TIMESTAMPTZ)) FROM t").fetchall()
     assert got.tolist() == [r[0] for r in rows]
     assert valid.all()
+
+
+ARROW_TYPES = [
+    *INT_TYPES,
+    pa.uint16(),
+    pa.float32(),
+    pa.float64(),
+    pa.bool_(),
+    pa.string(),
+    pa.large_string(),
+    pa.string_view(),
+    pa.binary(),
+    pa.large_binary(),
+    pa.date32(),
+    pa.dictionary(pa.int32(), pa.string()),
+    *(pa.timestamp(unit) for unit in UNITS),
+    *(pa.timestamp(unit, tz="UTC") for unit in UNITS),
+    pa.timestamp("us", tz="Europe/Paris"),
+]
+
+
+def test_entity_types_are_named_as_duckdb_names_them() -> None:
+    """In-memory entity rows are checked without DuckDB, by the names it would show."""
+    import duckdb
+
+    from shipyard.features.offline import duckdb_types
+
+    table = pa.table({f"c{i}": pa.array([None], type=t) for i, t in enumerate(ARROW_TYPES)})
+    con = duckdb.connect()
+    con.register("t", table)
+    described = {str(r[0]): str(r[1]) for r in con.execute("DESCRIBE t").fetchall()}
+    assert duckdb_types(table.schema) == described
+    assert duckdb_types(pa.schema([("d", pa.decimal128(10, 2))])) is None  # DuckDB decides

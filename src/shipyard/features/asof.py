@@ -152,11 +152,13 @@ def entity_times(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray] | Non
 def entity_keys(column: pa.ChunkedArray, dtype: Dtype) -> pa.ChunkedArray | None:
     """The entity key column in a type ``Prepared.key_numbers`` compares exactly as DuckDB
     does: integers as int64 (a uint64 above the int64 range matches nothing), strings as
-    they are. None for any other type."""
+    they are (dictionary-encoded ones decoded). None for any other type."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     kind = column.type
+    if pa.types.is_dictionary(kind) and pa.types.is_string(kind.value_type):
+        column, kind = column.cast(kind.value_type), kind.value_type  # pandas' categoricals
     if dtype in (Dtype.INT32, Dtype.INT64) and pa.types.is_integer(kind):
         if kind == pa.uint64():  # null the values above int64; the rest fit
             column = pc.if_else(pc.greater(column, pa.scalar(INT64_MAX, pa.uint64())), None, column)

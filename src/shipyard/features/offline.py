@@ -76,9 +76,21 @@ class OnDemandRequest:
 @dataclass
 class EntityInput:
     timestamp: str
-    columns: dict[str, str]
+    columns: dict[str, str]  # name -> DuckDB type
     fingerprint: Callable[[], str]
     table: pa.Table | None = None  # in-memory entity rows, in input order
+    con: duckdb.DuckDBPyConnection | None = None  # where __entities is registered, if anywhere
+
+    def register(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Show in-memory rows to DuckDB as ``__entities`` with ``__row``, their position
+        (for the DuckDB join; entity files are registered as they are read)."""
+        import numpy as np
+        import pyarrow as pa
+
+        if self.table is not None and con is not self.con:
+            rows = pa.array(np.arange(len(self.table), dtype=np.uint64))
+            con.register(ENTITIES, self.table.append_column("__row", rows))
+            self.con = con
 
 
 def connect(
@@ -111,14 +123,15 @@ def drop_created(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def register_entities(
-    con: duckdb.DuckDBPyConnection, entity_df: Any, timestamp_column: str | None
+    cursor: Callable[[], duckdb.DuckDBPyConnection], entity_df: Any, timestamp_column: str | None
 ) -> EntityInput:
-    """Show the entity rows to DuckDB as ``__entities`` with a ``__row`` position column.
+    """The entity rows, their columns' DuckDB types and timestamp column, checked.
 
     Accepts a pandas DataFrame, an Arrow table, or the path of a Parquet/CSV file or folder
-    (read lazily, so it may be larger than memory).
+    (read lazily, so it may be larger than memory). Files are shown to DuckDB at once as
+    ``__entities`` (on a ``cursor()``); rows in memory are described from their Arrow types
+    and shown to DuckDB only if a DuckDB join runs (``EntityInput.register``).
     """
-    import numpy as np
     import pandas as pd
     import pyarrow as pa
 
@@ -131,8 +144,10 @@ def register_entities(
         table = entity_df
         fingerprint = lambda: frame_fingerprint(table.to_pandas())  # noqa: E731
     elif isinstance(entity_df, str | Path):
+        con = cursor()
         _register_entity_files(con, str(entity_df))
         fingerprint = lambda: _files_fingerprint(str(entity_df))  # noqa: E731
+        entity = EntityInput("", columns_of(con, ENTITIES), fingerprint, None, con)
         table = None
     else:
         raise InvalidFeature(
@@ -145,12 +160,60 @@ def register_entities(
             raise InvalidFeature(
                 f"entity dataframe column {bad[0]!r}: names starting with '__' are reserved"
             )
-        rows = pa.array(np.arange(len(table), dtype=np.uint64))
-        con.register(ENTITIES, table.append_column("__row", rows))
-    columns = {k: v for k, v in columns_of(con, ENTITIES).items() if k != "__row"}
-    ts = timestamp_column or _guess_timestamp(columns)
-    check_timestamp("the entity dataframe", ts, columns, NAIVE_FIX_ENTITY)
-    return EntityInput(ts, columns, fingerprint, table)
+        entity = EntityInput("", duckdb_types(table.schema) or {}, fingerprint, table)
+        if len(entity.columns) != table.num_columns:  # a type only DuckDB can name
+            entity.register(cursor())
+            assert entity.con is not None
+            entity.columns = columns_of(entity.con, ENTITIES)
+    entity.columns.pop("__row", None)
+    entity.timestamp = timestamp_column or _guess_timestamp(entity.columns)
+    check_timestamp("the entity dataframe", entity.timestamp, entity.columns, NAIVE_FIX_ENTITY)
+    return entity
+
+
+def duckdb_types(schema: pa.Schema) -> dict[str, str] | None:
+    """Column -> the type DuckDB shows for it (``DESCRIBE``), for the usual Arrow types;
+    None when a column has another (then DuckDB is asked)."""
+    import pyarrow as pa
+
+    out: dict[str, str] = {}
+    for f in schema:
+        kind = f.type
+        if pa.types.is_dictionary(kind) and pa.types.is_string(kind.value_type):
+            out[f.name] = "VARCHAR"
+        elif pa.types.is_timestamp(kind):
+            if kind.tz is not None:
+                out[f.name] = "TIMESTAMPTZ_NS" if kind.unit == "ns" else "TIMESTAMP WITH TIME ZONE"
+            else:
+                out[f.name] = {"s": "TIMESTAMP_S", "ms": "TIMESTAMP_MS", "ns": "TIMESTAMP_NS"}.get(
+                    kind.unit, "TIMESTAMP"
+                )
+        elif str(kind) in _DUCKDB_NAMES:
+            out[f.name] = _DUCKDB_NAMES[str(kind)]
+        else:
+            return None
+    return out
+
+
+_DUCKDB_NAMES = {
+    "int8": "TINYINT",
+    "int16": "SMALLINT",
+    "int32": "INTEGER",
+    "int64": "BIGINT",
+    "uint8": "UTINYINT",
+    "uint16": "USMALLINT",
+    "uint32": "UINTEGER",
+    "uint64": "UBIGINT",
+    "float": "FLOAT",
+    "double": "DOUBLE",
+    "bool": "BOOLEAN",
+    "string": "VARCHAR",
+    "large_string": "VARCHAR",
+    "string_view": "VARCHAR",
+    "binary": "BLOB",
+    "large_binary": "BLOB",
+    "date32[day]": "DATE",
+}
 
 
 def source_relation(

@@ -31,7 +31,7 @@ class RetrievalJob:
 
     def __init__(
         self,
-        con: duckdb.DuckDBPyConnection,
+        connect: Callable[[], duckdb.DuckDBPyConnection],
         plan: JoinPlan,
         on_demand: list[OnDemandRequest],
         full_feature_names: bool,
@@ -43,8 +43,8 @@ class RetrievalJob:
     ) -> None:
         self.memory_limit = memory_limit  # named in an out-of-memory error
         self._views = views or []  # the requests of ``plan.picks``
-        self._prepare = prepare  # their prepared rows, registered as the plan's relations
-        self._con = con
+        self._prepare = prepare  # their prepared rows
+        self._connect = connect  # DuckDB, with the plan's relations (only its SQL needs it)
         self._plan = plan
         self._on_demand = on_demand
         self._full = full_feature_names
@@ -85,7 +85,7 @@ class RetrievalJob:
 
         entities = self._plan.entities
         sql = self._plan.narrow_sql if entities is not None else self._plan.sql
-        table = self._con.sql(sql).to_arrow_table()
+        table = self._connect().sql(sql).to_arrow_table()
         rows = table.column("__row").to_numpy().astype(np.int64)
         if len(rows) and rows.max() == len(rows) - 1:  # dense positions: invert, O(n)
             order = np.empty(len(rows), dtype=np.int64)
@@ -113,9 +113,7 @@ class RetrievalJob:
             for batch in self._joined().to_batches(batch_size):
                 yield from self._finish(pa.Table.from_batches([batch])).to_batches()
             return
-        if self._prepare is not None:
-            self._prepare()
-        reader = self._con.sql(f"{self._plan.sql} ORDER BY __row").to_arrow_reader(batch_size)
+        reader = self._connect().sql(f"{self._plan.sql} ORDER BY __row").to_arrow_reader(batch_size)
         for batch in reader:
             yield from self._finish(pa.Table.from_batches([batch])).to_batches()
 
@@ -145,9 +143,7 @@ class RetrievalJob:
         return self._saver(self, name)
 
     def _empty(self) -> pa.Table:
-        if self._prepare is not None:
-            self._prepare()
-        return self._con.sql(f"{self._plan.sql} LIMIT 0").to_arrow_table()
+        return self._connect().sql(f"{self._plan.sql} LIMIT 0").to_arrow_table()
 
     def _finish(self, table: pa.Table) -> pa.Table:
         """Run on-demand views, then drop helper columns."""

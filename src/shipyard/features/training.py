@@ -17,6 +17,8 @@ from shipyard.features.resolve import FeatureRequest, resolve
 from shipyard.features.retrieval import RetrievalJob
 
 if TYPE_CHECKING:
+    import duckdb
+
     from shipyard.features.context import FeatureContext
 
 
@@ -35,23 +37,32 @@ def build_job(
         timestamp_column = "event_timestamp"
     elif start is not None or end is not None:
         raise InvalidFeature("give either entity_df or start/end, not both")
-    con = ctx.cursor()
-    entity = offline.register_entities(con, entity_df, timestamp_column)
+    entity = offline.register_entities(ctx.cursor, entity_df, timestamp_column)
     offline.check_entity_columns(entity, views)
     relations = [f"__prepared_{i}" for i in range(len(views))]
     plan = offline.point_in_time_sql(entity, views, relations, full_feature_names)
     prepared: list[Prepared] = []
-    lock = threading.Lock()
+    connection: list[duckdb.DuckDBPyConnection] = []
+    lock = threading.RLock()
 
     def prepare_all() -> list[Prepared]:
-        """On the job's first read: each view's prepared rows, registered for the SQL."""
+        """On the job's first read: each view's prepared rows."""
         with lock:
             if not prepared:
-                rows = [prepare(ctx, req) for req in views]
-                for name, prep in zip(relations, rows, strict=True):
-                    con.register(name, prep.deduplicated)
-                prepared.extend(rows)
+                prepared.extend(prepare(ctx, req) for req in views)
             return prepared
+
+    def connect() -> duckdb.DuckDBPyConnection:
+        """For the DuckDB join only: a cursor that shows it the entity rows and each view's
+        prepared rows (``relations``). Entity rows in memory may never need one."""
+        with lock:
+            if not connection:
+                con = entity.con or ctx.cursor()
+                entity.register(con)
+                for name, prep in zip(relations, prepare_all(), strict=True):
+                    con.register(name, prep.deduplicated)
+                connection.append(con)
+            return connection[0]
 
     def lineage() -> dict[str, Any]:
         return {
@@ -75,7 +86,7 @@ def build_job(
     from shipyard.features.datasets import save_dataset
 
     job = RetrievalJob(
-        con,
+        connect,
         plan,
         on_demand,
         full_feature_names,
