@@ -123,8 +123,8 @@ def _search(prep: Prepared, number: np.ndarray, ts: np.ndarray, ttl: int | None)
     ok = found <= at  # else even the key's first row is later
     if ttl is not None:
         ok &= found >= at - ttl
-    if prep.winner is not None:  # base: the last of its tied rows; the winner is elsewhere
-        base = prep.winner[base]
+    if prep.offset is not None:  # base: the last of its tied rows; the winner is before
+        base = base + prep.offset[base]
     out[rows] = np.where(ok, base, -1)
     return out
 

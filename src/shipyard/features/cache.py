@@ -82,6 +82,7 @@ class PreparedCache:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _building: dict[str, threading.Lock] = field(default_factory=dict)
     _writers: list[threading.Thread] = field(default_factory=list)
+    _unsaved: dict[str, Path] = field(default_factory=dict)  # key -> folder to write it to
 
     def get(
         self,
@@ -92,7 +93,9 @@ class PreparedCache:
         build: Callable[[str], Prepared],
     ) -> Prepared:
         """The view's prepared rows: from memory, else from disk, else ``build(key)``
-        (then kept in both). Uncacheable sources are built every time."""
+        (then kept in memory, and on disk once ``save`` is called: after the training set
+        that needed them is done, so the writing does not compete with it). Uncacheable
+        sources are built every time."""
         data = view.source.data_fingerprint(sources)
         if data is None:
             return build("")
@@ -110,11 +113,21 @@ class PreparedCache:
                 if found is None:
                     found = build(key)
                     if folder is not None:
-                        self._persist(folder, found)
+                        with self._lock:
+                            self._unsaved[key] = folder
                 self._remember(found)
         with self._lock:
             self._building.pop(key, None)
         return found
+
+    def save(self, prepared: list[Prepared]) -> None:
+        """Write the entries among ``prepared`` that are not on disk yet, in a background
+        thread each."""
+        for entry in prepared:
+            with self._lock:
+                folder = self._unsaved.pop(entry.key, None) if entry.key else None
+            if folder is not None:
+                self._persist(folder, entry)
 
     def flush(self, timeout: float | None = None) -> None:
         """Wait for entries still being written (tests, benchmarks, before exit)."""

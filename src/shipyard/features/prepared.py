@@ -35,16 +35,16 @@ class Prepared:
     """One view's prepared rows (``table``), and what lookups into them need.
 
     Just built, ``table`` may still hold the tied rows, as sorted (a filtered copy would
-    cost a fresh process ~0.1 s per 50 MB here): then ``winner`` maps the last row of each
-    run of equal (keys, time), where a search for "the last row at or before" lands, to the
-    run's winning row, and ``deduplicated`` (what the SQL join reads and the cache writes)
-    filters them out when first asked for."""
+    cost a fresh process ~0.1 s per 50 MB here): then ``offset`` says, for the last row
+    of each run of tied rows (where a search for "the last row at or before" lands), how
+    many rows back the run's winner is (0 elsewhere), and ``deduplicated`` (what the SQL
+    join reads and the cache writes) filters the losers out when first asked for."""
 
     table: pa.Table
     keys: list[str]  # the view's join keys, in the order of __k0..
     features: list[str]  # the view's features, in the order of __v0..
     key: str = ""  # the cache key ("" when not cached)
-    winner: np.ndarray | None = field(default=None, repr=False)  # None: no tied rows
+    offset: np.ndarray | None = field(default=None, repr=False)  # None: no tied rows
     keep: np.ndarray | None = field(default=None, repr=False)  # the winning rows
     _codes: list[Codes] = field(default_factory=list, repr=False)
 
@@ -54,7 +54,7 @@ class Prepared:
 
     @property
     def nbytes(self) -> int:
-        extra = self.winner.nbytes if self.winner is not None else 0
+        extra = self.offset.nbytes if self.offset is not None else 0
         return int(self.table.nbytes) + int(extra)
 
     @cached_property
@@ -250,24 +250,28 @@ def build(
         new_key[1:] |= _differs_from_previous(table.column(key_column(i)))
     first = new_key.copy()  # the row starts a run of equal (keys, time)
     first[1:] |= ts[1:] != ts[:-1]
-    keep = winners(table, first)
+    ties = winners(table, first)
     table = table.drop_columns(["__c", "__s"])
-    winner = None
-    if keep is not None:  # runs of tied rows: their last row leads to their winner
-        winner = np.arange(len(keep), dtype=np.int64)
-        last = np.ones(len(keep), dtype=bool)
-        last[:-1] = first[1:]
-        winner[last] = np.flatnonzero(keep)  # one of each per run, both in run order
-    prepared = Prepared(table, list(view.join_keys), view.feature_names, key, winner, keep)
+    offset = keep = None
+    if ties is not None:  # the last row of a run of tied rows leads back to the winner
+        keep, ends, best = ties
+        back = ends - best
+        kind = next(
+            t for t in (np.int8, np.int16, np.int32, np.int64) if back.max() <= np.iinfo(t).max
+        )
+        offset = np.zeros(len(keep), dtype=kind)
+        offset[ends] = -back
+    prepared = Prepared(table, list(view.join_keys), view.feature_names, key, offset, keep)
     prepared.__dict__["ts"] = ts  # what the cached properties would compute again
     prepared.__dict__["starts"] = np.append(np.flatnonzero(new_key), len(ts)).astype(np.int64)
     return prepared
 
 
-def winners(table: pa.Table, first: np.ndarray) -> np.ndarray | None:
-    """Keep-mask of the row that wins each run of equal (keys, event time) (``first``
-    marks where runs start): the greatest (``__c``, ``__s``); None when every run is one
-    row."""
+def winners(table: pa.Table, first: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The row that wins each run of equal (keys, event time) (``first`` marks where runs
+    start): the greatest (``__c``, ``__s``). Returns the keep-mask of the winners, and for
+    the runs of two or more rows their last rows and their winners; None when every run is
+    one row."""
     import numpy as np
     import pyarrow as pa
 
@@ -283,10 +287,11 @@ def winners(table: pa.Table, first: np.ndarray) -> np.ndarray | None:
     created = _int64(table.column("__c").take(index))  # µs; -infinity is the smallest
     seq = np.asarray(table.column("__s").take(index).to_numpy())
     order = np.lexsort((seq, created, run))  # by run, then (created, position)
-    best = np.ones(len(order), dtype=bool)  # the last of each run in that order
-    best[:-1] = run[order][1:] != run[order][:-1]
-    keep[tied[order][best]] = True
-    return keep
+    ends = np.ones(len(order), dtype=bool)  # the last of each run, in that order and as is
+    ends[:-1] = run[1:] != run[:-1]  # (run numbers ascend either way)
+    best = tied[order][ends]
+    keep[best] = True
+    return keep, tied[ends], best
 
 
 def _int64(column: pa.ChunkedArray) -> np.ndarray:

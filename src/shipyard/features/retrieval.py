@@ -40,10 +40,12 @@ class RetrievalJob:
         memory_limit: MemoryLimit | None = None,
         views: list[ViewRequest] | None = None,
         prepare: Callable[[], list[Prepared]] | None = None,
+        finished: Callable[[], None] | None = None,
     ) -> None:
         self.memory_limit = memory_limit  # named in an out-of-memory error
         self._views = views or []  # the requests of ``plan.picks``
         self._prepare = prepare  # their prepared rows
+        self._finished = finished or (lambda: None)  # after a read (keeps what it made)
         self._connect = connect  # DuckDB, with the plan's relations (only its SQL needs it)
         self._plan = plan
         self._on_demand = on_demand
@@ -73,11 +75,11 @@ class RetrievalJob:
         from shipyard.features import asof
 
         prepared = self._prepare() if self._prepare is not None else None
-        if prepared is not None:
-            table = asof.join(self._plan, self._views, prepared)
-            if table is not None:
-                return table
-        return self._sql_joined()
+        table = asof.join(self._plan, self._views, prepared) if prepared is not None else None
+        if table is None:
+            table = self._sql_joined()
+        self._finished()
+        return table
 
     def _sql_joined(self) -> pa.Table:
         """Same, by DuckDB's ASOF join, then put back in input order."""
@@ -116,6 +118,7 @@ class RetrievalJob:
         reader = self._connect().sql(f"{self._plan.sql} ORDER BY __row").to_arrow_reader(batch_size)
         for batch in reader:
             yield from self._finish(pa.Table.from_batches([batch])).to_batches()
+        self._finished()
 
     @memory_guard
     def to_parquet(self, path: str | Path) -> str:

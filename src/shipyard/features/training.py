@@ -95,6 +95,7 @@ def build_job(
         memory_limit=ctx.memory_limit,
         views=views,
         prepare=prepare_all,
+        finished=lambda: ctx.prepared.save(prepared),
     )
     return job
 
