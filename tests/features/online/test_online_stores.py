@@ -153,6 +153,7 @@ def tiny_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two rows per transaction / Redis command, so that rows of one write meet across
     batches."""
     monkeypatch.setattr(sqlite_backend, "WRITE_CHUNK", 2)
+    monkeypatch.setattr(sqlite_backend, "ROWS_PER_INSERT", 1)
     try:
         from shipyard.features.online import redis as redis_backend
     except MissingExtra:
@@ -206,6 +207,27 @@ def test_duplicate_keys_in_one_batch_follow_input_order(store: OnlineStore, form
         OnlineRow(1, "b1"),
         OnlineRow(8, "c8"),
     ]
+
+
+def test_sqlite_statements_of_several_rows_keep_input_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three rows per INSERT: duplicates within a statement, across statements and in the
+    last, shorter one, against stored rows."""
+    monkeypatch.setattr(sqlite_backend, "ROWS_PER_INSERT", 3)
+    store = open_online_store(f"sqlite:///{tmp_path / 'online.db'}", "p")
+    store.write("v", ["d"], [6], ["d-stored"])
+    keys = ["a", "a", "b", "b", "c", "a", "d", "c", "b", "a"]
+    ts = [1, 2, 5, 4, 3, 2, 5, 3, 6, 1]
+    payloads = ["a1", "a2", "b5", "b4", "c3", "a2-again", "d-older", "c3-again", "b6", "a1-late"]
+    assert store.write("v", keys, ts, payloads) == 10
+    assert payloads_of(store.read("v", ["a", "b", "c", "d"])) == [
+        "a2-again",
+        "b6",
+        "c3-again",
+        "d-stored",
+    ]
+    store.close()
 
 
 def test_numpy_and_other_sequences_are_accepted(store: OnlineStore) -> None:
