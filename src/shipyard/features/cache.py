@@ -224,6 +224,8 @@ def write(folder: Path, prepared: Prepared) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".{prepared.key}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
     table = prepared.deduplicated
+    if any(column.num_chunks > 1 for column in table.columns):
+        table = table.combine_chunks()  # one batch: a reader's columns need no concatenating
     meta = {
         "key": prepared.key,
         "rows": table.num_rows,

@@ -59,10 +59,13 @@ class Prepared:
 
     @cached_property
     def deduplicated(self) -> pa.Table:
-        """One row per (keys, time): the winners."""
+        """One row per (keys, time): the winners (one chunk per column when it filters)."""
+        import numpy as np
         import pyarrow as pa
 
-        return self.table if self.keep is None else self.table.filter(pa.array(self.keep))
+        if self.keep is None:
+            return self.table
+        return self.table.take(pa.array(np.flatnonzero(self.keep)))
 
     def values(self, feature: str) -> pa.ChunkedArray:
         return self.table.column(value_column(self.features.index(feature)))
