@@ -390,3 +390,27 @@ def test_two_processes_building_one_entry_agree(
     [entry] = entries(shipyard_home)
     assert cache_module._read(entry, entry.name.split(".")[0]).rows == 20_000
     assert not list(entry.parent.glob("*.tmp"))
+
+
+def test_threads_share_one_store(store: FeatureStore, tmp_path: Path, builds: Builds) -> None:
+    """Training sets from several threads at once: one build per view, the same rows, each
+    job on its own DuckDB cursor (entity files register a view on theirs)."""
+    path = tmp_path / "stats.parquet"
+    write_stats(path, [float(i) for i in range(400)], created=[i % 3 for i in range(400)])
+    store.apply(stats_view(path, created=True))
+    files = tmp_path / "entities.parquet"
+    ENTITIES.to_parquet(files)
+    results: list[Any] = []
+
+    def work(i: int) -> None:
+        entities: Any = files if i % 2 else ENTITIES
+        got = store.get_training_set(entities, ["stats:spend"]).to_df()
+        results.append([None if pd.isna(v) else float(v) for v in got["spend"]])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert builds.count == 1
+    assert results == [[20.0, 21.0, 0.0, None]] * 8  # day 10: rows 20 and 21; day 0: row 0
