@@ -10,8 +10,11 @@ Where things live. ``FeatureStore`` (feature_store.py) is a thin facade: it buil
 - applied: definitions indexed by kind and name, rebuilt from the registry's records;
   plan: the diff against the applied ones; apply: record a plan
 - resolve: a feature request (references or a service) -> per-view requests
-- offline: the point-in-time join (DuckDB SQL); retrieval: RetrievalJob, the lazy result;
-  training: assembles a training-set job; datasets: saved training sets
+- offline: the point-in-time join (entities, the DuckDB SQL); prepared: a view's rows
+  sorted and de-duplicated for it, once per view version and data; cache: those kept in
+  memory and under SHIPYARD_HOME/cache; asof: the join of in-memory entity rows by binary
+  search; retrieval: RetrievalJob, the lazy result; training: assembles a training-set
+  job; datasets: saved training sets
 - materialize: materialize(); push: push(); online/write: the latest-row query and
   write_online(), the streamed writer both use
 - online/read: online lookups (OnlinePlan, cached per request); online/base, sqlite,
