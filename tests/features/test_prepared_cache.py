@@ -414,3 +414,48 @@ def test_threads_share_one_store(store: FeatureStore, tmp_path: Path, builds: Bu
         t.join()
     assert builds.count == 1
     assert results == [[20.0, 21.0, 0.0, None]] * 8  # day 10: rows 20 and 21; day 0: row 0
+
+
+def test_views_beyond_the_memory_budget_spill_to_a_file(
+    store: FeatureStore, shipyard_client: Client, shipyard_home: Path, tmp_path: Path
+) -> None:
+    """Prepared rows past the cache's memory budget are streamed to a file and memory-
+    mapped; the rows of every read equal those of a store that kept them in memory."""
+    path = tmp_path / "stats.parquet"
+    rng = np.random.default_rng(9)
+    n = 300_000  # DuckDB hands out 122,880 rows a batch: three of them
+    pd.DataFrame(
+        {
+            "customer_id": rng.integers(0, 2_000, n),
+            "event_timestamp": T0 + pd.to_timedelta(rng.integers(0, 200, n), unit="D"),
+            "created": T0 + pd.to_timedelta(rng.integers(0, 3, n), unit="h"),  # many ties
+            "spend": rng.random(n),
+        }
+    ).to_parquet(path, row_group_size=50_000)
+    store.apply(stats_view(path, created=True))
+    entities = pd.DataFrame(
+        {
+            "customer_id": rng.integers(0, 2_100, 5_000),
+            "event_timestamp": T0 + pd.to_timedelta(rng.integers(0, 210 * 24, 5_000), unit="h"),
+        }
+    )
+    expected = spend(store, entities)  # in memory
+    store.context.prepared.flush()
+
+    spilling = fresh_store(shipyard_client)
+    spilling.context.prepared.memory_bytes = 1_000_000  # a tenth of the rows
+    for file in entries(shipyard_home):
+        file.unlink()
+    job = spilling.get_training_set(entities, ["stats:spend"])
+    got = job.to_df()
+    assert [None if pd.isna(v) else float(v) for v in got["spend"]] == expected
+    [prepared] = job._prepare()  # type: ignore[misc]
+    assert prepared.spilled
+    assert prepared.table.column(0).num_chunks > 1 and prepared.keep is not None
+    files = tmp_path / "entities.parquet"
+    entities.to_parquet(files)
+    by_duckdb = spilling.get_training_set(files, ["stats:spend"]).to_df()  # the SQL join
+    assert [None if pd.isna(v) else float(v) for v in by_duckdb["spend"]] == expected
+    spilling.context.prepared.flush()
+    assert not list((shipyard_home / "tmp" / "prepared").iterdir())  # deleted once mapped
+    assert spend(fresh_store(shipyard_client), entities) == expected  # its entry on disk

@@ -28,7 +28,7 @@ import time
 import uuid
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING
 from shipyard.features.prepared import Prepared
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from shipyard.features.definitions import FeatureView
     from shipyard.features.sources import SourceContext
 
@@ -223,20 +225,27 @@ def write(folder: Path, prepared: Prepared) -> Path:
 
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".{prepared.key}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    table = prepared.deduplicated
-    if any(column.num_chunks > 1 for column in table.columns):
-        table = table.combine_chunks()  # one batch: a reader's columns need no concatenating
+    if prepared.spilled:  # larger than memory: batch by batch
+        batches: Iterable[pa.RecordBatch] = prepared.winning_batches()
+        rows = prepared.rows if prepared.keep is None else int(prepared.keep.sum())
+        schema = prepared.table.schema
+    else:  # one batch: a reader's columns then need no concatenating
+        table = prepared.deduplicated
+        if any(column.num_chunks > 1 for column in table.columns):
+            table = table.combine_chunks()
+        batches, rows, schema = table.to_batches(), table.num_rows, table.schema
     meta = {
         "key": prepared.key,
-        "rows": table.num_rows,
+        "rows": rows,
         "keys": prepared.keys,
         "features": prepared.features,
         "format": FORMAT,
     }
-    table = table.replace_schema_metadata({META: json.dumps(meta).encode()})
+    schema = schema.with_metadata({META: json.dumps(meta).encode()})
     try:
-        with pa.OSFile(str(tmp), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table)
+        with pa.OSFile(str(tmp), "wb") as sink, ipc.new_file(sink, schema) as writer:
+            for batch in batches:
+                writer.write_batch(batch)
         crc = zlib.crc32(pa.memory_map(str(tmp)).read_buffer())
         final = folder / f"{prepared.key}.{crc:08x}.arrow"
         os.replace(tmp, final)

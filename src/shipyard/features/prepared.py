@@ -14,8 +14,13 @@ only on the view's definition and its source's data, so ``cache`` keeps them.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shipyard.features._sql import ident, ts_column
@@ -29,6 +34,8 @@ if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
+BATCH_ROWS = 1 << 20  # rows per batch read from DuckDB (it hands out ~122,880 anyway)
+
 
 @dataclass(eq=False)
 class Prepared:
@@ -37,8 +44,12 @@ class Prepared:
     Just built, ``table`` may still hold the tied rows, as sorted (a filtered copy would
     cost a fresh process ~0.1 s per 50 MB here): then ``offset`` says, for the last row
     of each run of tied rows (where a search for "the last row at or before" lands), how
-    many rows back the run's winner is (0 elsewhere), and ``deduplicated`` (what the SQL
-    join reads and the cache writes) filters the losers out when first asked for."""
+    many rows back the run's winner is (0 elsewhere), and the losers are left out where the
+    rows are shown to DuckDB (``register``) or written (``cache.write``).
+
+    Rows beyond the cache's memory budget are streamed into a file and memory-mapped
+    (``spilled``): views larger than memory keep working, with ~11 bytes per row in memory
+    (times, and one byte per row for each of three masks)."""
 
     table: pa.Table
     keys: list[str]  # the view's join keys, in the order of __k0..
@@ -46,6 +57,7 @@ class Prepared:
     key: str = ""  # the cache key ("" when not cached)
     offset: np.ndarray | None = field(default=None, repr=False)  # None: no tied rows
     keep: np.ndarray | None = field(default=None, repr=False)  # the winning rows
+    spilled: bool = False  # ``table`` is memory-mapped from a (deleted) file
     _codes: list[Codes] = field(default_factory=list, repr=False)
 
     @property
@@ -59,13 +71,39 @@ class Prepared:
 
     @cached_property
     def deduplicated(self) -> pa.Table:
-        """One row per (keys, time): the winners (one chunk per column when it filters)."""
+        """One row per (keys, time): the winners, as a copy in memory (one chunk per
+        column when it filters)."""
         import numpy as np
         import pyarrow as pa
 
         if self.keep is None:
             return self.table
         return self.table.take(pa.array(np.flatnonzero(self.keep)))
+
+    def winning_batches(self) -> Iterator[pa.RecordBatch]:
+        """The winners, batch by batch, without a copy of the whole table."""
+        import pyarrow as pa
+
+        at = 0
+        for batch in self.table.to_batches():
+            n = batch.num_rows
+            keep = self.keep[at : at + n] if self.keep is not None else None
+            at += n
+            yield batch if keep is None else batch.filter(pa.array(keep))
+
+    def register(self, con: duckdb.DuckDBPyConnection, name: str) -> None:
+        """Show the winners to DuckDB as ``name`` (the rows as they are, and a view that
+        leaves the losers out: no copy)."""
+        import pyarrow as pa
+
+        if self.keep is None:
+            con.register(name, self.table)
+            return
+        con.register(f"{name}__all", self.table.append_column("__keep", pa.array(self.keep)))
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW {ident(name)} AS "
+            f"SELECT * EXCLUDE (__keep) FROM {ident(name + '__all')} WHERE __keep"
+        )
 
     def values(self, feature: str) -> pa.ChunkedArray:
         return self.table.column(value_column(self.features.index(feature)))
@@ -238,14 +276,20 @@ def prepare_sql(view: FeatureView, relation: str) -> str:
 
 
 def build(
-    con: duckdb.DuckDBPyConnection, view: FeatureView, sources: SourceContext, key: str = ""
+    con: duckdb.DuckDBPyConnection,
+    view: FeatureView,
+    sources: SourceContext,
+    key: str = "",
+    spill: tuple[Path, int] | None = None,
 ) -> Prepared:
-    """Read, check, sort and de-duplicate the view's rows (on a scratch connection)."""
+    """Read, check, sort and de-duplicate the view's rows (on a scratch connection).
+    ``spill``: (folder, bytes): rows beyond that many bytes go to a file in that folder."""
     import numpy as np
 
     relation = source_relation(con, view, 0, sources)
     check_view_data(view, columns_of(con, relation))
-    table = con.sql(prepare_sql(view, relation)).to_arrow_table()
+    reader = con.sql(prepare_sql(view, relation)).to_arrow_reader(BATCH_ROWS)
+    table, spilled = collect(reader, *(spill or (None, 0)))
     ts = _int64(table.column("__ts"))
     new_key = np.zeros(table.num_rows, dtype=bool)  # the row's keys differ from the last's
     new_key[:1] = True
@@ -264,10 +308,43 @@ def build(
         )
         offset = np.zeros(len(keep), dtype=kind)
         offset[ends] = -back
-    prepared = Prepared(table, list(view.join_keys), view.feature_names, key, offset, keep)
+    prepared = Prepared(table, list(view.join_keys), view.feature_names, key, offset, keep, spilled)
     prepared.__dict__["ts"] = ts  # what the cached properties would compute again
     prepared.__dict__["starts"] = np.append(np.flatnonzero(new_key), len(ts)).astype(np.int64)
     return prepared
+
+
+def collect(
+    reader: pa.RecordBatchReader, folder: Path | None, budget: int
+) -> tuple[pa.Table, bool]:
+    """The reader's batches as a table: in memory up to ``budget`` bytes, past it all of
+    them written to a file in ``folder`` and memory-mapped (the file is deleted at once;
+    the mapping keeps its pages until the table is gone). Returns (table, spilled)."""
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
+    batches, size = [], 0
+    for batch in reader:
+        batches.append(batch)
+        size += batch.nbytes
+        if folder is not None and size > budget:
+            break
+    else:
+        return pa.Table.from_batches(batches, schema=reader.schema), False
+    assert folder is not None
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f".spill-{os.getpid()}-{uuid.uuid4().hex[:12]}.arrow"
+    try:
+        with pa.OSFile(str(path), "wb") as sink, ipc.new_file(sink, reader.schema) as writer:
+            for batch in batches:
+                writer.write_batch(batch)
+            batches.clear()
+            for batch in reader:
+                writer.write_batch(batch)
+        return ipc.open_file(pa.memory_map(str(path))).read_all(), True
+    finally:
+        with contextlib.suppress(OSError):  # a mapped file cannot be deleted on Windows
+            path.unlink(missing_ok=True)
 
 
 def winners(table: pa.Table, first: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:

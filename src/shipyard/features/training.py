@@ -60,7 +60,7 @@ def build_job(
                 con = entity.con or ctx.cursor()
                 entity.register(con)
                 for name, prep in zip(relations, prepare_all(), strict=True):
-                    con.register(name, prep.deduplicated)
+                    prep.register(con, name)
                 connection.append(con)
             return connection[0]
 
@@ -104,11 +104,14 @@ def prepare(ctx: FeatureContext, req: ViewRequest) -> Prepared:
     """The view's prepared rows, from the cache or built on a scratch connection."""
     sources = ctx.source_context()
 
+    cache = ctx.prepared
+    spill = (ctx.home / "tmp" / "prepared", cache.memory_bytes)  # past the cache's memory
+
     def make(key: str) -> Prepared:
         with ctx.scratch() as con:
-            return build(con, req.view, sources, key)
+            return build(con, req.view, sources, key, spill)
 
-    return ctx.prepared.get(req.view, req.version, ctx.project, sources, make)
+    return cache.get(req.view, req.version, ctx.project, sources, make)
 
 
 def _entities_from_range(
