@@ -3,9 +3,10 @@
 A view's prepared rows are its source rows (after its transformation) with non-null join
 keys and event time, keys and features cast to their declared types, sorted by (join
 keys, event time), and de-duplicated: of the rows that share keys and event time only the
-one the join would pick is kept, the greatest (created time, null = oldest; source
-position). The join then needs, for each entity row, the last prepared row of its keys at
-or before its time (``asof``): no tie left to break and nothing left to sort.
+one the join would pick counts, the greatest (created time, null = oldest; source
+position) (``Prepared``: how the others are set aside). The join then needs, for each
+entity row, the last prepared row of its keys at or before its time (``asof``): no tie
+left to break and nothing left to sort.
 
 Columns: ``__k0..`` the join keys (in ``view.join_keys`` order), ``__ts`` the event time
 (µs, UTC), ``__v0..`` every feature of the view (in ``view.features`` order). They depend
@@ -104,9 +105,6 @@ class Prepared:
             f"CREATE OR REPLACE TEMP VIEW {ident(name)} AS "
             f"SELECT * EXCLUDE (__keep) FROM {ident(name + '__all')} WHERE __keep"
         )
-
-    def values(self, feature: str) -> pa.ChunkedArray:
-        return self.table.column(value_column(self.features.index(feature)))
 
     @cached_property
     def ts(self) -> np.ndarray:
