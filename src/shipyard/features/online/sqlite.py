@@ -155,6 +155,9 @@ class SqliteOnlineStore:
     ) -> list[list[OnlineRow | None]]:
         """Several tables' rows from one snapshot: up to ``READ_CHUNK`` keys in all in one
         ``SELECT ... UNION ALL SELECT ...`` statement, more in one read transaction."""
+        if len(requests) == 1:  # one table: the plain read (one key: one b-tree search)
+            table, keys = requests[0]
+            return [self.read(table, keys)]
         plan = [(self._sql(table), check_keys(keys)) for table, keys in requests]
         try:
             conn = self._local.conn
