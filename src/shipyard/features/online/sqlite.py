@@ -134,8 +134,9 @@ class SqliteOnlineStore:
         return len(k)
 
     def read(self, table: str, keys: Sequence[str]) -> list[OnlineRow | None]:
-        sql = self._sql(table)
-        keys = check_keys(keys)
+        return self._read(self._sql(table), check_keys(keys))
+
+    def _read(self, sql: _Statements, keys: list[str]) -> list[OnlineRow | None]:
         try:
             conn = self._local.conn
         except AttributeError:
@@ -157,7 +158,7 @@ class SqliteOnlineStore:
         ``SELECT ... UNION ALL SELECT ...`` statement, more in one read transaction."""
         if len(requests) == 1:  # one table: the plain read (one key: one b-tree search)
             table, keys = requests[0]
-            return [self.read(table, keys)]
+            return [self._read(self._sql(table), check_keys(keys))]
         plan = [(self._sql(table), check_keys(keys)) for table, keys in requests]
         try:
             conn = self._local.conn
