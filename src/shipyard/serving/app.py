@@ -160,13 +160,13 @@ class _Endpoints:
 
 
 def _native_routes(e: _Endpoints) -> None:
-    def predict(body: bytes, _: bytes, __: dict[str, str]) -> Any:
+    async def predict(body: bytes, _: bytes, __: dict[str, str]) -> Any:
         payload = payloads.parse_json(body)
         columns, n = payloads.native(payload)
         method = payload.get("method", "predict")
         variant = payload.get("variant")
         slot = e.service.slot(str(variant)) if variant is not None else None
-        result = e.service.predict(columns, n, method, slot=slot)
+        result = await e.service.predict_async(columns, n, method, slot=slot)
         return _native_body(result, n)
 
     e.post(
@@ -178,13 +178,13 @@ def _native_routes(e: _Endpoints) -> None:
 
 
 def _mlflow_routes(e: _Endpoints) -> None:
-    def invocations(body: bytes, content_type: bytes, _: dict[str, str]) -> Any:
+    async def invocations(body: bytes, content_type: bytes, _: dict[str, str]) -> Any:
         if content_type.startswith(b"text/csv"):
             columns, n = _csv_columns(body)
         else:
             names = e.service.slots[0].current.schema.names
             columns, n = payloads.mlflow(payloads.parse_json(body), names)
-        result = e.service.predict(columns, n)
+        result = await e.service.predict_async(columns, n)
         return {"predictions": result.outputs, "prediction_ids": result.ids}
 
     e.post(
@@ -212,12 +212,12 @@ def _v2_routes(e: _Endpoints) -> None:
         served = ", ".join(str(s.current.version) for s in slots)
         raise NotFound(f"model {name!r} version {version} is not served here (serving {served})")
 
-    def v2_infer(body: bytes, _: bytes, params: dict[str, str]) -> Any:
+    async def v2_infer(body: bytes, _: bytes, params: dict[str, str]) -> Any:
         slot = v2_slot(params["name"], params.get("version"))
         payload = payloads.parse_json(body)
         model = (slot or service.slots[0]).current
         columns, n = v2.parse(payload, model.schema.names)
-        result = service.predict(columns, n, slot=slot)
+        result = await service.predict_async(columns, n, slot=slot)
         served = result.first.model
         answer: dict[str, Any] = {
             "model_name": served.name,

@@ -8,10 +8,10 @@ the request metrics, in one function. Everything else (GET endpoints, ``/docs``,
 routes and methods) goes through FastAPI. The prediction paths keep their FastAPI routes,
 for ``/docs`` and for a request this table does not take; those run the same endpoint.
 
-A handler takes the body, its content type and the path parameters and returns what to
-answer as JSON (200); a ``ShipyardError`` becomes its JSON error with its 4xx status, any
-other exception a logged 500. Every request is counted by endpoint and status and timed;
-a client that hangs up mid-body is counted as ``499`` and gets nothing.
+A handler (a coroutine) takes the body, its content type and the path parameters and
+returns what to answer as JSON (200); a ``ShipyardError`` becomes its JSON error with its
+4xx status, any other exception a logged 500. Every request is counted by endpoint and
+status and timed; a client that hangs up mid-body is counted as ``499`` and gets nothing.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ INTERNAL_ERROR = {"error": {"code": "INTERNAL_ERROR", "message": "internal serve
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-Handler = Callable[[bytes, bytes, dict[str, str]], Any]
+Handler = Callable[[bytes, bytes, dict[str, str]], Awaitable[Any]]
 
 
 class PayloadTooLarge(InvalidArgument):
@@ -71,7 +71,7 @@ class Endpoint:
         started = time.perf_counter()
         try:
             body, content_type = await self._read(scope, receive)
-            answer = self.handler(body, content_type, params)
+            answer = await self.handler(body, content_type, params)
             status, data = 200, orjson.dumps(answer, option=JSON_OPTIONS)
         except ClientDisconnect:
             # the client's doing: counted under its own status, no latency (it measures

@@ -21,6 +21,7 @@ import pandas as pd
 
 NUMERIC = {"double", "float", "long", "integer", "boolean"}
 PROBE_ROWS = 4
+BATCH_PROBE_ROWS = 9
 
 
 def matrix_order(flavor: str, model: Any, signature: dict[str, Any]) -> list[str] | None:
@@ -54,16 +55,44 @@ def matrix_order(flavor: str, model: Any, signature: dict[str, Any]) -> list[str
     return order
 
 
-def _probe_frame(inputs: list[dict[str, Any]]) -> pd.DataFrame:
-    rng = np.random.default_rng(0)
+def row_independent(model: Any, order: list[str], signature: dict[str, Any]) -> bool:
+    """Whether ``model.predict`` on a matrix (in ``order``) answers each row of a batch
+    exactly as it answers that row alone, on a probe of random rows: then requests may share
+    a call (``serving.coalesce``). Exact equality, so a model whose arithmetic depends on the
+    batch (even in the last bit) never shares."""
+    inputs = {c["name"]: c for c in signature.get("inputs", [])}
+    probe = _probe_frame([inputs[n] for n in order], BATCH_PROBE_ROWS, seed=1)
+    matrix = probe.to_numpy(dtype=np.float64)
+    try:
+        with warnings.catch_warnings(record=True):
+            warnings.simplefilter("always")
+            together = np.asarray(model.predict(matrix))
+            parts = [np.asarray(model.predict(matrix[i : i + 1])) for i in range(len(matrix))]
+            pairs = [np.asarray(model.predict(matrix[i : i + 3])) for i in (0, 3, 6)]
+    except Exception:
+        return False
+    if together.shape[:1] != (len(matrix),):
+        return False
+    alone = np.concatenate(parts)
+    return bool(
+        together.shape == alone.shape
+        and np.array_equal(together, alone)
+        and np.array_equal(np.concatenate(pairs), together)
+    )
+
+
+def _probe_frame(
+    inputs: list[dict[str, Any]], rows: int = PROBE_ROWS, seed: int = 0
+) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
     data = {}
     for c in inputs:
         if c["type"] == "boolean":
-            data[c["name"]] = rng.integers(0, 2, PROBE_ROWS).astype(bool)
+            data[c["name"]] = rng.integers(0, 2, rows).astype(bool)
         elif c["type"] in ("long", "integer"):
-            data[c["name"]] = rng.integers(-3, 4, PROBE_ROWS)
+            data[c["name"]] = rng.integers(-3, 4, rows)
         else:
-            data[c["name"]] = rng.normal(size=PROBE_ROWS)
+            data[c["name"]] = rng.normal(size=rows)
     return pd.DataFrame(data)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from shipyard.errors import InvalidInput, NotFound, ShipyardError
 from shipyard.registry import ModelRegistry
+from shipyard.serving.coalesce import MAX_REQUEST_ROWS, Coalescer
 from shipyard.serving.deployment import Deployment
 from shipyard.serving.enrich import FeatureLookup
 from shipyard.serving.metrics import ServerMetrics
@@ -69,6 +70,7 @@ class PredictionService:
         client: Client | None = None,
         log_predictions: bool = True,
         poll_interval: float = 5.0,
+        coalesce: bool = True,
     ) -> None:
         self.client = client or Client()
         self.deployment = deployment
@@ -93,6 +95,9 @@ class PredictionService:
         self._lookups: dict[str, FeatureLookup] = {}
         self._lookup_lock = threading.Lock()
         self._shadow_pool = ThreadPoolExecutor(1, thread_name_prefix="shipyard-shadow")
+        self.coalescer = (
+            Coalescer(lambda model, matrix: _run(model, matrix, "predict")) if coalesce else None
+        )
         self._shadow_backlog = 0
         for slot in (*self.slots, *self.shadows):
             self._swapped(slot)
@@ -131,13 +136,65 @@ class PredictionService:
         slot: Slot | None = None,
     ) -> Prediction:
         """Predict ``n`` rows given as columns; ``slot`` bypasses the traffic split."""
+        return self._predict(columns, n, method, slot, self._groups(columns, n, method, slot))
+
+    async def predict_async(
+        self,
+        columns: Columns,
+        n: int,
+        method: str = "predict",
+        *,
+        slot: Slot | None = None,
+    ) -> Prediction:
+        """``predict``, for the event loop: a small request to one model version that can
+        share a call (``Loaded.coalesce``) shares it with the requests ready at the same
+        moment (``serving.coalesce``); any other is predicted at once, as ``predict`` does."""
+        groups = self._groups(columns, n, method, slot)
+        target, rows = groups[0]
+        model = target.current  # one model for the whole request, even mid-swap
+        if (
+            self.coalescer is None
+            or len(groups) > 1
+            or rows is not None
+            or method != "predict"
+            or not model.coalesce
+            or n > MAX_REQUEST_ROWS
+            or (model.feature_service and model.schema.missing(columns))
+        ):
+            return self._predict(columns, n, method, slot, groups)
+        now_ms = time.time_ns() // 1_000_000
+        ids = new_ids(n, now_ms)
+        started = time.perf_counter()
+        try:
+            matrix = _model_input(model, columns)
+            outputs = _json_list(await self.coalescer.predict(model, matrix))
+        except Exception as exc:
+            self._failed(target, model, columns, now_ms, started, exc)
+            raise
+        self._succeeded(target, model, columns, None, outputs, now_ms, started, ids)
+        if self.shadows and slot is None:
+            self._to_shadows(columns, method, now_ms, n)
+        return Prediction(outputs, ids, [Served(target, model, None)])
+
+    def _groups(
+        self, columns: Columns, n: int, method: str, slot: Slot | None
+    ) -> list[tuple[Slot, list[int] | None]]:
+        """Which variant predicts which rows (None: all of them)."""
         if method not in METHODS:
             raise InvalidInput(f"method must be one of {', '.join(METHODS)}, not {method!r}")
-        now_ms = time.time_ns() // 1_000_000
         if slot is not None:
-            groups: list[tuple[Slot, list[int] | None]] = [(slot, None)]
-        else:
-            groups = [(self.slots[i], rows) for i, rows in self.router.assign(columns, n)]
+            return [(slot, None)]
+        return [(self.slots[i], rows) for i, rows in self.router.assign(columns, n)]
+
+    def _predict(
+        self,
+        columns: Columns,
+        n: int,
+        method: str,
+        slot: Slot | None,
+        groups: list[tuple[Slot, list[int] | None]],
+    ) -> Prediction:
+        now_ms = time.time_ns() // 1_000_000
         outputs: list[Any] = [None] * n if len(groups) > 1 else []
         ids: list[str] = [""] * n if len(groups) > 1 else []
         served = []
@@ -183,12 +240,23 @@ class PredictionService:
                 model_input = _model_input(model, columns)
             outputs = _json_list(_run(model, model_input, method))
         except Exception as exc:
-            if isinstance(exc, ShipyardError):
-                labels = (model.name, str(model.version), slot.name, exc.code)
-                self.metrics.errors.labels(*labels).inc()
-            if self.logger is not None:
-                self._log_failure(slot, model, columns, now_ms, started, exc)
+            self._failed(slot, model, columns, now_ms, started, exc)
             raise
+        self._succeeded(slot, model, columns, fetched, outputs, now_ms, started, ids)
+        return outputs
+
+    def _succeeded(
+        self,
+        slot: Slot,
+        model: Loaded,
+        columns: Columns,
+        fetched: Columns | None,
+        outputs: list[Any],
+        now_ms: int,
+        started: float,
+        ids: list[str],
+    ) -> None:
+        """Count, time and log one variant's call that answered."""
         elapsed = time.perf_counter() - started
         metrics = self.metrics.variant(model.name, model.version, slot.name)
         metrics.latency.observe(elapsed)
@@ -208,7 +276,22 @@ class PredictionService:
                     outputs,
                 )
             )
-        return outputs
+
+    def _failed(
+        self,
+        slot: Slot,
+        model: Loaded,
+        columns: Columns,
+        now_ms: int,
+        started: float,
+        exc: BaseException,
+    ) -> None:
+        """Count and log one variant's call that failed (the caller re-raises ``exc``)."""
+        if isinstance(exc, ShipyardError):
+            labels = (model.name, str(model.version), slot.name, exc.code)
+            self.metrics.errors.labels(*labels).inc()
+        if self.logger is not None:
+            self._log_failure(slot, model, columns, now_ms, started, exc)
 
     def _log_failure(
         self,

@@ -14,7 +14,7 @@ from typing import Any
 
 from shipyard.registry import LoadedModel, ModelRegistry
 from shipyard.serving.deployment import ModelRef, Variant
-from shipyard.serving.fastpath import matrix_order
+from shipyard.serving.fastpath import matrix_order, row_independent
 from shipyard.serving.schema import InputSchema
 
 log = logging.getLogger("shipyard.serving")
@@ -33,6 +33,10 @@ class Loaded:
         ]
         self.feature_service: str | None = model.record.feature_service
         self.matrix_order = matrix_order(model.record.flavor, model.model, model.signature)
+        # whether concurrent requests may share one predict call (serving.coalesce)
+        self.coalesce = self.matrix_order is not None and row_independent(
+            model.model, self.matrix_order, model.signature
+        )
 
 
 class Slot:
