@@ -241,7 +241,8 @@ def _local_pool(cls: type[FlowSpec], max_workers: int | None, fork: bool, client
 
     uri, artifact_uri = client.settings.uri, client.settings.artifact_uri
     with contextlib.suppress(ShipyardError):  # opening the store says what is wrong
-        TRACKING_STORES.load(scheme_of(uri))  # imports the backend (SQLAlchemy), opens nothing
+        TRACKING_STORES.load(scheme_of(uri))  # imports the backend, opens nothing (SQLite:
+        # the sqlite3 fast path; SQLAlchemy is imported only if the schema must migrate)
     if uri.startswith("sqlite:"):
         import sqlite3  # noqa: F401  (SQLAlchemy imports its driver when it connects)
     client.blobs  # noqa: B018  (fsspec; creates no file handle)

@@ -103,7 +103,10 @@ def _preload() -> None:
     """Import what the first task needs, so that it does not pay for it."""
     import fsspec  # noqa: F401  (the blob store)
 
-    import shipyard.store.sql  # noqa: F401  (SQLAlchemy and the SQL store)
+    from shipyard.config import load_settings
+    from shipyard.store.registry import TRACKING_STORES, scheme_of
+
+    TRACKING_STORES.load(scheme_of(load_settings().uri))  # the metadata store's backend
 
 
 if __name__ == "__main__":

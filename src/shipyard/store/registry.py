@@ -12,7 +12,7 @@ from shipyard.store.blobs import BlobStore
 TRACKING_STORES = Registry(
     "tracking store",
     {
-        "sqlite": "shipyard.store.sql:SqlTrackingStore",
+        "sqlite": "shipyard.store.sql.lite:open_store",  # sqlite3 at the schema head
         "postgresql": "shipyard.store.sql:SqlTrackingStore",
         "postgres": "shipyard.store.sql:SqlTrackingStore",
         "postgresql+psycopg": "shipyard.store.sql:SqlTrackingStore",
@@ -34,7 +34,7 @@ def open_tracking_store(uri: str, has_blobs: Callable[[], bool] | None = None) -
     anything, so that an emptied SQLite file is refused rather than started over."""
     scheme = scheme_of(uri)
     if scheme == "sqlite" and has_blobs is not None:
-        from shipyard.store.sql.engine import refuse_truncated
+        from shipyard.store.sql.lite import refuse_truncated
 
         refuse_truncated(uri, has_blobs)
     if scheme in ("http", "https"):

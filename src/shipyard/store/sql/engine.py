@@ -19,10 +19,19 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
 from shipyard.errors import Conflict, InvalidArgument, MissingExtra, StoreUnavailable
+from shipyard.store.sql.failures import (
+    LOCK_RETRY_SECONDS,
+    SQLITE_BUSY_TIMEOUT_MS,
+    first_line,
+    is_damaged,
+    is_lock_error,
+    refuse_truncated_file,
+    stayed_locked,
+    unavailable,
+)
+from shipyard.store.sql.failures import damaged_store as _damaged_store
 
 T = TypeVar("T")
-SQLITE_BUSY_TIMEOUT_MS = 30_000
-LOCK_RETRY_SECONDS = 120.0
 
 
 def redact(uri: str) -> str:
@@ -58,26 +67,10 @@ def _sqlalchemy_url(uri: str) -> str:
 
 
 def refuse_truncated(uri: str, has_blobs: Callable[[], bool]) -> None:
-    """A zero-byte SQLite file beside existing blobs is a store that lost its metadata
-    (truncated, or replaced by an empty file), not a new one: opening it would silently
-    start over while its blobs are still there. Deleting the file says "start over"."""
+    """See ``failures.refuse_truncated_file``."""
     database = make_url(uri).database if uri.startswith("sqlite") else None
-    if not database:
-        return
-    path = Path(database).expanduser()
-    for _ in range(5):  # a first connection makes a new file a database within microseconds
-        try:
-            if path.stat().st_size > 0:
-                return
-        except FileNotFoundError:
-            return
-        time.sleep(0.05)
-    if has_blobs():
-        raise StoreUnavailable(
-            f"the metadata store {path} is an empty (zero-byte) file, but the blob store "
-            "still holds blobs: the file was probably truncated or replaced. Restore it from "
-            "a backup; to start a new, empty store over these blobs, delete the empty file"
-        )
+    if database:
+        refuse_truncated_file(Path(database).expanduser(), has_blobs)
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -108,25 +101,11 @@ def make_engine(uri: str) -> Engine:
 
 
 def _is_lock_error(exc: sa_exc.OperationalError) -> bool:
-    text = str(exc.orig).lower()
-    return "database is locked" in text or "database is busy" in text or "deadlock" in text
-
-
-_DAMAGE = ("file is not a database", "database disk image is malformed")
-
-
-def is_damaged(exc: BaseException) -> bool:
-    """SQLite's words for a file that is not (or no longer) a valid database."""
-    text = str(getattr(exc, "orig", exc)).lower()
-    return any(words in text for words in _DAMAGE)
+    return is_lock_error(exc.orig)
 
 
 def damaged_store(uri: str, exc: BaseException) -> StoreUnavailable:
-    detail = str(getattr(exc, "orig", exc)).splitlines()[0]
-    return StoreUnavailable(
-        f"the metadata store {redact(uri)} is damaged ({detail}); run `shipyard doctor`, "
-        "then restore the file from a backup (or try `sqlite3 FILE .recover`)"
-    )
+    return _damaged_store(redact(uri), exc)
 
 
 class NumberTaken(Conflict):
@@ -176,17 +155,10 @@ class Database:
                     continue
                 if is_damaged(exc):
                     raise damaged_store(self.uri, exc) from exc
-                detail = (str(exc.orig).strip() or type(exc.orig).__name__).splitlines()[0]
+                detail = first_line(exc.orig)
                 if _is_lock_error(exc):
-                    raise StoreUnavailable(
-                        f"the metadata store {redact(self.uri)} stayed locked by another "
-                        f"writer for {LOCK_RETRY_SECONDS:g} s ({detail}); retry when that "
-                        "write is done"
-                    ) from exc
-                raise StoreUnavailable(
-                    f"the metadata store {redact(self.uri)} is unavailable ({detail}); check "
-                    "that the database is running and reachable, then retry"
-                ) from exc
+                    raise stayed_locked(redact(self.uri), detail, LOCK_RETRY_SECONDS) from exc
+                raise unavailable(redact(self.uri), detail) from exc
             except sa_exc.IntegrityError as exc:
                 raise Conflict(f"the change conflicts with stored data: {exc.orig}") from exc
             except (sa_exc.DataError, OverflowError) as exc:  # callers validate; a backstop
@@ -199,7 +171,7 @@ class Database:
                 if is_damaged(exc):
                     raise damaged_store(self.uri, exc) from exc
                 if exc.connection_invalidated:
-                    detail = (str(exc.orig).strip() or type(exc.orig).__name__).splitlines()[0]
+                    detail = first_line(exc.orig)
                     raise StoreUnavailable(
                         f"lost the connection to the metadata store {redact(self.uri)} "
                         f"({detail}); check that the database is running, then retry"

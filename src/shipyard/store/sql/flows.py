@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
 from shipyard.errors import NotFound
-from shipyard.store.base import FlowRunRecord, RunStatus, TaskRecord
+from shipyard.store.base import FlowRunRecord, TaskRecord
 from shipyard.store.sql.engine import Database
+from shipyard.store.sql.records import flow_run_record as _flow_run
+from shipyard.store.sql.records import task_record as _task
 from shipyard.store.sql.tables import flow_runs, runs, tasks
 
 
@@ -106,24 +107,3 @@ class SqlFlowStore:
             query = query.where(tasks.c.step == step)
         query = query.order_by(runs.c.start_ms, tasks.c.foreach_path, tasks.c.attempt)
         return [_task(r) for r in self.db.read(lambda c: c.execute(query).all())]
-
-
-def _flow_run(row: Any) -> FlowRunRecord:
-    return FlowRunRecord(row.run_id, row.flow_name, int(row.number), row.origin_run_id, row.graph)
-
-
-def _task(row: Any) -> TaskRecord:
-    return TaskRecord(
-        run_id=row.run_id,
-        flow_run_id=row.flow_run_id,
-        step=row.step,
-        foreach_path=row.foreach_path,
-        attempt=int(row.attempt),
-        input_ids=json.loads(row.input_ids),
-        stdout_hash=row.stdout_hash,
-        stderr_hash=row.stderr_hash,
-        error=row.error,
-        status=RunStatus(row.status),
-        start_ms=int(row.start_ms),
-        end_ms=None if row.end_ms is None else int(row.end_ms),
-    )

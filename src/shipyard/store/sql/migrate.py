@@ -15,11 +15,11 @@ from sqlalchemy.engine import make_url
 
 from shipyard.errors import SchemaOutOfDate
 from shipyard.store.sql.engine import Database, redact
+from shipyard.store.sql.revision import HEAD as HEAD
 
 if TYPE_CHECKING:
     from filelock import FileLock
 
-HEAD = "0008"
 _PG_LOCK_KEY = 0x5348_4950  # "SHIP"
 
 

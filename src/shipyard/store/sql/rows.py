@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import Connection, Row, select
 from sqlalchemy import exc as sa_exc
 
-from shipyard.store.base import ArtifactRecord, Metric, RunRecord, RunStatus
+from shipyard.store.base import ArtifactRecord, Metric, RunRecord
+from shipyard.store.sql.records import RunData, artifact_record, metric_value, run_record
 from shipyard.store.sql.tables import latest_metrics, params, tags
 
 CHUNK = 5000  # rows per executemany; keeps statements under driver parameter limits
@@ -54,14 +55,11 @@ def artifact_row(record: ArtifactRecord) -> dict[str, Any]:
 
 
 def metric_from_row(row: Any) -> Metric:
-    value = float("nan") if row.value is None else float(row.value)
-    return Metric(row.key, value, int(row.step), int(row.timestamp_ms))
+    return Metric(row.key, metric_value(row.value), int(row.step), int(row.timestamp_ms))
 
 
 def artifact_from_row(row: Row[Any]) -> ArtifactRecord:
-    return ArtifactRecord(
-        row.run_id, row.path, row.blob_hash, int(row.size), row.serializer, int(row.created_ms)
-    )
+    return artifact_record(row)
 
 
 def run_records(
@@ -69,38 +67,13 @@ def run_records(
 ) -> list[RunRecord]:
     """Turn run rows into records, loading params, latest metrics and tags in 3 queries."""
     ids = [r.id for r in rows]
-    data: dict[str, tuple[dict[str, str], dict[str, float], dict[str, str]]] = {
-        i: ({}, {}, {}) for i in ids
-    }
+    data: dict[str, RunData] = {i: ({}, {}, {}) for i in ids}
     if with_data and ids:
         for chunk in chunks(ids, 500):
             for r in conn.execute(select(params).where(params.c.run_id.in_(chunk))):
                 data[r.run_id][0][r.key] = r.value
             for r in conn.execute(select(latest_metrics).where(latest_metrics.c.run_id.in_(chunk))):
-                data[r.run_id][1][r.key] = float("nan") if r.value is None else float(r.value)
+                data[r.run_id][1][r.key] = metric_value(r.value)
             for r in conn.execute(select(tags).where(tags.c.run_id.in_(chunk))):
                 data[r.run_id][2][r.key] = r.value
-    return [
-        RunRecord(
-            id=r.id,
-            project=r.project,
-            name=r.name,
-            status=RunStatus(r.status),
-            start_ms=int(r.start_ms),
-            end_ms=None if r.end_ms is None else int(r.end_ms),
-            heartbeat_ms=int(r.heartbeat_ms),
-            user=r.user,
-            host=r.host,
-            pid=int(r.pid),
-            command=r.command,
-            code_version=r.code_version,
-            environment_hash=r.environment_hash,
-            parent_id=r.parent_id,
-            kind=r.kind,
-            deleted=r.deleted_ms is not None,
-            params=data[r.id][0],
-            metrics=data[r.id][1],
-            tags=data[r.id][2],
-        )
-        for r in rows
-    ]
+    return [run_record(r, data[r.id]) for r in rows]
