@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from shipyard.errors import InvalidFeature
 from shipyard.features import (
     Entity,
     FeatureStore,
@@ -151,6 +152,7 @@ def test_changed_source_data_is_never_served_stale(
 
     write_stats(path, [10.0, 20.0, 30.0, 40.0, 50.0, 60.0])  # same view version
     assert spend(store) == [50.0, 60.0, 10.0, None]
+    store.context.prepared.flush()  # the new entry on disk before another store looks
     assert spend(fresh_store(shipyard_client)) == [50.0, 60.0, 10.0, None]
     assert builds.count == 2
 
@@ -459,3 +461,104 @@ def test_views_beyond_the_memory_budget_spill_to_a_file(
     spilling.context.prepared.flush()
     assert not list((shipyard_home / "tmp" / "prepared").iterdir())  # deleted once mapped
     assert spend(fresh_store(shipyard_client), entities) == expected  # its entry on disk
+
+
+def test_apply_prepares_new_and_changed_views_for_the_first_training_set(
+    store: FeatureStore,
+    shipyard_client: Client,
+    shipyard_home: Path,
+    tmp_path: Path,
+    builds: Builds,
+) -> None:
+    path = tmp_path / "stats.parquet"
+    write_stats(path, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], created=[0, 1, 0, 2, 0, 1])
+    store.apply(stats_view(path, created=True))
+    assert builds.count == 1
+    assert len(entries(shipyard_home)) == 1  # on disk when apply returns
+    other = fresh_store(shipyard_client)  # another process's first training set
+    assert spend(other) == [5.0, 6.0, 1.0, None]
+    assert builds.count == 1
+    store.apply(stats_view(path, created=True))  # unchanged: nothing to prepare
+    assert builds.count == 1
+    store.apply(stats_view(path, created=True, ttl_days=3))  # changed: prepared again
+    assert builds.count == 2
+    assert spend(fresh_store(shipyard_client)) == [None, None, 1.0, None]
+    assert builds.count == 2
+
+
+def test_apply_without_prepare_leaves_it_to_the_training_set(
+    store: FeatureStore, shipyard_home: Path, tmp_path: Path, builds: Builds
+) -> None:
+    path = tmp_path / "stats.parquet"
+    write_stats(path, [1.0, 2.0, 3.0, 4.0])
+    store.apply(stats_view(path), prepare=False)
+    assert builds.count == 0
+    assert entries(shipyard_home) == []
+    assert spend(store) == [3.0, 4.0, 1.0, None]
+    assert builds.count == 1
+
+
+def test_a_view_that_fails_to_prepare_does_not_fail_apply(
+    store: FeatureStore,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    path = tmp_path / "stats.parquet"
+    write_stats(path, [1.0, 2.0, 3.0, 4.0])
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("no room")
+
+    monkeypatch.setattr(training, "build", failing)
+    plan = store.apply(stats_view(path))
+    assert [c.name for c in plan.pending if c.kind == "feature_view"] == ["stats"]
+    assert store.definitions(refresh=True).version("feature_view", "stats") == 1
+    assert "could not prepare the rows of feature view 'stats': no room" in caplog.text
+    with pytest.raises(RuntimeError, match="no room"):  # an explicit prepare raises
+        store.prepare(["stats"])
+    monkeypatch.undo()
+    assert spend(store) == [3.0, 4.0, 1.0, None]
+
+
+def test_prepare_after_new_data_and_its_answers(
+    store: FeatureStore,
+    shipyard_client: Client,
+    shipyard_home: Path,
+    tmp_path: Path,
+    builds: Builds,
+) -> None:
+    path = tmp_path / "stats.parquet"
+    write_stats(path, [1.0, 2.0, 3.0, 4.0])
+    store.apply(stats_view(path))
+    write_stats(path, [10.0, 20.0, 30.0, 40.0, 50.0, 60.0])
+    took = store.prepare()
+    assert list(took) == ["stats"] and took["stats"] >= 0
+    assert builds.count == 2
+    assert spend(fresh_store(shipyard_client)) == [50.0, 60.0, 10.0, None]
+    assert builds.count == 2
+    assert store.prepare(["stats"]) == {"stats": pytest.approx(0, abs=5)}  # found, not built
+    assert builds.count == 2
+    with pytest.raises(InvalidFeature, match="no feature view 'nope'"):
+        store.prepare(["nope"])
+
+
+def test_close_releases_the_duckdb_database(
+    store: FeatureStore, shipyard_home: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "stats.parquet"
+    write_stats(path, [1.0, 2.0, 3.0, 4.0])
+    store.apply(stats_view(path), prepare=False)
+    entity_file = tmp_path / "entities.parquet"
+    ENTITIES.to_parquet(entity_file)
+    got = store.get_training_set(str(entity_file), ["stats:spend"]).to_df()  # DuckDB's join
+    assert sorted(got["spend"].dropna()) == [1.0, 3.0, 4.0]
+    state = store.context._offline
+    database = state.database
+    assert database is not None and state.cache is not None
+    store.close()
+    assert state.database is None
+    with pytest.raises(Exception, match="closed"):
+        database.execute("SELECT 1")
+    assert len(entries(shipyard_home)) == 1  # written before the close returned
+    assert spend(store) == [3.0, 4.0, 1.0, None]  # reopened on use

@@ -171,6 +171,21 @@ class FeatureContext:
                 state.cache = PreparedCache(self.home / "cache" / "features")
             return state.cache
 
+    def close_offline(self) -> None:
+        """Release the DuckDB database and the prepared rows in memory, once their files
+        are written. A training set that needs DuckDB's join (entity rows from files)
+        and was not read yet cannot be read after this; the next one opens a new
+        database."""
+        state = self._offline
+        with state.lock:
+            database, state.database = state.database, None
+            cache = state.cache
+        if cache is not None:
+            cache.flush()
+            cache.forget()
+        if database is not None:
+            database.close()
+
     def source_context(self) -> SourceContext:
         # beside the blobs, so every machine of a team reads the same pushed rows
         root = str(self.settings.artifact_uri).rstrip("/")

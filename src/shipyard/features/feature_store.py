@@ -97,7 +97,11 @@ class FeatureStore:
         return self.context.now()
 
     def close(self) -> None:
+        """Close the online store and release the offline DuckDB database and the
+        prepared rows held in memory (after their files are written); read the training
+        sets you made before closing. The store reopens what it needs if used again."""
         self._online.close()
+        self.context.close_offline()
 
     # -- registry ---------------------------------------------------------------------
 
@@ -111,10 +115,17 @@ class FeatureStore:
         return make_plan(self.project, local, applied)
 
     @memory_guard
-    def apply(self, objects: Iterable[Any], *, allow_breaking: bool = True) -> Plan:
+    def apply(
+        self, objects: Iterable[Any], *, allow_breaking: bool = True, prepare: bool = True
+    ) -> Plan:
         """Record a new version of every added or changed definition, and tombstones for
-        removed ones; all or nothing. Views are checked against their data first."""
+        removed ones; all or nothing. Views are checked against their data first.
+
+        ``prepare``: then prepare the training-set rows of every added or changed view
+        (``prepare``), so that its first training set does not have to; a view that
+        fails to prepare is logged, not raised (the apply is done)."""
         from shipyard.features.apply import apply_plan
+        from shipyard.features.training import prepare_views
 
         plan = self.plan(objects)
         if plan.breaking and not allow_breaking:
@@ -124,7 +135,24 @@ class FeatureStore:
             )
         apply_plan(self.context, plan)
         self.definitions(refresh=True)
+        if prepare:
+            changed = [
+                c.name for c in plan.pending if c.kind == "feature_view" and c.action != "remove"
+            ]
+            prepare_views(self.context, changed, quiet=True)
         return plan
+
+    @memory_guard
+    def prepare(self, views: Sequence[str] | None = None) -> dict[str, float]:
+        """Prepare the training-set rows of these applied views (None: every view) now:
+        each view's rows read, sorted and de-duplicated once per (view version, source
+        data) and kept under ``<home>/cache``, where every later training set finds
+        them. ``apply`` does this for the views it adds or changes; call it after new
+        source data arrives. Returns the seconds each view took (views of SQL sources
+        are skipped: they are prepared per training set)."""
+        from shipyard.features.training import prepare_views
+
+        return prepare_views(self.context, views)
 
     def get_feature_view(self, name: str) -> Any:
         return self.definitions().view(name)
