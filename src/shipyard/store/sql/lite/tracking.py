@@ -14,25 +14,22 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import AlreadyExists, Conflict, NotFound
-from shipyard.store.base import (
-    ArtifactRecord,
-    BlobReference,
-    EventStore,
-    FeatureMetaStore,
-    Metric,
-    ModelRegistryStore,
-    MonitorStore,
-    NewRun,
-    PredictionLogStore,
-    Project,
-    RunRecord,
-    RunStatus,
-)
+from shipyard.store.base import ArtifactRecord, Project, RunRecord, RunStatus
 from shipyard.store.sql.lite.database import LiteDatabase
 from shipyard.store.sql.lite.flows import LiteFlowStore
 from shipyard.store.sql.records import RunData, artifact_record, metric_value, run_record
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the other capabilities' interfaces: their modules load when used
+    from shipyard.store.base import (
+        BlobReference,
+        EventStore,
+        FeatureMetaStore,
+        Metric,
+        ModelRegistryStore,
+        MonitorStore,
+        NewRun,
+        PredictionLogStore,
+    )
     from shipyard.store.sql.tracking import SqlTrackingStore
 
 CHUNK = 500  # ids per IN (...): under SQLite's parameter limit
