@@ -159,3 +159,24 @@ def test_background_threads_hold_the_gil_briefly_while_serving(shipyard_client, 
             assert sys.getswitchinterval() == short
         assert sys.getswitchinterval() == short  # one server still runs
     assert sys.getswitchinterval() == before
+
+
+def test_young_collections_are_rarer_while_serving(shipyard_client, churn_model):
+    """A large request's row lists do not trigger young-generation collections while a
+    server runs (threshold at least GC_YOUNG_THRESHOLD); the thresholds before come back
+    once the last server of the process stops."""
+    import gc
+
+    from shipyard.serving.app import GC_YOUNG_THRESHOLD
+
+    def app():
+        spec = Deployment.from_flags("churn@production")
+        return create_app(PredictionService(spec, client=shipyard_client, log_predictions=False))
+
+    before = gc.get_threshold()
+    with BackgroundServer(app()):
+        assert gc.get_threshold() == (max(before[0], GC_YOUNG_THRESHOLD), *before[1:])
+        with BackgroundServer(app()):
+            assert gc.get_threshold()[0] >= GC_YOUNG_THRESHOLD
+        assert gc.get_threshold()[0] >= GC_YOUNG_THRESHOLD  # one server still runs
+    assert gc.get_threshold() == before

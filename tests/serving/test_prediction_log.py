@@ -160,3 +160,54 @@ def test_a_flush_of_many_calls_writes_every_one(shipyard_client):
     assert logger.flush() == sum(len(b.ids) for b in batches)
     got = {p.id: p.output for p in shipyard_client.store.predictions.query("m", limit=10_000)}
     assert got == {pid: i for i, b in enumerate(batches) for pid in b.ids}
+
+
+def test_large_calls_reach_the_store_in_groups_and_a_failure_keeps_only_the_rest(
+    shipyard_client, monkeypatch
+):
+    """Each store.append carries at most APPEND_BYTES of JSON (a larger call alone), so the
+    store never binds one huge statement while it holds the GIL; when a group fails, the
+    groups written stay written and only the rest is kept for the next flush."""
+    from shipyard.serving import predlog
+
+    monkeypatch.setattr(predlog, "APPEND_BYTES", 1_000)
+    real = shipyard_client.store.predictions
+
+    class CountingStore:
+        def __init__(self):
+            self.sizes, self.fail_at = [], None
+
+        def append(self, calls):
+            if self.fail_at is not None and len(self.sizes) == self.fail_at:
+                self.fail_at = None
+                raise ConnectionError("database is down")
+            self.sizes.append(len(calls))
+            real.append(calls)
+
+    store = CountingStore()
+    logger = PredictionLogger(store, interval=60)
+    big = [  # ~1,200 bytes of JSON each: one per append
+        LoggedBatch(new_ids(100, 20 + i), 20 + i, "m", 1, "a", False, 1.0,
+                    {"x": [1234567.5 + i] * 100}, None, [i] * 100)
+        for i in range(3)
+    ]  # fmt: skip
+    small = [
+        LoggedBatch(new_ids(1, 30 + i), 30 + i, "m", 1, "a", False, 1.0, {"x": [i]}, None, [i])
+        for i in range(20)
+    ]
+    for batch in big:
+        logger.log(batch)
+    logger.log_failure(
+        model="m", version=1, variant="", shadow=False, ts_ms=40, latency_ms=1.0,
+        inputs=None, error="400: bad",
+    )  # fmt: skip
+    for batch in small:
+        logger.log(batch)
+    store.fail_at = 2  # the third group (the last big call) fails
+    with pytest.raises(ConnectionError):
+        logger.flush()
+    assert store.sizes == [1, 1]
+    assert logger.flush() == 100 + 1 + 20  # the rest: one big call, the failure, 20 small
+    assert store.sizes == [1, 1, 1, 21]
+    got = {p.id: p.output for p in real.query("m", limit=10_000) if p.error is None}
+    assert got == {pid: b.outputs[0] for b in [*big, *small] for pid in b.ids}

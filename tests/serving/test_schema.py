@@ -88,3 +88,12 @@ def test_a_number_too_large_for_a_double_is_named():
 
 def _integral(v: object) -> bool:
     return type(v) is int or (type(v) is float and v.is_integer())
+
+
+def test_one_row_is_a_one_by_n_matrix_checked_like_any_other():
+    one = DOUBLES.matrix({"b": [2], "a": [1.5]}, ["a", "b"])
+    assert one.shape == (1, 2) and one.dtype == np.float64 and one.tolist() == [[1.5, 2.0]]
+    with pytest.raises(InvalidInput, match="input 'b' has a number out of range in row 0"):
+        DOUBLES.matrix({"a": [1.0], "b": [10**400]}, ["a", "b"])
+    with pytest.raises(InvalidInput, match="input 'a' must be a number; row 0 has bool True"):
+        DOUBLES.matrix({"a": [True], "b": [1.0]}, ["a", "b"])

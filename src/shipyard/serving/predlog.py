@@ -23,7 +23,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,7 @@ FLUSH_ROWS = 50_000  # flush early past this many buffered predictions
 MAX_BUFFERED = 1_000_000  # predictions; past this, drop: the store is down or far too slow
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 SEAL_EVERY_S = 60.0  # seconds between two segment passes of the flusher thread
+APPEND_BYTES = 1 << 20  # JSON per store.append: see _groups
 
 
 def new_ids(n: int, now_ms: int) -> list[str]:
@@ -113,6 +114,26 @@ class LoggedBatch:
             _json(self.outputs),
             None,
         )
+
+
+def _groups(calls: list[Call]) -> Iterator[list[Call]]:
+    """``calls`` in order, in groups of at most APPEND_BYTES of JSON (a larger call alone).
+
+    The store binds a statement's values while it holds the GIL (SQLite copies each one),
+    so one statement of many 1,000-row calls (~400 KB of JSON each) would keep every
+    request of the process waiting for milliseconds; groups this size bind in well under
+    one switch interval's worth of copying, and small calls still go thousands at a time."""
+    group: list[Call] = []
+    size = 0
+    for call in calls:
+        n = len(call[8]) + len(call[10]) + (len(call[9]) if call[9] is not None else 0)
+        if group and size + n > APPEND_BYTES:
+            yield group
+            group, size = [], 0
+        group.append(call)
+        size += n
+    if group:
+        yield group
 
 
 def _call(row: Call) -> PredictionCall:
@@ -224,24 +245,30 @@ class PredictionLogger:
             log.exception("could not log a failed prediction call")
 
     def flush(self) -> int:
-        """Write what is buffered now; returns the predictions written. A failed write keeps
-        them buffered for the next try."""
+        """Write what is buffered now; returns the predictions written. Calls go to the
+        store in groups of about APPEND_BYTES of JSON (see ``_groups``); a failed write
+        keeps the calls not written yet buffered for the next try."""
         with self._lock:
             calls, self._buffer, count, self._rows = self._buffer, [], self._rows, 0
         if not calls:
             return 0
+        done = 0
         try:
-            self.store.append([_call(c) for c in calls])
-            self._models.update(c[1] for c in calls)
-            if self.sealer is not None:
-                self.sealer.wrote((c[1], c[5]) for c in calls)
+            for group in _groups(calls):
+                self.store.append([_call(c) for c in group])
+                done += len(group)
+                self._models.update(c[1] for c in group)
+                if self.sealer is not None:
+                    self.sealer.wrote((c[1], c[5]) for c in group)
         except Exception:
+            rest = calls[done:]
+            rows = sum(c[7] or 1 for c in rest)  # a failed call counts as one
             with self._lock:  # put them back in front, unless that overflows the buffer
-                if self._rows + count <= MAX_BUFFERED:
-                    self._buffer[:0] = calls
-                    self._rows += count
+                if self._rows + rows <= MAX_BUFFERED:
+                    self._buffer[:0] = rest
+                    self._rows += rows
                 else:
-                    self.on_drop(count)
+                    self.on_drop(rows)
             raise
         return count
 

@@ -155,6 +155,11 @@ class InputSchema:
                 missing[0],
             )
         values = [columns[name] for name in order]
+        if self.all_double and values and len(values[0]) == 1:  # one row: 1 x n at once
+            row = [v[0] for v in values]
+            if len(set(map(len, values))) == 1 and _types(row) <= _FLOATS:
+                with contextlib.suppress(OverflowError):
+                    return np.array([row], dtype=np.float64)
         if self.all_double and _types(itertools.chain.from_iterable(values)) <= _FLOATS:
             with contextlib.suppress(OverflowError):  # else named column by column below
                 return np.array(values, dtype=np.float64).T  # the common case, in one call
