@@ -1,7 +1,9 @@
 """Materialization: load each online view's latest rows over a time range into the online
 store, and record the run (watermark, row count, statistics).
 
-The rows themselves are selected and streamed by ``online.write``.
+The rows are picked from the view's prepared rows (``training.prepare``: made once per view
+version and source data, by ``apply`` or a training set, and kept), then rendered and
+streamed by ``online.write``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from shipyard.features import offline
 from shipyard.features.catalog import compute_stats
 from shipyard.features.checks import check_view_data, columns_of
 from shipyard.features.definitions import FeatureView
-from shipyard.features.online.write import latest_rows_sql, write_online
+from shipyard.features.offline import ViewRequest
+from shipyard.features.online.write import latest_prepared, prepared_rows_sql, write_online
+from shipyard.features.training import prepare
 from shipyard.store.base import Materialization
 
 if TYPE_CHECKING:
@@ -56,9 +60,14 @@ def materialize(
         con = ctx.connect()
         relation = offline.source_relation(con, view, 0, sources)
         check_view_data(view, columns_of(con, relation))
-        rows = write_online(con, latest_rows_sql(view, relation, begin, end), ctx.online, view.name)
-        now_ms = to_millis(ctx.now())
         version = defs.version("feature_view", view.name) or 0
+        prepared = prepare(ctx, ViewRequest(view, [], defs.version("feature_view", view.name)))
+        con.register("__latest", latest_prepared(prepared, begin, end))
+        in_key_order = getattr(ctx.online, "writes_in_key_order", True)
+        sql = prepared_rows_sql(view, "__latest", in_key_order)
+        rows = write_online(con, sql, ctx.online, view.name)
+        ctx.prepared.save([prepared])
+        now_ms = to_millis(ctx.now())
         ctx.meta.record_materialization(
             Materialization(
                 ctx.project,

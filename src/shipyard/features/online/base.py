@@ -57,6 +57,10 @@ class OnlineStore(Protocol):
 
     def close(self) -> None: ...
 
+    # Optional: ``writes_in_key_order = False`` on a backend whose writes are no faster in
+    # key order; materialization then skips sorting rows by key (read with getattr,
+    # default True: SQLite's b-tree takes sorted keys ~3x faster).
+
 
 class MultiTableReads(Protocol):
     """Optional: a backend that reads several tables in one round trip has ``read_many``;

@@ -94,6 +94,8 @@ return m
 
 
 class RedisOnlineStore:
+    writes_in_key_order = False  # hashed keys: the order of a write does not matter
+
     def __init__(self, uri: str, namespace: str) -> None:
         self.uri = uri
         self._prefix = f"shipyard:{encode_namespace(namespace)}:"

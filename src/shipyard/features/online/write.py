@@ -1,12 +1,15 @@
 """Copy the latest feature row per entity into the online store, in streamed chunks.
 
-DuckDB reduces the source rows of the time range to the latest row per entity (by event
-timestamp, then created timestamp, then source position: the same order as the offline
-join), sorts them by key and renders each as (key, event time, JSON payload); Python only
-moves chunks of those strings into the online store. The JSON is rendered after the sort,
-chunk by chunk, so a reader thread has DuckDB render the next chunk while the store writes
-the last one. The store keeps the newer row when two writers race, so a late backfill never
-overwrites fresher pushed values.
+The latest row per entity of a time range (by event timestamp, then created timestamp,
+then source position: the same order as the offline join) is picked from the view's
+prepared rows (``latest_prepared``: they are sorted by keys and time with ties settled, so
+it is the last row of each key inside the range, found by numpy, no sort); DuckDB renders
+each as (key, event time, JSON payload), sorted by key for stores that write faster in key
+order (``writes_in_key_order``: SQLite's b-tree; not Redis); Python only moves chunks of
+those strings into the online store. The JSON is rendered chunk by chunk, so a reader
+thread has DuckDB render the next chunk while the store writes the last one. The store
+keeps the newer row when two writers race, so a late backfill never overwrites fresher
+pushed values. ``latest_rows_sql`` does the same from the source rows in SQL alone.
 """
 
 from __future__ import annotations
@@ -20,13 +23,15 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.features._sql import ident, ts_column, ts_literal
 from shipyard.features.definitions import FeatureView
-from shipyard.features.encoding import key_sql, payload_sql
+from shipyard.features.encoding import epoch_us, key_sql, payload_sql
+from shipyard.features.offline import key_column, value_column
 
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
     from shipyard.features.online import OnlineStore
+    from shipyard.features.prepared import Prepared
 
 CHUNK_ROWS = 50_000
 
@@ -67,6 +72,46 @@ def latest_rows_sql(
 
 
 _KEY, _TS = '"__shipyard_key"', '"__shipyard_ts"'  # not a feature's name
+
+
+def latest_prepared(prep: Prepared, start: datetime | None, end: datetime | None) -> pa.Table:
+    """The latest row per entity in [start, end) among a view's prepared rows: the last
+    row of each key's rows inside the range (its time ties, if any, lead back to their
+    winner)."""
+    import numpy as np
+    import pyarrow as pa
+
+    ts, starts = prep.ts, prep.starts
+    inside = np.ones(len(ts), dtype=bool)
+    if start is not None:
+        inside &= ts >= epoch_us(start)
+    if end is not None:
+        inside &= ts < epoch_us(end)
+    rows = np.flatnonzero(inside)
+    key = np.zeros(len(ts), dtype=np.int64)  # each row's key number
+    key[starts[1:-1]] = 1
+    key = np.cumsum(key)[rows]
+    last = np.ones(len(rows), dtype=bool)
+    last[:-1] = key[1:] != key[:-1]
+    rows = rows[last]
+    if prep.offset is not None:  # a run of tied rows ends here: its winner is before
+        rows = rows + prep.offset[rows]
+    if len(rows) == len(ts):  # one row per key, all inside: every row, as it is
+        return prep.table
+    return prep.table.take(pa.array(rows, type=pa.int64()))
+
+
+def prepared_rows_sql(view: FeatureView, relation: str, in_key_order: bool) -> str:
+    """(k, t, p) of every row of ``relation``, rows in a view's prepared columns (see
+    ``latest_rows_sql``), in key order if asked."""
+    dtypes = view.key_dtypes()
+    keys = [f"CAST({key_column(i)} AS VARCHAR)" for i in range(len(dtypes))]
+    key = keys[0] if len(keys) == 1 else f"concat_ws(chr(31), {', '.join(keys)})"
+    values = ", ".join(f"{value_column(j)} AS {ident(f.name)}" for j, f in enumerate(view.features))
+    inner = f"SELECT {key} AS {_KEY}, epoch_us(__ts) AS {_TS}, {values} FROM {ident(relation)}"
+    if in_key_order:
+        inner += f" ORDER BY {_KEY}"
+    return f"SELECT {_KEY} AS k, {_TS} AS t, {payload_sql(view.features)} AS p FROM ({inner})"
 
 
 def write_online(
