@@ -562,3 +562,18 @@ def test_close_releases_the_duckdb_database(
         database.execute("SELECT 1")
     assert len(entries(shipyard_home)) == 1  # written before the close returned
     assert spend(store) == [3.0, 4.0, 1.0, None]  # reopened on use
+
+
+def test_a_waited_save_writes_in_the_callers_thread(
+    store: FeatureStore, shipyard_home: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "stats.parquet"
+    write_stats(path, [1.0, 2.0, 3.0, 4.0])
+    store.apply(stats_view(path), prepare=False)
+    cache = store.context.prepared
+    req = training.ViewRequest(store.get_feature_view("stats"), [], 1)
+    prepared = training.prepare(store.context, req)
+    assert entries(shipyard_home) == []
+    cache.save([prepared], wait=True)
+    assert cache._writers == []  # no background thread
+    assert len(entries(shipyard_home)) == 1

@@ -122,13 +122,16 @@ class PreparedCache:
             self._building.pop(key, None)
         return found
 
-    def save(self, prepared: list[Prepared]) -> None:
+    def save(self, prepared: list[Prepared], *, wait: bool = False) -> None:
         """Write the entries among ``prepared`` that are not on disk yet, in a background
-        thread each."""
+        thread each at a lower priority (``wait``: in this thread, at its priority, for
+        a caller that waits for them anyway: apply)."""
         for entry in prepared:
             with self._lock:
                 folder = self._unsaved.pop(entry.key, None) if entry.key else None
-            if folder is not None:
+            if folder is not None and wait:
+                _write_quietly(folder, entry, lower=False)
+            elif folder is not None:
                 self._persist(folder, entry)
 
     def flush(self, timeout: float | None = None) -> None:
@@ -203,8 +206,9 @@ def _read(path: Path, key: str) -> Prepared:
     return Prepared(table.replace_schema_metadata(None), meta["keys"], meta["features"], key)
 
 
-def _write_quietly(folder: Path, prepared: Prepared) -> None:
-    _lower_priority()
+def _write_quietly(folder: Path, prepared: Prepared, lower: bool = True) -> None:
+    if lower:
+        _lower_priority()
     try:
         write(folder, prepared)
     except Exception as exc:  # a cache: a failed write costs a rebuild later, nothing else

@@ -144,14 +144,14 @@ def prepare_views(
             if view.source.data_fingerprint(sources) is None:
                 continue
             req = ViewRequest(view, [], defs.version("feature_view", name))
-            ctx.prepared.save([prepare(ctx, req)])
+            ctx.prepared.save([prepare(ctx, req)], wait=True)
         except Exception as exc:
             if not quiet:
                 raise
             log.warning("could not prepare the rows of feature view %r: %s", name, exc)
             continue
         took[name] = time.perf_counter() - started
-    ctx.prepared.flush()  # on disk before returning (a CLI process ends next)
+    ctx.prepared.flush()  # every entry on disk before returning (a CLI process ends next)
     return {name: round(seconds, 6) for name, seconds in took.items()}
 
 
