@@ -1,4 +1,5 @@
-"""Content-addressed, immutable, deduplicated blobs over fsspec.
+"""Content-addressed, immutable, deduplicated blobs over fsspec (plain ``os`` calls for a
+local folder: ``local_files``).
 
 A blob lives at ``ROOT/ab/abcdef…`` (its sha256). Writes stream through a hashing
 writer into ``ROOT/.tmp/`` and are renamed into place, so a reader never sees half a
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from shipyard.errors import Conflict, IntegrityError, InvalidArgument, NotFound, StoreUnavailable
+from shipyard.store.local_files import LocalFiles, local_root
 
 CHUNK = 8 * 1024 * 1024
 _HEX = frozenset("0123456789abcdef")
@@ -150,15 +152,22 @@ class VerifiedReader:
 
 class BlobStore:
     def __init__(self, root: str | Path) -> None:
-        import fsspec  # imported here: it pulls in asyncio, too heavy for `import shipyard`
-        from fsspec.implementations.local import LocalFileSystem
-
         self.uri = str(root)
-        try:
-            self.fs, path = fsspec.core.url_to_fs(self.uri)
-        except (ImportError, ValueError) as exc:
-            raise InvalidArgument(f"cannot open blob store {self.uri!r}: {exc}") from exc
-        self.local = isinstance(self.fs, LocalFileSystem)
+        self.fs: Any
+        local = local_root(self.uri)
+        if local is not None:  # no fsspec import (asyncio, ~30 ms) for a local folder
+            self.fs, path = LocalFiles(), local
+        else:
+            import fsspec  # imported here: it pulls in asyncio, too heavy for `import shipyard`
+            from fsspec.implementations.local import LocalFileSystem
+
+            try:
+                self.fs, path = fsspec.core.url_to_fs(self.uri)
+            except (ImportError, ValueError) as exc:
+                raise InvalidArgument(f"cannot open blob store {self.uri!r}: {exc}") from exc
+            if isinstance(self.fs, LocalFileSystem):  # local:// and the like
+                self.fs = LocalFiles()
+        self.local = isinstance(self.fs, LocalFiles)
         self.root = path.rstrip("/")
         self._tmp = f"{self.root}/.tmp"
         self.fs.makedirs(self._tmp, exist_ok=True)
