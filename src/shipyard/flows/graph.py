@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import ast
 import inspect
+import linecache
+import sys
 import textwrap
 from dataclasses import dataclass, field
 from typing import Any
@@ -122,23 +124,60 @@ def _step_sources(flow_cls: type) -> list[tuple[str, Any, ast.FunctionDef, str, 
     in a notebook cell, whose class has no file but whose functions do (via linecache).
     """
     found: dict[str, tuple[str, Any, ast.FunctionDef, str, int]] = {}
+    parsed: dict[str, ast.Module | None] = {}  # each file once
     for klass in reversed(flow_cls.__mro__):
         for name, func in vars(klass).items():
             if not is_step(func):
                 continue
             try:
-                lines, first_line = inspect.getsourcelines(func)
                 file = inspect.getsourcefile(func) or func.__code__.co_filename
+                located = _in_parsed_file(func, parsed)
+                if located is None:
+                    located = _parsed_alone(func)
             except (OSError, TypeError) as exc:
                 raise InvalidFlow(
                     f"{flow_cls.__name__}: cannot read the source of step {name} to build "
                     f"the graph ({exc}); define the flow in a file or a notebook cell"
                 ) from None
-            tree = ast.parse(textwrap.dedent("".join(lines)))
-            function = tree.body[0]
-            assert isinstance(function, ast.FunctionDef)
-            found[name] = (name, func, function, file, first_line - 1)
+            function, offset = located
+            found[name] = (name, func, function, file, offset)
     return list(found.values())
+
+
+def _in_parsed_file(
+    func: Any, parsed: dict[str, ast.Module | None]
+) -> tuple[ast.FunctionDef, int] | None:
+    """The step's AST found in its whole file's, parsed once (no offset: its line numbers
+    are the file's). Cheaper than ``inspect.getsourcelines``, whose tokenizer alone takes
+    ~10 ms to set up at the start of every ``python flow.py run``; None when the file
+    cannot be read or parsed, or holds no such function where the code says."""
+    code = getattr(inspect.unwrap(func), "__code__", None)
+    if code is None:
+        return None
+    if code.co_filename not in parsed:
+        module = sys.modules.get(getattr(func, "__module__", "") or "")
+        lines = linecache.getlines(code.co_filename, getattr(module, "__dict__", None))
+        try:
+            parsed[code.co_filename] = ast.parse("".join(lines)) if lines else None
+        except (SyntaxError, ValueError):
+            parsed[code.co_filename] = None
+    tree = parsed[code.co_filename]
+    for node in ast.walk(tree) if tree is not None else ():
+        if (
+            isinstance(node, ast.FunctionDef)
+            and node.name == code.co_name
+            and min([node.lineno, *(d.lineno for d in node.decorator_list)]) == code.co_firstlineno
+        ):
+            return node, 0
+    return None
+
+
+def _parsed_alone(func: Any) -> tuple[ast.FunctionDef, int]:
+    """The step's AST from its own source (``inspect``), with the offset of its lines."""
+    lines, first_line = inspect.getsourcelines(func)
+    function = ast.parse(textwrap.dedent("".join(lines))).body[0]
+    assert isinstance(function, ast.FunctionDef)
+    return function, first_line - 1
 
 
 def _node(flow: str, name: str, func: Any, tree: ast.FunctionDef, file: str, offset: int) -> Node:
