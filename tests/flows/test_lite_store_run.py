@@ -1,6 +1,7 @@
 """``python flow.py run`` on the embedded store records through the sqlite3 fast path
 (``shipyard.store.sql.lite``): once the schema exists, neither the runner nor its worker
-imports SQLAlchemy. The first run of a fresh home creates the schema through SQLAlchemy.
+imports SQLAlchemy (nor fsspec, for a local blob store). The first run of a fresh home
+creates the schema through SQLAlchemy.
 
 Which modules a process imports is read from ``python -X importtime`` (its stderr, which
 the forked worker shares), so that no hook in Shipyard's code is needed for it."""
@@ -61,6 +62,7 @@ def test_a_run_on_the_embedded_store_never_imports_sqlalchemy(shipyard_home: Pat
     assert second.returncode == 0, second.stderr[-3000:]
     assert "shipyard.store.sql.lite.tracking" in imported  # it took the fast path
     assert heavy(imported) == []  # neither in the runner nor in its (forked) worker
+    assert "fsspec" not in imported  # nor fsspec: the blob store is a local folder
     run = Flow("ImportsFlow").latest_run
     assert run.number == 2 and run.successful and run.data.x == 2
     assert run.data.sqlalchemy_in_worker is False  # and the worker says so itself

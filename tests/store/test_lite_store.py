@@ -5,6 +5,7 @@ on a database at the schema head and hands everything else to SQLAlchemy."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,9 +13,16 @@ from typing import Any
 
 import pytest
 
-from shipyard.errors import AlreadyExists, Conflict, NotFound, SchemaOutOfDate, StoreUnavailable
+from shipyard.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidArgument,
+    NotFound,
+    SchemaOutOfDate,
+    StoreUnavailable,
+)
 from shipyard.store import open_tracking_store
-from shipyard.store.base import ArtifactRecord, NewRun, RunStatus, TaskRecord
+from shipyard.store.base import ArtifactRecord, Metric, NewRun, RunStatus, TaskRecord
 from shipyard.store.sql import SqlTrackingStore, failures, migrate
 from shipyard.store.sql.engine import Database
 from shipyard.store.sql.lite import LiteTrackingStore, open_store
@@ -137,6 +145,36 @@ def test_artifact_records(store: Any) -> None:
     _no_sqlalchemy_used(store)
 
 
+def test_params_tags_and_metrics(store: Any) -> None:
+    store.create_run(_run(T1, "r", params={"a": "1"}, tags={"t": "x"}))
+    points = [
+        Metric("loss", 0.5, 1, 10), Metric("loss", 0.4, 2, 5), Metric("loss", 0.9, 2, 4),
+        Metric("acc", float("nan"), 0, 1), Metric("loss", 0.3, 0, 99),
+    ]  # fmt: skip
+    store.log_batch(T1, points, params={"a": "1", "b": "2"}, tags={"t": "y", "u": ""})
+    store.log_batch(T1, [Metric("loss", 0.1, 2, 5)])  # same step and time: the newer wins
+    store.log_batch(T1, [Metric("loss", 9.0, 1, 50)])  # an older step: not the latest
+    run = store.get_run(T1)
+    assert run.params == {"a": "1", "b": "2"} and run.tags == {"t": "y", "u": ""}
+    assert run.metrics["loss"] == 0.1 and math.isnan(run.metrics["acc"])
+    history = store.get_metric_history(T1, "loss")
+    assert [(m.step, m.timestamp_ms, m.value) for m in history] == [
+        (0, 99, 0.3), (1, 10, 0.5), (1, 50, 9.0), (2, 4, 0.9), (2, 5, 0.4), (2, 5, 0.1),
+    ]  # fmt: skip
+    with pytest.raises(Conflict, match="immutable"):
+        store.log_batch(T1, [Metric("loss", 1.0, 3, 1)], params={"c": "3", "a": "9"})
+    assert store.get_run(T1).params == {"a": "1", "b": "2"}  # the batch left nothing
+    assert len(store.get_metric_history(T1, "loss")) == 6
+    store.delete_tag(T1, "u")
+    with pytest.raises(NotFound, match="has no tag"):
+        store.delete_tag(T1, "u")
+    with pytest.raises(NotFound, match="no run with id"):
+        store.log_batch("9" * 32, [Metric("x", 1.0, 0, 0)])
+    with pytest.raises(InvalidArgument):  # a step beyond int64
+        store.log_batch(T1, [Metric("x", 1.0, 2**63, 0)])
+    _no_sqlalchemy_used(store)
+
+
 def test_flow_runs_are_numbered_per_flow(store: Any) -> None:
     for run_id in (FLOW, T1, T2):
         store.create_run(_run(run_id, "pending", kind="flow"))
@@ -216,7 +254,7 @@ def test_other_calls_go_to_the_sqlalchemy_store(tmp_path: Path) -> None:
     assert lite._full is None
     assert [r.id for r in lite.search_runs(["proj"])] == [T1]
     assert lite.models.list_models() == []
-    assert lite.db.path == lite.full.db.engine.url.database  # one database
+    assert lite.lite.path == lite.db.engine.url.database  # `db`: the SQLAlchemy store's
     lite.close()
 
 
@@ -257,7 +295,7 @@ def test_store_errors_say_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyP
     SqlTrackingStore(uri).close()
     lite = open_store(uri)
     lite.create_run(_run(T1, "r"))
-    holder = sqlite3.connect(lite.db.path, isolation_level=None)
+    holder = sqlite3.connect(lite.lite.path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another process's long write
     try:
         with pytest.raises(StoreUnavailable, match=r"locked by another writer for 0\.3 s"):
@@ -268,9 +306,9 @@ def test_store_errors_say_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyP
         holder.close()
     lite.set_run_name(T1, "renamed")
     lite.close()
-    Path(lite.db.path).write_bytes(b"not a database at all" * 300)
+    Path(lite.lite.path).write_bytes(b"not a database at all" * 300)
     for suffix in ("-wal", "-shm"):
-        Path(lite.db.path + suffix).unlink(missing_ok=True)
-    damaged = LiteTrackingStore(uri, lite.db.path)
+        Path(lite.lite.path + suffix).unlink(missing_ok=True)
+    damaged = LiteTrackingStore(uri, lite.lite.path)
     with pytest.raises(StoreUnavailable, match=r"is damaged .* `shipyard doctor`"):
         damaged.get_run(T1)

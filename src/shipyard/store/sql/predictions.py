@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from shipyard._names import version_number
 from shipyard.errors import InvalidArgument
@@ -295,7 +295,9 @@ class SqlPredictionLogStore:
         }
 
         def _put(conn: Connection) -> bool:
-            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            dialect: Any = sqlite
+            if conn.dialect.name == "postgresql":  # imported only where it is in use
+                from sqlalchemy.dialects import postgresql as dialect
             q = dialect.insert(prediction_segments).values(values)
             t = prediction_segments.c
             q = q.on_conflict_do_update(

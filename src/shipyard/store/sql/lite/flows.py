@@ -18,8 +18,8 @@ _TASK_ORDER = " ORDER BY runs.start_ms, tasks.foreach_path, tasks.attempt"
 
 
 class LiteFlowStore:
-    def __init__(self, db: LiteDatabase) -> None:
-        self.db = db
+    def __init__(self, lite: LiteDatabase) -> None:
+        self.lite = lite
 
     def create_flow_run(
         self, run_id: str, flow_name: str, graph: str, origin_run_id: str | None = None
@@ -38,10 +38,10 @@ class LiteFlowStore:
             )
             return FlowRunRecord(run_id, flow_name, number, origin_run_id, graph)
 
-        return self.db.write_numbered(_create)
+        return self.lite.write_numbered(_create)
 
     def get_flow_run(self, flow_name: str, number: int) -> FlowRunRecord:
-        row = self.db.read(
+        row = self.lite.read(
             lambda c: c.execute(
                 "SELECT * FROM flow_runs WHERE flow_name = ? AND number = ?", (flow_name, number)
             ).fetchone()
@@ -51,7 +51,7 @@ class LiteFlowStore:
         return flow_run_record(row)
 
     def flow_run_of(self, run_id: str) -> FlowRunRecord:
-        row = self.db.read(
+        row = self.lite.read(
             lambda c: c.execute("SELECT * FROM flow_runs WHERE run_id = ?", (run_id,)).fetchone()
         )
         if row is None:
@@ -67,11 +67,11 @@ class LiteFlowStore:
         if flow_name is not None:
             query, args = query + " AND flow_runs.flow_name = ?", (flow_name,)
         query += " ORDER BY flow_runs.flow_name, flow_runs.number DESC"
-        rows = self.db.read(lambda c: c.execute(query, args).fetchall())
+        rows = self.lite.read(lambda c: c.execute(query, args).fetchall())
         return [flow_run_record(r) for r in rows]
 
     def add_task(self, task: TaskRecord) -> None:
-        self.db.write(
+        self.lite.write(
             lambda c: c.execute(
                 "INSERT INTO tasks (run_id, flow_run_id, step, foreach_path, attempt, input_ids) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -89,7 +89,7 @@ class LiteFlowStore:
     def finish_task(
         self, run_id: str, stdout_hash: str | None, stderr_hash: str | None, error: str | None
     ) -> None:
-        self.db.write(
+        self.lite.write(
             lambda c: c.execute(
                 "UPDATE tasks SET stdout_hash = ?, stderr_hash = ?, error = ? WHERE run_id = ?",
                 (stdout_hash, stderr_hash, error, run_id),
@@ -101,4 +101,4 @@ class LiteFlowStore:
         if step is not None:
             query += " AND tasks.step = ?"
         query += _TASK_ORDER
-        return [task_record(r) for r in self.db.read(lambda c: c.execute(query, args).fetchall())]
+        return [task_record(r) for r in self.lite.read(lambda c: c.execute(query, args).fetchall())]

@@ -1,5 +1,6 @@
-"""LiteTrackingStore: the tracking calls a local flow run makes, through sqlite3; every
-other call goes to the full SQLAlchemy store, opened on its first use.
+"""LiteTrackingStore: the tracking calls a local flow run makes (and its steps' params,
+tags and metrics), through sqlite3; every other call goes to the full SQLAlchemy store,
+opened on its first use.
 
 Same tables, same transactions, same results as ``SqlTrackingStore`` (the store tests run
 on both); only used on a database already at the schema head (see ``open_store``).
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import AlreadyExists, Conflict, NotFound
 from shipyard.store.base import ArtifactRecord, Project, RunRecord, RunStatus
+from shipyard.store.sql.lite import run_data
 from shipyard.store.sql.lite.database import LiteDatabase
 from shipyard.store.sql.lite.flows import LiteFlowStore
 from shipyard.store.sql.records import RunData, artifact_record, metric_value, run_record
@@ -61,15 +63,15 @@ def _escape_like(prefix: str) -> str:
 
 class LiteTrackingStore:
     def __init__(self, uri: str, path: str) -> None:
-        self.db = LiteDatabase(uri, path)
-        self.flows = LiteFlowStore(self.db)
+        self.lite = LiteDatabase(uri, path)
+        self.flows = LiteFlowStore(self.lite)
         self._project_ids: dict[str, int] = {}
         self._full: SqlTrackingStore | None = None
         self._full_lock = threading.Lock()
 
     @property
     def uri(self) -> str:
-        return self.db.uri
+        return self.lite.uri
 
     @property
     def full(self) -> SqlTrackingStore:
@@ -79,17 +81,17 @@ class LiteTrackingStore:
                 if self._full is None:
                     from shipyard.store.sql.tracking import SqlTrackingStore
 
-                    self._full = SqlTrackingStore(self.db.uri)
+                    self._full = SqlTrackingStore(self.lite.uri)
         return self._full
 
     def __getattr__(self, name: str) -> Any:
-        """What only the SQLAlchemy store has (``db.engine``, for tests and tools)."""
+        """What only the SQLAlchemy store has (``db``, its engine: for tests and tools)."""
         if name.startswith("_"):
             raise AttributeError(name)
         return getattr(self.full, name)
 
     def close(self) -> None:
-        self.db.close()
+        self.lite.close()
         if self._full is not None:
             self._full.close()
 
@@ -130,10 +132,10 @@ class LiteTrackingStore:
             assert cursor.lastrowid is not None
             return Project(cursor.lastrowid, name, description, created)
 
-        return self.db.write(_create)
+        return self.lite.write(_create)
 
     def get_project(self, name: str) -> Project:
-        row = self.db.read(
+        row = self.lite.read(
             lambda c: c.execute("SELECT * FROM projects WHERE name = ?", (name,)).fetchone()
         )
         if row is None:
@@ -151,7 +153,8 @@ class LiteTrackingStore:
             return self.get_project(name)
 
     def list_projects(self) -> list[Project]:
-        rows = self.db.read(lambda c: c.execute("SELECT * FROM projects ORDER BY name").fetchall())
+        query = "SELECT * FROM projects ORDER BY name"
+        rows = self.lite.read(lambda c: c.execute(query).fetchall())
         return [Project(r.id, r.name, r.description, r.created_ms) for r in rows]
 
     def _project_id(self, name: str) -> int:
@@ -189,7 +192,7 @@ class LiteTrackingStore:
             if run.artifacts:
                 conn.executemany(_INSERT_ARTIFACT, [_artifact_values(a) for a in run.artifacts])
 
-        self.db.write(_create)
+        self.lite.write(_create)
         return record
 
     def get_run(self, run_id: str) -> RunRecord:
@@ -199,7 +202,7 @@ class LiteTrackingStore:
                 raise NotFound(f"no run with id {run_id!r}")
             return run_record(row, _run_data(conn, run_id))
 
-        return self.db.read(_get)
+        return self.lite.read(_get)
 
     def set_run_status(self, run_id: str, status: RunStatus, end_ms: int | None) -> None:
         def _set(conn: sqlite3.Connection) -> None:
@@ -210,10 +213,11 @@ class LiteTrackingStore:
             if done.rowcount == 0:
                 raise NotFound(f"no run with id {run_id!r}")
 
-        self.db.write(_set)
+        self.lite.write(_set)
 
     def set_run_name(self, run_id: str, name: str) -> None:
-        self.db.write(lambda c: c.execute("UPDATE runs SET name = ? WHERE id = ?", (name, run_id)))
+        statement = "UPDATE runs SET name = ? WHERE id = ?"
+        self.lite.write(lambda c: c.execute(statement, (name, run_id)))
 
     def heartbeat(self, run_ids: Sequence[str], now_ms: int) -> None:
         def _beat(conn: sqlite3.Connection) -> None:
@@ -225,10 +229,10 @@ class LiteTrackingStore:
                 )
 
         if run_ids:
-            self.db.write(_beat)
+            self.lite.write(_beat)
 
     def running_runs(self) -> list[RunRecord]:
-        rows = self.db.read(
+        rows = self.lite.read(
             lambda c: c.execute(f"{_SELECT_RUN} WHERE runs.status = 'RUNNING'").fetchall()
         )
         return [run_record(r) for r in rows]
@@ -248,7 +252,7 @@ class LiteTrackingStore:
                     changed.append(run_id)
             return changed
 
-        return self.db.write(_mark)
+        return self.lite.write(_mark)
 
     # -- artifacts --------------------------------------------------------------------
 
@@ -265,7 +269,7 @@ class LiteTrackingStore:
             conn.executemany(_INSERT_ARTIFACT, [_artifact_values(r) for r in records])
 
         if records:
-            self.db.write(_add)
+            self.lite.write(_add)
 
     def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactRecord]:
         def _list(conn: sqlite3.Connection) -> list[ArtifactRecord]:
@@ -282,7 +286,7 @@ class LiteTrackingStore:
                 )
             return [artifact_record(r) for r in rows]
 
-        return self.db.read(_list)
+        return self.lite.read(_list)
 
     def get_artifact(self, run_id: str, path: str) -> ArtifactRecord:
         def _get(conn: sqlite3.Connection) -> ArtifactRecord:
@@ -294,9 +298,9 @@ class LiteTrackingStore:
                 raise NotFound(f"run {run_id} has no artifact {path!r}")
             return artifact_record(row)
 
-        return self.db.read(_get)
+        return self.lite.read(_get)
 
-    # -- the rest: the SQLAlchemy store -------------------------------------------------
+    # -- params, tags, metrics ----------------------------------------------------------
 
     def log_batch(
         self,
@@ -305,13 +309,33 @@ class LiteTrackingStore:
         params: dict[str, str] | None = None,
         tags: dict[str, str] | None = None,
     ) -> None:
-        self.full.log_batch(run_id, metrics, params, tags)
+        def _log(conn: sqlite3.Connection) -> None:
+            _require_run(conn, run_id)
+            if params:
+                run_data.write_params(conn, run_id, params)
+            if tags:
+                run_data.write_tags(conn, run_id, tags)
+            if metrics:
+                run_data.write_metrics(conn, run_id, metrics)
+
+        self.lite.write(_log)
 
     def delete_tag(self, run_id: str, key: str) -> None:
-        self.full.delete_tag(run_id, key)
+        def _delete(conn: sqlite3.Connection) -> None:
+            done = conn.execute("DELETE FROM tags WHERE run_id = ? AND key = ?", (run_id, key))
+            if done.rowcount == 0:
+                raise NotFound(f"run {run_id} has no tag {key!r}")
+
+        self.lite.write(_delete)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        return self.full.get_metric_history(run_id, key)
+        def _history(conn: sqlite3.Connection) -> list[Metric]:
+            _require_run(conn, run_id)
+            return run_data.metric_history(conn, run_id, key)
+
+        return self.lite.read(_history)
+
+    # -- the rest: the SQLAlchemy store -------------------------------------------------
 
     def search_runs(
         self,
