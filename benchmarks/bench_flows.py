@@ -25,9 +25,10 @@ flow per framework comes first (page cache, Metaflow's datastore folder).
   ``.metaflow/ArrayFlow/data``) must not grow by more than a few KB.
 * ``import shipyard`` / ``import metaflow``: wall of ``python -c "import X"`` minus wall of
   ``python -c pass``, same interpreter, medians of 10 each, interleaved, after a warm-up.
-  The same for ``shipyard.flows`` (a flow file's first line), ``shipyard.store.sql`` (what
-  a run loads before it writes anything) and ``sqlalchemy`` alone: a run that records
-  through SQLAlchemy cannot be faster than interpreter start-up plus that import.
+  The same for ``shipyard.flows`` (a flow file's first line), ``shipyard.store.sql.lite``
+  (what a run on the embedded store loads before it writes anything: the sqlite3 fast
+  path), ``shipyard.store.sql.tracking`` (the SQLAlchemy store: PostgreSQL, a schema to
+  migrate, any other store call) and ``sqlalchemy`` alone.
 
 Shipyard runs against a throwaway SHIPYARD_HOME (``--uri`` as in the other scripts).
 Metaflow is installed with pip into a throwaway venv (kept and reused with
@@ -321,13 +322,15 @@ def fmt_walls(values: list[float | None]) -> str:
 def measure_imports(frameworks: list[Framework]) -> list[Row]:
     ms = {fw.name: import_ms(fw, "shipyard" if fw.is_shipyard else "metaflow") for fw in frameworks}
     flows = import_ms(frameworks[0], "shipyard.flows")
-    # what a run loads before its first write: the floor of its wall time
-    store = import_ms(frameworks[0], "shipyard.store.sql")
+    # what a run on the embedded store loads before its first write (the sqlite3 fast
+    # path), and the SQLAlchemy store it loads instead on PostgreSQL or to migrate
+    lite = import_ms(frameworks[0], "shipyard.store.sql.lite")
+    store = import_ms(frameworks[0], "shipyard.store.sql.tracking")
     sqlalchemy = import_ms(frameworks[0], "sqlalchemy")
     print(
         f"  import: {', '.join(f'{k} {v:.0f} ms' for k, v in ms.items())}; "
-        f"shipyard.flows {flows:.0f} ms; shipyard.store.sql {store:.0f} ms "
-        f"(sqlalchemy alone {sqlalchemy:.0f} ms)"
+        f"shipyard.flows {flows:.0f} ms; shipyard.store.sql.lite {lite:.0f} ms; "
+        f"shipyard.store.sql.tracking {store:.0f} ms (sqlalchemy alone {sqlalchemy:.0f} ms)"
     )
     return [
         Row(
@@ -339,7 +342,8 @@ def measure_imports(frameworks: list[Framework]) -> list[Row]:
             "< 150 ms",
         ),
         Row("  import shipyard.flows (vs metaflow)", "ms", flows, ms.get("metaflow")),
-        Row("  import shipyard.store.sql (vs metaflow)", "ms", store, ms.get("metaflow")),
+        Row("  import shipyard.store.sql.lite (vs metaflow)", "ms", lite, ms.get("metaflow")),
+        Row("  import shipyard.store.sql.tracking (vs metaflow)", "ms", store, ms.get("metaflow")),
         Row("    of which sqlalchemy (vs metaflow)", "ms", sqlalchemy, ms.get("metaflow")),
     ]
 
