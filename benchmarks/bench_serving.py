@@ -39,10 +39,10 @@ pre-serialized body (``dataframe_split`` on ``/invocations``; ``{"columns": {...
 The request path in process: before any server starts, the script builds the server's app
 in this process (log on) and times, in CPU time of this thread, requests through its ASGI
 interface without HTTP (1 row and 1,000 rows on ``/invocations`` and ``/predict``), and the
-model's own ``predict`` inside each request (the server's call, wrapped and timed) and
-alone in a tight loop on the same rows, ``--inprocess-rounds`` interleaved rounds, medians:
-what the request costs outside the model is the request minus the predict inside it
-(predict alone, with warm caches, is cheaper: request minus it over-states the rest).
+model's predict inside each request (the server's call of the model, wrapped and timed)
+and the model's own ``predict`` alone in a tight loop on the same rows,
+``--inprocess-rounds`` interleaved rounds, medians: what the request costs outside the
+model is the request minus the predict inside it.
 
 Targets (issue 13): single-row p99 < 10 ms at 8 clients with ``--workers 2``; req/s >= 20x
 MLflow's for the same model at the same worker count; 1,000-row batch p99 < 15 ms; the
@@ -803,8 +803,8 @@ def measure(
     return measures, batch
 
 
-def profile(server: Server, load: Load, body: Path, out: Path) -> None:
-    """py-spy record of ``server`` (and its children) during one more single-row run."""
+def profile(server: Server, load: Load, body: Path, out: Path, path: str = "/invocations") -> None:
+    """py-spy record of ``server`` (and its children) during one more run of ``load``."""
     assert server.proc is not None
     seconds = max(1, round(load.duration))
     spy = subprocess.Popen(
@@ -830,7 +830,7 @@ def profile(server: Server, load: Load, body: Path, out: Path) -> None:
     )
     try:
         time.sleep(0.5)
-        r = WrkResult.parse(load.wrk(server.url + "/invocations", body, seconds))
+        r = WrkResult.parse(load.wrk(server.url + path, body, seconds))
         spy_out, _ = spy.communicate(timeout=60)
     finally:
         if spy.poll() is None:
@@ -922,31 +922,34 @@ def report(
 
 def request_path_cpu(ref: str, body: dict[str, bytes], rounds: int) -> dict[str, float]:
     """CPU time (this thread's) of requests through the server's ASGI app, in this process
-    and without HTTP, and of the model's own predict: medians in us. Predict is timed twice:
-    inside each request (the server's call of ``LoadedModel.predict``, wrapped: what the
-    request spent outside it is the request minus that) and alone in a tight loop on the
-    same rows (warm caches: the cheaper figure). Rounds interleave the cases; the
+    and without HTTP, and of the model's predict: medians in us. Predict is timed twice:
+    inside each request (the server's call of the model, ``service._run``, wrapped: what the
+    request spent outside it is the request minus that) and the model's own ``predict``
+    alone in a tight loop on the same rows (warm caches; a Pipeline's own method, which the
+    server may call step by step: ``fastpath.direct_methods``). Rounds interleave the cases; the
     prediction log is on (its flusher runs meanwhile)."""
     import asyncio
     import statistics
 
     from shipyard.serving import Deployment, ServeOptions
+    from shipyard.serving import service as service_module
     from shipyard.serving.server import build_app
 
     app = build_app(Deployment.from_flags(ref), ServeOptions())
     model = app.state.service.slots[0].current
     clock = time.thread_time_ns
-    inside: list[int] = []  # predict calls made during the current request
-    served_predict = model.model.predict
+    inside: list[int] = []  # model calls made during the current request
+    served_predict = model.model.predict  # the model's own predict (a Pipeline's, here)
+    run_model = service_module._run  # the server's call of the model (fastpath and all)
 
-    def timed_predict(matrix: Any) -> Any:
+    def timed_run(*a: Any) -> Any:
         t = clock()
         try:
-            return served_predict(matrix)
+            return run_model(*a)
         finally:
             inside.append(clock() - t)
 
-    model.model.predict = timed_predict  # an instance attribute: what the server calls
+    service_module._run = timed_run  # type: ignore[attr-defined]  # looked up at each call
 
     async def call(path: str, data: bytes) -> None:
         sent: list[dict[str, Any]] = []

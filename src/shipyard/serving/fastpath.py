@@ -13,7 +13,7 @@ warning), which is safe because every input reaches it through the server's chec
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -115,3 +115,103 @@ def _estimators(model: Any) -> Iterator[Any]:
     for estimator in getattr(model, "estimators_", []) or []:
         if hasattr(estimator, "__dict__"):
             yield from _estimators(estimator)
+
+
+METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function")
+
+
+def direct_methods(
+    model: Any, order: list[str], signature: dict[str, Any]
+) -> dict[str, Callable[[Any], Any]]:
+    """A scikit-learn ``Pipeline``'s methods as its steps called one after the other.
+
+    ``Pipeline.predict_proba`` (and the others) checks that the pipeline is fitted, which
+    computes the tags of every step, then calls each step's ``transform`` and the final
+    step's method; nested pipelines do it again. On one row that bookkeeping costs as much
+    as the arithmetic. The server calls the same ``transform`` methods and the same final
+    method itself, in the same order (nested pipelines flattened, ``None`` and
+    ``"passthrough"`` steps skipped, as ``Pipeline`` does), for a plain fitted pipeline
+    without caching (``memory``), ``transform_input`` or metadata routing; each method only
+    if, on a probe of one row and of a batch in ``order``, it answers exactly as the
+    pipeline does and without a warning. Anything else keeps the pipeline's own methods."""
+    try:
+        from sklearn import get_config
+        from sklearn.pipeline import Pipeline
+    except ImportError:
+        return {}
+    if type(model) is not Pipeline or get_config().get("enable_metadata_routing"):
+        return {}
+    chain = _flatten(model, Pipeline)
+    if chain is None:
+        return {}
+    transforms, final = chain
+    inputs = {c["name"]: c for c in signature.get("inputs", [])}
+    probe = _probe_frame([inputs[n] for n in order], BATCH_PROBE_ROWS, seed=2)
+    matrix = probe.to_numpy(dtype=np.float64)
+    found: dict[str, Callable[[Any], Any]] = {}
+    for method in METHODS:
+        last = getattr(final, method, None)
+        if last is None:
+            continue
+        direct = _chained(tuple(transforms), last)
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                same = all(
+                    _identical(direct(m), getattr(model, method)(m)) for m in (matrix[:1], matrix)
+                )
+        except Exception:
+            continue
+        if same and not caught:
+            found[method] = direct
+    return found
+
+
+def _chained(transforms: tuple[Callable[[Any], Any], ...], last: Callable[[Any], Any]) -> Any:
+    def call(x: Any) -> Any:
+        for transform in transforms:
+            x = transform(x)
+        return last(x)
+
+    return call
+
+
+def _identical(a: Any, b: Any) -> bool:
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
+
+
+def _flatten(pipeline: Any, kind: type) -> tuple[list[Callable[[Any], Any]], Any] | None:
+    """(every transform in order, the final estimator) of a pipeline, or None if it is not
+    a plain one (or its final step is not an estimator)."""
+    if getattr(pipeline, "memory", None) is not None:
+        return None
+    if getattr(pipeline, "transform_input", None) is not None:
+        return None
+    transforms: list[Callable[[Any], Any]] = []
+    for _, step in pipeline.steps[:-1]:
+        if step is None or (isinstance(step, str) and step == "passthrough"):
+            continue
+        if type(step) is kind:  # a nested pipeline as a transformer: all of its steps
+            inner = _flatten(step, kind)
+            if inner is None:
+                return None
+            transforms += inner[0]
+            if inner[1] is not None:
+                if not hasattr(inner[1], "transform"):
+                    return None
+                transforms.append(inner[1].transform)
+        elif hasattr(step, "transform"):
+            transforms.append(step.transform)
+        else:
+            return None
+    final = pipeline.steps[-1][1]
+    if final is None or (isinstance(final, str) and final == "passthrough"):
+        return transforms, None
+    if type(final) is kind:
+        inner = _flatten(final, kind)
+        if inner is None:
+            return None
+        transforms += inner[0]
+        final = inner[1]
+    return transforms, final

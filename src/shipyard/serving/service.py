@@ -380,13 +380,14 @@ def _model_input(model: Loaded, columns: Columns) -> Any:
 
 
 def _run(model: Loaded, frame: Any, method: str) -> Any:
-    fn: Any
-    if method == "predict":
-        fn = model.model.predict
-    else:
-        fn = getattr(model.model.model, method, None)
-        if fn is None:
-            raise InvalidInput(f"model {model.name} v{model.version} has no {method}")
+    fn: Any = model.direct.get(method)  # a pipeline's steps, called directly
+    if fn is None:
+        if method == "predict":
+            fn = model.model.predict
+        else:
+            fn = getattr(model.model.model, method, None)
+            if fn is None:
+                raise InvalidInput(f"model {model.name} v{model.version} has no {method}")
     try:
         return fn(frame)
     except Exception as exc:

@@ -14,7 +14,7 @@ from typing import Any
 
 from shipyard.registry import LoadedModel, ModelRegistry
 from shipyard.serving.deployment import ModelRef, Variant
-from shipyard.serving.fastpath import matrix_order, row_independent
+from shipyard.serving.fastpath import direct_methods, matrix_order, row_independent
 from shipyard.serving.schema import InputSchema
 
 log = logging.getLogger("shipyard.serving")
@@ -36,6 +36,12 @@ class Loaded:
         # whether concurrent requests may share one predict call (serving.coalesce)
         self.coalesce = self.matrix_order is not None and row_independent(
             model.model, self.matrix_order, model.signature
+        )
+        # a pipeline's methods as its steps called directly (fastpath.direct_methods)
+        self.direct: dict[str, Any] = (
+            direct_methods(model.model, self.matrix_order, model.signature)
+            if self.matrix_order is not None
+            else {}
         )
 
 
