@@ -262,18 +262,30 @@ def test_bad_rows_are_refused(
 
 
 def test_arrow_columns_are_written_as_lists_are(store: OnlineStore) -> None:
-    """Several batches; multi-byte keys and payloads (lengths are in bytes); chunked and
-    string_view arrays; then a second write over stored rows, some older, some newer."""
+    """Several batches, and several of the blocks Redis renders at a time (the last one
+    short), rows not in key order; multi-byte keys and payloads (lengths are in bytes);
+    chunked and string_view arrays; a key stored already, newer, in the third block (it
+    stays); then a second write over stored rows, some older, some newer."""
     import pyarrow as pa
 
-    n = 2_500
+    n = 10_500
     keys = [f"ké{i}:x" for i in range(n)]
     ts = [1_000 + i for i in range(n)]
     payloads = [f'{{"v": "€{i}", "s": "a:b"}}' for i in range(n)]
-    arrow_keys = pa.chunked_array([keys[:1000], keys[1000:]])
-    arrow_payloads = pa.array(payloads).cast(pa.string_view())
-    assert store.write("arrow", arrow_keys, pa.array(ts), arrow_payloads) == n
+    order = [(i * 7919) % n for i in range(n)]  # a permutation (7919 is prime to n)
+    stored = keys[order[9_001]]
+    for table in ("arrow", "lists"):
+        store.write(table, [stored], [5_000_000], ["stored, newer"])
+    arrow_keys = pa.chunked_array(
+        [[keys[i] for i in order[:1000]], [keys[i] for i in order[1000:]]]
+    )
+    arrow_ts = pa.array([ts[i] for i in order])
+    arrow_payloads = pa.array([payloads[i] for i in order]).cast(pa.string_view())
+    assert store.write("arrow", arrow_keys, arrow_ts, arrow_payloads) == n
     store.write("lists", keys, ts, payloads)
+    assert store.read("arrow", [stored]) == [OnlineRow(5_000_000, "stored, newer")]
+    store.write("lists", [stored], [ts[order[9_001]]], [payloads[order[9_001]]])  # older
+    store.write("arrow", [stored], [ts[order[9_001]]], [payloads[order[9_001]]])
     assert store.read("arrow", keys) == store.read("lists", keys)
     assert store.read("arrow", ["ké7:x"]) == [OnlineRow(1_007, '{"v": "€7", "s": "a:b"}')]
     again = [1_000 + i + (1 if i % 2 else -1) for i in range(n)]  # odd rows newer

@@ -47,7 +47,8 @@ except ImportError:  # pragma: no cover - hiredis is optional
     _hiredis_pack = None  # type: ignore[assignment]
 
 WRITE_BATCH = 1_000  # rows per script call; <= 3,999 (Lua's unpack limit is 8,000 values)
-IN_FLIGHT = 2  # batches sent and not yet answered
+PACK_BLOCK = 4 * WRITE_BATCH  # rows rendered at a time for MSETNX (a multiple of WRITE_BATCH)
+IN_FLIGHT = 4  # batches sent and not yet answered
 READ_BATCH = 10_000  # keys per MGET
 CONNECT_TIMEOUT_S = 5.0
 SOCKET_TIMEOUT_S = 30.0
@@ -309,30 +310,21 @@ class _ArrowCommands:
     """Rows given as Arrow arrays (a materialization's chunks), packed in bulk: Arrow's
     kernels render every argument as a RESP bulk string (``$<bytes>\\r\\n<text>\\r\\n``)
     and a batch's arguments are a slice of one buffer, sent as it is. No Python object is
-    made per row (hiredis packing the same rows costs ~1 µs each). The script's arguments
+    made per row (hiredis packing the same rows costs ~1 µs each). The ``MSETNX`` pairs
+    are rendered a block of ``PACK_BLOCK`` rows at a time, when the first batch of the
+    block is sent, so Redis runs the batches in flight while the next block is rendered
+    (rendering a whole chunk first left Redis idle meanwhile). The script's arguments
     (names, then values) are rendered only if a batch needs the script."""
 
     def __init__(self, prefix: str, keys: Any, ts: Any, payloads: Any) -> None:
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         text = pa.large_string()
         self._prefix = pa.scalar(prefix, text)
+        self._prefix_bytes = len(prefix.encode())
         self._keys, self._payloads = keys.cast(text), payloads.cast(text)
         self._ts = ts.cast(text)
-        name_lengths = pc.add(pc.binary_length(self._keys), len(prefix.encode()))
-        value_lengths = pc.add(
-            pc.add(pc.binary_length(self._ts), pc.binary_length(self._payloads)), 1
-        )
-        s = functools.partial(pa.scalar, type=text)
-        # "$<n>\r\n<prefix><key>\r\n$<m>\r\n<ts>:<payload>\r\n", one kernel call
-        self._pairs = _Slices(
-            pc.binary_join_element_wise(
-                s("$"), name_lengths.cast(text), s("\r\n"), self._prefix, self._keys,
-                s("\r\n$"), value_lengths.cast(text), s("\r\n"), self._ts, s(":"),
-                self._payloads, s("\r\n"), s(""),
-            )
-        )  # fmt: skip
+        self._block: tuple[int, _Slices] = (-1, _Slices(pa.array([""], text)))
         self._unique = _sorted_and_unique(self._keys)  # else: checked batch by batch
         self._script_args: tuple[_Slices, _Slices] | None = None
 
@@ -345,7 +337,31 @@ class _ArrowCommands:
         n = hi - lo
         if not self._unique and pc.count_distinct(self._keys.slice(lo, n)).as_py() != n:
             return None
-        return [f"*{2 * n + 1}\r\n$6\r\nMSETNX\r\n".encode(), self._pairs[lo:hi]]
+        start = lo - lo % PACK_BLOCK  # batches never straddle blocks (see PACK_BLOCK)
+        if self._block[0] != start:
+            self._block = (start, self._pairs(start, min(start + PACK_BLOCK, len(self))))
+        pairs = self._block[1]
+        return [f"*{2 * n + 1}\r\n$6\r\nMSETNX\r\n".encode(), pairs[lo - start : hi - start]]
+
+    def _pairs(self, lo: int, hi: int) -> _Slices:
+        """ "$<n>\\r\\n<prefix><key>\\r\\n$<m>\\r\\n<ts>:<payload>\\r\\n" for rows
+        [lo, hi), one kernel call."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        text = pa.large_string()
+        keys, ts = self._keys.slice(lo, hi - lo), self._ts.slice(lo, hi - lo)
+        payloads = self._payloads.slice(lo, hi - lo)
+        name_lengths = pc.add(pc.binary_length(keys), self._prefix_bytes)
+        value_lengths = pc.add(pc.add(pc.binary_length(ts), pc.binary_length(payloads)), 1)
+        s = functools.partial(pa.scalar, type=text)
+        return _Slices(
+            pc.binary_join_element_wise(
+                s("$"), name_lengths.cast(text), s("\r\n"), self._prefix, keys,
+                s("\r\n$"), value_lengths.cast(text), s("\r\n"), ts, s(":"),
+                payloads, s("\r\n"), s(""),
+            )
+        )  # fmt: skip
 
     def upsert(self, conn: Any, lo: int, hi: int) -> list[Buffer]:
         if self._script_args is None:
