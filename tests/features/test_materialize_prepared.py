@@ -185,3 +185,49 @@ def test_materialize_reuses_what_apply_prepared(
     # per id, the latest hour; among equal hours the greatest created, then the later row
     latest = df.sort_values(["event_timestamp", "created"], kind="stable").groupby("id").last()
     assert got["x"] == [float(latest.loc[i, "x"]) for i in range(5)] + [None]
+
+
+def test_materialize_without_prepared_rows_reads_the_source_and_builds_nothing(
+    store: FeatureStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """New data (or apply(prepare=False)): one SQL pass over the source's range, no full
+    preparation (which would sort the whole source)."""
+    rows = [
+        {"id": i % 5, "tag": "a", "hour": i % 4, "created": i % 3, "x": float(i)} for i in range(40)
+    ]
+    full = [{"n": 1, "s": "z", "flag": True, "when": 3, "raw": b"\x00", **r} for r in rows]
+    df = frame(full)
+    store.apply([THING, view_of(df, two_keys=False)], prepare=False)
+    calls = 0
+    real = training.build
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(training, "build", counting)
+    assert store.materialize(T0 - HOUR, T0 + 2 * HOUR + HOUR / 2, ["v"]) == {"v": 5}
+    assert calls == 0
+    got = store.get_online_features(["v:x"], [{"id": i} for i in range(5)]).to_dict()
+    inside = df[df["event_timestamp"] <= T0 + 2 * HOUR]
+    latest = inside.sort_values(["event_timestamp", "created"], kind="stable").groupby("id").last()
+    assert got["x"] == [float(latest.loc[i, "x"]) for i in range(5)]
+
+
+@pytest.mark.parametrize("in_key_order", [True, False])
+def test_latest_rows_sql_in_or_out_of_key_order_has_the_same_rows(in_key_order: bool) -> None:
+    rows = [
+        {"id": i % 7, "tag": "a", "hour": i % 4, "created": None, "x": float(i)} for i in range(30)
+    ]
+    full = [{"n": None, "s": None, "flag": None, "when": None, "raw": None, **r} for r in rows]
+    view = view_of(frame(full), two_keys=False)
+    con = offline.connect()
+    try:
+        relation = offline.source_relation(con, view, 0, SourceContext(pushed_dir="/x"))
+        ordered = con.sql(latest_rows_sql(view, relation, None, None)).fetchall()
+        got = con.sql(latest_rows_sql(view, relation, None, None, in_key_order)).fetchall()
+    finally:
+        con.close()
+    assert [k for k, _, _ in ordered] == sorted(k for k, _, _ in ordered)
+    assert sorted(got) == ordered

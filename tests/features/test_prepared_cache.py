@@ -475,6 +475,9 @@ def test_apply_prepares_new_and_changed_views_for_the_first_training_set(
     store.apply(stats_view(path, created=True))
     assert builds.count == 1
     assert len(entries(shipyard_home)) == 1  # on disk when apply returns
+    assert store.context.prepared._memory == {}  # and not held in memory by apply
+    assert spend(store) == [5.0, 6.0, 1.0, None]  # read back from the file
+    assert builds.count == 1
     other = fresh_store(shipyard_client)  # another process's first training set
     assert spend(other) == [5.0, 6.0, 1.0, None]
     assert builds.count == 1

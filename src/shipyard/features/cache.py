@@ -122,6 +122,23 @@ class PreparedCache:
             self._building.pop(key, None)
         return found
 
+    def find(
+        self, view: FeatureView, version: int | None, project: str, sources: SourceContext
+    ) -> Prepared | None:
+        """The view's prepared rows if they are in memory or on disk already; None when
+        they would have to be built (or the source is never kept)."""
+        data = view.source.data_fingerprint(sources)
+        if data is None:
+            return None
+        key = cache_key(project, view, version, data)
+        found = self._remembered(key)
+        folder = self._folder(project, view.name)
+        if found is None and folder is not None:
+            found = self._load(folder, key)
+            if found is not None:
+                self._remember(found)
+        return found
+
     def save(self, prepared: list[Prepared], *, wait: bool = False) -> None:
         """Write the entries among ``prepared`` that are not on disk yet, in a background
         thread each at a lower priority (``wait``: in this thread, at its priority, for
@@ -141,10 +158,13 @@ class PreparedCache:
         for thread in writers:
             thread.join(timeout)
 
-    def forget(self) -> None:
-        """Drop the in-memory entries (the files stay)."""
+    def forget(self, key: str | None = None) -> None:
+        """Drop the in-memory entries, or the one of ``key`` (the files stay)."""
         with self._lock:
-            self._memory.clear()
+            if key is None:
+                self._memory.clear()
+            else:
+                self._memory.pop(key, None)
 
     # -- memory -----------------------------------------------------------------------
 

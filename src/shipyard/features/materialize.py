@@ -1,9 +1,11 @@
 """Materialization: load each online view's latest rows over a time range into the online
 store, and record the run (watermark, row count, statistics).
 
-The rows are picked from the view's prepared rows (``training.prepare``: made once per view
-version and source data, by ``apply`` or a training set, and kept), then rendered and
-streamed by ``online.write``.
+When the view's rows are prepared already for its version and source data (by ``apply``, a
+training set or ``FeatureStore.prepare``: ``cache``), the latest rows are picked from them;
+otherwise DuckDB selects them from the source's range (a full preparation would sort the
+whole source, which a small incremental range does not need). Either way they are
+rendered and streamed by ``online.write``.
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ from shipyard.features import offline
 from shipyard.features.catalog import compute_stats
 from shipyard.features.checks import check_view_data, columns_of
 from shipyard.features.definitions import FeatureView
-from shipyard.features.offline import ViewRequest
-from shipyard.features.online.write import latest_prepared, prepared_rows_sql, write_online
-from shipyard.features.training import prepare
+from shipyard.features.online.write import (
+    latest_prepared,
+    latest_rows_sql,
+    prepared_rows_sql,
+    write_online,
+)
 from shipyard.store.base import Materialization
 
 if TYPE_CHECKING:
@@ -61,12 +66,16 @@ def materialize(
         relation = offline.source_relation(con, view, 0, sources)
         check_view_data(view, columns_of(con, relation))
         version = defs.version("feature_view", view.name) or 0
-        prepared = prepare(ctx, ViewRequest(view, [], defs.version("feature_view", view.name)))
-        con.register("__latest", latest_prepared(prepared, begin, end))
         in_key_order = getattr(ctx.online, "writes_in_key_order", True)
-        sql = prepared_rows_sql(view, "__latest", in_key_order)
+        found = ctx.prepared.find(
+            view, defs.version("feature_view", view.name), ctx.project, sources
+        )
+        if found is not None:  # prepared by apply or a training set: no scan, no sort
+            con.register("__latest", latest_prepared(found, begin, end))
+            sql = prepared_rows_sql(view, "__latest", in_key_order)
+        else:  # not prepared (new data): one pass over the source's range in DuckDB
+            sql = latest_rows_sql(view, relation, begin, end, in_key_order)
         rows = write_online(con, sql, ctx.online, view.name)
-        ctx.prepared.save([prepared])
         now_ms = to_millis(ctx.now())
         ctx.meta.record_materialization(
             Materialization(

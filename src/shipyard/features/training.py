@@ -144,7 +144,10 @@ def prepare_views(
             if view.source.data_fingerprint(sources) is None:
                 continue
             req = ViewRequest(view, [], defs.version("feature_view", name))
-            ctx.prepared.save([prepare(ctx, req)], wait=True)
+            prepared = prepare(ctx, req)
+            ctx.prepared.save([prepared], wait=True)
+            if prepared.key:  # on disk: apply holds one view's rows at a time, not all
+                ctx.prepared.forget(prepared.key)
         except Exception as exc:
             if not quiet:
                 raise

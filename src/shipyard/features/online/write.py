@@ -2,14 +2,15 @@
 
 The latest row per entity of a time range (by event timestamp, then created timestamp,
 then source position: the same order as the offline join) is picked from the view's
-prepared rows (``latest_prepared``: they are sorted by keys and time with ties settled, so
-it is the last row of each key inside the range, found by numpy, no sort); DuckDB renders
+prepared rows when they exist (``latest_prepared``: they are sorted by keys and time with
+ties settled, so it is the last row of each key inside the range, found by numpy, no
+sort), else from the source rows in SQL (``latest_rows_sql``); DuckDB renders
 each as (key, event time, JSON payload), sorted by key for stores that write faster in key
 order (``writes_in_key_order``: SQLite's b-tree; not Redis); Python only moves chunks of
 those strings into the online store. The JSON is rendered chunk by chunk, so a reader
 thread has DuckDB render the next chunk while the store writes the last one. The store
 keeps the newer row when two writers race, so a late backfill never overwrites fresher
-pushed values. ``latest_rows_sql`` does the same from the source rows in SQL alone.
+pushed values.
 """
 
 from __future__ import annotations
@@ -37,10 +38,14 @@ CHUNK_ROWS = 50_000
 
 
 def latest_rows_sql(
-    view: FeatureView, relation: str, start: datetime | None, end: datetime | None
+    view: FeatureView,
+    relation: str,
+    start: datetime | None,
+    end: datetime | None,
+    in_key_order: bool = True,
 ) -> str:
     """(k, t, p): key, event_ts in µs and payload of the latest row per entity in
-    [start, end), in key order."""
+    [start, end), in key order if asked."""
     source = view.source
     ts = ts_column(source.timestamp_field)
     keys = view.join_keys
@@ -66,7 +71,7 @@ def latest_rows_sql(
     features = ", ".join(ident(f.name) for f in view.features)
     ordered = (
         f"SELECT {key_sql(keys, view.key_dtypes())} AS {_KEY}, epoch_us({ts}) AS {_TS}, "
-        f"{features} FROM ({latest}) ORDER BY {_KEY}"
+        f"{features} FROM ({latest})" + (f" ORDER BY {_KEY}" if in_key_order else "")
     )
     return f"SELECT {_KEY} AS k, {_TS} AS t, {payload_sql(view.features)} AS p FROM ({ordered})"
 
