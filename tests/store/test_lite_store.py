@@ -312,3 +312,25 @@ def test_store_errors_say_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyP
     damaged = LiteTrackingStore(uri, lite.lite.path)
     with pytest.raises(StoreUnavailable, match=r"is damaged .* `shipyard doctor`"):
         damaged.get_run(T1)
+
+
+def test_an_interrupted_write_leaves_no_lock_behind(tmp_path: Path) -> None:
+    uri = _uri(tmp_path)
+    SqlTrackingStore(uri).close()
+    lite = open_store(uri)
+    lite.create_run(_run(T1, "r"))
+
+    def interrupted(conn: sqlite3.Connection) -> None:
+        conn.execute("UPDATE runs SET name = 'half' WHERE id = ?", (T1,))
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        lite.lite.write(interrupted)
+    other = sqlite3.connect(lite.lite.path, isolation_level=None, timeout=0.1)
+    other.execute("BEGIN IMMEDIATE")  # the write lock is free
+    other.execute("ROLLBACK")
+    other.close()
+    assert lite.get_run(T1).name == "r"
+    lite.set_run_name(T1, "whole")  # the same connection goes on
+    assert lite.get_run(T1).name == "whole"
+    lite.close()

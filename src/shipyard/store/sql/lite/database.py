@@ -137,8 +137,8 @@ class LiteDatabase:
 
     def _transaction(self, fn: Callable[[sqlite3.Connection], T], write: bool) -> T:
         conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-        try:
+        try:  # BEGIN inside: a Ctrl-C right after it must not leave the write lock held
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             result = fn(conn)
             conn.execute("COMMIT")
         except BaseException:
