@@ -31,6 +31,7 @@ from shipyard.features import (
     offline,
     training,
 )
+from shipyard.features import materialize as materialize_module
 from shipyard.features.online.write import latest_prepared, latest_rows_sql, prepared_rows_sql
 from shipyard.features.prepared import build
 from shipyard.features.sources import SourceContext
@@ -178,9 +179,20 @@ def test_materialize_reuses_what_apply_prepared(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(training, "build", counting)
+    picked: list[int] = []
+    real_pick = materialize_module.latest_prepared
+
+    def picking(*args: Any, **kwargs: Any) -> Any:
+        table = real_pick(*args, **kwargs)
+        picked.append(table.num_rows)
+        return table
+
+    monkeypatch.setattr(materialize_module, "latest_prepared", picking)
+    store.context.prepared.forget()  # a new process: the rows are on disk
     written = store.materialize(T0 - HOUR, T0 + 10 * HOUR, ["v"])
     assert written == {"v": 5}
     assert calls == 0  # prepared by apply
+    assert picked == [5]  # from the prepared rows, not the SQL over the source
     got = store.get_online_features(["v:x"], [{"id": i} for i in range(6)]).to_dict()
     # per id, the latest hour; among equal hours the greatest created, then the later row
     latest = df.sort_values(["event_timestamp", "created"], kind="stable").groupby("id").last()
@@ -207,6 +219,7 @@ def test_materialize_without_prepared_rows_reads_the_source_and_builds_nothing(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(training, "build", counting)
+    monkeypatch.setattr(materialize_module, "latest_prepared", None)  # not called
     assert store.materialize(T0 - HOUR, T0 + 2 * HOUR + HOUR / 2, ["v"]) == {"v": 5}
     assert calls == 0
     got = store.get_online_features(["v:x"], [{"id": i} for i in range(5)]).to_dict()
