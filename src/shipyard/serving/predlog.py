@@ -10,9 +10,7 @@ Given a blob store, the same thread also writes the log's columnar segments (Par
 monitoring; see ``shipyard.store.log_segments``) for the models it logged, once a minute
 and only for hours that ended a few minutes ago: never on the request path. Given a
 ``ChildSealer`` (``shipyard serve``), it hands that work to a child process instead, when
-an hour it logged is due, so sealing never holds the server's GIL. Given a ``ChildWriter``
-(``shipyard serve`` too), the store appends themselves happen in a child process
-(``serving.logwriter``): the flusher only pickles each group of calls to it.
+an hour it logged is due, so sealing never holds the server's GIL.
 
 Failed calls are logged too (``log_failure``): the inputs if they were parsed, no outputs,
 ``rows`` 0 (so no prediction id exists for them and ``log_labels`` refuses any), and
@@ -34,7 +32,6 @@ import orjson
 from shipyard.store.base import PredictionCall, PredictionLogStore
 
 if TYPE_CHECKING:
-    from shipyard.serving.logwriter import ChildWriter
     from shipyard.serving.sealing import ChildSealer
     from shipyard.store.blobs import BlobStore
 
@@ -139,8 +136,7 @@ def _groups(calls: list[Call]) -> Iterator[list[Call]]:
         yield group
 
 
-def to_record(row: Call) -> PredictionCall:
-    """A buffered call as the store takes it (its JSON as ``orjson.Fragment``)."""
+def _call(row: Call) -> PredictionCall:
     (
         cid,
         model,
@@ -179,10 +175,8 @@ class PredictionLogger:
         on_drop: Callable[[int], Any] = lambda rows: None,
         blobs: BlobStore | None = None,
         sealer: ChildSealer | None = None,
-        writer: ChildWriter | None = None,
     ) -> None:
         self.store = store
-        self.writer = writer  # None: the flusher thread appends to the store itself
         self.interval = interval
         self.on_drop = on_drop
         self.blobs = blobs  # None: write no segments
@@ -261,7 +255,7 @@ class PredictionLogger:
         done = 0
         try:
             for group in _groups(calls):
-                self._append(group)
+                self.store.append([_call(c) for c in group])
                 done += len(group)
                 self._models.update(c[1] for c in group)
                 if self.sealer is not None:
@@ -277,18 +271,6 @@ class PredictionLogger:
                     self.on_drop(rows)
             raise
         return count
-
-    def _append(self, group: list[Call]) -> None:
-        if self.writer is not None:
-            from shipyard.serving.logwriter import WriterUnavailable
-
-            try:
-                self.writer.append(group)
-                return
-            except WriterUnavailable:
-                log.exception("the prediction log is written in process from now on")
-                self.writer = None
-        self.store.append([to_record(c) for c in group])
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -333,11 +315,7 @@ class PredictionLogger:
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
-        try:
-            self.flush()
-        finally:
-            if self.writer is not None:
-                self.writer.close()
+        self.flush()
         self.seal()
 
 

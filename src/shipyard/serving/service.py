@@ -18,7 +18,6 @@ from shipyard.registry import ModelRegistry
 from shipyard.serving.coalesce import MAX_REQUEST_ROWS, Coalescer
 from shipyard.serving.deployment import Deployment
 from shipyard.serving.enrich import FeatureLookup
-from shipyard.serving.logwriter import ChildWriter
 from shipyard.serving.metrics import ServerMetrics
 from shipyard.serving.predlog import LoggedBatch, PredictionLogger, describe_failure, new_ids
 from shipyard.serving.routing import Router
@@ -88,7 +87,6 @@ class PredictionService:
                 blobs=self.client.blobs,  # the flusher also writes the log's segments
                 # a store read from the environment is one a child process can open too
                 sealer=ChildSealer() if client is None else None,
-                writer=ChildWriter() if client is None else None,
             )
             if log_predictions
             else None
