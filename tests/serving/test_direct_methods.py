@@ -44,12 +44,12 @@ def test_a_nested_pipeline_gives_the_same_answers_step_by_step():
             assert np.array_equal(call(rows), getattr(model, method)(rows)), method
 
 
-def test_anything_but_a_plain_pipeline_keeps_its_own_methods(monkeypatch):
+def test_anything_but_a_plain_pipeline_keeps_its_own_methods(tmp_path):
     import sklearn
 
     plain = make_pipeline(StandardScaler(), LogisticRegression())
     assert direct_methods(fitted(LogisticRegression()), ORDER, SIGNATURE) == {}
-    cached = make_pipeline(StandardScaler(), LogisticRegression(), memory=".")
+    cached = make_pipeline(StandardScaler(), LogisticRegression(), memory=str(tmp_path))
     assert direct_methods(fitted(cached), ORDER, SIGNATURE) == {}
     with sklearn.config_context(enable_metadata_routing=True):
         assert direct_methods(fitted(plain), ORDER, SIGNATURE) == {}
