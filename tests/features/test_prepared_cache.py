@@ -338,7 +338,8 @@ def test_concurrent_writers_of_one_entry_leave_one_good_file(
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(timeout=120)
+        assert not t.is_alive()
     [written] = entries(shipyard_home)
     assert written.name == entry.name  # same rows, same checksum
     assert cache_module._read(written, prepared.key).table.equals(prepared.table)
@@ -413,7 +414,8 @@ def test_threads_share_one_store(store: FeatureStore, tmp_path: Path, builds: Bu
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(timeout=120)
+        assert not t.is_alive()
     assert builds.count == 1
     assert results == [[20.0, 21.0, 0.0, None]] * 8  # day 10: rows 20 and 21; day 0: row 0
 

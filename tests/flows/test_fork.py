@@ -132,7 +132,8 @@ def test_no_fork_while_another_thread_runs(shipyard_home):
             assert HelloFlow.run(executor=executor).successful
     finally:
         stop.set()
-        other.join()
+        other.join(timeout=60)
+        assert not other.is_alive()
 
 
 def test_a_linear_flow_starts_one_worker_of_two(shipyard_home, monkeypatch):

@@ -6,7 +6,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shipyard.store.base import ArtifactRecord, FlowRunRecord, RunRecord, RunStatus, TaskRecord
+from shipyard.errors import AlreadyExists, Conflict, NotFound
+from shipyard.store.base import (
+    ArtifactRecord,
+    FlowRunRecord,
+    Project,
+    RunRecord,
+    RunStatus,
+    TaskRecord,
+)
 
 # params, latest metrics and tags of one run
 RunData = tuple[dict[str, str], dict[str, float], dict[str, str]]
@@ -69,3 +77,15 @@ def task_record(row: Any) -> TaskRecord:
         start_ms=int(row.start_ms),
         end_ms=None if row.end_ms is None else int(row.end_ms),
     )
+
+
+def get_or_create_project(store: Any, name: str) -> Project:
+    """The project ``name``, created if missing (either store: they share this race)."""
+    try:
+        return store.get_project(name)  # type: ignore[no-any-return]
+    except NotFound:
+        pass
+    try:
+        return store.create_project(name)  # type: ignore[no-any-return]
+    except (AlreadyExists, Conflict):  # another process created it meanwhile
+        return store.get_project(name)  # type: ignore[no-any-return]

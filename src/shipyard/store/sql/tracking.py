@@ -26,6 +26,7 @@ from shipyard.store.sql.flows import SqlFlowStore
 from shipyard.store.sql.migrate import ensure_schema
 from shipyard.store.sql.monitors import SqlMonitorStore
 from shipyard.store.sql.predictions import SqlPredictionLogStore
+from shipyard.store.sql.records import get_or_create_project
 from shipyard.store.sql.registry import SqlModelRegistryStore
 from shipyard.store.sql.rows import (
     artifact_from_row,
@@ -120,14 +121,7 @@ class SqlTrackingStore:
         return Project(row.id, row.name, row.description, row.created_ms)
 
     def get_or_create_project(self, name: str) -> Project:
-        try:
-            return self.get_project(name)
-        except NotFound:
-            pass
-        try:
-            return self.create_project(name)
-        except (AlreadyExists, Conflict):  # another process created it meanwhile
-            return self.get_project(name)
+        return get_or_create_project(self, name)
 
     def list_projects(self) -> list[Project]:
         rows = self.db.read(lambda c: c.execute(select(projects).order_by(projects.c.name)).all())

@@ -14,12 +14,18 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from shipyard.errors import AlreadyExists, Conflict, NotFound
+from shipyard.errors import AlreadyExists, NotFound
 from shipyard.store.base import ArtifactRecord, Project, RunRecord, RunStatus
 from shipyard.store.sql.lite import run_data
 from shipyard.store.sql.lite.database import LiteDatabase
 from shipyard.store.sql.lite.flows import LiteFlowStore
-from shipyard.store.sql.records import RunData, artifact_record, metric_value, run_record
+from shipyard.store.sql.records import (
+    RunData,
+    artifact_record,
+    get_or_create_project,
+    metric_value,
+    run_record,
+)
 
 if TYPE_CHECKING:  # the other capabilities' interfaces: their modules load when used
     from shipyard.store.base import (
@@ -143,14 +149,7 @@ class LiteTrackingStore:
         return Project(row.id, row.name, row.description, row.created_ms)
 
     def get_or_create_project(self, name: str) -> Project:
-        try:
-            return self.get_project(name)
-        except NotFound:
-            pass
-        try:
-            return self.create_project(name)
-        except (AlreadyExists, Conflict):  # another process created it meanwhile
-            return self.get_project(name)
+        return get_or_create_project(self, name)
 
     def list_projects(self) -> list[Project]:
         query = "SELECT * FROM projects ORDER BY name"
