@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shipyard.serving.kernels import method_kernel, transform_kernel
+
 NUMERIC = {"double", "float", "long", "integer", "boolean"}
 PROBE_ROWS = 4
 BATCH_PROBE_ROWS = 9
@@ -123,48 +125,80 @@ METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function")
 def direct_methods(
     model: Any, order: list[str], signature: dict[str, Any]
 ) -> dict[str, Callable[[Any], Any]]:
-    """A scikit-learn ``Pipeline``'s methods as its steps called one after the other.
+    """A scikit-learn model's methods as plain calls: a ``Pipeline``'s steps one after the
+    other, and each step as its numpy kernel where ``serving.kernels`` has one.
 
     ``Pipeline.predict_proba`` (and the others) checks that the pipeline is fitted, which
     computes the tags of every step, then calls each step's ``transform`` and the final
-    step's method; nested pipelines do it again. On one row that bookkeeping costs as much
-    as the arithmetic. The server calls the same ``transform`` methods and the same final
-    method itself, in the same order (nested pipelines flattened, ``None`` and
-    ``"passthrough"`` steps skipped, as ``Pipeline`` does), for a plain fitted pipeline
-    without caching (``memory``), ``transform_input`` or metadata routing; each method only
-    if, on a probe of one row and of a batch in ``order``, it answers exactly as the
-    pipeline does and without a warning. Anything else keeps the pipeline's own methods."""
+    step's method; nested pipelines do it again, and each step validates its input again.
+    On one row that bookkeeping costs a hundred times the arithmetic. The server calls the
+    same ``transform`` methods (or kernels) and the same final method itself, in the same
+    order (nested pipelines flattened, ``None`` and ``"passthrough"`` steps skipped, as
+    ``Pipeline`` does), for a plain fitted pipeline without caching (``memory``),
+    ``transform_input`` or metadata routing, or for a bare estimator with a kernel; each
+    method only if, on probes of one row and of a batch in ``order``, it answers exactly as
+    the model does and without a warning, and refuses rows with NaN or infinity exactly when
+    the model refuses them. Anything else keeps the model's own methods."""
     try:
         from sklearn import get_config
         from sklearn.pipeline import Pipeline
     except ImportError:
         return {}
-    if type(model) is not Pipeline or get_config().get("enable_metadata_routing"):
+    if get_config().get("enable_metadata_routing"):
         return {}
-    chain = _flatten(model, Pipeline)
+    chain = _flatten(model, Pipeline) if type(model) is Pipeline else ([], model)
     if chain is None:
         return {}
-    transforms, final = chain
+    steps, final = chain
+    transforms = tuple(transform_kernel(step) or step.transform for step in steps)
     inputs = {c["name"]: c for c in signature.get("inputs", [])}
     probe = _probe_frame([inputs[n] for n in order], BATCH_PROBE_ROWS, seed=2)
     matrix = probe.to_numpy(dtype=np.float64)
+    unusual = [_with(matrix, np.nan), _with(matrix, np.inf), _with(matrix, -np.inf)]
     found: dict[str, Callable[[Any], Any]] = {}
     for method in METHODS:
+        own = getattr(model, method, None)
         last = getattr(final, method, None)
-        if last is None:
+        if own is None or last is None:
             continue
-        direct = _chained(tuple(transforms), last)
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                same = all(
-                    _identical(direct(m), getattr(model, method)(m)) for m in (matrix[:1], matrix)
-                )
-        except Exception:
-            continue
+        kernel = method_kernel(final, method)
+        if not steps and kernel is None:
+            continue  # a bare estimator without a kernel: nothing to gain
+        direct = _chained(transforms, kernel or last)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            same = all(_same_answer(direct, own, m, must_answer=True) for m in (matrix[:1], matrix))
+            same = same and all(_same_answer(direct, own, m) for m in unusual)
         if same and not caught:
             found[method] = direct
     return found
+
+
+def _with(matrix: np.ndarray, value: float) -> np.ndarray:
+    """The probe with ``value`` in one cell of each row, in a different column each."""
+    out = matrix.copy()
+    rows = np.arange(len(out))
+    out[rows, rows % out.shape[1]] = value
+    return out
+
+
+def _same_answer(direct: Any, own: Any, x: np.ndarray, must_answer: bool = False) -> bool:
+    """Whether ``direct(x)`` gives exactly ``own(x)``, or both raise (unless the model
+    must answer)."""
+    try:
+        want = own(x.copy())
+    except Exception:
+        if must_answer:
+            return False
+        try:
+            direct(x.copy())
+        except Exception:
+            return True
+        return False
+    try:
+        return _identical(direct(x.copy()), want)
+    except Exception:
+        return False
 
 
 def _chained(transforms: tuple[Callable[[Any], Any], ...], last: Callable[[Any], Any]) -> Any:
@@ -181,14 +215,14 @@ def _identical(a: Any, b: Any) -> bool:
     return a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
 
 
-def _flatten(pipeline: Any, kind: type) -> tuple[list[Callable[[Any], Any]], Any] | None:
-    """(every transform in order, the final estimator) of a pipeline, or None if it is not
-    a plain one (or its final step is not an estimator)."""
+def _flatten(pipeline: Any, kind: type) -> tuple[list[Any], Any] | None:
+    """(every transforming step in order, the final estimator) of a pipeline, or None if it
+    is not a plain one (or its final step is not an estimator)."""
     if getattr(pipeline, "memory", None) is not None:
         return None
     if getattr(pipeline, "transform_input", None) is not None:
         return None
-    transforms: list[Callable[[Any], Any]] = []
+    transforms: list[Any] = []
     for _, step in pipeline.steps[:-1]:
         if step is None or (isinstance(step, str) and step == "passthrough"):
             continue
@@ -200,9 +234,9 @@ def _flatten(pipeline: Any, kind: type) -> tuple[list[Callable[[Any], Any]], Any
             if inner[1] is not None:
                 if not hasattr(inner[1], "transform"):
                     return None
-                transforms.append(inner[1].transform)
+                transforms.append(inner[1])
         elif hasattr(step, "transform"):
-            transforms.append(step.transform)
+            transforms.append(step)
         else:
             return None
     final = pipeline.steps[-1][1]
