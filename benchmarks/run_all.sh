@@ -20,7 +20,7 @@ for bench in bench_log_metric bench_create_runs bench_artifacts bench_flows benc
 done 2>&1 | tee "$log"
 # the feature store and serving benchmarks take no --uri: they make their own stores (and
 # Feast's / MLflow's venvs); bench_serving needs wrk (apt-get install wrk), ~3 min
-for bench in bench_online_store bench_features bench_serving; do
+for bench in bench_online_store bench_features bench_serving bench_serving_lookup; do
     "$python" "$here/$bench.py"
     echo
 done 2>&1 | tee -a "$log"
