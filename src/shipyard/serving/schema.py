@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -160,7 +159,7 @@ class InputSchema:
             if len(set(map(len, values))) == 1 and _types(row) <= _FLOATS:
                 with contextlib.suppress(OverflowError):
                     return np.array([row], dtype=np.float64)
-        if self.all_double and _types(itertools.chain.from_iterable(values)) <= _FLOATS:
+        if self.all_double and all(_types(column) <= _FLOATS for column in values):
             with contextlib.suppress(OverflowError):  # else named column by column below
                 return np.array(values, dtype=np.float64).T  # the common case, in one call
         convert = dict(self.converters)
