@@ -1,0 +1,28 @@
+"""The server's app factory: one client (session) shared by every route."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from shipyard.server.routes import (
+    blobs,
+    features,
+    flows,
+    monitoring,
+    predictions,
+    registry,
+    store_rpc,
+    tracking,
+)
+from shipyard.server.routes import mlflow as mlflow_routes
+from shipyard.tracking import Client
+
+
+def create_app(client: Client | None = None) -> FastAPI:
+    """The team server's ASGI app over ``client``'s stores (the settings' by default)."""
+    app = FastAPI(title="Shipyard", version="1")
+    app.state.client = client or Client()
+    for module in (tracking, blobs, store_rpc, features, registry, predictions, monitoring, flows):
+        app.include_router(module.router)
+    mlflow_routes.install(app, app.state.client)
+    return app

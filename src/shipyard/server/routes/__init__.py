@@ -1,0 +1,1 @@
+"""One module of routes per capability; ``create_app`` includes them all."""
