@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from shipyard.server.errors import install_error_handlers
 from shipyard.server.routes import (
     blobs,
     features,
@@ -22,6 +23,7 @@ def create_app(client: Client | None = None) -> FastAPI:
     """The team server's ASGI app over ``client``'s stores (the settings' by default)."""
     app = FastAPI(title="Shipyard", version="1")
     app.state.client = client or Client()
+    install_error_handlers(app)
     for module in (tracking, blobs, store_rpc, features, registry, predictions, monitoring, flows):
         app.include_router(module.router)
     mlflow_routes.install(app, app.state.client)
