@@ -232,3 +232,19 @@ def load_settings(
             ) from exc
         sources[setting.name] = source
     return Settings(values, sources)
+
+
+def redact_uri(uri: str) -> str:
+    """The URI with any password replaced by ``***``, for messages and ``shipyard config``."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(uri)
+        password = parts.password
+    except ValueError:
+        return uri
+    if password is None:
+        return uri
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))

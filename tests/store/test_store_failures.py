@@ -154,7 +154,7 @@ def wait_for(condition: Callable[[], Any], seconds: float, what: str) -> None:
 
 def writer_failed(caplog: pytest.LogCaptureFixture) -> Callable[[], bool]:
     return lambda: any(
-        r.name == "shipyard.tracking.writer" and r.levelno >= logging.WARNING
+        r.name == "shipyard.session.metric_writer" and r.levelno >= logging.WARNING
         for r in caplog.records
     )
 
@@ -205,7 +205,7 @@ def test_postgres_stopped_and_restarted_mid_run_loses_nothing(
         assert_one_actionable_line(raised.value, where)
 
     # accepted while the server is down: kept by the writer, which keeps trying
-    caplog.set_level(logging.WARNING, logger="shipyard.tracking.writer")
+    caplog.set_level(logging.WARNING, logger="shipyard.session.metric_writer")
     for i in range(100, 200):
         client.log_metric(run.id, "loss", float(i), step=i)
     wait_for(writer_failed(caplog), 30, "the writer thread did not try (and fail) to write")
@@ -261,7 +261,7 @@ def test_a_sqlite_lock_held_past_the_retry_window(
         assert_one_actionable_line(raised.value, str(path))
         assert client.get_run(run.id).params == {"a": "1"}  # reads go on (WAL)
 
-        caplog.set_level(logging.WARNING, logger="shipyard.tracking.writer")
+        caplog.set_level(logging.WARNING, logger="shipyard.session.metric_writer")
         for i in range(100, 200):
             client.log_metric(run.id, "loss", float(i), step=i)
         wait_for(writer_failed(caplog), 30, "the writer thread did not try (and fail) to write")

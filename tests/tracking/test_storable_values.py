@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shipyard.errors import InvalidArgument
+from shipyard.session.metric_writer import REJECTED_TAG
 from shipyard.store import ArtifactRecord, Metric
-from shipyard.tracking.writer import REJECTED_TAG
 
 INT64 = 2**63
 
@@ -162,7 +162,7 @@ def test_one_point_the_store_cannot_hold_costs_no_other_point(client, caplog):
         if step == 437:
             writer.add(first.id, Metric("loss", 0.5, INT64, 1))  # bigint out of range
     writer.add(second.id, Metric("acc", 0.9, 0, 1))
-    with caplog.at_level(logging.ERROR, logger="shipyard.tracking.writer"):
+    with caplog.at_level(logging.ERROR, logger="shipyard.session.metric_writer"):
         client.flush()
     assert [s for _, s in _points(client, first.id, "loss")] == list(range(1000))
     assert _points(client, second.id, "acc") == [(0.9, 0)]

@@ -5,8 +5,7 @@ from __future__ import annotations
 import click
 
 from shipyard.cli import _output as out
-from shipyard.config import SETTINGS, load_settings
-from shipyard.store.sql.engine import redact
+from shipyard.config import SETTINGS, load_settings, redact_uri
 
 
 @click.command()
@@ -17,9 +16,7 @@ def config(as_json: bool) -> None:
     rows = [
         (
             s.name,
-            redact(str(settings.values[s.name]))
-            if s.name == "uri"
-            else str(settings.values[s.name]),
+            redact_uri(str(settings.values[s.name])),
             settings.source(s.name),
             s.env_var,
             s.help,

@@ -47,9 +47,9 @@ def load_query(
     import pyarrow as pa
     import sqlalchemy as sa
 
-    from shipyard.store.sql.engine import make_engine
+    from shipyard.store.registry import sql_engine
 
-    engine = make_engine(uri)
+    engine = sql_engine(uri)
     try:
         with engine.connect().execution_options(stream_results=True) as conn:
             # the query is the user's SQL as written: no ":name" binds, "%" is literal

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from shipyard.config import redact_uri
 from shipyard.errors import InvalidFeature
 from shipyard.features._sql import check_name, duckdb_errors, ident, literal
 
@@ -201,7 +202,9 @@ class SqlSource(Source):
         else:
             from shipyard.features.database import load_query
 
-            load_query(con, raw, self.connection, self.query, self.name, _redact(self.connection))
+            load_query(
+                con, raw, self.connection, self.query, self.name, redact_uri(self.connection)
+            )
         con.execute(
             f"CREATE OR REPLACE VIEW {ident(alias)} AS "
             f"SELECT r.*, hash(r)::UBIGINT AS __seq FROM {ident(raw)} r"
@@ -211,11 +214,11 @@ class SqlSource(Source):
         return hashlib.sha256(f"{self.connection}\n{self.query}".encode()).hexdigest()
 
     def to_spec(self) -> dict[str, Any]:
-        conn = _redact(self.connection) if self.connection else None
+        conn = redact_uri(self.connection) if self.connection else None
         return {**super().to_spec(), "query": self.query, "connection": conn}
 
     def describe(self) -> str:
-        return f"sql ({_redact(self.connection) if self.connection else 'duckdb'})"
+        return f"sql ({redact_uri(self.connection) if self.connection else 'duckdb'})"
 
 
 @dataclass(eq=False)
@@ -403,15 +406,6 @@ def _register_fsspec(con: duckdb.DuckDBPyConnection, path: str) -> None:
     protocol = path.split("://", 1)[0]
     if not con.filesystem_is_registered(protocol):
         con.register_filesystem(fsspec.filesystem(protocol))
-
-
-def _redact(uri: str) -> str:
-    if "@" in uri and "://" in uri:
-        scheme, rest = uri.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        if ":" in creds:
-            return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
-    return uri
 
 
 def _absolute(path: str) -> str:

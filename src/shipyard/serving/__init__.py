@@ -20,10 +20,7 @@ def log_labels(prediction_ids: list[str], labels: list[object]) -> int:
     from shipyard.serving.predlog import attach_labels
     from shipyard.tracking import Client
 
-    client = Client()
-    try:
-        return attach_labels(
-            client.store.predictions, prediction_ids, labels, to_millis(client.clock.now())
-        )
-    finally:
-        client.close()  # its own engine: do not leave a connection behind
+    client = Client()  # the process's session: no engine of its own
+    return attach_labels(
+        client.store.predictions, prediction_ids, labels, to_millis(client.clock.now())
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from shipyard._plugins import Registry
 from shipyard.errors import InvalidArgument
@@ -49,3 +50,11 @@ def open_tracking_store(uri: str, has_blobs: Callable[[], bool] | None = None) -
 
 def open_blob_store(uri: str) -> BlobStore:
     return BlobStore(uri)
+
+
+def sql_engine(uri: str) -> Any:
+    """A SQLAlchemy engine for a user's own database (a feature source's query), made the
+    way the SQL store makes its own, so capabilities never import ``store.sql``."""
+    from shipyard.store.sql.engine import make_engine
+
+    return make_engine(uri)

@@ -6,30 +6,25 @@ A client opens its stores lazily, so constructing one is free.
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import json
 import os
-import sys
-import threading
 import uuid
-import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from shipyard._clock import SYSTEM_CLOCK, Clock, to_millis
+from shipyard._clock import Clock
 from shipyard._names import INT64_MAX, INT64_MIN, PROJECT_RULE, project_name
 from shipyard.config import Settings, load_settings
 from shipyard.errors import InvalidArgument, NotFound
+from shipyard.session import MetricWriter, Session, current_session
 from shipyard.store import (
     ArtifactRecord,
     Metric,
     Project,
     RunStatus,
     TrackingStore,
-    open_blob_store,
-    open_tracking_store,
 )
 from shipyard.store.base import NewRun
 from shipyard.store.blobs import BlobInfo, BlobStore
@@ -38,13 +33,14 @@ from shipyard.tracking import artifacts as art
 from shipyard.tracking import environment as env
 from shipyard.tracking import validation as v
 from shipyard.tracking.records import Run
-from shipyard.tracking.writer import MetricWriter
-
-_clients: weakref.WeakSet[Client] = weakref.WeakSet()
 
 
 class Client:
-    """``Client(uri=None, artifact_uri=None)``: None means "from settings" (env, toml)."""
+    """``Client(uri=None, artifact_uri=None)``: None means "from settings" (env, toml).
+
+    With no arguments it shares the process's session (``current_session()``); with a URI,
+    settings or a clock it opens a session of its own, closed by ``close()``.
+    """
 
     def __init__(
         self,
@@ -53,68 +49,57 @@ class Client:
         *,
         settings: Settings | None = None,
         clock: Clock | None = None,
+        session: Session | None = None,
     ) -> None:
-        self.settings = settings or load_settings({"uri": uri, "artifact_uri": artifact_uri})
-        self.clock = clock or SYSTEM_CLOCK
-        self._lock = threading.Lock()
-        self._store: TrackingStore | None = None
-        self._blobs: BlobStore | None = None
-        self._writer: MetricWriter | None = None
+        own = session is None and (uri, artifact_uri, settings, clock) != (None,) * 4
+        if session is None:
+            if own:
+                settings = settings or load_settings({"uri": uri, "artifact_uri": artifact_uri})
+                session = Session(settings, clock)
+            else:
+                session = current_session()
+        self.session = session
+        self._owns_session = own
         self._known_runs: set[str] = set()
         self._next_step: dict[tuple[str, str], int] = {}
         self._stored: dict[str, BlobInfo] = {}
         self._last_reap_ms = 0
-        _clients.add(self)
 
     # -- plumbing ---------------------------------------------------------------------
 
     @property
-    def store(self) -> TrackingStore:
-        if self._store is None:
-            with self._lock:
-                if self._store is None:
-                    self._store = open_tracking_store(self.settings.uri, self._has_blobs)
-        return self._store
+    def settings(self) -> Settings:
+        return self.session.settings
 
-    def _has_blobs(self) -> bool:
-        blobs = open_blob_store(self.settings.artifact_uri)  # not self.blobs: we hold the lock
-        return next(iter(blobs.iter_blobs()), None) is not None
+    @property
+    def clock(self) -> Clock:
+        return self.session.clock
+
+    @property
+    def store(self) -> TrackingStore:
+        return self.session.store
 
     @property
     def blobs(self) -> BlobStore:
-        if self._blobs is None:
-            with self._lock:
-                if self._blobs is None:
-                    self._blobs = open_blob_store(self.settings.artifact_uri)
-        return self._blobs
+        return self.session.blobs
 
     @property
     def writer(self) -> MetricWriter:
-        if self._writer is None:
-            with self._lock:
-                if self._writer is None:
-                    self._writer = MetricWriter(
-                        lambda: self.store,
-                        self.settings.metric_flush_interval,
-                        self.settings.heartbeat_interval,
-                        self._now_ms,
-                    )
-        return self._writer
+        return self.session.writer
 
     def _now_ms(self) -> int:
-        return to_millis(self.clock.now())
+        return self.session.now_ms()
 
     def flush(self) -> None:
         """Write all buffered metric points now."""
-        if self._writer is not None:
-            self._writer.flush()
+        self.session.flush()
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        """Flush; close the stores too when this client opened its own session."""
+        if self._owns_session:
+            self.session.close()
+        else:
+            self.session.flush()
 
     # -- projects ---------------------------------------------------------------------
 
@@ -446,14 +431,3 @@ def _status(status: RunStatus | str) -> RunStatus:
     except ValueError:
         known = ", ".join(s.value for s in RunStatus)
         raise InvalidArgument(f"unknown run status {status!r}; use one of {known}") from None
-
-
-def flush_all(clients: Iterable[Client] | None = None) -> None:
-    for client in list(clients if clients is not None else _clients):
-        try:
-            client.flush()
-        except Exception as exc:  # at exit there is nobody left to raise to
-            print(f"shipyard: could not write buffered metrics: {exc}", file=sys.stderr)
-
-
-atexit.register(flush_all)

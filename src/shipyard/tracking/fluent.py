@@ -21,8 +21,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from shipyard.config import load_settings
 from shipyard.errors import Conflict
+from shipyard.session import current_session
 from shipyard.store import ArtifactRecord, Metric, Project, RunStatus
 from shipyard.tracking.client import Client
 from shipyard.tracking.records import Run
@@ -101,12 +101,12 @@ class ActiveRun:
 
 
 def _default_client() -> Client:
-    """A client for the current settings, rebuilt when SHIPYARD_URI/HOME change."""
+    """A client over the current session (remade when SHIPYARD_URI/HOME change)."""
     global _client
-    settings = load_settings()
+    session = current_session()
     with _client_lock:
-        if _client is None or _client.settings.values != settings.values:
-            _client = Client(settings=settings)
+        if _client is None or _client.session is not session:
+            _client = Client(session=session)
         return _client
 
 

@@ -25,13 +25,14 @@ import sys
 from collections import deque
 from collections.abc import Sequence
 from typing import Any, NoReturn, Protocol, cast
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from shipyard.config import redact_uri
 from shipyard.errors import InvalidArgument, StoreUnavailable
 from shipyard.features.online.base import (
     OnlineRow,
@@ -218,7 +219,7 @@ class RedisOnlineStore:
         return [value for chunk in pipe.execute() for value in chunk]
 
     def _fail(self, exc: RedisError) -> NoReturn:
-        where = _redact(self.uri)
+        where = redact_uri(self.uri)
         if isinstance(exc, RedisConnectionError | RedisTimeoutError):
             raise StoreUnavailable(
                 f"cannot reach the Redis online store at {where}: {exc}; check that Redis "
@@ -456,26 +457,18 @@ def _check_uri(uri: str) -> None:
         parts = urlsplit(uri)
         parts.port  # noqa: B018 - raises ValueError when the port is not a number
     except ValueError as exc:
-        raise InvalidArgument(f"cannot parse the Redis URI {_redact(uri)}: {exc}; {_FORM}") from exc
+        raise InvalidArgument(
+            f"cannot parse the Redis URI {redact_uri(uri)}: {exc}; {_FORM}"
+        ) from exc
     db = parts.path.strip("/")
     if (
         parts.scheme not in ("redis", "rediss")
         or not parts.hostname
         or not (db == "" or db.isdigit())
     ):
-        raise InvalidArgument(f"cannot use {_redact(uri)} as a Redis online store; {_FORM}")
+        raise InvalidArgument(f"cannot use {redact_uri(uri)} as a Redis online store; {_FORM}")
 
 
 def _row(value: str) -> OnlineRow:
     ts, _, payload = value.partition(":")
     return OnlineRow(int(ts), payload)
-
-
-def _redact(uri: str) -> str:
-    """The URI without its password, for messages."""
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    userinfo, _, host = parts.netloc.rpartition("@")
-    user = userinfo.partition(":")[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
