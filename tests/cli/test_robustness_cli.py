@@ -11,6 +11,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from shipyard.registry import ModelRegistry
+from shipyard.session import close_current
 
 HUGE = str(2**63)  # one past the largest version both backends can hold
 
@@ -35,8 +36,8 @@ def churn(shipyard_client) -> Path:  # type: ignore[no-untyped-def]
     shipyard_client.log_text(run.id, "hello", "notes.txt")
     shipyard_client.end_run(run.id)
     ModelRegistry(shipyard_client).register_model("churn", LogisticRegression().fit(X, y))
-    shipyard_client.close()
     home = shipyard_client.settings.home
+    close_current()  # the writing process ends: its engine lets go of the file
     with sqlite3.connect(home / "shipyard.db") as conn:  # everything into the main file
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return Path(home)

@@ -61,6 +61,14 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
+        _run(args, debug)
+    finally:
+        _end_session(debug)
+
+
+def _run(args: list[str], debug: bool) -> None:
+    """One command; every error a user can act on is one line on stderr and exit 1."""
+    try:
         cli.main(args=args, prog_name="shipyard", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
@@ -78,3 +86,16 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+
+
+def _end_session(debug: bool) -> None:
+    """Write what the command buffered and close the store, as a process exit would."""
+    from shipyard.session import close_current
+
+    try:
+        close_current()
+    except ShipyardError as exc:
+        if debug:
+            raise
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(1)

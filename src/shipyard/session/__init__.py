@@ -21,7 +21,7 @@ from shipyard.session.metric_writer import MetricWriter
 from shipyard.store import TrackingStore, open_blob_store, open_tracking_store
 from shipyard.store.blobs import BlobStore
 
-__all__ = ["MetricWriter", "Session", "current_session", "flush_all"]
+__all__ = ["MetricWriter", "Session", "close_current", "current_session", "flush_all"]
 
 _sessions: weakref.WeakSet[Session] = weakref.WeakSet()
 
@@ -116,6 +116,16 @@ def current_session() -> Session:
     if replaced is not None:
         replaced.close()  # flushed, and its engine and writer thread released
     return session
+
+
+def close_current() -> None:
+    """Flush and close this process's session, if any; the next use opens a new one (the
+    CLI does this at the end of each command)."""
+    global _current
+    with _current_lock:
+        session, _current = _current, None
+    if session is not None and session.pid == os.getpid():
+        session.close()
 
 
 def flush_all(sessions: Iterable[Session] | None = None) -> None:
