@@ -136,7 +136,7 @@ class _FlakyStore:
 def test_points_survive_a_store_outage(shipyard_client):
     client = shipyard_client
     run = client.create_run("p", "r")
-    client._store = _FlakyStore(client.store, failures=2)
+    client.session._store = _FlakyStore(client.store, failures=2)
     for i in range(100):
         client.log_metric(run.id, "m", i, step=i)
     with pytest.raises(StoreUnavailable):
