@@ -182,3 +182,16 @@ def test_quickstart_end_to_end(shipyard_home):
     assert f"open it: python -m webbrowser {report.as_uri()}" in done.stdout
     text = report.read_text(encoding="utf-8")
     assert "drift in 1 of 6 features: age" in text and "Open alerts (1)" in text
+
+
+def test_config_never_prints_a_password(cli, shipyard_home, monkeypatch):
+    monkeypatch.setenv("SHIPYARD_URI", "postgresql://ana:s3cret-pw@db.example:5432/shipyard")
+    monkeypatch.setenv("SHIPYARD_ONLINE_URI", "redis://:r3dis-pw@127.0.0.1:6379/0")
+    monkeypatch.setenv("SHIPYARD_ARTIFACT_URI", "s3://ana:s3-pw@bucket/shipyard")
+    for args in (("config",), ("config", "--json")):
+        code, out, _ = cli(*args)
+        assert code == 0
+        assert "s3cret-pw" not in out and "r3dis-pw" not in out and "s3-pw" not in out
+    settings = json.loads(cli("config", "--json")[1])
+    assert settings["uri"]["value"] == "postgresql://ana:***@db.example:5432/shipyard"
+    assert settings["online_uri"]["value"] == "redis://:***@127.0.0.1:6379/0"
