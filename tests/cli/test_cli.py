@@ -195,3 +195,29 @@ def test_config_never_prints_a_password(cli, shipyard_home, monkeypatch):
     settings = json.loads(cli("config", "--json")[1])
     assert settings["uri"]["value"] == "postgresql://ana:***@db.example:5432/shipyard"
     assert settings["online_uri"]["value"] == "redis://:***@127.0.0.1:6379/0"
+
+
+LISTING_COMMANDS = {"ls", "show", "status", "versions", "owners", "datasets", "history", "compare"}
+
+
+def test_every_listing_command_takes_json():
+    """Scripts and CI jobs read the registry, runs, flows and features without parsing
+    tables: every command that lists or shows things has --json."""
+    import click
+
+    from shipyard.cli.main import cli as root
+
+    def walk(command, path):
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                yield from walk(sub, [*path, name])
+        else:
+            yield path, command
+
+    checked = []
+    for path, command in walk(root, []):
+        if path[-1] in LISTING_COMMANDS or path == ["features", "plan"]:
+            options = {o for p in command.params for o in getattr(p, "opts", [])}
+            assert "--json" in options, f"`shipyard {' '.join(path)}` has no --json"
+            checked.append(" ".join(path))
+    assert {"models ls", "predictions ls", "flows show", "features status"} <= set(checked)

@@ -472,3 +472,25 @@ def test_datasets_lists_saved_training_sets(cli, applied: Path, fs: FeatureStore
 
     code, out, _ = cli("features", "datasets", "train")
     assert code == 0 and "train/1" in out and "train/2" in out and "other" not in out
+
+
+def test_catalog_commands_answer_in_json(cli, applied: Path, repo: Path) -> None:
+    plan = json.loads(cli("features", "plan", "--repo", str(repo), "--json")[1])
+    assert plan["applied"] is False and {c["action"] for c in plan["changes"]} == {"unchanged"}
+    features = {
+        f"{f['view']}:{f['feature']}": f for f in json.loads(cli("features", "ls", "--json")[1])
+    }
+    spend = features["customer_stats:spend"]
+    assert (spend["dtype"], spend["owner"], spend["services"]) == ("float64", "ana", ["churn"])
+    assert spend["stats"]["mean"] == 36.125
+    code, out, _ = cli("features", "status", "--json")
+    assert code == 2  # stale views exit 2 in JSON too
+    status = {s["view"]: s for s in json.loads(out)}
+    assert (
+        status["customer_stats"]["stale"] is True and status["customer_stats"]["ttl"] == 30 * 86400
+    )
+    (shown,) = json.loads(cli("features", "show", "customer_stats", "--json")[1])
+    assert shown["kind"] == "feature_view" and shown["version"] == 1
+    (history,) = json.loads(cli("features", "show", "customer_stats", "--history", "--json")[1])
+    assert [v["version"] for v in history["versions"]] == [1]
+    assert json.loads(cli("features", "datasets", "--json")[1]) == []

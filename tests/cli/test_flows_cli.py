@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from shipyard.flows.executors import InProcessExecutor
@@ -44,3 +46,17 @@ def test_bad_pathspecs_are_one_line_errors(cli, runs):
     assert code == 1 and err.startswith("error: ") and "FLOW/NUMBER/STEP" in err
     code, _, err = cli("flows", "show", "HelloFlow/9")
     assert code == 1 and "no run HelloFlow/9" in err
+
+
+def test_ls_and_show_answer_in_json(cli, runs):
+    flows = {f["flow"]: f for f in json.loads(cli("flows", "ls", "--json")[1])}
+    assert flows["HelloFlow"]["latest"] == "HelloFlow/1" and flows["HelloFlow"]["runs"] == 1
+    assert flows["FailingFlow"]["status"] == "FAILED"
+    (run,) = json.loads(cli("flows", "show", "HelloFlow", "--json")[1])
+    assert (run["run"], run["status"], run["resumed_from"]) == ("HelloFlow/1", "FINISHED", None)
+    shown = json.loads(cli("flows", "show", "FailingFlow/1", "--json")[1])
+    assert shown["status"] == "FAILED"
+    steps = {s["step"]: s["tasks"] for s in shown["steps"]}
+    (divide,) = steps["divide"]
+    assert divide["status"] == "FAILED" and "ZeroDivisionError" in divide["error"]
+    assert all(t["status"] == "FINISHED" for t in steps["start"])

@@ -111,3 +111,23 @@ def test_models_build_and_show(cli, shipyard_client, tmp_path, monkeypatch) -> N
     code, out, _ = cli("models", "show", "churn/2")
     shown = json.loads(out)
     assert code == 0 and shown["version"] == 2 and shown["aliases"] == ["production"]
+
+
+def test_models_commands_answer_in_json(cli, shipyard_client) -> None:  # type: ignore[no-untyped-def]
+    _register_two(shipyard_client)
+    assert cli("models", "alias", "churn", "production", "1")[0] == 0
+    listed = json.loads(cli("models", "ls", "--json")[1])
+    assert [(m["name"], m["owner"], m["production"], m["latest_version"]) for m in listed] == [
+        ("churn", "ana", 1, 2)
+    ]
+    assert listed[0]["aliases"] == {"production": 1} and listed[0]["stale"] is False
+    versions = json.loads(cli("models", "versions", "churn", "--json")[1])
+    assert [(v["version"], v["flavor"], v["aliases"]) for v in versions] == [
+        (2, "sklearn", []),
+        (1, "sklearn", ["production"]),
+    ]
+    owners = json.loads(cli("models", "owners", "--json")[1])
+    assert owners == [{"owner": "ana", "models": ["churn"], "gone": False, "marked_by": None}]
+    shown = json.loads(cli("models", "show", "churn@production", "--json")[1])
+    assert (shown["version"], shown["aliases"]) == (1, ["production"])
+    assert json.loads(cli("models", "ls", "--stale", "--json")[1]) == []

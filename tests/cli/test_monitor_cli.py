@@ -44,6 +44,14 @@ def test_apply_run_ls_history_and_alerts(cli, shipyard_client, tmp_path) -> None
 
     code, out, _ = cli("monitor", "ls")
     assert code == 0 and "age-drift" in out and "flood" in out and "fired" in out
+    listed = {m["name"]: m for m in json.loads(cli("monitor", "ls", "--json")[1])}
+    assert (listed["flood"]["model"], listed["flood"]["check_kind"]) == ("churn", "volume")
+    assert [r["status"] for r in listed["age-drift"]["last"]] == ["fired"]
+    predictions = json.loads(cli("predictions", "ls", "churn", "--limit", "5", "--json")[1])
+    assert len(predictions) == 5 and {p["version"] for p in predictions} == {1}
+    assert predictions == sorted(predictions, key=lambda p: -p["ts_ms"])  # newest first
+    shown = json.loads(cli("predictions", "show", predictions[0]["id"], "--json")[1])
+    assert shown["id"] == predictions[0]["id"] and shown["model"] == "models:/churn/1"
     code, out, _ = cli("monitor", "history", "flood", "--json")
     history = json.loads(out)
     assert [h["status"] for h in history] == ["ok", "fired"] and history[0]["version"] == 1

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from enum import Enum
 from typing import Any
 
+import click
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -51,8 +54,34 @@ def table(title: str | None, columns: Iterable[str]) -> Table:
     return grid
 
 
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON instead of a table (for scripts)."
+)
+
+
 def print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, default=str))
+    print(json.dumps(data, indent=2, default=_plain))
+
+
+def plain(record: Any) -> dict[str, Any]:
+    """A dataclass record as a dict for ``print_json``."""
+    return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+
+
+def _plain(value: Any) -> Any:
+    """What json cannot encode itself: records as objects, times as ISO 8601 (UTC),
+    durations as seconds, enums as their values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return plain(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
+    return str(value)
 
 
 def resolve_run(client: Client, text: str) -> Run:

@@ -33,21 +33,23 @@ def features() -> None:
 @features.command("plan")
 @repo_option
 @project_option
-def plan(repo: str, project: str | None) -> None:
+@out.json_option
+def plan(repo: str, project: str | None, as_json: bool) -> None:
     """What `apply` would change: added, changed, removed; breaking changes flagged."""
     fs = _open(project)
-    _print_plan(fs.plan(load_repo(repo)))
+    _print_plan(fs.plan(load_repo(repo)), as_json=as_json)
 
 
 @features.command("apply")
 @repo_option
 @project_option
 @click.option("--no-breaking", is_flag=True, help="refuse to apply breaking changes")
-def apply(repo: str, project: str | None, no_breaking: bool) -> None:
+@out.json_option
+def apply(repo: str, project: str | None, no_breaking: bool, as_json: bool) -> None:
     """Record a new version of every changed definition (all or nothing)."""
     fs = _open(project)
     result = fs.apply(load_repo(repo), allow_breaking=not no_breaking)
-    _print_plan(result, applied=True)
+    _print_plan(result, applied=True, as_json=as_json)
 
 
 @features.command("ls")
@@ -55,10 +57,16 @@ def apply(repo: str, project: str | None, no_breaking: bool) -> None:
 @click.option("--search", "text", default=None, help="text in a feature's name or description")
 @click.option("--tag", default=None, help="KEY or KEY=VALUE")
 @click.option("--owner", default=None)
-def ls(project: str | None, text: str | None, tag: str | None, owner: str | None) -> None:
+@out.json_option
+def ls(
+    project: str | None, text: str | None, tag: str | None, owner: str | None, as_json: bool
+) -> None:
     """Every feature with its type, owner, statistics and the services that use it."""
     fs = _open(project)
     infos = fs.catalog.search(text, tag, owner)
+    if as_json:
+        out.print_json(infos)
+        return
     grid = out.table(
         f"features of {fs.project}",
         ["feature", "type", "owner", "nulls", "distinct", "min", "max", "mean", "services"],
@@ -85,7 +93,8 @@ def ls(project: str | None, text: str | None, tag: str | None, owner: str | None
 @click.argument("name")
 @project_option
 @click.option("--history", is_flag=True, help="every applied version")
-def show(name: str, project: str | None, history: bool) -> None:
+@out.json_option
+def show(name: str, project: str | None, history: bool, as_json: bool) -> None:
     """A definition's latest spec (or its version history)."""
     fs = _open(project)
     defs = fs.definitions()
@@ -107,6 +116,9 @@ def show(name: str, project: str | None, history: bool) -> None:
         raise InvalidArgument(
             f"nothing named {name!r} is applied; `shipyard features ls` lists features"
         )
+    if as_json:
+        out.print_json(_show_json(fs, name, matches, history))
+        return
     for kind in matches:
         if history:
             grid = out.table(f"{kind} {name}", ["version", "when", "by", "change"])
@@ -125,14 +137,43 @@ def show(name: str, project: str | None, history: bool) -> None:
             click.echo(json.dumps(spec, indent=2, default=str))
 
 
+def _show_json(fs: FeatureStore, name: str, kinds: list[str], history: bool) -> list[Any]:
+    if history:
+        return [
+            {
+                "kind": kind,
+                "name": name,
+                "versions": fs.meta.feature_object_history(fs.project, kind, name),
+            }
+            for kind in kinds
+        ]
+    records = fs.definitions().records
+    return [
+        {
+            "kind": kind,
+            "name": name,
+            "version": records[(kind, name)].version,
+            "created_by": records[(kind, name)].created_by,
+            "spec": {k: v for k, v in records[(kind, name)].spec.items() if k != "blob_hashes"},
+        }
+        for kind in kinds
+    ]
+
+
 @features.command("status")
 @project_option
-def status(project: str | None) -> None:
+@out.json_option
+def status(project: str | None, as_json: bool) -> None:
     """Freshness of each view: watermark, last load, staleness against its TTL.
 
     Exits with status 2 when an online view is stale, for scripts and schedulers."""
     fs = _open(project)
     rows = fs.catalog.status()
+    if as_json:
+        out.print_json([out.plain(s) | {"stale": s.stale} for s in rows])
+        if any(s.stale for s in rows):
+            sys.exit(2)
+        return
     grid = out.table(
         f"feature views of {fs.project}",
         ["view", "version", "online", "ttl", "watermark", "last load", "rows", "staleness", ""],
@@ -210,9 +251,13 @@ def get(features_: str, entities: tuple[str, ...], project: str | None) -> None:
 @features.command("datasets")
 @click.argument("name", required=False)
 @project_option
-def datasets(name: str | None, project: str | None) -> None:
+@out.json_option
+def datasets(name: str | None, project: str | None, as_json: bool) -> None:
     """Saved training sets (every version of NAME), with their lineage."""
     fs = _open(project)
+    if as_json:
+        out.print_json([d.record for d in fs.list_datasets(name)])
+        return
     grid = out.table(None, ["dataset", "rows", "size", "created", "by", "run", "views"])
     for d in fs.list_datasets(name):
         r = d.record
@@ -243,7 +288,26 @@ def _open(project: str | None) -> FeatureStore:
     return fs
 
 
-def _print_plan(plan: Plan, applied: bool = False) -> None:
+def _print_plan(plan: Plan, applied: bool = False, as_json: bool = False) -> None:
+    if as_json:
+        out.print_json(
+            {
+                "project": plan.project,
+                "applied": applied,
+                "changes": [
+                    {
+                        "kind": c.kind,
+                        "name": c.name,
+                        "action": c.action,
+                        "base_version": c.base_version,
+                        "diff": c.diff,
+                        "breaking": c.breaking,
+                    }
+                    for c in plan.changes
+                ],
+            }
+        )
+        return
     symbols = {"add": "[green]+[/]", "change": "[yellow]~[/]", "remove": "[red]-[/]"}
     console = out.console()
     pending = plan.pending

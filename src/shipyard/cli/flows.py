@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -18,10 +19,14 @@ def flows() -> None:
 
 
 @flows.command("ls")
-def ls() -> None:
+@out.json_option
+def ls(as_json: bool) -> None:
     """Every flow with its number of runs and its latest run."""
     client = Client()
     records = client.store.flows.list_flow_runs()
+    if as_json:
+        out.print_json(_flows_json(client, records))
+        return
     grid = out.table(None, ["flow", "runs", "latest", "status", "started"])
     for name in sorted({r.flow_name for r in records}):
         runs = [r for r in records if r.flow_name == name]
@@ -40,9 +45,15 @@ def ls() -> None:
 
 @flows.command("show")
 @click.argument("target")
-def show(target: str) -> None:
+@out.json_option
+def show(target: str, as_json: bool) -> None:
     """A flow's runs (FLOW), or a run's steps and tasks (FLOW/NUMBER)."""
     client = Client()
+    if as_json:
+        out.print_json(
+            _runs_json(client, target) if "/" not in target else _steps_json(client, target)
+        )
+        return
     if "/" not in target:
         grid = out.table(
             f"runs of {target}", ["run", "status", "started", "duration", "tags", "resumed"]
@@ -76,6 +87,60 @@ def show(target: str) -> None:
             "; ".join(sorted({t.error for t in tasks if t.error}))[:120],
         )
     out.console().print(grid)
+
+
+def _flows_json(client: Client, records: list[Any]) -> list[dict[str, Any]]:
+    found = []
+    for name in sorted({r.flow_name for r in records}):
+        runs = [r for r in records if r.flow_name == name]
+        latest = client.get_run(runs[0].run_id)
+        found.append(
+            {
+                "flow": name,
+                "runs": len(runs),
+                "latest": f"{name}/{runs[0].number}",
+                "status": latest.status,
+                "started": latest.start_time,
+            }
+        )
+    return found
+
+
+def _runs_json(client: Client, flow: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "run": run.pathspec,
+            "run_id": run.info.id,
+            "status": run.info.status,
+            "started": run.info.start_time,
+            "ended": run.info.end_time,
+            "tags": run.tags,
+            "resumed_from": run.origin_number,
+        }
+        for run in Flow(flow, client=client).runs()
+    ]
+
+
+def _steps_json(client: Client, pathspec: str) -> dict[str, Any]:
+    run = Run(pathspec, client=client)
+    steps = []
+    for step in run.steps():
+        tasks = []
+        for task in step.tasks():
+            info = client.get_run(task.id)
+            tasks.append(
+                {
+                    "task": task.pathspec,
+                    "run_id": task.id,
+                    "status": info.status,
+                    "started": info.start_time,
+                    "ended": info.end_time,
+                    "cloned": "cloned_from" in info.tags,
+                    "error": task.error,
+                }
+            )
+        steps.append({"step": step.name, "tasks": tasks})
+    return {"run": run.pathspec, "status": run.status, "steps": steps}
 
 
 @flows.command("graph")

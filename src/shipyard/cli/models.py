@@ -18,7 +18,7 @@ from rich.console import Console
 
 from shipyard.cli import _output as out
 from shipyard.errors import GateFailed, ShipyardError
-from shipyard.registry import AliasMove, ModelRegistry, build_model, model_card
+from shipyard.registry import AliasMove, ModelRegistry, ModelStatus, build_model, model_card
 
 if TYPE_CHECKING:
     from shipyard.serving.loadtest import LoadTestResult
@@ -37,20 +37,22 @@ def models() -> None:
     metavar="DAYS",
     help="Days without a version or a prediction (default: model_stale_after).",
 )
-def ls(only_stale: bool, stale_after: float | None) -> None:
+@out.json_option
+def ls(only_stale: bool, stale_after: float | None, as_json: bool) -> None:
     """Every model: what is in production, who owns it, when it was last trained and last
     used, and whether it is stale (idle too long, or its owner is gone)."""
     from shipyard.registry import model_statuses
     from shipyard.tracking import Client
 
-    statuses = model_statuses(Client(), stale_after)
+    statuses = [s for s in model_statuses(Client(), stale_after) if s.stale or not only_stale]
+    if as_json:
+        out.print_json([_status_json(s) for s in statuses])
+        return
     grid = out.table(
         None,
         ["model", "production", "aliases", "owner", "last trained", "last prediction", "stale"],
     )
     for s in statuses:
-        if only_stale and not s.stale:
-            continue
         m = s.model
         production = f"v{m.aliases['production']}" if "production" in m.aliases else "-"
         aliases = ", ".join(f"{a}→v{v}" for a, v in sorted(m.aliases.items()))
@@ -68,10 +70,22 @@ def ls(only_stale: bool, stale_after: float | None) -> None:
         click.echo("no models registered yet: shipyard.register_model(name, model)")
 
 
+def _status_json(status: ModelStatus) -> dict[str, Any]:
+    return {
+        **out.plain(status.model),
+        "production": status.model.aliases.get("production"),
+        "last_version_ms": status.last_version_ms,
+        "last_prediction_ms": status.last_prediction_ms,
+        "stale": status.stale,
+        "stale_reason": status.stale_reason,
+    }
+
+
 @models.command("owners")
 @click.option("--gone", metavar="USER", help="Mark USER as gone: their models become stale.")
 @click.option("--back", metavar="USER", help="Undo --gone for USER.")
-def owners(gone: str | None, back: str | None) -> None:
+@out.json_option
+def owners(gone: str | None, back: str | None, as_json: bool) -> None:
     """Who owns which models; mark an owner who left as --gone (their models show as stale
     until someone takes them over with `models set-owner`)."""
     from shipyard.registry import mark_owner_gone
@@ -86,6 +100,19 @@ def owners(gone: str | None, back: str | None) -> None:
     by_owner: dict[str, list[str]] = {}
     for m in client.store.models.list_models():
         by_owner.setdefault(m.owner, []).append(m.name)
+    if as_json:
+        out.print_json(
+            [
+                {
+                    "owner": o,
+                    "models": sorted(n),
+                    "gone": o in left,
+                    "marked_by": left.get(o, [None])[0],
+                }
+                for o, n in sorted(by_owner.items())
+            ]
+        )
+        return
     grid = out.table(None, ["owner", "models", "status"])
     for owner, names in sorted(by_owner.items()):
         status = f"gone (marked by {left[owner][0]})" if owner in left else "active"
@@ -106,13 +133,22 @@ def set_owner(name: str, owner: str) -> None:
 
 @models.command("versions")
 @click.argument("name")
-def versions(name: str) -> None:
+@out.json_option
+def versions(name: str, as_json: bool) -> None:
     """A model's versions, newest first, with their run, metrics and status."""
     registry = ModelRegistry()
     aliases = registry.get_model(name).aliases
     by_version: dict[int, list[str]] = {}
     for alias, version in aliases.items():
         by_version.setdefault(version, []).append(alias)
+    if as_json:
+        out.print_json(
+            [
+                out.plain(v.record) | {"aliases": sorted(by_version.get(v.version, []))}
+                for v in registry.versions(name)
+            ]
+        )
+        return
     grid = out.table(
         f"versions of {name}", ["version", "flavor", "aliases", "metrics", "run", "by", "when"]
     )
@@ -132,8 +168,9 @@ def versions(name: str) -> None:
 
 @models.command("show")
 @click.argument("uri")
-def show(uri: str) -> None:
-    """One version in full, with the aliases pointing at it: models:/NAME/VERSION,
+@click.option("--json", "as_json", is_flag=True, help="Accepted for scripts; the output is JSON.")
+def show(uri: str, as_json: bool) -> None:
+    """One version in full (JSON), with the aliases pointing at it: models:/NAME/VERSION,
     NAME/VERSION, NAME@ALIAS (or NAME for latest)."""
     registry = ModelRegistry()
     record = registry.find_version(uri).record

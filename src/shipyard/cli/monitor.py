@@ -81,10 +81,19 @@ def _line(r: MonitorResultRecord) -> str:
 
 @monitor.command("ls")
 @click.option("--model", help="Only the monitors of this model.")
-def ls(model: str | None) -> None:
+@out.json_option
+def ls(model: str | None, as_json: bool) -> None:
     """Stored monitors and their latest result."""
     client = Client()
     store = client.store.monitors
+    if as_json:
+        out.print_json(
+            [
+                out.plain(m) | {"last": [_result_json(r) for r in store.results(m.id, limit=1)]}
+                for m in store.list_monitors(model)
+            ]
+        )
+        return
     grid = out.table(
         None, ["model", "monitor", "check", "window", "threshold", "schedule", "last", "when"]
     )

@@ -36,6 +36,7 @@ def predictions() -> None:
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1))
 @click.option("--labelled/--unlabelled", default=None, help="Only with (or without) a label.")
 @click.option("--shadow/--live", default=None, help="Only shadow (or live) predictions.")
+@out.json_option
 def ls(
     model: str,
     version: int | None,
@@ -43,6 +44,7 @@ def ls(
     limit: int,
     labelled: bool | None,
     shadow: bool | None,
+    as_json: bool,
 ) -> None:
     """MODEL's newest predictions: id, time, version, variant, output, label, latency."""
     client = Client()
@@ -53,6 +55,9 @@ def ls(
         )
     finally:
         client.close()
+    if as_json:
+        out.print_json([out.plain(p) for p in reversed(found[-limit:])])
+        return
     grid = out.table(
         f"{model}: {len(found):,} prediction(s) in the last {since}, newest first",
         ["id", "time", "version", "variant", "output", "label", "ms"],
@@ -116,7 +121,8 @@ def prune(model: str | None, older_than: str) -> None:
 
 @predictions.command("show")
 @click.argument("prediction_id")
-def show(prediction_id: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Accepted for scripts; the output is JSON.")
+def show(prediction_id: str, as_json: bool) -> None:
     """One prediction in full: inputs, fetched features, output, label, and the model
     version that made it with its run, dataset and feature service."""
     client = Client()

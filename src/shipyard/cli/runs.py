@@ -133,10 +133,14 @@ def show(run_id: str, as_json: bool) -> None:
 @runs.command("compare")
 @click.argument("run_ids", nargs=-1, required=True)
 @click.option("--all", "show_all", is_flag=True, help="Show params that are equal too.")
-def compare(run_ids: tuple[str, ...], show_all: bool) -> None:
+@out.json_option
+def compare(run_ids: tuple[str, ...], show_all: bool, as_json: bool) -> None:
     """Params and metrics of several runs side by side; differing params are highlighted."""
     client = Client()
     found = [out.resolve_run(client, r) for r in run_ids]
+    if as_json:
+        out.print_json([r.to_dict() for r in found])
+        return
     grid = out.table(None, ["", *[f"{r.name}\n{r.id[:8]}" for r in found]])
     grid.add_row("status", *[out.status(r) for r in found])
     for key in sorted({k for r in found for k in r.params}):
