@@ -208,7 +208,7 @@ def build_definitions(body: DefinitionsIn, applied: Any) -> list[Any]:
 
 
 def _source(spec: SourceIn) -> Any:
-    common = {
+    common: dict[str, Any] = {
         "name": spec.name,
         "timestamp_field": spec.timestamp_field,
         "created_timestamp_column": spec.created_timestamp_column,
