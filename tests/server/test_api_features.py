@@ -216,6 +216,7 @@ def test_datasets_list_get_and_download(api: TestClient, fs: FeatureStore) -> No
         ("get", "/api/v1/features/feature-views/customer_stats?project=shop&version=9", None, 404),
         ("get", "/api/v1/features/entities/nope/versions?project=shop", None, 404),
         ("get", "/api/v1/features/datasets/nope?project=shop", None, 404),
+        ("get", "/api/v1/features/datasets/nope?project=shop&version=99999999999", None, 422),
         ("get", "/api/v1/features/datasets/nope/download?project=shop", None, 404),
         ("get", "/api/v1/features/feature-views?project=Bad%20Name!", None, 400),
         (
@@ -271,6 +272,41 @@ def test_datasets_list_get_and_download(api: TestClient, fs: FeatureStore) -> No
         ("post", "/api/v1/features/plan", {"project": "shop", "unknown": 1}, 422),
         (
             "post",
+            "/api/v1/features/plan",
+            {
+                "project": "shop",
+                "prune": False,
+                "feature_views": [
+                    {"name": "v", "source": "stats_source", "schema": [], "ttl_seconds": 1e300}
+                ],
+            },
+            422,
+        ),
+        (
+            "post",
+            "/api/v1/features/training-set",
+            {
+                "project": "shop",
+                "features": "churn",
+                "entity_rows": [{"customer_id": 1, "event_timestamp": 5}],
+            },
+            400,
+        ),
+        (
+            "post",
+            "/api/v1/features/training-set",
+            {
+                "project": "shop",
+                "features": "churn",
+                "entity_rows": [
+                    {"customer_id": 1, "event_timestamp": "2024-01-01T00:00:00Z"},
+                    {"customer_id": "x", "event_timestamp": "2024-01-01T00:00:00Z"},
+                ],
+            },
+            400,
+        ),
+        (
+            "post",
             "/api/v1/features/apply",
             {"project": "shop", "sources": [{"kind": "file", "name": "s"}]},
             400,
@@ -292,3 +328,29 @@ def test_breaking_changes_can_be_refused(api: TestClient, fs: FeatureStore, tmp_
     assert got.status_code == 400
     assert got.json()["error"]["code"] == "INVALID_FEATURE"
     assert fs.definitions(refresh=True).version("feature_view", "customer_stats") == 1
+
+
+def test_openapi_declares_the_resources(api: TestClient) -> None:
+    """Every resource route is in /openapi.json with its declared bodies."""
+    spec = api.get("/openapi.json").json()
+    paths = spec["paths"]
+    for path in (
+        "/api/v1/features/{kind}",
+        "/api/v1/features/online",
+        "/api/v1/features/training-set",
+        "/api/v1/features/datasets/{name}/download",
+        "/api/v1/models/{name}/versions/{version}/promote",
+        "/api/v1/models/{name}/predictions",
+        "/api/v1/predictions/labels",
+        "/api/v1/monitors/run",
+        "/api/v1/alerts",
+        "/api/v1/flows/{flow}/runs/{number}/tasks/{task_id}/logs",
+    ):
+        assert path in paths, path
+    schemas = spec["components"]["schemas"]
+    for name in ("DefinitionsIn", "OnlineIn", "PlanOut", "VersionOut", "MonitorIn", "TaskOut"):
+        assert name in schemas, name
+    online = paths["/api/v1/features/online"]["post"]
+    assert online["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/OnlineOut"
+    }

@@ -78,6 +78,7 @@ def test_tasks_logs_and_artifacts(api: TestClient, runs: None) -> None:
         ("/api/v1/flows/NoFlow/runs", 404),
         ("/api/v1/flows/HelloFlow/runs/9", 404),
         ("/api/v1/flows/HelloFlow/runs/one", 422),
+        ("/api/v1/flows/HelloFlow/runs/99999999999999999999", 422),
         ("/api/v1/flows/HelloFlow/runs/1/steps/nope/tasks", 404),
         ("/api/v1/flows/HelloFlow/runs/1/steps/nope/logs", 404),
         ("/api/v1/flows/HelloFlow/runs/1/tasks/nope", 404),

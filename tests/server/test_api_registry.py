@@ -133,6 +133,7 @@ def test_model_card(api: TestClient, registry: ModelRegistry) -> None:
         ("get", "/api/v1/models/nope/versions", None, 404),
         ("get", "/api/v1/models/churn/versions/9", None, 404),
         ("get", "/api/v1/models/churn/versions/one", None, 422),
+        ("get", "/api/v1/models/churn/versions/99999999999999999999", None, 422),
         ("get", "/api/v1/models/churn/aliases/nope", None, 404),
         ("get", "/api/v1/models/nope/alias-history", None, 404),
         ("get", "/api/v1/models/churn/versions/9/card", None, 404),

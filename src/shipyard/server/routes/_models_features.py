@@ -27,6 +27,8 @@ from shipyard.features import (
 )
 from shipyard.features import Field as FeatureField
 
+MAX_TTL_SECONDS = 100 * 366 * 86400  # a century; longer ones overflow later
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -71,7 +73,7 @@ class FeatureViewIn(_Strict):
     source: str = Field(description="the name of a source")
     entities: list[str] = Field([], description="names of entities")
     schema_: list[FieldIn] = Field(alias="schema")
-    ttl_seconds: float | None = Field(None, gt=0)
+    ttl_seconds: float | None = Field(None, gt=0, le=MAX_TTL_SECONDS)
     transformation: str | None = Field(None, description="a DuckDB query over the source")
     online: bool = True
     description: str = ""

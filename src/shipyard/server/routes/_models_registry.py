@@ -85,7 +85,7 @@ class NewVersionIn(_Strict):
 
 
 class AliasIn(_Strict):
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=2**31 - 1)
 
 
 class PromoteIn(_Strict):

@@ -32,6 +32,7 @@ from shipyard.server.routes._models_features import (
     TrainingSetIn,
     build_definitions,
 )
+from shipyard.server.routes._params import MAX_NUMBER
 
 router = APIRouter(prefix="/api/v1", tags=["features"])
 
@@ -90,7 +91,7 @@ def get_dataset(
     request: Request,
     name: str,
     project: str | None = ProjectQuery,
-    version: int | None = Query(None, ge=1, description="default: the latest"),
+    version: int | None = Query(None, ge=1, le=MAX_NUMBER, description="default: the latest"),
 ) -> DatasetOut:
     with feature_store(request, project) as fs:
         return _dataset(fs.get_dataset(name, version).record)
@@ -105,7 +106,7 @@ def download_dataset(
     request: Request,
     name: str,
     project: str | None = ProjectQuery,
-    version: int | None = Query(None, ge=1, description="default: the latest"),
+    version: int | None = Query(None, ge=1, le=MAX_NUMBER, description="default: the latest"),
 ) -> StreamingResponse:
     """The dataset's Parquet file, streamed (its hash is verified as it is read)."""
     client = client_of(request)
@@ -142,7 +143,7 @@ def get_definition(
     kind: Kind,
     name: str,
     project: str | None = ProjectQuery,
-    version: int | None = Query(None, ge=1, description="default: the latest"),
+    version: int | None = Query(None, ge=1, le=MAX_NUMBER, description="default: the latest"),
 ) -> FeatureObjectOut:
     """One definition: its latest applied version, or ``version``."""
     with feature_store(request, project) as fs:
@@ -288,8 +289,9 @@ def _dataset(r: Any) -> DatasetOut:
 
 
 def _entity_frame(body: TrainingSetIn) -> Any:
-    """The entity rows as a DataFrame, their timestamps parsed (an offset is required)."""
+    """The entity rows as an Arrow table, their timestamps parsed (an offset is required)."""
     import pandas as pd
+    import pyarrow as pa
 
     frame = pd.DataFrame(body.entity_rows)
     column = body.timestamp_column or "event_timestamp"
@@ -298,6 +300,8 @@ def _entity_frame(body: TrainingSetIn) -> Any:
             f"entity rows have no {column!r} column: give each row an event time "
             "(ISO 8601 with an offset), or name its column with timestamp_column"
         )
+    if not all(isinstance(v, str) for v in frame[column]):
+        raise InvalidArgument(f"entity rows: every {column!r} must be an ISO 8601 time string")
     try:
         stamps = pd.to_datetime(frame[column], format="ISO8601")
     except (ValueError, TypeError) as exc:
@@ -308,7 +312,10 @@ def _entity_frame(body: TrainingSetIn) -> Any:
             "so that no time is guessed"
         )
     frame[column] = stamps.dt.tz_convert("UTC")
-    return frame
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowException, ValueError, TypeError) as exc:
+        raise InvalidArgument(f"entity rows: a column mixes types or nests values: {exc}") from None
 
 
 class _Sink(io.RawIOBase):

@@ -15,6 +15,7 @@ from shipyard._clock import from_millis
 from shipyard.errors import NotFound
 from shipyard.flows import Flow, Run
 from shipyard.server.deps import client_of
+from shipyard.server.routes._params import RunNumberPath
 
 router = APIRouter(prefix="/api/v1", tags=["flows"])
 
@@ -104,7 +105,7 @@ def list_runs(
 
 
 @router.get("/flows/{flow}/runs/{number}", response_model=FlowRunDetailOut)
-def get_run(request: Request, flow: str, number: int) -> FlowRunDetailOut:
+def get_run(request: Request, flow: str, number: RunNumberPath) -> FlowRunDetailOut:
     """A run with its status, graph, steps and tasks (in the order they started)."""
     client = client_of(request)
     run = Run(f"{flow}/{number}", client=client)
@@ -120,13 +121,13 @@ def get_run(request: Request, flow: str, number: int) -> FlowRunDetailOut:
 
 
 @router.get("/flows/{flow}/runs/{number}/steps/{step}/tasks", response_model=list[TaskOut])
-def list_tasks(request: Request, flow: str, number: int, step: str) -> list[TaskOut]:
+def list_tasks(request: Request, flow: str, number: RunNumberPath, step: str) -> list[TaskOut]:
     pathspec, records = _step(request, flow, number, step)
     return [_task(pathspec, r) for r in records]
 
 
 @router.get("/flows/{flow}/runs/{number}/tasks/{task_id}", response_model=TaskOut)
-def get_task(request: Request, flow: str, number: int, task_id: str) -> TaskOut:
+def get_task(request: Request, flow: str, number: RunNumberPath, task_id: str) -> TaskOut:
     return _task(*_find_task(request, flow, number, task_id))
 
 
@@ -134,7 +135,7 @@ def get_task(request: Request, flow: str, number: int, task_id: str) -> TaskOut:
 def task_logs(
     request: Request,
     flow: str,
-    number: int,
+    number: RunNumberPath,
     task_id: str,
     stream: Literal["stdout", "stderr"] = Query("stdout"),
 ) -> PlainTextResponse:
@@ -147,7 +148,7 @@ def task_logs(
 def step_logs(
     request: Request,
     flow: str,
-    number: int,
+    number: RunNumberPath,
     step: str,
     stream: Literal["stdout", "stderr"] = Query("stdout"),
 ) -> PlainTextResponse:
@@ -166,7 +167,9 @@ def step_logs(
 @router.get(
     "/flows/{flow}/runs/{number}/tasks/{task_id}/artifacts", response_model=list[ArtifactOut]
 )
-def task_artifacts(request: Request, flow: str, number: int, task_id: str) -> list[ArtifactOut]:
+def task_artifacts(
+    request: Request, flow: str, number: RunNumberPath, task_id: str
+) -> list[ArtifactOut]:
     """The artifacts the task stored (every ``self.x``), by name."""
     _, task = _find_task(request, flow, number, task_id)
     records = client_of(request).list_artifacts(task.run_id, DATA_PREFIX)

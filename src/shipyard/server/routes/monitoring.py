@@ -17,6 +17,7 @@ from shipyard.server.routes._models_monitoring import (
     ResultOut,
     RunMonitorsIn,
 )
+from shipyard.server.routes._params import IdPath
 
 router = APIRouter(prefix="/api/v1", tags=["monitoring"])
 
@@ -84,7 +85,7 @@ def list_alerts(
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertOut)
-def get_alert(request: Request, alert_id: int) -> AlertOut:
+def get_alert(request: Request, alert_id: IdPath) -> AlertOut:
     store = client_of(request).store.monitors
     found = [a for a in store.list_alerts(include_resolved=True) if a.id == alert_id]
     if not found:

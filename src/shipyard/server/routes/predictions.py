@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shipyard._clock import from_millis, to_millis
 from shipyard.errors import InvalidArgument, NotFound
 from shipyard.server.deps import client_of
+from shipyard.server.routes._params import MAX_NUMBER
 
 router = APIRouter(prefix="/api/v1", tags=["predictions"])
 
@@ -66,7 +67,7 @@ class LabelsOut(BaseModel):
 def list_predictions(
     request: Request,
     name: str,
-    version: int | None = Query(None, ge=1),
+    version: int | None = Query(None, ge=1, le=MAX_NUMBER),
     since: Annotated[datetime | None, Query(description="ISO 8601 with an offset")] = None,
     until: Annotated[datetime | None, Query(description="ISO 8601, exclusive")] = None,
     labelled: bool | None = Query(None, description="only with (true) or without a label"),
@@ -122,4 +123,7 @@ def _millis(moment: datetime | None, name: str) -> int | None:
         return None
     if moment.tzinfo is None:
         raise InvalidArgument(f"{name}: give the time with an offset (2024-01-31T12:00:00Z)")
-    return to_millis(moment)
+    try:
+        return to_millis(moment)
+    except (OverflowError, OSError, ValueError):
+        raise InvalidArgument(f"{name}: {moment.isoformat()} is out of range") from None

@@ -20,6 +20,7 @@ from shipyard.server.routes._models_registry import (
     PromoteIn,
     VersionOut,
 )
+from shipyard.server.routes._params import VersionPath
 
 router = APIRouter(prefix="/api/v1", tags=["registry"])
 
@@ -63,7 +64,7 @@ def list_versions(request: Request, name: str) -> list[VersionOut]:
 
 
 @router.get("/models/{name}/versions/{version}", response_model=VersionOut)
-def get_version(request: Request, name: str, version: int) -> VersionOut:
+def get_version(request: Request, name: str, version: VersionPath) -> VersionOut:
     registry = registry_of(request)
     record = registry.get_version(name, version).record
     return VersionOut.of(record, registry.get_model(name).aliases)
@@ -124,7 +125,9 @@ def alias_history(
     response_model=AliasMoveOut,
     responses={422: GATE_FAILED},
 )
-def promote(request: Request, name: str, version: int, body: PromoteIn) -> AliasMoveOut | Response:
+def promote(
+    request: Request, name: str, version: VersionPath, body: PromoteIn
+) -> AliasMoveOut | Response:
     """Move alias ``to`` to this version only if every gate holds against the version it
     points at now (the champion); the gate results are recorded with the move."""
     try:
@@ -142,7 +145,7 @@ def promote(request: Request, name: str, version: int, body: PromoteIn) -> Alias
 def card(
     request: Request,
     name: str,
-    version: int,
+    version: VersionPath,
     format: Literal["markdown", "html"] = Query("markdown"),
 ) -> Response:
     """The version's model card: lineage, signature, metrics, requirements and the alias
