@@ -194,6 +194,34 @@ def test_training_set_streams_the_point_in_time_join(api: TestClient, fs: Featur
     pd.testing.assert_frame_equal(table, expected, check_dtype=False)
 
 
+def test_search_status_and_materialize(api: TestClient, fs: FeatureStore) -> None:
+    found = api.get("/api/v1/features/search", params={"project": "shop", "owner": "ana"})
+    expected = fs.catalog.search(None, None, "ana")
+    assert [(f["view"], f["feature"], f["services"]) for f in found.json()] == [
+        (i.view, i.feature, i.services) for i in expected
+    ]
+    spend = next(f for f in found.json() if f["feature"] == "spend")
+    assert spend["stats"]["count"] == next(i for i in expected if i.feature == "spend").stats.count
+    assert api.get("/api/v1/features/search?project=shop&text=nothing").json() == []
+    status = api.get("/api/v1/features/status", params={"project": "shop"}).json()
+    views = fs.catalog.status()
+    assert [(s["view"], s["rows_materialized"], s["stale"]) for s in status] == [
+        (v.view, v.rows_materialized, v.stale) for v in views
+    ]
+    loaded = api.post(
+        "/api/v1/features/materialize",
+        json={
+            "project": "shop",
+            "start": BASE.isoformat(),
+            "end": (BASE + timedelta(days=20)).isoformat(),
+        },
+    )
+    assert loaded.status_code == 200, loaded.text
+    assert loaded.json() == {"rows": {"customer_stats": 6}}
+    again = api.post("/api/v1/features/materialize", json={"project": "shop"}).json()
+    assert set(again["rows"]) == {"customer_stats"}
+
+
 def test_datasets_list_get_and_download(api: TestClient, fs: FeatureStore) -> None:
     entities = pd.DataFrame({"customer_id": [1, 2], "event_timestamp": [BASE, BASE]})
     saved = fs.get_training_set(entities, "churn").save_dataset("train")
@@ -219,6 +247,14 @@ def test_datasets_list_get_and_download(api: TestClient, fs: FeatureStore) -> No
         ("get", "/api/v1/features/datasets/nope?project=shop&version=99999999999", None, 422),
         ("get", "/api/v1/features/datasets/nope/download?project=shop", None, 404),
         ("get", "/api/v1/features/feature-views?project=Bad%20Name!", None, 400),
+        ("post", "/api/v1/features/materialize", {"project": "shop", "views": ["nope"]}, 400),
+        (
+            "post",
+            "/api/v1/features/materialize",
+            {"project": "shop", "start": "2024-01-01T00:00:00"},
+            400,
+        ),
+        ("post", "/api/v1/features/materialize", {"project": "shop", "start": "soon"}, 422),
         (
             "post",
             "/api/v1/features/online",
@@ -336,6 +372,8 @@ def test_openapi_declares_the_resources(api: TestClient) -> None:
     paths = spec["paths"]
     for path in (
         "/api/v1/features/{kind}",
+        "/api/v1/features/search",
+        "/api/v1/features/materialize",
         "/api/v1/features/online",
         "/api/v1/features/training-set",
         "/api/v1/features/datasets/{name}/download",

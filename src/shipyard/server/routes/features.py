@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import StrEnum
 from typing import Any
 
@@ -20,6 +19,8 @@ from shipyard._clock import from_millis
 from shipyard.errors import InvalidArgument, InvalidFeature, NotFound
 from shipyard.features import FeatureStore
 from shipyard.server.deps import client_of
+from shipyard.server.routes import _features_catalog
+from shipyard.server.routes._features_catalog import ProjectQuery, feature_store
 from shipyard.server.routes._models_features import (
     ApplyIn,
     ChangeOut,
@@ -35,6 +36,7 @@ from shipyard.server.routes._models_features import (
 from shipyard.server.routes._params import MAX_NUMBER
 
 router = APIRouter(prefix="/api/v1", tags=["features"])
+router.include_router(_features_catalog.router)  # first: /features/{kind} would take its paths
 
 PARQUET = "application/vnd.apache.parquet"
 CHUNK = 1 << 20
@@ -58,18 +60,6 @@ class Kind(StrEnum):
             "on-demand-feature-views": "on_demand_feature_view",
             "feature-services": "feature_service",
         }[self.value]
-
-
-ProjectQuery = Query(None, description="feature project (default: the server's setting)")
-
-
-@contextmanager
-def feature_store(request: Request, project: str | None) -> Iterator[FeatureStore]:
-    fs = FeatureStore(project, client=client_of(request))
-    try:
-        yield fs
-    finally:
-        fs.close()
 
 
 # -- datasets (before the catalog, whose /features/{kind} would take their paths) ------
