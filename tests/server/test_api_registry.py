@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from shipyard.registry import ModelRegistry, model_card
+from shipyard.registry import ModelRegistry, model_card, model_statuses
 from shipyard.server import create_app
 from shipyard.tracking import Client
 
@@ -58,6 +58,18 @@ def test_models_and_versions_match_the_registry(api: TestClient, registry: Model
     )
     assert one["aliases"] == ["production"]
     assert api.get("/api/v1/models/churn/aliases/production").json()["version"] == 1
+
+
+def test_model_statuses(api: TestClient, registry: ModelRegistry, shipyard_client: Client) -> None:
+    got = api.get("/api/v1/model-statuses").json()
+    expected = model_statuses(shipyard_client)
+    assert [(s["model"]["name"], s["stale"], s["last_prediction"]) for s in got] == [
+        (s.model.name, s.stale, None) for s in expected
+    ]
+    assert got[0]["model"]["aliases"] == {"production": 1}
+    fresh = api.get("/api/v1/model-statuses", params={"stale_after_days": 0.0000001}).json()
+    assert fresh[0]["stale"] is True
+    assert fresh[0]["stale_reason"].startswith("no new version or prediction for")
 
 
 def test_aliases_set_delete_and_history(api: TestClient, registry: ModelRegistry) -> None:
@@ -130,6 +142,7 @@ def test_model_card(api: TestClient, registry: ModelRegistry) -> None:
     ("method", "path", "body", "status"),
     [
         ("get", "/api/v1/models/nope", None, 404),
+        ("get", "/api/v1/model-statuses?stale_after_days=-1", None, 422),
         ("get", "/api/v1/models/nope/versions", None, 404),
         ("get", "/api/v1/models/churn/versions/9", None, 404),
         ("get", "/api/v1/models/churn/versions/one", None, 422),

@@ -117,3 +117,24 @@ class AliasMoveOut(BaseModel):
             moved=from_millis(m.moved_ms),
             gates=list(m.gates),
         )
+
+
+class ModelStatusOut(BaseModel):
+    """Which model is in production, who owns it, and is it stale."""
+
+    model: ModelOut
+    last_version: datetime = Field(description="when its latest version was registered")
+    last_prediction: datetime | None
+    stale: bool
+    stale_reason: str | None
+
+    @classmethod
+    def of(cls, s: Any) -> ModelStatusOut:
+        last = s.last_prediction_ms
+        return cls(
+            model=ModelOut.of(s.model),
+            last_version=from_millis(s.last_version_ms),
+            last_prediction=None if last is None else from_millis(last),
+            stale=s.stale,
+            stale_reason=s.stale_reason,
+        )

@@ -9,13 +9,14 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from shipyard.errors import GateFailed
-from shipyard.registry import ModelRegistry, model_card
+from shipyard.registry import ModelRegistry, model_card, model_statuses
 from shipyard.server.deps import client_of
 from shipyard.server.errors import json_error
 from shipyard.server.routes._models_registry import (
     AliasIn,
     AliasMoveOut,
     ModelOut,
+    ModelStatusOut,
     NewVersionIn,
     PromoteIn,
     VersionOut,
@@ -48,6 +49,18 @@ def registry_of(request: Request) -> ModelRegistry:
 def list_models(request: Request) -> list[ModelOut]:
     """Every registered model with its aliases and latest version."""
     return [ModelOut.of(m) for m in registry_of(request).list_models()]
+
+
+@router.get("/model-statuses", response_model=list[ModelStatusOut])
+def list_model_statuses(
+    request: Request,
+    stale_after_days: float | None = Query(
+        None, gt=0, le=36_500, description="default: the model_stale_after setting"
+    ),
+) -> list[ModelStatusOut]:
+    """Every model with its production alias, owner, last version and last prediction, and
+    whether it is stale (idle too long, or its owner is gone), as ``shipyard models ls``."""
+    return [ModelStatusOut.of(s) for s in model_statuses(client_of(request), stale_after_days)]
 
 
 @router.get("/models/{name}", response_model=ModelOut)
