@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, func, not_, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, exists, false, not_, or_, select, true
 
 from shipyard.errors import FilterSyntaxError
 from shipyard.store.base import RunStatus
 from shipyard.store.filters import BoolOp, Comparison, Node, parse_filter, parse_order_by
+from shipyard.store.sql.like import Like
 from shipyard.store.sql.tables import latest_metrics, params, projects, runs, tags
 
 _ATTRIBUTE_COLUMNS = {
@@ -46,9 +47,9 @@ def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
         case ">=":
             result = column >= value
         case "like":
-            result = column.like(value)
+            result = Like(column, value)
         case "ilike":
-            result = func.lower(column).like(func.lower(value))
+            result = Like(column, value, insensitive=True)
         case "in":
             result = column.in_(list(value))
         case "not_in":

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table, case, delete, insert, select, update
+from sqlalchemy import Connection, Table, case, delete, func, insert, select, update
 
 from shipyard.errors import AlreadyExists, Conflict, NotFound
 from shipyard.store.base import (
@@ -329,7 +329,7 @@ class SqlTrackingStore:
             self._require_run(conn, run_id)
             query = select(artifacts).where(artifacts.c.run_id == run_id)
             if prefix:
-                query = query.where(artifacts.c.path.startswith(prefix, autoescape=True))
+                query = query.where(func.substr(artifacts.c.path, 1, len(prefix)) == prefix)
             return [
                 artifact_from_row(r) for r in conn.execute(query.order_by(artifacts.c.path)).all()
             ]

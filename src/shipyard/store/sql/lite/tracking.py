@@ -62,11 +62,6 @@ def _artifact_values(r: ArtifactRecord) -> tuple[Any, ...]:
     return (r.run_id, r.path, r.blob_hash, r.size, r.serializer, r.created_ms)
 
 
-def _escape_like(prefix: str) -> str:
-    """As SQLAlchemy's ``startswith(autoescape=True)``: "/" escapes "/", "%" and "_"."""
-    return prefix.replace("/", "//").replace("%", "/%").replace("_", "/_")
-
-
 class LiteTrackingStore:
     def __init__(self, uri: str, path: str) -> None:
         self.lite = LiteDatabase(uri, path)
@@ -275,9 +270,10 @@ class LiteTrackingStore:
             _require_run(conn, run_id)
             if prefix:
                 rows = conn.execute(
-                    "SELECT * FROM artifacts WHERE run_id = ? AND path LIKE ? || '%' "
-                    "ESCAPE '/' ORDER BY path",
-                    (run_id, _escape_like(prefix)),
+                    # not LIKE: SQLite's ignores case, and a prefix is exact
+                    "SELECT * FROM artifacts WHERE run_id = ? AND substr(path, 1, ?) = ? "
+                    "ORDER BY path",
+                    (run_id, len(prefix), prefix),
                 )
             else:
                 rows = conn.execute(
