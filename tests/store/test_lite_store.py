@@ -129,12 +129,12 @@ def test_artifact_records(store: Any) -> None:
     assert [a.path for a in store.list_artifacts(T1, "data/x_")] == ["data/x_y"]
     assert [a.path for a in store.list_artifacts(T1, "data/%")] == ["data/%"]
     assert [a.path for a in store.list_artifacts(T1, "data/")] == [
-        "Data/z",
         "data/%",
         "data/x",
         "data/x_y",
         "data/xy",
-    ]  # fmt: skip  (LIKE: ASCII case-insensitive on SQLite, on both paths)
+    ]  # a prefix is exact: case-sensitive on both paths, as on PostgreSQL
+    assert [a.path for a in store.list_artifacts(T1, "Data/")] == ["Data/z"]
     with pytest.raises(NotFound, match="has no artifact"):
         store.get_artifact(T1, "nope")
     with pytest.raises(NotFound, match="no run with id"):

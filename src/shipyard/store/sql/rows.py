@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Row
 from sqlalchemy import exc as sa_exc
 
 from shipyard.store.base import ArtifactRecord, Metric, RunRecord
@@ -65,15 +65,21 @@ def artifact_from_row(row: Row[Any]) -> ArtifactRecord:
 def run_records(
     conn: Connection, rows: Sequence[Row[Any]], with_data: bool = True
 ) -> list[RunRecord]:
-    """Turn run rows into records, loading params, latest metrics and tags in 3 queries."""
+    """Turn run rows into records, with their params, latest metrics and tags read in one
+    query per 500 runs (plain DB-API rows: a search returns thousands of them)."""
     ids = [r.id for r in rows]
     data: dict[str, RunData] = {i: ({}, {}, {}) for i in ids}
     if with_data and ids:
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         for chunk in chunks(ids, 500):
-            for r in conn.execute(select(params).where(params.c.run_id.in_(chunk))):
-                data[r.run_id][0][r.key] = r.value
-            for r in conn.execute(select(latest_metrics).where(latest_metrics.c.run_id.in_(chunk))):
-                data[r.run_id][1][r.key] = metric_value(r.value)
-            for r in conn.execute(select(tags).where(tags.c.run_id.in_(chunk))):
-                data[r.run_id][2][r.key] = r.value
+            within = f"run_id IN ({', '.join([mark] * len(chunk))})"
+            for kind, table in enumerate((params, latest_metrics, tags)):
+                sql = f"SELECT run_id, key, value FROM {table.name} WHERE {within}"
+                result = conn.exec_driver_sql(sql, tuple(chunk))
+                if kind == 1:
+                    for run_id, key, value in result:
+                        data[run_id][1][key] = metric_value(value)
+                else:
+                    for run_id, key, value in result:
+                        data[run_id][kind][key] = value
     return [run_record(r, data[r.id]) for r in rows]
