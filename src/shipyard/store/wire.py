@@ -118,10 +118,11 @@ def _encode_enum(value: enum.Enum) -> Any:
 
 
 def _encode_record(value: Any) -> Any:
-    name = type(value).__name__
-    if _types()[0].get(name) is not type(value):
+    cls: Any = type(value)
+    name = cls.__name__
+    if _types()[0].get(name) is not cls:
         raise InvalidArgument(f"{name} is not a store record and cannot be sent")
-    fields = {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    fields = {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(cls)}
     return {"__record__": name, "fields": fields}
 
 
