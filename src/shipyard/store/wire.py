@@ -118,12 +118,15 @@ def _encode_enum(value: enum.Enum) -> Any:
 
 
 def _encode_record(value: Any) -> Any:
-    cls: Any = type(value)
-    name = cls.__name__
-    if _types()[0].get(name) is not cls:
+    name = type(value).__name__
+    if _types()[0].get(name) is not type(value):
         raise InvalidArgument(f"{name} is not a store record and cannot be sent")
-    fields = {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(cls)}
+    fields = {f.name: encode(getattr(value, f.name)) for f in _fields(value)}
     return {"__record__": name, "fields": fields}
+
+
+def _fields(record: Any) -> tuple[dataclasses.Field[Any], ...]:
+    return dataclasses.fields(record)
 
 
 def _fragment_text(value: orjson.Fragment) -> str:
