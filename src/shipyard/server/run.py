@@ -12,6 +12,7 @@ from typing import Any
 
 from shipyard.config import Settings, load_settings
 from shipyard.errors import StoreUnavailable
+from shipyard.store.sql.engine import redact
 
 
 def app_from_settings() -> Any:
@@ -19,16 +20,6 @@ def app_from_settings() -> Any:
     from shipyard.server.app import create_app
 
     return create_app()
-
-
-def redact(uri: str) -> str:
-    """``uri`` with any password replaced by ``***``."""
-    scheme, sep, rest = uri.partition("://")
-    if not sep or "@" not in rest.split("/", 1)[0]:
-        return uri
-    credentials, _, host = rest.partition("@")
-    user, colon, _password = credentials.partition(":")
-    return f"{scheme}://{user}{':***' if colon else ''}@{host}"
 
 
 def describe(settings: Settings) -> list[str]:
