@@ -10,7 +10,7 @@ import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictFloat
 
 import shipyard
 from shipyard._names import INT64_MAX, INT64_MIN, project_name
@@ -23,7 +23,7 @@ router = APIRouter(prefix="/api/v1", tags=["tracking"])
 
 Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
 Count = Annotated[int, Field(ge=0, le=INT64_MAX)]
-WireFloat = float | Literal["NaN", "Infinity", "-Infinity"]
+WireFloat = StrictFloat | Literal["NaN", "Infinity", "-Infinity"]
 Text = Annotated[str, Field(max_length=8000)]
 
 
