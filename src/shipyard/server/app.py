@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from pydantic import BaseModel
 
 from shipyard.server.deps import IdempotencyKeys
 from shipyard.server.errors import document_errors, install_error_handlers
@@ -37,13 +38,24 @@ def create_app(client: Client | None = None) -> FastAPI:
     return app
 
 
+def _with_models(schema: dict[str, Any], models: tuple[type[BaseModel], ...]) -> dict[str, Any]:
+    """Add the schemas of bodies that routes parse themselves to the components."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for model in models:
+        body = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, sub in body.pop("$defs", {}).items():
+            components.setdefault(name, sub)
+        components.setdefault(model.__name__, body)
+    return schema
+
+
 def _declare_errors(app: FastAPI) -> None:
     """``/openapi.json`` says what an error answer looks like."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_errors(generate())
+            app.openapi_schema = document_errors(_with_models(generate(), tracking.RAW_BODIES))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -7,177 +7,38 @@ Non-finite metric values travel as the strings "NaN", "Infinity" and "-Infinity"
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
-from pydantic import BaseModel, Field, StrictFloat
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 import shipyard
-from shipyard._names import INT64_MAX, INT64_MIN, project_name
+from shipyard._names import project_name
 from shipyard.server.deps import client_of, idempotent
-from shipyard.store.base import ArtifactRecord, Metric, NewRun, Project, RunRecord, RunStatus
-from shipyard.store.wire import NonFinite, float_in, float_out
+from shipyard.server.routes.tracking_models import (
+    ArtifactIn,
+    ArtifactOut,
+    Done,
+    Health,
+    LogBatchIn,
+    Logged,
+    MetricOut,
+    ProjectIn,
+    ProjectOut,
+    Purged,
+    RunIn,
+    RunOut,
+    RunPatch,
+    SearchIn,
+    SearchOut,
+)
+from shipyard.store.base import ArtifactRecord, Metric, NewRun
+from shipyard.store.wire import float_in, float_out
 from shipyard.tracking import validation as v
 
 router = APIRouter(prefix="/api/v1", tags=["tracking"])
-
-Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
-Count = Annotated[int, Field(ge=0, le=INT64_MAX)]
-WireFloat = StrictFloat | NonFinite
-Text = Annotated[str, Field(max_length=8000)]
-
-
-class Health(BaseModel):
-    status: Literal["ok"] = "ok"
-    version: str
-
-
-class ProjectIn(BaseModel):
-    name: Annotated[str, Field(min_length=1, max_length=256)]
-    description: Text = ""
-
-
-class ProjectOut(BaseModel):
-    id: int
-    name: str
-    description: str
-    created_ms: int
-
-    @classmethod
-    def of(cls, project: Project) -> ProjectOut:
-        return cls(
-            id=project.id,
-            name=project.name,
-            description=project.description,
-            created_ms=project.created_ms,
-        )
-
-
-class RunIn(BaseModel):
-    project: Annotated[str, Field(min_length=1, max_length=256)] = "default"
-    name: Annotated[str, Field(min_length=1, max_length=256)] | None = None
-    id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")] | None = None
-    start_ms: Count | None = None
-    user: Text = ""
-    host: Text = ""
-    pid: Count = 0
-    command: Text = ""
-    code_version: Text = ""
-    environment_hash: Annotated[str, Field(max_length=64)] | None = None
-    parent_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")] | None = None
-    kind: Annotated[str, Field(min_length=1, max_length=32)] = "run"
-    params: dict[str, str] = {}
-    tags: dict[str, str] = {}
-
-
-class RunOut(BaseModel):
-    id: str
-    project: str
-    name: str
-    status: RunStatus
-    start_ms: int
-    end_ms: int | None
-    heartbeat_ms: int
-    user: str
-    host: str
-    pid: int
-    command: str
-    code_version: str
-    environment_hash: str | None
-    parent_id: str | None
-    kind: str
-    deleted: bool
-    params: dict[str, str]
-    metrics: dict[str, WireFloat]
-    tags: dict[str, str]
-
-    @classmethod
-    def of(cls, run: RunRecord) -> RunOut:
-        fields = {name: getattr(run, name) for name in cls.model_fields if name != "metrics"}
-        return cls(**fields, metrics={k: float_out(x) for k, x in run.metrics.items()})
-
-
-class RunPatch(BaseModel):
-    status: RunStatus | None = None
-    name: Annotated[str, Field(min_length=1, max_length=256)] | None = None
-    end_ms: Count | None = None
-
-
-class MetricIn(BaseModel):
-    key: Annotated[str, Field(min_length=1, max_length=250)]
-    value: WireFloat
-    step: Int64 = 0
-    timestamp_ms: Int64 | None = None
-
-
-class MetricOut(BaseModel):
-    key: str
-    value: WireFloat
-    step: int
-    timestamp_ms: int
-
-
-class LogBatchIn(BaseModel):
-    metrics: list[MetricIn] = []
-    params: dict[str, str] = {}
-    tags: dict[str, str] = {}
-
-
-class Logged(BaseModel):
-    metrics: int
-    params: int
-    tags: int
-    replayed: bool = False
-
-
-class SearchIn(BaseModel):
-    projects: list[str] | None = None
-    filter: Annotated[str, Field(max_length=10_000)] = ""
-    order_by: list[Annotated[str, Field(max_length=500)]] = []
-    limit: Annotated[int, Field(ge=1, le=10_000)] = 100
-    offset: Annotated[int, Field(ge=0, le=INT64_MAX)] = 0
-    include_deleted: bool = False
-
-
-class SearchOut(BaseModel):
-    runs: list[RunOut]
-    next_offset: int | None
-
-
-class ArtifactIn(BaseModel):
-    path: Annotated[str, Field(min_length=1, max_length=1024)]
-    blob_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-    size: Count
-    serializer: Annotated[str, Field(min_length=1, max_length=64)] = "file"
-    created_ms: Count | None = None
-
-
-class ArtifactOut(BaseModel):
-    run_id: str
-    path: str
-    blob_hash: str
-    size: int
-    serializer: str
-    created_ms: int
-
-    @classmethod
-    def of(cls, a: ArtifactRecord) -> ArtifactOut:
-        return cls(
-            run_id=a.run_id,
-            path=a.path,
-            blob_hash=a.blob_hash,
-            size=a.size,
-            serializer=a.serializer,
-            created_ms=a.created_ms,
-        )
-
-
-class Purged(BaseModel):
-    purged: list[str]
-
-
-class Done(BaseModel):
-    ok: bool = True
 
 
 def _now_ms(request: Request) -> int:
@@ -286,23 +147,46 @@ def purge_runs(request: Request) -> Purged:
 # -- run data --------------------------------------------------------------------------
 
 
-@router.post("/runs/{run_id}/log-batch", response_model=Logged)
-def log_batch(
+RAW_BODIES = (LogBatchIn,)  # parsed by the route itself; /openapi.json still shows them
+_LOG_BATCH_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/LogBatchIn"}}},
+}
+
+
+@router.post(
+    "/runs/{run_id}/log-batch",
+    response_model=Logged,
+    openapi_extra={"requestBody": _LOG_BATCH_BODY},
+)
+async def log_batch(
     run_id: str,
-    body: LogBatchIn,
     request: Request,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Logged:
-    """Params, tags and metric points in one transaction. A batch sent again with the same
-    ``Idempotency-Key`` (a retry after a lost answer) is not applied twice."""
-    v.check_run_id(run_id)
+    """Params, tags and metric points (a ``LogBatchIn``) in one transaction. A batch sent
+    again with the same ``Idempotency-Key`` (a retry after a lost answer) is not applied
+    twice. The body is parsed straight from its bytes: batches hold thousands of points."""
+    raw = await request.body()
+    try:
+        body = LogBatchIn.model_validate_json(raw or b"{}")
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from None
+    return await run_in_threadpool(
+        _log_batch, request, v.check_run_id(run_id), body, idempotency_key
+    )
+
+
+def _log_batch(request: Request, run_id: str, body: LogBatchIn, key: str | None) -> Logged:
     now = _now_ms(request)
+    for name in {m.key for m in body.metrics}:
+        v.check_key(name, "metric key")
     metrics = [
         Metric(
-            v.check_key(m.key, "metric key"),
-            float_in(m.value),
+            m.key,
+            m.value if type(m.value) is float else float_in(m.value),
             m.step,
-            m.timestamp_ms if m.timestamp_ms is not None else now,
+            now if m.timestamp_ms is None else m.timestamp_ms,
         )
         for m in body.metrics
     ]
@@ -313,7 +197,7 @@ def log_batch(
         store.log_batch(run_id, metrics, params or None, tags or None)
         return Logged(metrics=len(metrics), params=len(params), tags=len(tags))
 
-    result, replayed = idempotent(request, idempotency_key, apply)
+    result, replayed = idempotent(request, key, apply)
     return result.model_copy(update={"replayed": True}) if replayed else result
 
 
