@@ -30,7 +30,7 @@ class IdempotencyKeys:
     it covers a client's retries after a lost answer, which arrive within seconds.
     """
 
-    def __init__(self, capacity: int = 100_000) -> None:
+    def __init__(self, capacity: int = 10_000) -> None:
         self.capacity = capacity
         self._done: OrderedDict[str, Any] = OrderedDict()
         self._running: dict[str, threading.Lock] = {}
