@@ -210,3 +210,22 @@ def test_an_unreachable_server_is_one_line_from_the_cli(tmp_path):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith(f"error: cannot reach the Shipyard server at {url}")
+
+
+def test_a_model_registered_remotely_loads_back_by_alias(live_server, tmp_path, monkeypatch):
+    np = pytest.importorskip("numpy")
+    linear = pytest.importorskip("sklearn.linear_model")
+    monkeypatch.setenv("SHIPYARD_URI", live_server.url)
+    monkeypatch.setenv("SHIPYARD_ARTIFACT_URI", live_server.url)
+    monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path / "unused-home"))
+    import shipyard
+
+    features = np.random.default_rng(0).random((40, 3))
+    model = linear.LogisticRegression().fit(features, features[:, 0] > 0.5)
+    with shipyard.start_run(project="p"):
+        version = shipyard.register_model("churn", model)
+    shipyard.set_model_alias("churn", "production", version.record.version)
+    loaded = shipyard.load_model("models:/churn@production")
+    assert (loaded.predict(features) == model.predict(features)).all()
+    home = tmp_path / "unused-home"
+    assert not (home / "shipyard.db").exists() and not (home / "blobs").exists()  # only caches
