@@ -229,3 +229,15 @@ def test_a_model_registered_remotely_loads_back_by_alias(live_server, tmp_path, 
     assert (loaded.predict(features) == model.predict(features)).all()
     home = tmp_path / "unused-home"
     assert not (home / "shipyard.db").exists() and not (home / "blobs").exists()  # only caches
+
+
+def test_blobs_default_to_the_server_when_no_artifact_uri_is_set(tmp_path):
+    from shipyard.config import load_settings
+    from shipyard.store.registry import artifact_uri_of
+
+    remote = {"SHIPYARD_URI": "http://team:8080", "SHIPYARD_HOME": str(tmp_path)}
+    assert artifact_uri_of(load_settings(env=remote, cwd=tmp_path)) == "http://team:8080"
+    chosen = {**remote, "SHIPYARD_ARTIFACT_URI": "s3://bucket/shipyard"}
+    assert artifact_uri_of(load_settings(env=chosen, cwd=tmp_path)) == "s3://bucket/shipyard"
+    local = {"SHIPYARD_HOME": str(tmp_path)}
+    assert artifact_uri_of(load_settings(env=local, cwd=tmp_path)) == str(tmp_path / "blobs")
