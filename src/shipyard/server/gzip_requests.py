@@ -1,6 +1,8 @@
 """Request bodies sent with ``Content-Encoding: gzip`` are inflated before the routes see
 them, up to ``limit`` bytes inflated (64 MiB): more is refused with 413, a body that is
-not gzip with 400, both in the server's JSON error form."""
+not gzip with 400, both in the server's JSON error form. A plain body declared larger
+than the limit is refused too on the /api/v1 routes that read their body whole (blobs and
+uploads stream theirs)."""
 
 from __future__ import annotations
 
@@ -23,7 +25,13 @@ class GzipRequests:
         self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not _is_gzip(scope):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if not _is_gzip(scope):
+            if _declared_size(scope) > self.limit and _is_json_route(scope["path"]):
+                await _error(send, 413, "PAYLOAD_TOO_LARGE", self._too_large("is"))
+                return
             await self.app(scope, receive, send)
             return
         inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
@@ -40,7 +48,7 @@ class GzipRequests:
                 chunk = inflater.decompress(message.get("body", b""), self.limit + 1 - size)
                 size += len(chunk)
                 if size > self.limit or inflater.unconsumed_tail:
-                    await _error(send, 413, "PAYLOAD_TOO_LARGE", self._too_large())
+                    await _error(send, 413, "PAYLOAD_TOO_LARGE", self._too_large("inflates to"))
                     return
                 parts.append(chunk)
             parts.append(inflater.flush())
@@ -55,8 +63,22 @@ class GzipRequests:
         inner = dict(scope, headers=headers)
         await self.app(inner, _replay([body], None, receive), send)
 
-    def _too_large(self) -> str:
-        return f"the request body inflates to more than {self.limit // (1024 * 1024)} MiB"
+    def _too_large(self, verb: str) -> str:
+        return f"the request body {verb} more than {self.limit // (1024 * 1024)} MiB"
+
+
+def _declared_size(scope: Scope) -> int:
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            return int(value) if value.isdigit() else 0
+    return 0
+
+
+def _is_json_route(path: str) -> bool:
+    """The /api/v1 routes that read their whole body (blobs and uploads stream theirs)."""
+    return path.startswith("/api/v1/") and not path.startswith(
+        ("/api/v1/blobs/", "/api/v1/uploads")
+    )
 
 
 def _is_gzip(scope: Scope) -> bool:
