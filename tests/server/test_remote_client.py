@@ -241,3 +241,34 @@ def test_blobs_default_to_the_server_when_no_artifact_uri_is_set(tmp_path):
     assert artifact_uri_of(load_settings(env=chosen, cwd=tmp_path)) == "s3://bucket/shipyard"
     local = {"SHIPYARD_HOME": str(tmp_path)}
     assert artifact_uri_of(load_settings(env=local, cwd=tmp_path)) == str(tmp_path / "blobs")
+
+
+@pytest.mark.slow
+def test_the_quickstart_runs_against_the_server(tmp_path):
+    """Flows, features, registry, serving and monitoring, all through the server."""
+    port = free_port()
+    server = start_server(tmp_path / "server-home", port)
+    url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
+    env.update(
+        PYTHONPATH=str(ROOT / "src"),
+        SHIPYARD_URI=url,
+        SHIPYARD_ARTIFACT_URI=url,
+        SHIPYARD_HOME=str(tmp_path / "client-home"),
+    )
+    (tmp_path / "work").mkdir()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "shipyard.cli", "quickstart", "--max-workers", "2"],
+            capture_output=True, text=True, env=env, cwd=tmp_path / "work", timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "promoted: churn@production" in done.stdout
+        assert "monitor churn-drift: FIRED" in done.stdout
+        client = Client(uri=url, artifact_uri=url)
+        assert Flow("QuickstartFlow", client=client).latest_run.successful
+        client.close()
+        assert not (tmp_path / "client-home" / "shipyard.db").exists()
+    finally:
+        server.kill()
+        server.wait(10)
