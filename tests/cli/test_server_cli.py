@@ -56,7 +56,7 @@ def serve(env: dict[str, str], port: int, *args: str) -> tuple[subprocess.Popen[
         raise AssertionError("the server did not answer")
     lines = []
     assert process.stdout is not None
-    while len(lines) < 3:
+    while len(lines) < 4:
         lines.append(process.stdout.readline())
     return process, "".join(lines)
 
@@ -91,6 +91,7 @@ def test_two_workers_serve_one_sqlite_store(tmp_path):
     process, printed = serve({"SHIPYARD_HOME": str(tmp_path / "home")}, port, "--workers", "2")
     try:
         assert f"store: sqlite:///{tmp_path / 'home' / 'shipyard.db'}" in printed
+        assert f"online store: sqlite:///{tmp_path / 'home' / 'online.db'}" in printed
         assert f"listening on http://127.0.0.1:{port} (2 worker(s))" in printed
         use_both_workers(f"http://127.0.0.1:{port}")
     finally:

@@ -26,6 +26,7 @@ def describe(settings: Settings) -> list[str]:
     return [
         f"store: {redact(settings.uri)}",
         f"blobs: {redact(settings.artifact_uri)}",
+        f"online store: {redact(settings.online_uri)}",
     ]
 
 
