@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from shipyard.store import wire
 
@@ -270,3 +273,51 @@ def test_wire_values_round_trip(value):
         assert repr(back) == repr(value)
     else:
         assert back == value
+
+
+def _same(a, b) -> bool:
+    """Equality where NaN equals NaN and types must match exactly."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return (math.isnan(a) and math.isnan(b)) or a == b
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return a == b
+
+
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats()
+    | st.text()
+    | st.binary()
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(inner, inner)
+        | st.dictionaries(st.text(max_size=5), inner, max_size=4)
+        | st.dictionaries(st.tuples(st.text(max_size=3), st.integers(0, 9)), inner, max_size=3)
+        | st.frozensets(st.integers(), max_size=3).map(set)
+    ),
+    max_leaves=12,
+)
+
+
+@given(_values)
+def test_any_store_value_survives_the_wire(value):
+    assert _same(wire.loads(wire.dumps(value)), value)
+
+
+def test_store_records_and_enums_survive_the_wire():
+    from shipyard.store.base import Metric, NewModelVersion, RunStatus
+
+    version = NewModelVersion("sklearn", "1" * 64, requirements=("a==1",), metrics={"x": math.nan})
+    back = wire.loads(wire.dumps([version, RunStatus.FAILED, Metric("k", math.inf, 1, 2)]))
+    assert back[0].requirements == ("a==1",) and math.isnan(back[0].metrics["x"])
+    assert back[1] is RunStatus.FAILED and back[2] == Metric("k", math.inf, 1, 2)
