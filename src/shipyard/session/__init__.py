@@ -19,6 +19,7 @@ from shipyard._clock import SYSTEM_CLOCK, Clock, to_millis
 from shipyard.config import Settings, load_settings
 from shipyard.session.metric_writer import MetricWriter
 from shipyard.store import TrackingStore, open_blob_store, open_tracking_store
+from shipyard.store.registry import artifact_uri_of
 from shipyard.store.blobs import BlobStore
 
 __all__ = ["MetricWriter", "Session", "close_current", "current_session", "flush_all"]
@@ -49,7 +50,7 @@ class Session:
         return self._store
 
     def _has_blobs(self) -> bool:
-        blobs = open_blob_store(self.settings.artifact_uri)  # not self.blobs: we hold the lock
+        blobs = open_blob_store(artifact_uri_of(self.settings))  # not self.blobs: we hold the lock
         return next(iter(blobs.iter_blobs()), None) is not None
 
     @property
@@ -57,7 +58,7 @@ class Session:
         if self._blobs is None:
             with self._lock:
                 if self._blobs is None:
-                    self._blobs = open_blob_store(self.settings.artifact_uri)
+                    self._blobs = open_blob_store(artifact_uri_of(self.settings))
         return self._blobs
 
     @property
