@@ -7,13 +7,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.flows.examples.foreach_flow import ForeachFlow
-from tests.flows.examples.hello_flow import HelloFlow
 
 from shipyard.flows import Flow, Run
 from shipyard.flows.executors import InProcessExecutor
 from shipyard.server import create_app
 from shipyard.tracking import Client
+from tests.flows.examples.foreach_flow import ForeachFlow
+from tests.flows.examples.hello_flow import HelloFlow
 
 with warnings.catch_warnings():  # starlette's test client warns about its httpx
     warnings.simplefilter("ignore")

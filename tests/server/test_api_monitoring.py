@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.monitoring._monitor_helpers import log_window, register
 
 from shipyard.monitoring import run_monitors
 from shipyard.server import create_app
 from shipyard.tracking import Client
+from tests.monitoring._monitor_helpers import log_window, register
 
 with warnings.catch_warnings():  # starlette's test client warns about its httpx
     warnings.simplefilter("ignore")

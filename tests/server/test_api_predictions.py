@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.monitoring._monitor_helpers import log_window, register
 
 from shipyard._clock import from_millis, to_millis
 from shipyard.server import create_app
 from shipyard.serving import log_labels
 from shipyard.tracking import Client
+from tests.monitoring._monitor_helpers import log_window, register
 
 with warnings.catch_warnings():  # starlette's test client warns about its httpx
     warnings.simplefilter("ignore")

@@ -19,8 +19,8 @@ from shipyard._clock import SYSTEM_CLOCK, Clock, to_millis
 from shipyard.config import Settings, load_settings
 from shipyard.session.metric_writer import MetricWriter
 from shipyard.store import TrackingStore, open_blob_store, open_tracking_store
-from shipyard.store.registry import artifact_uri_of
 from shipyard.store.blobs import BlobStore
+from shipyard.store.registry import artifact_uri_of
 
 __all__ = ["MetricWriter", "Session", "close_current", "current_session", "flush_all"]
 

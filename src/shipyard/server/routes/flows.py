@@ -65,7 +65,7 @@ class FlowRunDetailOut(FlowRunOut):
     steps: list[StepOut]
 
 
-class ArtifactOut(BaseModel):
+class TaskArtifactOut(BaseModel):
     name: str
     serializer: str
     size: int
@@ -165,16 +165,16 @@ def step_logs(
 
 
 @router.get(
-    "/flows/{flow}/runs/{number}/tasks/{task_id}/artifacts", response_model=list[ArtifactOut]
+    "/flows/{flow}/runs/{number}/tasks/{task_id}/artifacts", response_model=list[TaskArtifactOut]
 )
 def task_artifacts(
     request: Request, flow: str, number: RunNumberPath, task_id: str
-) -> list[ArtifactOut]:
+) -> list[TaskArtifactOut]:
     """The artifacts the task stored (every ``self.x``), by name."""
     _, task = _find_task(request, flow, number, task_id)
     records = client_of(request).list_artifacts(task.run_id, DATA_PREFIX)
     return [
-        ArtifactOut(
+        TaskArtifactOut(
             name=r.path.removeprefix(DATA_PREFIX),
             serializer=r.serializer,
             size=r.size,
