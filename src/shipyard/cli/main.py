@@ -23,6 +23,7 @@ from shipyard.cli import (
     runs,
     scheduler,
     serve,
+    server,
 )
 from shipyard.errors import ShipyardError
 
@@ -43,6 +44,7 @@ for command in (
     features.features,
     models.models,
     serve.serve,
+    server.server,
     predict.predict,
     predictions.predictions,
     monitor.monitor,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from shipyard.server.deps import IdempotencyKeys
 from shipyard.server.errors import install_error_handlers
+from shipyard.server.gzip_requests import GzipRequests
 from shipyard.server.routes import (
     blobs,
     features,
@@ -23,7 +25,9 @@ def create_app(client: Client | None = None) -> FastAPI:
     """The team server's ASGI app over ``client``'s stores (the settings' by default)."""
     app = FastAPI(title="Shipyard", version="1")
     app.state.client = client or Client()
+    app.state.idempotency_keys = IdempotencyKeys()
     install_error_handlers(app)
+    app.add_middleware(GzipRequests)
     for module in (tracking, blobs, store_rpc, features, registry, predictions, monitoring, flows):
         app.include_router(module.router)
     mlflow_routes.install(app, app.state.client)

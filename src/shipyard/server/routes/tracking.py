@@ -1,5 +1,390 @@
-"""/api/v1 routes: tracking."""
+"""/api/v1 routes: health, projects, runs, batched run data, metric history, run search and
+artifact records. Bodies are declared models, so ``/openapi.json`` describes them.
 
-from fastapi import APIRouter
+Non-finite metric values travel as the strings "NaN", "Infinity" and "-Infinity".
+"""
 
-router = APIRouter(prefix="/api/v1")
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Query, Request
+from pydantic import BaseModel, Field
+
+import shipyard
+from shipyard._names import INT64_MAX, INT64_MIN, project_name
+from shipyard.server.deps import client_of, idempotent
+from shipyard.store.base import ArtifactRecord, Metric, NewRun, Project, RunRecord, RunStatus
+from shipyard.store.wire import float_in, float_out
+from shipyard.tracking import validation as v
+
+router = APIRouter(prefix="/api/v1", tags=["tracking"])
+
+Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+Count = Annotated[int, Field(ge=0, le=INT64_MAX)]
+WireFloat = float | Literal["NaN", "Infinity", "-Infinity"]
+Text = Annotated[str, Field(max_length=8000)]
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    version: str
+
+
+class ProjectIn(BaseModel):
+    name: Annotated[str, Field(min_length=1, max_length=256)]
+    description: Text = ""
+
+
+class ProjectOut(BaseModel):
+    id: int
+    name: str
+    description: str
+    created_ms: int
+
+    @classmethod
+    def of(cls, project: Project) -> ProjectOut:
+        return cls(
+            id=project.id,
+            name=project.name,
+            description=project.description,
+            created_ms=project.created_ms,
+        )
+
+
+class RunIn(BaseModel):
+    project: Annotated[str, Field(min_length=1, max_length=256)] = "default"
+    name: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")] | None = None
+    start_ms: Count | None = None
+    user: Text = ""
+    host: Text = ""
+    pid: Count = 0
+    command: Text = ""
+    code_version: Text = ""
+    environment_hash: Annotated[str, Field(max_length=64)] | None = None
+    parent_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")] | None = None
+    kind: Annotated[str, Field(min_length=1, max_length=32)] = "run"
+    params: dict[str, str] = {}
+    tags: dict[str, str] = {}
+
+
+class RunOut(BaseModel):
+    id: str
+    project: str
+    name: str
+    status: RunStatus
+    start_ms: int
+    end_ms: int | None
+    heartbeat_ms: int
+    user: str
+    host: str
+    pid: int
+    command: str
+    code_version: str
+    environment_hash: str | None
+    parent_id: str | None
+    kind: str
+    deleted: bool
+    params: dict[str, str]
+    metrics: dict[str, WireFloat]
+    tags: dict[str, str]
+
+    @classmethod
+    def of(cls, run: RunRecord) -> RunOut:
+        fields = {name: getattr(run, name) for name in cls.model_fields if name != "metrics"}
+        return cls(**fields, metrics={k: float_out(x) for k, x in run.metrics.items()})
+
+
+class RunPatch(BaseModel):
+    status: RunStatus | None = None
+    name: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    end_ms: Count | None = None
+
+
+class MetricIn(BaseModel):
+    key: Annotated[str, Field(min_length=1, max_length=250)]
+    value: WireFloat
+    step: Int64 = 0
+    timestamp_ms: Int64 | None = None
+
+
+class MetricOut(BaseModel):
+    key: str
+    value: WireFloat
+    step: int
+    timestamp_ms: int
+
+
+class LogBatchIn(BaseModel):
+    metrics: list[MetricIn] = []
+    params: dict[str, str] = {}
+    tags: dict[str, str] = {}
+
+
+class Logged(BaseModel):
+    metrics: int
+    params: int
+    tags: int
+    replayed: bool = False
+
+
+class SearchIn(BaseModel):
+    projects: list[str] | None = None
+    filter: Annotated[str, Field(max_length=10_000)] = ""
+    order_by: list[Annotated[str, Field(max_length=500)]] = []
+    limit: Annotated[int, Field(ge=1, le=10_000)] = 100
+    offset: Annotated[int, Field(ge=0, le=INT64_MAX)] = 0
+    include_deleted: bool = False
+
+
+class SearchOut(BaseModel):
+    runs: list[RunOut]
+    next_offset: int | None
+
+
+class ArtifactIn(BaseModel):
+    path: Annotated[str, Field(min_length=1, max_length=1024)]
+    blob_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    size: Count
+    serializer: Annotated[str, Field(min_length=1, max_length=64)] = "file"
+    created_ms: Count | None = None
+
+
+class ArtifactOut(BaseModel):
+    run_id: str
+    path: str
+    blob_hash: str
+    size: int
+    serializer: str
+    created_ms: int
+
+    @classmethod
+    def of(cls, a: ArtifactRecord) -> ArtifactOut:
+        return cls(
+            run_id=a.run_id,
+            path=a.path,
+            blob_hash=a.blob_hash,
+            size=a.size,
+            serializer=a.serializer,
+            created_ms=a.created_ms,
+        )
+
+
+class Purged(BaseModel):
+    purged: list[str]
+
+
+class Done(BaseModel):
+    ok: bool = True
+
+
+def _now_ms(request: Request) -> int:
+    from shipyard._clock import to_millis
+
+    return to_millis(client_of(request).clock.now())
+
+
+# -- health and projects ---------------------------------------------------------------
+
+
+@router.get("/health", response_model=Health)
+def health() -> Health:
+    return Health(version=shipyard.__version__)
+
+
+@router.post("/projects", response_model=ProjectOut, status_code=201)
+def create_project(body: ProjectIn, request: Request) -> ProjectOut:
+    description = v.check_text("project description", body.description)
+    project = client_of(request).store.create_project(project_name(body.name), description)
+    return ProjectOut.of(project)
+
+
+@router.get("/projects", response_model=list[ProjectOut])
+def list_projects(request: Request) -> list[ProjectOut]:
+    return [ProjectOut.of(p) for p in client_of(request).store.list_projects()]
+
+
+@router.get("/projects/{name}", response_model=ProjectOut)
+def get_project(name: str, request: Request) -> ProjectOut:
+    return ProjectOut.of(client_of(request).store.get_project(v.check_name(name, "project name")))
+
+
+# -- runs ------------------------------------------------------------------------------
+
+
+@router.post("/runs", response_model=RunOut, status_code=201)
+def create_run(body: RunIn, request: Request) -> RunOut:
+    store = client_of(request).store
+    run_id = body.id or uuid.uuid4().hex
+    project = project_name(body.project)
+    store.get_or_create_project(project)
+    if body.parent_id is not None:
+        store.get_run(body.parent_id)
+    new = NewRun(
+        id=run_id,
+        project=project,
+        name=v.check_name(body.name, "run name") if body.name else f"run-{run_id[:8]}",
+        start_ms=body.start_ms if body.start_ms is not None else _now_ms(request),
+        user=v.check_text("user", body.user),
+        host=v.check_text("host", body.host),
+        pid=body.pid,
+        command=v.check_text("command", body.command),
+        code_version=v.check_text("code version", body.code_version),
+        environment_hash=body.environment_hash,
+        parent_id=body.parent_id,
+        kind=v.check_name(body.kind, "run kind"),
+        params=_params(body.params),
+        tags=_tags(body.tags),
+    )
+    return RunOut.of(store.create_run(new))
+
+
+@router.get("/runs/{run_id}", response_model=RunOut)
+def get_run(run_id: str, request: Request) -> RunOut:
+    return RunOut.of(client_of(request).store.get_run(v.check_run_id(run_id)))
+
+
+@router.patch("/runs/{run_id}", response_model=RunOut)
+def update_run(run_id: str, body: RunPatch, request: Request) -> RunOut:
+    store = client_of(request).store
+    run = store.get_run(v.check_run_id(run_id))
+    if body.name is not None:
+        store.set_run_name(run_id, v.check_name(body.name, "run name"))
+    if body.status is not None or body.end_ms is not None:
+        status = body.status or run.status
+        end_ms = body.end_ms
+        if end_ms is None and status.is_terminal:
+            end_ms = _now_ms(request)
+        store.set_run_status(run_id, status, end_ms if status.is_terminal else None)
+    return RunOut.of(store.get_run(run_id))
+
+
+@router.delete("/runs/{run_id}", response_model=Done)
+def delete_run(run_id: str, request: Request) -> Done:
+    store = client_of(request).store
+    store.get_run(v.check_run_id(run_id))
+    store.set_deleted([run_id], True)
+    return Done()
+
+
+@router.post("/runs/{run_id}/restore", response_model=Done)
+def restore_run(run_id: str, request: Request) -> Done:
+    store = client_of(request).store
+    store.get_run(v.check_run_id(run_id))
+    store.set_deleted([run_id], False)
+    return Done()
+
+
+@router.post("/runs-purge", response_model=Purged)
+def purge_runs(request: Request) -> Purged:
+    """Remove the runs marked deleted, for good (their blobs go with ``shipyard gc``)."""
+    return Purged(purged=client_of(request).store.purge_deleted_runs())
+
+
+# -- run data --------------------------------------------------------------------------
+
+
+@router.post("/runs/{run_id}/log-batch", response_model=Logged)
+def log_batch(
+    run_id: str,
+    body: LogBatchIn,
+    request: Request,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> Logged:
+    """Params, tags and metric points in one transaction. A batch sent again with the same
+    ``Idempotency-Key`` (a retry after a lost answer) is not applied twice."""
+    v.check_run_id(run_id)
+    now = _now_ms(request)
+    metrics = [
+        Metric(
+            v.check_key(m.key, "metric key"),
+            float_in(m.value),
+            m.step,
+            m.timestamp_ms if m.timestamp_ms is not None else now,
+        )
+        for m in body.metrics
+    ]
+    params, tags = _params(body.params), _tags(body.tags)
+    store = client_of(request).store
+
+    def apply() -> Logged:
+        store.log_batch(run_id, metrics, params or None, tags or None)
+        return Logged(metrics=len(metrics), params=len(params), tags=len(tags))
+
+    result, replayed = idempotent(request, idempotency_key, apply)
+    return result.model_copy(update={"replayed": True}) if replayed else result
+
+
+@router.get("/runs/{run_id}/metric-history", response_model=list[MetricOut])
+def metric_history(
+    run_id: str, key: Annotated[str, Query(min_length=1, max_length=250)], request: Request
+) -> list[MetricOut]:
+    points = client_of(request).store.get_metric_history(v.check_run_id(run_id), key)
+    return [
+        MetricOut(key=m.key, value=float_out(m.value), step=m.step, timestamp_ms=m.timestamp_ms)
+        for m in points
+    ]
+
+
+@router.post("/runs/search", response_model=SearchOut)
+def search_runs(body: SearchIn, request: Request) -> SearchOut:
+    """Runs matching ``filter`` (the run filter grammar), ordered, a page at a time:
+    ``next_offset`` is the offset of the next page, or null after the last one."""
+    runs = client_of(request).store.search_runs(
+        body.projects, body.filter, body.order_by, body.limit + 1, body.offset, body.include_deleted
+    )
+    more = len(runs) > body.limit
+    return SearchOut(
+        runs=[RunOut.of(r) for r in runs[: body.limit]],
+        next_offset=body.offset + body.limit if more else None,
+    )
+
+
+# -- artifact records ------------------------------------------------------------------
+
+
+@router.post("/runs/{run_id}/artifacts", response_model=list[ArtifactOut], status_code=201)
+def add_artifacts(run_id: str, body: list[ArtifactIn], request: Request) -> list[ArtifactOut]:
+    """Record artifacts whose blobs are stored already (``PUT /api/v1/blobs/{sha256}``)."""
+    store = client_of(request).store
+    store.get_run(v.check_run_id(run_id))
+    now = _now_ms(request)
+    records = [
+        ArtifactRecord(
+            run_id,
+            v.artifact_path(a.path),
+            a.blob_hash,
+            a.size,
+            v.check_name(a.serializer, "serializer"),
+            a.created_ms if a.created_ms is not None else now,
+        )
+        for a in body
+    ]
+    store.add_artifacts(records)
+    return [ArtifactOut.of(r) for r in records]
+
+
+@router.get("/runs/{run_id}/artifacts", response_model=list[ArtifactOut])
+def list_artifacts(
+    run_id: str, request: Request, prefix: Annotated[str, Query(max_length=1024)] = ""
+) -> list[ArtifactOut]:
+    records = client_of(request).store.list_artifacts(v.check_run_id(run_id), prefix)
+    return [ArtifactOut.of(a) for a in records]
+
+
+@router.get("/runs/{run_id}/artifact", response_model=ArtifactOut)
+def get_artifact(
+    run_id: str, path: Annotated[str, Query(min_length=1, max_length=1024)], request: Request
+) -> ArtifactOut:
+    record = client_of(request).store.get_artifact(v.check_run_id(run_id), v.artifact_path(path))
+    return ArtifactOut.of(record)
+
+
+def _params(values: dict[str, str]) -> dict[str, str]:
+    return {v.check_key(k, "param key"): v.param_value(k, x) for k, x in values.items()}
+
+
+def _tags(values: dict[str, str]) -> dict[str, str]:
+    return {v.check_key(k, "tag key"): v.tag_value(k, x) for k, x in values.items()}
