@@ -89,6 +89,7 @@ QUERIES = {
 }
 LOAD_PROJECT = "load"
 LOAD_READ_FILTER = ("metrics.loss < 0.01", "metrics.loss", 10)
+MARKDOWN = ["| measure | Shipyard | MLflow | SY vs MF |", "|---|---|---|---|"]
 
 MLFLOW_DRIVER = """\
 import json, sys, time
@@ -405,6 +406,7 @@ def load_worker(spec: dict[str, Any]) -> None:
                 errors[f"end_run: {type(exc).__name__}: {str(exc)[:200]}"] += 1
             client.close()
         results[k] = {
+            "batch": batch,
             "run_id": run_id,
             "acked": acked,
             "logged": step,
@@ -575,6 +577,18 @@ def report_load(load: dict[str, Any]) -> tuple[list[str], bool]:
           f"duplicates {load['duplicates']:,}, stored beyond the last acknowledgement "
           f"{load['unacked_stored']:,}; server log: {load['server_problems']} errors")  # fmt: skip
     ok_err, ok_lost = n_err == 0, load["lost"] == 0 and load["duplicates"] == 0
+    MARKDOWN.extend(
+        [
+            f"| load, {len(clients)} clients, {seconds:g} s, PostgreSQL: points acknowledged "
+            f"| {acked / seconds:,.0f} /s | | |",
+            f"| load: writes (flush of {clients and clients[0]['batch']} points), p50 / p99 "
+            f"| {len(writes) / seconds:,.0f} /s, {ms(writes, 50)} / {ms(writes, 99)} | | |",
+            f"| load: reads (get_run, search_runs), p50 / p99 "
+            f"| {len(reads) / seconds:,.0f} /s, {ms(reads, 50)} / {ms(reads, 99)} | | |",
+            f"| load: errors, lost, duplicated points | {n_err} / {load['lost']} / "
+            f"{load['duplicates']} | | |",
+        ]
+    )
     lines = [
         _common.line("load: errors raised to clients", f"{n_err:,}", "= 0", ok_err),
         _common.line(
@@ -604,6 +618,7 @@ def report(sy: dict[str, Any], mf: dict[str, Any], args: Any, data: list) -> tup
 
         r = ratio(a, b) if better == "high" else ratio(b, a)
         print(f"  {label:<40} {f(a):>12}  {f(b):>12}  {r:>6}")
+        MARKDOWN.append(f"| {label.strip()} | {f(a)} | {f(b)} | {r} |")
 
     mf_single = mf_batch = mf_runs = None
     if mf:
@@ -782,6 +797,9 @@ def main() -> None:
     load_avg = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"\n  load average at the end (1, 5, 15 min): {load_avg} on {os.cpu_count()} CPUs")
     print("\n".join(lines))
+    if len(MARKDOWN) > 2:
+        print("\nMarkdown:\n")
+        print("\n".join(MARKDOWN))
     if not ok:
         print("FAILED: a correctness check failed (see above)")
         sys.exit(1)
