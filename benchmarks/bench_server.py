@@ -241,7 +241,7 @@ def search_data() -> list[dict[str, Any]]:
     ]
 
 
-def sy_log_metric(repeat: int) -> dict[str, Any]:
+def sy_log_metric(repeat: int, server: Any) -> dict[str, Any]:
     import shipyard
 
     values = [1.0 / (i + 1) for i in range(N_POINTS)]
@@ -249,12 +249,14 @@ def sy_log_metric(repeat: int) -> dict[str, Any]:
     for t in range(repeat):
         with shipyard.start_run("bench-log", f"trial-{t}") as run:
             log = shipyard.log_metric
+            cpu = server.cpu_seconds()
             start = time.perf_counter()
             for i, value in enumerate(values):
                 log("loss", value, step=i)
             logged = time.perf_counter()
             run.client.flush()
             flushed = time.perf_counter()
+            cpu = server.cpu_seconds() - cpu
         checker = shipyard.Client()
         try:
             steps = [m.step for m in checker.get_metric_history(run.id, "loss")]
@@ -266,14 +268,14 @@ def sy_log_metric(repeat: int) -> dict[str, Any]:
         calls.append(N_POINTS / (logged - start))
         print(
             f"  shipyard log_metric trial {t}: {N_POINTS / (logged - start):>9,.0f} calls/s, "
-            f"flush {flushed - logged:.3f} s -> {rates[-1]:>9,.0f} points/s acknowledged; "
-            f"all {N_POINTS:,} read back: {ok}",
+            f"flush {flushed - logged:.3f} s -> {rates[-1]:>9,.0f} points/s acknowledged "
+            f"(server CPU {cpu:.2f} s); all {N_POINTS:,} read back: {ok}",
             flush=True,
         )
     return {"rate": statistics.median(rates), "calls": statistics.median(calls), "ok": complete}
 
 
-def sy_runs(n: int, repeat: int) -> dict[str, Any]:
+def sy_runs(n: int, repeat: int, server: Any) -> dict[str, Any]:
     import shipyard
 
     with shipyard.start_run("bench-runs", "warmup", params=PARAMS):
@@ -281,17 +283,19 @@ def sy_runs(n: int, repeat: int) -> dict[str, Any]:
     rates = []
     for t in range(repeat):
         project = f"bench-runs-{t}"
+        cpu = server.cpu_seconds()
         start = time.perf_counter()
         for i in range(n):
             with shipyard.start_run(project, f"run-{i}", params=PARAMS):
                 pass
         rates.append(n / (time.perf_counter() - start))
-        print(f"  shipyard runs trial {t}: {rates[-1]:,.0f} runs/s", flush=True)
+        cpu = (server.cpu_seconds() - cpu) * 1e3 / n
+        print(f"  shipyard runs trial {t}: {rates[-1]:,.0f} runs/s (server CPU {cpu:.2f} ms/run)")
     stored = len(shipyard.search_runs(f"bench-runs-{repeat - 1}", "status = 'FINISHED'", limit=n))
     return {"rate": statistics.median(rates), "ok": stored == n, "stored": stored}
 
 
-def sy_search(data: list[dict[str, Any]], queries: int) -> dict[str, Any]:
+def sy_search(data: list[dict[str, Any]], queries: int, server: Any) -> dict[str, Any]:
     import shipyard
 
     client = shipyard.Client()
@@ -306,10 +310,14 @@ def sy_search(data: list[dict[str, Any]], queries: int) -> dict[str, Any]:
     for key, (flt, order) in QUERIES.items():
         times = []
         for i in range(SEARCH_WARMUP + queries):
+            if i == SEARCH_WARMUP:
+                cpu = server.cpu_seconds()
             t = time.perf_counter()
             runs = shipyard.search_runs("bench-search", flt, order_by=order, limit=1000)
             if i >= SEARCH_WARMUP:
                 times.append(time.perf_counter() - t)
+        cpu = (server.cpu_seconds() - cpu) * 1e3 / queries
+        print(f"  shipyard search {flt}: {len(runs)} runs, server CPU {cpu:.2f} ms/query")
         out[key] = {"times": times, "names": [r.name for r in runs]}
     return out
 
@@ -376,7 +384,7 @@ def load_worker(spec: dict[str, Any]) -> None:
             errors[f"setup: {type(exc).__name__}: {str(exc)[:200]}"] += 1
         ready.wait()
         time.sleep(max(0.0, spec["start_at"] - time.time()))
-        deadline = time.perf_counter() + spec["seconds"]
+        deadline = time.perf_counter() + spec["start_at"] + spec["seconds"] - time.time()
         flt, order, limit = LOAD_READ_FILTER
         i = 0
         while client is not None and run_id is not None and time.perf_counter() < deadline:
@@ -419,8 +427,11 @@ def load_worker(spec: dict[str, Any]) -> None:
     for th in threads:
         th.start()
     ready.wait()
+    late = max(0.0, time.time() - spec["start_at"])  # > 0: the window started late here
     for th in threads:
         th.join()
+    for r in results:
+        r["late_s"] = late
     print(json.dumps(results))
 
 
@@ -453,8 +464,8 @@ def load_run(args: Any, work: Path) -> dict[str, Any]:
         cenv |= {"SHIPYARD_URI": server.url, "SHIPYARD_HOME": str(client_home)}
         procs = max(1, min(args.load_procs, args.load_clients))
         per = [args.load_clients // procs + (i < args.load_clients % procs) for i in range(procs)]
-        start_at = time.time() + 5.0 + 0.5 * procs  # imports and clients ready by then
-        workers = []
+        start_at = time.time() + 8.0 + procs  # imports and clients ready by then
+        workers, outputs = [], []
         for i, threads in enumerate(per):
             spec = {
                 "proc": i,
@@ -469,26 +480,53 @@ def load_run(args: Any, work: Path) -> dict[str, Any]:
                 "--load-worker",
                 json.dumps(spec),
             ]
-            workers.append(
-                subprocess.Popen(argv, env=cenv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            )
+            stdout, stderr = work / f"load-{i}.out", work / f"load-{i}.err"
+            outputs.append((stdout, stderr))
+            with open(stdout, "wb") as o, open(stderr, "wb") as e:
+                workers.append(subprocess.Popen(argv, env=cenv, stdout=o, stderr=e))
         print(
             f"  {args.load_clients} clients in {procs} processes, {args.load_seconds:g} s, "
             f"{args.load_batch} points per write ...",
             flush=True,
         )
+        time.sleep(max(0.0, start_at - time.time()))
+        before = load_cpu(server, workers)
+        time.sleep(max(0.0, start_at + args.load_seconds - time.time()))
+        after = load_cpu(server, workers)
+        out["cores"] = {k: (after[k] - before[k]) / args.load_seconds for k in before}
         clients: list[dict[str, Any]] = []
-        for w in workers:
-            stdout, stderr = w.communicate(timeout=args.load_seconds + 300)
+        for w, (stdout, stderr) in zip(workers, outputs, strict=True):
+            w.wait(timeout=300)
             if w.returncode != 0:
-                raise SystemExit(f"a load process failed ({w.returncode}):\n{stderr[-4000:]!r}")
-            clients += json.loads(stdout.decode().strip().splitlines()[-1])
+                tail = stderr.read_text(errors="replace")[-4000:]
+                raise SystemExit(f"a load process failed ({w.returncode}):\n{tail}")
+            clients += json.loads(stdout.read_text().strip().splitlines()[-1])
         out["seconds"] = args.load_seconds
         out["clients"] = clients
         out["server_problems"] = server_problems(server)
         server.stop()
         out |= count_stored(args.load_uri, home, clients)
     return out
+
+
+def load_cpu(server: Any, workers: list[subprocess.Popen]) -> dict[str, float]:
+    """CPU seconds so far of the server's processes, the load processes and PostgreSQL."""
+    import psutil
+
+    def cpu(procs: list[psutil.Process]) -> float:
+        total = 0.0
+        for p in procs:
+            with contextlib.suppress(psutil.Error):
+                t = p.cpu_times()
+                total += t.user + t.system
+        return total
+
+    clients = []
+    for w in workers:
+        with contextlib.suppress(psutil.Error):
+            clients.append(psutil.Process(w.pid))
+    postgres = [p for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"]
+    return {"server": server.cpu_seconds(), "clients": cpu(clients), "postgres": cpu(postgres)}
 
 
 def count_stored(uri: str, home: Path, clients: list[dict[str, Any]]) -> dict[str, int]:
@@ -570,6 +608,13 @@ def report_load(load: dict[str, Any]) -> tuple[list[str], bool]:
           f"p50 {ms(reads, 50)}, p99 {ms(reads, 99)}")  # fmt: skip
     print(f"    get_run: {len(gets):,}, p50 {ms(gets, 50)}, p99 {ms(gets, 99)}; search_runs: "
           f"{len(searches):,}, p50 {ms(searches, 50)}, p99 {ms(searches, 99)}")  # fmt: skip
+    late = max(c.get("late_s", 0.0) for c in clients)
+    if late > 0.1:
+        print(f"  warning: some clients were ready only {late:.1f} s after the start")
+    cores = load.get("cores", {})
+    print(
+        "  CPU during the window, in cores: " + ", ".join(f"{k} {v:.2f}" for k, v in cores.items())
+    )
     print(f"  errors raised to clients: {n_err}")
     for message, count in errors.most_common(5):
         print(f"    {count} x {message}")
@@ -634,7 +679,7 @@ def report(sy: dict[str, Any], mf: dict[str, Any], args: Any, data: list) -> tup
         ok &= sy["log"]["ok"] and sy["runs"]["ok"]
     log = sy["log"]["rate"] if sy else None
     row("log_metric, one call at a time (points/s)", log, mf_single, "/s")
-    row("  MLflow with log_batch of 1,000", log, mf_batch, "/s")
+    row("log_metric (MLflow: log_batch of 1,000)", log, mf_batch, "/s")
     row(
         "runs created + ended, 10 params (runs/s)",
         sy["runs"]["rate"] if sy else None,
@@ -771,9 +816,10 @@ def main() -> None:
             client_home.mkdir()
             with client_env(named["shipyard"].url, client_home):
                 print(f"  shipyard: SHIPYARD_URI={named['shipyard'].url} (this process)")
-                sy["log"] = sy_log_metric(args.repeat)
-                sy["runs"] = sy_runs(args.sy_runs, args.repeat)
-                sy |= sy_search(data, args.search_queries)
+                server = named["shipyard"]
+                sy["log"] = sy_log_metric(args.repeat, server)
+                sy["runs"] = sy_runs(args.sy_runs, args.repeat, server)
+                sy |= sy_search(data, args.search_queries, server)
                 print(f"  shipyard: {SEARCH_RUNS} search runs created in {sy['setup_s']:.1f} s")
             sy["server_problems"] = server_problems(named["shipyard"])
         if python is not None:
