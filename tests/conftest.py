@@ -1,4 +1,6 @@
-"""Shared fixtures: the same store tests run on SQLite and on a real PostgreSQL.
+"""Shared fixtures: the same store tests run on SQLite, on a real PostgreSQL, and through
+a live ``shipyard server`` on loopback backed by that PostgreSQL (``server`` mode: the
+client's store is a ``RestStore``).
 
 PostgreSQL tests skip when no server answers, except with SHIPYARD_TEST_SERVICES=1 (CI),
 where an unreachable server fails them. Each test session gets its own database.
@@ -127,15 +129,47 @@ def _truncate_all(uri: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.services),
+        pytest.param("server", marks=pytest.mark.services),
+    ]
+)
 def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A metadata store URI for each backend; PostgreSQL is emptied after each test."""
+    """A metadata store URI for each backend; PostgreSQL is emptied after each test. In
+    ``server`` mode it is the URL of a server (in a thread) over a fresh PostgreSQL store,
+    whose blobs live where the ``client`` fixture puts them."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'meta' / 'shipyard.db'}"
         return
     uri = request.getfixturevalue("postgres_database")
-    yield uri
+    if request.param == "postgresql":
+        yield uri
+        _truncate_all(uri)
+        return
+    from shipyard.server import create_app
+    from shipyard.server.run import ServerThread
+    from shipyard.tracking import Client
+
+    backing = Client(uri=uri, artifact_uri=str(tmp_path / "shipyard-home" / "blobs"))
+    server = ServerThread(create_app(backing)).start()
+    yield server.url
+    server.stop()
+    backing.close()
     _truncate_all(uri)
+
+
+def open_store(uri: str) -> Any:
+    """The contract suites' store for ``uri``: the SQLAlchemy store, or a ``RestStore``
+    for a server's URL."""
+    if uri.startswith(("http://", "https://")):
+        from shipyard.store.rest import RestStore
+
+        return RestStore(uri)
+    from shipyard.store.sql import SqlTrackingStore
+
+    return SqlTrackingStore(uri)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import uuid
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,8 +23,8 @@ from shipyard.store.base import (
     NewModelVersion,
     NewRun,
 )
-from shipyard.store.sql import SqlTrackingStore
 from shipyard.store.sql import registry as sql_registry
+from tests.conftest import open_store
 
 H1, H2, H3 = "1" * 64, "2" * 64, "3" * 64
 GATES = [{"gate": "accuracy >= 0.9", "passed": True, "value": 0.93}]
@@ -31,7 +32,7 @@ GATES = [{"gate": "accuracy >= 0.9", "passed": True, "value": 0.93}]
 
 @pytest.fixture
 def store(store_uri):
-    store = SqlTrackingStore(store_uri)
+    store = open_store(store_uri)
     yield store
     store.close()
 
@@ -152,7 +153,7 @@ def test_bad_registrations_are_refused_with_a_reason(store):
     models.create_model_version("a-Z_0.9", version(), "ann", 1)  # every allowed character
     models.create_model_version("x" * 128, version(), "ann", 1)
     models.create_model_version("Churn__v2-b", version(), "ann", 1)
-    with pytest.raises(InvalidArgument, match=r"signature of model 'fraud'.*JSON"):
+    with pytest.raises(InvalidArgument, match=r"(signature of model 'fraud'|cannot be sent).*JSON"):
         models.create_model_version("fraud", version(signature={"x": object()}), "ann", 1)
     with pytest.raises(InvalidArgument, match=r"metric 'auc' of model 'fraud' is 'high'"):
         models.create_model_version("fraud", version(metrics={"auc": "high"}), "ann", 1)
@@ -300,12 +301,12 @@ def test_archived_versions_cannot_be_aliased_and_aliased_ones_cannot_be_archived
 
 
 def test_concurrent_registrations_from_threads_never_duplicate_versions(store_uri):
-    stores = [SqlTrackingStore(store_uri) for _ in range(4)]
+    stores = [open_store(store_uri) for _ in range(4)]
     barrier = threading.Barrier(len(stores))
     made: list[int] = []
     errors: list[BaseException] = []
 
-    def register(store: SqlTrackingStore, i: int) -> None:
+    def register(store: Any, i: int) -> None:
         barrier.wait()
         try:
             for n in range(5):
@@ -329,13 +330,13 @@ def test_concurrent_registrations_from_threads_never_duplicate_versions(store_ur
 
 
 def test_concurrent_alias_moves_against_one_champion_let_exactly_one_win(store_uri):
-    stores = [SqlTrackingStore(store_uri) for _ in range(4)]
+    stores = [open_store(store_uri) for _ in range(4)]
     registered(stores[0].models, "fraud", 5)
     stores[0].models.move_alias("fraud", "champion", 1, "ann", 1)
     barrier = threading.Barrier(len(stores))
     outcomes: list[str] = []
 
-    def promote(store: SqlTrackingStore, i: int) -> None:
+    def promote(store: Any, i: int) -> None:
         barrier.wait()
         try:
             store.models.move_alias("fraud", "champion", i + 2, f"u{i}", 2, expected_from=1)
@@ -386,8 +387,9 @@ _REGISTER = """
 import sys
 from shipyard.store.base import NewModelVersion
 from shipyard.store.sql import SqlTrackingStore
-from shipyard.store.sql import registry as sql_registry
-store = SqlTrackingStore(sys.argv[1])
+from shipyard.store.rest import RestStore
+uri = sys.argv[1]
+store = RestStore(uri) if uri.startswith("http") else SqlTrackingStore(uri)
 for n in range(5):
     v = store.models.create_model_version("fraud", NewModelVersion("sklearn", "1" * 64), "p", n)
     print(v.version)
@@ -397,7 +399,7 @@ store.close()
 
 @pytest.mark.slow
 def test_concurrent_registrations_from_processes_never_duplicate_versions(store_uri):
-    SqlTrackingStore(store_uri).close()  # migrate once, so the processes only register
+    open_store(store_uri).close()  # migrate once, so the processes only register
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", _REGISTER, store_uri],
@@ -411,7 +413,7 @@ def test_concurrent_registrations_from_processes_never_duplicate_versions(store_
     assert [p.returncode for p in procs] == [0, 0, 0, 0], [err for _, err in outputs]
     made = sorted(int(line) for out, _ in outputs for line in out.split())
     assert made == list(range(1, 21))
-    store = SqlTrackingStore(store_uri)
+    store = open_store(store_uri)
     assert [v.version for v in store.models.list_model_versions("fraud")] == list(range(20, 0, -1))
     store.close()
 

@@ -10,12 +10,12 @@ import pytest
 
 from shipyard.errors import InvalidArgument
 from shipyard.store.base import PredictionCall
-from shipyard.store.sql import SqlTrackingStore
+from tests.conftest import open_store
 
 
 @pytest.fixture
 def store(store_uri):
-    store = SqlTrackingStore(store_uri)
+    store = open_store(store_uri)
     yield store
     store.close()
 

@@ -84,14 +84,18 @@ def float_in(value: float | int | str) -> float:
 
 def encode(value: Any) -> Any:
     """JSON-able data that ``decode`` turns back into ``value``."""
-    if value is None or isinstance(value, (bool, str, int)):
-        if isinstance(value, enum.Enum):
-            return _encode_enum(value)
+    kind = type(value)
+    if value is None or kind is str or kind is int or kind is bool:
         return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else {"__float__": float_out(value)}
     if isinstance(value, enum.Enum):
         return _encode_enum(value)
+    if isinstance(value, float):  # numpy.float64 too
+        number = float(value)
+        return number if math.isfinite(number) else {"__float__": float_out(number)}
+    if isinstance(value, str):  # subclasses, which orjson refuses
+        return str.__str__(value)
+    if isinstance(value, int):
+        return int.__int__(value)
     if isinstance(value, dict):
         if all(isinstance(k, str) and not k.startswith("__") for k in value):
             return {k: encode(v) for k, v in value.items()}
@@ -141,7 +145,9 @@ def _encode_foreign(value: Any) -> Any:
         return encode(value.to_pydatetime())
     if hasattr(value, "item"):
         return encode(value.item())
-    raise InvalidArgument(f"a {type(value).__name__} cannot be sent to the store")
+    raise InvalidArgument(
+        f"a {type(value).__name__} cannot be sent to the store: it is not JSON-able"
+    )
 
 
 def decode(data: Any) -> Any:
