@@ -442,7 +442,15 @@ def load_run(args: Any, work: Path) -> dict[str, Any]:
     home.mkdir()
     out: dict[str, Any] = {}
     with contextlib.ExitStack() as stack:
-        stack.enter_context(_common._postgres_database(args.load_uri))
+        import psycopg
+
+        try:
+            stack.enter_context(_common._postgres_database(args.load_uri))
+        except psycopg.OperationalError as exc:
+            raise SystemExit(
+                f"the load run needs PostgreSQL at {args.load_uri} (--load-uri), or --skip-load: "
+                f"{exc}"
+            ) from None
         env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
         env |= {
             "SHIPYARD_HOME": str(home),
