@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 
 from shipyard.server.deps import IdempotencyKeys
-from shipyard.server.errors import install_error_handlers
+from shipyard.server.errors import document_errors, install_error_handlers
 from shipyard.server.gzip_requests import GzipRequests
 from shipyard.server.routes import (
     blobs,
@@ -31,4 +33,17 @@ def create_app(client: Client | None = None) -> FastAPI:
     for module in (tracking, blobs, store_rpc, features, registry, predictions, monitoring, flows):
         app.include_router(module.router)
     mlflow_routes.install(app, app.state.client)
+    _declare_errors(app)
     return app
+
+
+def _declare_errors(app: FastAPI) -> None:
+    """``/openapi.json`` says what an error answer looks like."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_errors(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -3,15 +3,52 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from shipyard.errors import ShipyardError
 
 log = logging.getLogger("shipyard.server")
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every error answer of the /api/v1 routes."""
+
+    error: ErrorDetail
+
+
+def document_errors(schema: dict[str, Any], prefix: str = "/api/v1/") -> dict[str, Any]:
+    """Declare ``ErrorBody`` as the answer to every 4xx of the routes under ``prefix``, in
+    place of FastAPI's default 422 body (which this server never sends)."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for model in (ErrorDetail, ErrorBody):
+        components[model.__name__] = model.model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
+    components.get("ErrorBody", {}).pop("$defs", None)
+    error = {
+        "description": "An error: a bad request (4xx), in the JSON error form",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
+    for path, operations in schema.get("paths", {}).items():
+        if not path.startswith(prefix):
+            continue
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            responses["4XX"] = error
+    return schema
 
 
 def json_error(code: str, message: str, status: int, **extra: object) -> Response:

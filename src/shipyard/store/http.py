@@ -13,6 +13,7 @@ import gzip
 import os
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -57,8 +58,9 @@ class Http:
         if self._client is None or self._pid != os.getpid():
             with self._lock:
                 if self._client is None or self._pid != os.getpid():
-                    self._client = httpx.Client(base_url=self.base_url, timeout=TIMEOUT)
-                    self._pid = os.getpid()
+                    client = httpx.Client(base_url=self.base_url, timeout=TIMEOUT)
+                    weakref.finalize(self, client.close)  # no socket left open when dropped
+                    self._client, self._pid = client, os.getpid()
         return self._client
 
     def close(self) -> None:

@@ -46,6 +46,9 @@ class RemoteBlobStore:
         self.http = Http(self.uri)
         self.chunk_size = chunk_size
 
+    def close(self) -> None:
+        self.http.close()
+
     def path(self, blob_hash: str) -> str:
         return f"{self.root}/{check_hash(blob_hash)}"
 

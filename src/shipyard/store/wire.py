@@ -27,7 +27,7 @@ import enum
 import importlib
 import math
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -42,6 +42,7 @@ _BASE_MODULES = (
     "shipyard.store.base.monitor_store",
     "shipyard.store.base.event_store",
 )
+NonFinite = Literal["NaN", "Infinity", "-Infinity"]
 _NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
@@ -61,7 +62,7 @@ def _types() -> tuple[dict[str, type], dict[str, type[enum.Enum]]]:
     return records, enums
 
 
-def float_out(value: float) -> float | str:
+def float_out(value: float) -> float | NonFinite:
     """A float for a typed JSON field: finite as itself, else "NaN"/"Infinity"/"-Infinity"."""
     if math.isfinite(value):
         return value

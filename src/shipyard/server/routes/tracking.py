@@ -10,20 +10,20 @@ import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictFloat
 
 import shipyard
 from shipyard._names import INT64_MAX, INT64_MIN, project_name
 from shipyard.server.deps import client_of, idempotent
 from shipyard.store.base import ArtifactRecord, Metric, NewRun, Project, RunRecord, RunStatus
-from shipyard.store.wire import float_in, float_out
+from shipyard.store.wire import NonFinite, float_in, float_out
 from shipyard.tracking import validation as v
 
 router = APIRouter(prefix="/api/v1", tags=["tracking"])
 
 Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
 Count = Annotated[int, Field(ge=0, le=INT64_MAX)]
-WireFloat = float | Literal["NaN", "Infinity", "-Infinity"]
+WireFloat = StrictFloat | NonFinite
 Text = Annotated[str, Field(max_length=8000)]
 
 
