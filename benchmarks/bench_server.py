@@ -33,7 +33,10 @@ Measures, one after the other (nothing else runs meanwhile):
    target) and ``metrics.acc > 0.9`` (about 20), 5 warm-up queries then ``--search-queries``
    timed ones (default 50): median and p95 latency. Shipyard: ``shipyard.search_runs``
    (returns Run objects); MLflow: ``MlflowClient.search_runs`` (returns Run objects; the
-   fluent one builds a pandas frame). Both must return the runs in the same order.
+   fluent one builds a pandas frame). Both must return the runs in the same order. Then
+   the same searches on the server's store opened in this process (no server): what HTTP
+   and the wire encoding add. The server's CPU per run, per query and per 100,000 points
+   (its process tree, from /proc) is printed with each Shipyard measure.
 4. Load: a second Shipyard server (``--load-workers``, default 2) on PostgreSQL
    (``--load-uri``, a database the script creates and drops). ``--load-clients`` clients
    (default 32) in ``--load-procs`` processes (default 4, threads inside), each with its
@@ -319,6 +322,27 @@ def sy_search(data: list[dict[str, Any]], queries: int, server: Any) -> dict[str
         cpu = (server.cpu_seconds() - cpu) * 1e3 / queries
         print(f"  shipyard search {flt}: {len(runs)} runs, server CPU {cpu:.2f} ms/query")
         out[key] = {"times": times, "names": [r.name for r in runs]}
+    return out
+
+
+def embedded_search(queries: int) -> dict[str, list[float]]:
+    """The same searches on the server's store opened in this process (no server): what
+    the HTTP round trip and the wire encoding add."""
+    import shipyard
+
+    client = shipyard.Client()
+    out = {}
+    try:
+        for key, (flt, order) in QUERIES.items():
+            times = []
+            for i in range(SEARCH_WARMUP + queries):
+                t = time.perf_counter()
+                client.search_runs("bench-search", flt, order_by=order, limit=1000)
+                if i >= SEARCH_WARMUP:
+                    times.append(time.perf_counter() - t)
+            out[key] = times
+    finally:
+        client.close()
     return out
 
 
@@ -700,6 +724,9 @@ def report(sy: dict[str, Any], mf: dict[str, Any], args: Any, data: list) -> tup
             b = pct(mf["search"][key]["times"], q) * 1e3 if mf else None
             flt = QUERIES[key][0]
             row(f"search {flt} ({name})", a, b, "ms", better="low")
+        if sy:
+            emb = pct(sy["embedded"][key], 50) * 1e3
+            row(f"  {flt}, embedded store, no server (median)", emb, None, "ms", better="low")
     expect = {k: expected_names(data, k) for k in QUERIES}
     for tool, res in (("shipyard", sy), ("mlflow", mf.get("search") if mf else None)):
         if not res:
@@ -829,6 +856,7 @@ def main() -> None:
                 sy["runs"] = sy_runs(args.sy_runs, args.repeat, server)
                 sy |= sy_search(data, args.search_queries, server)
                 print(f"  shipyard: {SEARCH_RUNS} search runs created in {sy['setup_s']:.1f} s")
+            sy["embedded"] = embedded_search(args.search_queries)  # on the server's store
             sy["server_problems"] = server_problems(named["shipyard"])
         if python is not None:
             print("  mlflow client: log_metric, log_batch, runs, search ...", flush=True)
