@@ -13,7 +13,14 @@ free port, with ``--workers`` worker processes each (default 2):
   from a throwaway venv (``--mlflow-venv``, default /tmp/mlflow-bench-venv, shared with
   bench_serving: ``mlflow~=3.17.0`` and this interpreter's scikit-learn), driven by the
   unmodified ``mlflow`` client in that venv (a child process that reports JSON), with
-  ``MLFLOW_TRACKING_URI=http://127.0.0.1:Q``. Telemetry is off on both MLflow sides.
+  ``MLFLOW_TRACKING_URI=http://127.0.0.1:Q``. Telemetry is off on both MLflow sides, and
+  so is MLflow 3's job runner (``MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false``: huey
+  consumers for GenAI jobs that poll at ~0.45 cores while idle, on the same 2 CPUs).
+
+Server CPU. With each measure the script reports the CPU time the server's HTTP processes
+used per point, per run and per query (Shipyard: the server's process tree; MLflow: its
+uvicorn process and workers, from /proc): unlike wall time it hardly depends on what else
+runs on the machine.
 
 Measures, one after the other (nothing else runs meanwhile):
 
@@ -35,8 +42,7 @@ Measures, one after the other (nothing else runs meanwhile):
    (returns Run objects); MLflow: ``MlflowClient.search_runs`` (returns Run objects; the
    fluent one builds a pandas frame). Both must return the runs in the same order. Then
    the same searches on the server's store opened in this process (no server): what HTTP
-   and the wire encoding add. The server's CPU per run, per query and per 100,000 points
-   (its process tree, from /proc) is printed with each Shipyard measure.
+   and the wire encoding add.
 4. Load: a second Shipyard server (``--load-workers``, default 2) on PostgreSQL
    (``--load-uri``, a database the script creates and drops). ``--load-clients`` clients
    (default 32) in ``--load-procs`` processes (default 4, threads inside), each with its
@@ -95,7 +101,7 @@ LOAD_READ_FILTER = ("metrics.loss < 0.01", "metrics.loss", 10)
 MARKDOWN = ["| measure | Shipyard | MLflow | SY vs MF |", "|---|---|---|---|"]
 
 MLFLOW_DRIVER = """\
-import json, sys, time
+import json, os, sys, time
 import mlflow
 from mlflow import MlflowClient
 from mlflow.entities import Metric
@@ -111,35 +117,59 @@ def history(run_id):
     return len(client.get_metric_history(run_id, "loss"))
 
 
+def server_cpu():
+    # CPU seconds of the processes that serve HTTP: uvicorn and its workers, from /proc.
+    # Not counted: `mlflow server` itself and its job runner (huey consumers), which poll
+    # in the background whether requests come or not.
+    procs = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        # ppid, pgrp, utime + stime, command line
+        procs[int(pid)] = (int(fields[1]), int(fields[2]), int(fields[11]) + int(fields[12]), cmd)
+    serving = {p for p, (_, g, _, cmd) in procs.items() if g == a["pgid"] and b"uvicorn" in cmd}
+    grew = True
+    while grew:
+        more = {p for p, (pp, _, _, _) in procs.items() if pp in serving} - serving
+        serving |= more
+        grew = bool(more)
+    return sum(procs[p][2] for p in serving) / os.sysconf("SC_CLK_TCK")
+
+
 # 1. log_metric one call at a time, then log_batch
 mlflow.set_experiment("bench-log")
 with mlflow.start_run(run_name="single") as run:
     mlflow.log_metric("warmup", 0.0)
-    t = now()
+    t, cpu = now(), server_cpu()
     for i in range(a["single"]):
         mlflow.log_metric("loss", 1.0 / (i + 1), step=i)
-    out["single_s"] = now() - t
+    out["single_s"], out["single_cpu"] = now() - t, server_cpu() - cpu
     out["single_stored"] = history(run.info.run_id)
 with mlflow.start_run(run_name="batch") as run:
     rid, n, size = run.info.run_id, a["batch_points"], a["batch_size"]
     ts = int(time.time() * 1000)
     points = [Metric("loss", 1.0 / (i + 1), ts, i) for i in range(n)]
     client.log_batch(rid, metrics=[Metric("warmup", 0.0, ts, 0)])
-    t = now()
+    t, cpu = now(), server_cpu()
     for k in range(0, n, size):
         client.log_batch(rid, metrics=points[k : k + size])
-    out["batch_s"] = now() - t
+    out["batch_s"], out["batch_cpu"] = now() - t, server_cpu() - cpu
     out["batch_stored"] = history(rid)
 
 # 2. runs created (and ended) with 10 params
 mlflow.set_experiment("bench-runs")
 with mlflow.start_run(run_name="warmup"):
     mlflow.log_params(a["params"])
-t = now()
+t, cpu = now(), server_cpu()
 for i in range(a["runs"]):
     with mlflow.start_run(run_name=f"run-{i}"):
         mlflow.log_params(a["params"])
-out["runs_s"] = now() - t
+out["runs_s"], out["runs_cpu"] = now() - t, server_cpu() - cpu
 
 # 3. the search data, then the searches
 exp = mlflow.set_experiment("bench-search")
@@ -153,11 +183,17 @@ out["search"] = {}
 for key, (flt, order) in a["queries"].items():
     times = []
     for i in range(a["warmup"] + a["queries_n"]):
+        if i == a["warmup"]:
+            cpu = server_cpu()
         t = now()
         runs = client.search_runs([exp.experiment_id], flt, order_by=[order], max_results=1000)
         if i >= a["warmup"]:
             times.append(now() - t)
-    out["search"][key] = {"times": times, "names": [r.info.run_name for r in runs]}
+    out["search"][key] = {
+        "times": times,
+        "names": [r.info.run_name for r in runs],
+        "cpu": (server_cpu() - cpu) / a["queries_n"],
+    }
 print(json.dumps(out))
 """
 
@@ -193,7 +229,10 @@ def mlflow_server(python: str, work: Path, workers: int) -> Any:
     argv += ["--backend-store-uri", f"sqlite:///{work / 'mlflow.db'}"]
     argv += ["--artifacts-destination", str(work / "mlartifacts")]
     argv += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
-    return Server("mlflow", argv, mlflow_env(python), work, port, "/health")
+    # MLflow 3's job runner (huey consumers for GenAI jobs, nothing to do with tracking)
+    # polls at ~0.45 cores on this machine while idle, off the CPUs both sides measure on
+    env = mlflow_env(python) | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    return Server("mlflow", argv, env, work, port, "/health")
 
 
 def mlflow_python(venv: Path) -> str:
@@ -248,7 +287,7 @@ def sy_log_metric(repeat: int, server: Any) -> dict[str, Any]:
     import shipyard
 
     values = [1.0 / (i + 1) for i in range(N_POINTS)]
-    rates, calls, complete = [], [], True
+    rates, calls, cpus, complete = [], [], [], True
     for t in range(repeat):
         with shipyard.start_run("bench-log", f"trial-{t}") as run:
             log = shipyard.log_metric
@@ -269,13 +308,19 @@ def sy_log_metric(repeat: int, server: Any) -> dict[str, Any]:
         complete &= ok
         rates.append(N_POINTS / (flushed - start))
         calls.append(N_POINTS / (logged - start))
+        cpus.append(cpu)
         print(
             f"  shipyard log_metric trial {t}: {N_POINTS / (logged - start):>9,.0f} calls/s, "
             f"flush {flushed - logged:.3f} s -> {rates[-1]:>9,.0f} points/s acknowledged "
             f"(server CPU {cpu:.2f} s); all {N_POINTS:,} read back: {ok}",
             flush=True,
         )
-    return {"rate": statistics.median(rates), "calls": statistics.median(calls), "ok": complete}
+    return {
+        "rate": statistics.median(rates),
+        "calls": statistics.median(calls),
+        "cpu_per_point": statistics.median(cpus) / N_POINTS,
+        "ok": complete,
+    }
 
 
 def sy_runs(n: int, repeat: int, server: Any) -> dict[str, Any]:
@@ -283,7 +328,7 @@ def sy_runs(n: int, repeat: int, server: Any) -> dict[str, Any]:
 
     with shipyard.start_run("bench-runs", "warmup", params=PARAMS):
         pass
-    rates = []
+    rates, cpus = [], []
     for t in range(repeat):
         project = f"bench-runs-{t}"
         cpu = server.cpu_seconds()
@@ -292,10 +337,16 @@ def sy_runs(n: int, repeat: int, server: Any) -> dict[str, Any]:
             with shipyard.start_run(project, f"run-{i}", params=PARAMS):
                 pass
         rates.append(n / (time.perf_counter() - start))
-        cpu = (server.cpu_seconds() - cpu) * 1e3 / n
-        print(f"  shipyard runs trial {t}: {rates[-1]:,.0f} runs/s (server CPU {cpu:.2f} ms/run)")
+        cpus.append((server.cpu_seconds() - cpu) / n)
+        ms = cpus[-1] * 1e3
+        print(f"  shipyard runs trial {t}: {rates[-1]:,.0f} runs/s (server CPU {ms:.2f} ms/run)")
     stored = len(shipyard.search_runs(f"bench-runs-{repeat - 1}", "status = 'FINISHED'", limit=n))
-    return {"rate": statistics.median(rates), "ok": stored == n, "stored": stored}
+    return {
+        "rate": statistics.median(rates),
+        "cpu_per_run": statistics.median(cpus),
+        "ok": stored == n,
+        "stored": stored,
+    }
 
 
 def sy_search(data: list[dict[str, Any]], queries: int, server: Any) -> dict[str, Any]:
@@ -319,9 +370,9 @@ def sy_search(data: list[dict[str, Any]], queries: int, server: Any) -> dict[str
             runs = shipyard.search_runs("bench-search", flt, order_by=order, limit=1000)
             if i >= SEARCH_WARMUP:
                 times.append(time.perf_counter() - t)
-        cpu = (server.cpu_seconds() - cpu) * 1e3 / queries
-        print(f"  shipyard search {flt}: {len(runs)} runs, server CPU {cpu:.2f} ms/query")
-        out[key] = {"times": times, "names": [r.name for r in runs]}
+        cpu = (server.cpu_seconds() - cpu) / queries
+        print(f"  shipyard search {flt}: {len(runs)} runs, server CPU {cpu * 1e3:.2f} ms/query")
+        out[key] = {"times": times, "names": [r.name for r in runs], "cpu": cpu}
     return out
 
 
@@ -353,9 +404,10 @@ def expected_names(data: list[dict[str, Any]], key: str) -> list[str]:
     return [r["name"] for r in ranked]
 
 
-def run_mlflow(python: str, url: str, args: Any, data: list[dict[str, Any]]) -> dict[str, Any]:
+def run_mlflow(server: Any, python: str, args: Any, data: list[dict[str, Any]]) -> dict[str, Any]:
     spec = {
-        "url": url,
+        "url": server.url,
+        "pgid": server.proc.pid,  # started in a session of its own
         "single": args.mlflow_single,
         "batch_points": args.mlflow_batch_points,
         "batch_size": MF_BATCH_SIZE,
@@ -369,7 +421,7 @@ def run_mlflow(python: str, url: str, args: Any, data: list[dict[str, Any]]) -> 
     with tempfile.TemporaryDirectory(prefix="bench-mlflow-client-") as cwd:
         script = Path(cwd) / "mlflow_driver.py"
         script.write_text(MLFLOW_DRIVER)
-        env = mlflow_env(python) | {"MLFLOW_TRACKING_URI": url}
+        env = mlflow_env(python) | {"MLFLOW_TRACKING_URI": server.url}
         done = subprocess.run(
             [python, str(script), json.dumps(spec)],
             cwd=cwd,
@@ -727,6 +779,36 @@ def report(sy: dict[str, Any], mf: dict[str, Any], args: Any, data: list) -> tup
         if sy:
             emb = pct(sy["embedded"][key], 50) * 1e3
             row(f"  {flt}, embedded store, no server (median)", emb, None, "ms", better="low")
+    # server CPU (its process tree): hardly depends on what else runs on the machine
+    row(
+        "server CPU per 1,000 points (MLflow: 1 a call)",
+        sy["log"]["cpu_per_point"] * 1e6 if sy else None,
+        mf["single_cpu"] / args.mlflow_single * 1e6 if mf else None,
+        "ms",
+        better="low",
+    )
+    row(
+        "server CPU per 1,000 points (MLflow: log_batch)",
+        sy["log"]["cpu_per_point"] * 1e6 if sy else None,
+        mf["batch_cpu"] / args.mlflow_batch_points * 1e6 if mf else None,
+        "ms",
+        better="low",
+    )
+    row(
+        "server CPU per run created",
+        sy["runs"]["cpu_per_run"] * 1e3 if sy else None,
+        mf["runs_cpu"] / args.mlflow_runs * 1e3 if mf else None,
+        "ms",
+        better="low",
+    )
+    for key in QUERIES:
+        row(
+            f"server CPU per search {QUERIES[key][0]}",
+            sy[key]["cpu"] * 1e3 if sy else None,
+            mf["search"][key]["cpu"] * 1e3 if mf else None,
+            "ms",
+            better="low",
+        )
     expect = {k: expected_names(data, k) for k in QUERIES}
     for tool, res in (("shipyard", sy), ("mlflow", mf.get("search") if mf else None)):
         if not res:
@@ -860,7 +942,7 @@ def main() -> None:
             sy["server_problems"] = server_problems(named["shipyard"])
         if python is not None:
             print("  mlflow client: log_metric, log_batch, runs, search ...", flush=True)
-            mf = run_mlflow(python, named["mlflow"].url, args, data)
+            mf = run_mlflow(named["mlflow"], python, args, data)
             print(
                 f"  mlflow {mf['mlflow']}: {SEARCH_RUNS} search runs created in "
                 f"{mf['search_setup_s']:.1f} s"
