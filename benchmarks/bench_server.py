@@ -716,6 +716,9 @@ def report_load(load: dict[str, Any]) -> tuple[list[str], bool]:
             f"| {len(reads) / seconds:,.0f} /s, {ms(reads, 50)} / {ms(reads, 99)} | | |",
             f"| load: errors, lost, duplicated points | {n_err} / {load['lost']} / "
             f"{load['duplicates']} | | |",
+            "| load: CPU in cores (server, clients, PostgreSQL) | "
+            + " / ".join(f"{v:.2f}" for v in cores.values())
+            + " | | |",
         ]
     )
     lines = [
