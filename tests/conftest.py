@@ -1,6 +1,6 @@
-"""Shared fixtures: the same store tests run on SQLite, on a real PostgreSQL, and through
-a live ``shipyard server`` on loopback backed by that PostgreSQL (``server`` mode: the
-client's store is a ``RestStore``).
+"""Shared fixtures: the same store tests run on SQLite and on a real PostgreSQL (and the
+contract suites, tests/contract, also through a live ``shipyard server`` on loopback
+backed by that PostgreSQL: ``server`` mode, where the client's store is a ``RestStore``).
 
 PostgreSQL tests skip when no server answers, except with SHIPYARD_TEST_SERVICES=1 (CI),
 where an unreachable server fails them. Each test session gets its own database.
@@ -129,16 +129,16 @@ def _truncate_all(uri: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param("postgresql", marks=pytest.mark.services),
-        pytest.param("server", marks=pytest.mark.services),
-    ]
-)
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
 def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A metadata store URI for each backend; PostgreSQL is emptied after each test. In
-    ``server`` mode it is the URL of a server (in a thread) over a fresh PostgreSQL store,
+    """A metadata store URI for each backend; PostgreSQL is emptied after each test.
+    (tests/contract adds a third backend, ``server``: see ``backend_uri``.)"""
+    yield from backend_uri(request, tmp_path)
+
+
+def backend_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The store URI for ``request.param``: ``sqlite``, ``postgresql`` (emptied after the
+    test) or ``server``: the URL of a server (in a thread) over a fresh PostgreSQL store,
     whose blobs live where the ``client`` fixture puts them."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'meta' / 'shipyard.db'}"
