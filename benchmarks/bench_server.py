@@ -746,7 +746,9 @@ def report(sy: dict[str, Any], mf: dict[str, Any], args: Any, data: list) -> tup
         def f(v: float | None) -> str:
             if v is None:
                 return "-"
-            return f"{v:,.2f} {unit}" if unit == "ms" else f"{v:,.0f} {unit}"
+            if unit == "ms" and v < 100:
+                return f"{v:.2f} ms"
+            return f"{v:,.0f} {unit}"
 
         r = ratio(a, b) if better == "high" else ratio(b, a)
         print(f"  {label:<40} {f(a):>12}  {f(b):>12}  {r:>6}")
