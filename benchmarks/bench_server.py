@@ -37,7 +37,7 @@ Measures, one after the other (nothing else runs meanwhile):
 3. Search: the same 200 runs on both sides (seeded: 10 params, metrics ``acc`` and
    ``loss``, each run created and ended), then ``search_runs`` with
    ``metrics.acc >= 0`` ordered by ``metrics.acc DESC`` (all 200 runs come back: the
-   target) and ``metrics.acc > 0.9`` (about 20), 5 warm-up queries then ``--search-queries``
+   target) and ``metrics.acc > 0.9`` (12 runs), 5 warm-up queries then ``--search-queries``
    timed ones (default 50): median and p95 latency. Shipyard: ``shipyard.search_runs``
    (returns Run objects); MLflow: ``MlflowClient.search_runs`` (returns Run objects; the
    fluent one builds a pandas frame). Both must return the runs in the same order. Then
@@ -94,7 +94,7 @@ MF_BATCH_SIZE = 1000  # MLflow's maximum metrics per log_batch
 PARAMS = {f"param_{i}": f"value-{i}" for i in range(5)} | {f"num_{i}": i * 0.5 for i in range(5)}
 QUERIES = {
     "all": ("metrics.acc >= 0", "metrics.acc DESC"),  # every one of the 200 runs
-    "top": ("metrics.acc > 0.9", "metrics.acc DESC"),  # about 20 of them
+    "top": ("metrics.acc > 0.9", "metrics.acc DESC"),  # 12 of them (the seed)
 }
 LOAD_PROJECT = "load"
 LOAD_READ_FILTER = ("metrics.loss < 0.01", "metrics.loss", 10)
