@@ -6,7 +6,9 @@
 #
 # Arguments go to every script (--uri names a database that each script creates and drops).
 # bench_flows also installs Metaflow into a temp venv and runs it: 5-7 min of the total;
-# bench_serving installs MLflow into /tmp/mlflow-bench-venv and serves the same model.
+# bench_serving installs MLflow into /tmp/mlflow-bench-venv and serves the same model;
+# bench_server runs `shipyard server` and `mlflow server` from that venv side by side, then
+# a 60 s load run against the server on PostgreSQL (127.0.0.1:5432, a database it creates).
 # The output is also saved to benchmarks/results/ (git-ignored). Exits 1 if any target missed.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -14,7 +16,8 @@ mkdir -p "$here/results"
 log="$here/results/$(date +%Y%m%d-%H%M%S).txt"
 python="${PYTHON:-python}"
 
-for bench in bench_log_metric bench_create_runs bench_artifacts bench_flows bench_prediction_log; do
+for bench in bench_log_metric bench_create_runs bench_artifacts bench_flows bench_prediction_log \
+    bench_server; do
     "$python" "$here/$bench.py" "$@"
     echo
 done 2>&1 | tee "$log"
