@@ -1,0 +1,101 @@
+"""What every MLflow route needs: the client, request bodies, and the id mappings.
+
+Experiments are Shipyard projects (experiment id = the project's id; "0", MLflow's default
+experiment, is the settings' default project). MLflow run ids are Shipyard run ids. Two
+kinds of hidden runs hold what projects and runs have no column for: a project's
+experiment tags (kind ``mlflow_experiment``) and MLflow 3 logged models
+(kind ``mlflow_model``, run id = the model id without its ``m-`` prefix).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from fastapi import Request
+
+from shipyard.errors import NotFound
+from shipyard.server.routes.mlflow.errors import INVALID, NOT_FOUND, MlflowError
+from shipyard.store.base import Project
+from shipyard.tracking import Client
+
+EXPERIMENT_KIND = "mlflow_experiment"
+MODEL_KIND = "mlflow_model"
+HIDDEN_KINDS = (EXPERIMENT_KIND, MODEL_KIND)
+DEFAULT_EXPERIMENT = "0"
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """The JSON object a POST/PATCH sent ({} when empty); a GET's query parameters."""
+    if request.method in ("GET", "DELETE") and not await request.body():
+        return dict(request.query_params)
+    raw = await request.body()
+    if not raw.strip():
+        return dict(request.query_params)
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise MlflowError(INVALID, f"request body is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise MlflowError(INVALID, "request body must be a JSON object")
+    return {**request.query_params, **data}
+
+
+def required(body: Mapping[str, Any], name: str) -> Any:
+    value = body.get(name)
+    if value is None or value == "":
+        raise MlflowError(INVALID, f"Missing value for required parameter '{name}'.")
+    return value
+
+
+def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"key": k, "value": v} for k, v in sorted(tags.items())]
+
+
+def tag_dict(items: Iterable[Mapping[str, Any]] | None) -> dict[str, str]:
+    return {str(t["key"]): str(t.get("value", "")) for t in items or ()}
+
+
+def experiment_tags_run_id(project: str) -> str:
+    """The hidden run that holds a project's MLflow experiment tags."""
+    return hashlib.sha256(f"mlflow-experiment:{project}".encode()).hexdigest()[:32]
+
+
+class Context:
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    @property
+    def store(self) -> Any:
+        return self.client.store
+
+    def now_ms(self) -> int:
+        return int(self.client.clock.now().timestamp() * 1000)
+
+    def projects(self) -> list[Project]:
+        return self.store.list_projects()  # type: ignore[no-any-return]
+
+    def default_project(self) -> Project:
+        return self.store.get_or_create_project(self.client.settings.project)  # type: ignore[no-any-return]
+
+    def project(self, experiment_id: Any) -> Project:
+        """The project behind an experiment id (RESOURCE_DOES_NOT_EXIST if none)."""
+        ident = str(experiment_id)
+        if ident == DEFAULT_EXPERIMENT:
+            return self.default_project()
+        for project in self.projects():
+            if str(project.id) == ident:
+                return project
+        raise MlflowError(NOT_FOUND, f"No Experiment with id={ident} exists")
+
+    def experiment_id(self, project_name: str) -> str:
+        for project in self.projects():
+            if project.name == project_name:
+                return str(project.id)
+        raise NotFound(f"no project named {project_name!r}")
+
+    def experiment_ids(self) -> dict[str, str]:
+        """Project name -> experiment id, for many runs at once."""
+        return {p.name: str(p.id) for p in self.projects()}

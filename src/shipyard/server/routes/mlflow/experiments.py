@@ -1,0 +1,121 @@
+"""``/api/2.0/mlflow/experiments/...``: MLflow experiments are Shipyard projects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+
+from shipyard.errors import AlreadyExists, InvalidArgument, NotFound
+from shipyard.server.routes.mlflow.context import (
+    EXPERIMENT_KIND,
+    Context,
+    experiment_tags_run_id,
+    json_body,
+    required,
+    tag_dict,
+    tag_list,
+)
+from shipyard.server.routes.mlflow.errors import EXISTS, INVALID, NOT_FOUND, MlflowError
+from shipyard.server.routes.mlflow.errors import MlflowRoute
+from shipyard.server.routes.mlflow.search import filter_json, page, page_size
+from shipyard.store.base import NewRun, Project
+
+Body = dict[str, Any]
+_FIELDS = {"name": "name", "start_time": "creation_time"}
+
+
+def experiment_json(ctx: Context, project: Project) -> dict[str, Any]:
+    tags = experiment_tags(ctx, project.name)
+    if project.description:
+        tags.setdefault("mlflow.note.content", project.description)
+    return {
+        "experiment_id": str(project.id),
+        "name": project.name,
+        "artifact_location": f"mlflow-artifacts:/{project.id}",
+        "lifecycle_stage": "active",
+        "creation_time": project.created_ms,
+        "last_update_time": project.created_ms,
+        "tags": tag_list(tags),
+    }
+
+
+def experiment_tags(ctx: Context, project: str) -> dict[str, str]:
+    try:
+        return dict(ctx.store.get_run(experiment_tags_run_id(project)).tags)
+    except NotFound:
+        return {}
+
+
+def set_experiment_tags(ctx: Context, project: str, tags: dict[str, str]) -> None:
+    if not tags:
+        return
+    run_id = experiment_tags_run_id(project)
+    try:
+        ctx.store.get_run(run_id)
+    except NotFound:
+        ctx.store.create_run(
+            NewRun(
+                id=run_id,
+                project=project,
+                name=f"mlflow experiment tags of {project}",
+                start_ms=ctx.now_ms(),
+                kind=EXPERIMENT_KIND,
+            )
+        )
+        ctx.store.set_run_status(run_id, _finished(), ctx.now_ms())
+    ctx.client.set_tags(run_id, tags)
+
+
+def _finished() -> Any:
+    from shipyard.store.base import RunStatus
+
+    return RunStatus.FINISHED
+
+
+def router(ctx: Context) -> APIRouter:
+    api = APIRouter(prefix="/api/2.0/mlflow/experiments", route_class=MlflowRoute, include_in_schema=False)
+
+    @api.post("/create")
+    def create(body: Body = Depends(json_body)) -> Body:
+        name = required(body, "name")
+        try:
+            project = ctx.client.create_project(str(name))
+        except AlreadyExists:
+            raise MlflowError(
+                EXISTS, f"Experiment(name={name}) already exists. Error: already exists"
+            ) from None
+        except InvalidArgument as exc:
+            raise MlflowError(INVALID, exc.message) from None
+        set_experiment_tags(ctx, project.name, tag_dict(body.get("tags")))
+        return {"experiment_id": str(project.id)}
+
+    @api.get("/get")
+    def get(body: Body = Depends(json_body)) -> Body:
+        project = ctx.project(required(body, "experiment_id"))
+        return {"experiment": experiment_json(ctx, project)}
+
+    @api.get("/get-by-name")
+    def get_by_name(body: Body = Depends(json_body)) -> Body:
+        name = required(body, "experiment_name")
+        for project in ctx.projects():
+            if project.name == name:
+                return {"experiment": experiment_json(ctx, project)}
+        raise MlflowError(NOT_FOUND, f"Could not find experiment with name '{name}'")
+
+    @api.api_route("/search", methods=["GET", "POST"])
+    def search(body: Body = Depends(json_body)) -> Body:
+        found = [experiment_json(ctx, p) for p in ctx.projects()]
+        found = filter_json(found, body.get("filter") or "", _FIELDS)
+        ordered = sorted(found, key=lambda e: (-e["creation_time"], -int(e["experiment_id"])))
+        items, token = page(ordered, page_size(body, 1000), body.get("page_token"))
+        return {"experiments": items, **({"next_page_token": token} if token else {})}
+
+    @api.post("/set-experiment-tag")
+    def set_tag(body: Body = Depends(json_body)) -> Body:
+        project = ctx.project(required(body, "experiment_id"))
+        key = required(body, "key")
+        set_experiment_tags(ctx, project.name, {str(key): str(body.get("value", ""))})
+        return {}
+
+    return api
