@@ -121,7 +121,7 @@ def router(ctx: Context) -> APIRouter:
     def search_models(body: Body = Depends(json_body)) -> Body:
         text = str(body.get("filter") or "")
         found = [registered(m) for m in models_store().list_models()]
-        found = filter_json(found, text, {"name": "name"})
+        found = filter_json(found, text, {"name": "name"}, registry=True)
         found.sort(key=lambda m: m["name"])
         items, token = page(found, page_size(body, 100), body.get("page_token"))
         return {"registered_models": items, **({"next_page_token": token} if token else {})}
@@ -193,7 +193,7 @@ def router(ctx: Context) -> APIRouter:
             for record in models_store().list_model_versions(model.name):
                 found.append(version_json(record, model.aliases))
         text = str(body.get("filter") or "")
-        found = filter_json(found, text, {"name": "name", "run_id": "run_id"})
+        found = filter_json(found, text, {"name": "name", "run_id": "run_id"}, registry=True)
         items, token = page(found, page_size(body, 10_000), body.get("page_token"))
         return {"model_versions": items, **({"next_page_token": token} if token else {})}
 

@@ -101,27 +101,31 @@ def page(items: list[Any], size: int, token: Any) -> tuple[list[Any], str | None
 
 
 def filter_json(
-    items: list[dict[str, Any]], text: str, fields: Mapping[str, str]
+    items: list[dict[str, Any]], text: str, fields: Mapping[str, str], registry: bool = False
 ) -> list[dict[str, Any]]:
     """Items (MLflow JSON) matching a filter on ``tags.X`` and the attributes in
-    ``fields`` (filter attribute -> JSON key); for experiments and registered models."""
+    ``fields`` (filter attribute -> JSON key); for experiments and registered models.
+    In the registry, ``tags.X != 'v'`` also matches items without the tag, as in MLflow
+    (its client adds ``tags.`mlflow.prompt.is_prompt` != 'true'`` to every search)."""
     try:
         node = parse_filter(rename(text))
     except FilterSyntaxError as exc:
         raise MlflowError(INVALID, exc.message) from None
     if node is None:
         return items
-    return [item for item in items if _matches(node, item, fields)]
+    return [item for item in items if _matches(node, item, fields, registry)]
 
 
-def _matches(node: Node, item: dict[str, Any], fields: Mapping[str, str]) -> bool:
+def _matches(node: Node, item: dict[str, Any], fields: Mapping[str, str], registry: bool) -> bool:
     if isinstance(node, BoolOp):
-        results = (_matches(each, item, fields) for each in node.items)
+        results = (_matches(each, item, fields, registry) for each in node.items)
         return all(results) if node.op == "and" else any(results)
-    return _compare(node, item, fields)
+    return _compare(node, item, fields, registry)
 
 
-def _compare(node: Comparison, item: dict[str, Any], fields: Mapping[str, str]) -> bool:
+def _compare(
+    node: Comparison, item: dict[str, Any], fields: Mapping[str, str], registry: bool
+) -> bool:
     if node.kind == "tag":
         actual: Any = {t["key"]: t["value"] for t in item.get("tags", ())}.get(node.key)
     elif node.kind == "attribute" and node.key in fields:
@@ -133,7 +137,7 @@ def _compare(node: Comparison, item: dict[str, Any], fields: Mapping[str, str]) 
     if node.op == "not_null":
         return actual is not None
     if actual is None:
-        return False
+        return registry and node.kind == "tag" and node.op == "!="
     value = node.value
     if node.op in ("in", "not_in"):
         return (actual in (value or ())) == (node.op == "in")

@@ -1,0 +1,160 @@
+"""The unmodified ``mlflow`` client against Shipyard's server, compared with ``mlflow server``.
+
+The scenario (``mlflow_client_scenario.py``, MLflow user code) runs in a venv of its own
+with the real ``mlflow`` package; see ``mlflow_venv.py``. It skips when that venv cannot
+be built (no network), except with SHIPYARD_TEST_SERVICES=1 (CI), where it fails.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from shipyard.tracking import Client
+from tests.server import mlflow_venv
+
+pytestmark = pytest.mark.slow
+
+# What depends on the server's clock or id scheme, not on its behaviour.
+NOT_COMPARED: set[str] = set()
+
+
+@pytest.fixture(scope="module")
+def mlflow_python() -> Path:
+    try:
+        return mlflow_venv.venv_python()
+    except mlflow_venv.VenvUnavailable as exc:
+        if os.environ.get("SHIPYARD_TEST_SERVICES") == "1":
+            pytest.fail(f"SHIPYARD_TEST_SERVICES=1 but {exc}")
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="module")
+def shipyard_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
+    home = tmp_path_factory.mktemp("shipyard-home")
+    client = Client(uri=f"sqlite:///{home / 'shipyard.db'}", artifact_uri=str(home / "blobs"))
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def shipyard_url(shipyard_client: Client) -> Iterator[str]:
+    with mlflow_venv.shipyard_server(shipyard_client) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def shipyard_answers(
+    mlflow_python: Path, shipyard_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    workdir = tmp_path_factory.mktemp("scenario-shipyard")
+    return mlflow_venv.run_scenario(mlflow_python, shipyard_url, workdir)
+
+
+@pytest.fixture(scope="module")
+def mlflow_answers(
+    mlflow_python: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    workdir = tmp_path_factory.mktemp("scenario-mlflow")
+    with mlflow_venv.mlflow_server(mlflow_python, workdir) as url:
+        return mlflow_venv.run_scenario(mlflow_python, url, workdir)
+
+
+def test_the_mlflow_client_works_against_shipyard(shipyard_answers: dict[str, Any]) -> None:
+    a = shipyard_answers
+    assert a["duplicate experiment"] == "RESOURCE_ALREADY_EXISTS"
+    assert a["experiment by name"]["tags"] == {"team": "risk"}
+    assert a["search experiments"] == ["compat-experiment"]
+    parent = a["parent run"]
+    assert parent["status"] == "FINISHED" and parent["run_name"] == "parent"
+    assert parent["params"] == {"alpha": "0.5", "max_iter": "200", "solver": "lbfgs"}
+    assert parent["metrics"] == {"accuracy": 0.91, "f1": 0.88, "loss": 0.35}
+    assert parent["tags"] == {"data": "iris", "owner": "ana", "stage": "baseline"}
+    assert a["changing a param"] == "INVALID_PARAMETER_VALUE"
+    assert a["loss history"] == [[0, 0.9], [1, 0.6], [2, 0.4], [3, 0.35]]
+    assert a["artifact folders"] == [["meta", True], ["notes", True], ["tables", True]]
+    assert a["artifacts under tables"] == ["tables/table.csv"]
+    assert a["logged dict"] == {"classes": [0, 1, 2]}
+    assert a["logged text"] == "hello from the scenario\n"
+    assert a["batch history length"] == 50
+    assert a["search: filtered, ordered"] == ["child-2", "child-1"]
+    assert a["search: by tag"] == ["parent"]
+    assert a["search: by name"] == ["child-2", "child-1", "child-0"]
+    assert a["search: pages of 2"] == [["batch", "child-0"], ["child-1", "child-2"], ["parent"]]
+    assert (a["deleted run stage"], a["restored run stage"]) == ("deleted", "active")
+    assert a["active runs after delete"] == 4
+    assert a["missing run"] == a["missing experiment"] == "RESOURCE_DOES_NOT_EXIST"
+    assert a["bad filter"] == a["missing alias"] == "INVALID_PARAMETER_VALUE"
+    assert a["registered version"] == "1"
+    assert a["alias"]["aliases"] == ["champion"]
+    assert a["train run is the version's run"] is True
+    assert a["loaded model predicts as trained"] is True
+    assert a["registered models"] == ["compat-model"]
+
+
+def test_mlflow_runs_and_models_are_shipyard_runs_and_models(
+    shipyard_answers: dict[str, Any], shipyard_client: Client
+) -> None:
+    runs = shipyard_client.search_runs("compat-experiment", "kind = 'run'", limit=100)
+    assert {"parent", "child-0", "child-1", "child-2", "batch", "train"} <= {r.name for r in runs}
+    parent = next(r for r in runs if r.name == "parent")
+    children = [r for r in runs if r.parent_id == parent.id]
+    assert sorted(r.name for r in children) == ["child-0", "child-1", "child-2"]
+    paths = {r.path for r in shipyard_client.list_artifacts(parent.id)}
+    assert {"meta/classes.json", "notes/readme.txt", "tables/table.csv"} <= paths
+    assert shipyard_client.load_artifact(parent.id, "meta/classes.json") == {"classes": [0, 1, 2]}
+    version = shipyard_client.store.models.get_model_version("compat-model", 1)
+    train = next(r for r in runs if r.name == "train")
+    assert (version.flavor, version.run_id) == ("mlflow", train.id)
+    assert shipyard_client.store.models.resolve_alias("compat-model", "champion") == 1
+
+
+def test_shipyard_runs_are_visible_to_mlflow(shipyard_client: Client, shipyard_url: str) -> None:
+    run = shipyard_client.create_run("made-by-shipyard", "native", params={"lr": 0.1})
+    shipyard_client.log_metric(run.id, "acc", 0.75)
+    shipyard_client.end_run(run.id)
+    api = f"{shipyard_url}/api/2.0/mlflow"
+    with httpx.Client(timeout=30) as http:
+        experiment = http.get(
+            f"{api}/experiments/get-by-name", params={"experiment_name": "made-by-shipyard"}
+        ).json()["experiment"]
+        found = http.post(
+            f"{api}/runs/search",
+            json={"experiment_ids": [experiment["experiment_id"]], "filter": "metrics.acc > 0.5"},
+        ).json()["runs"]
+    assert [r["info"]["run_name"] for r in found] == ["native"]
+    assert found[0]["info"]["status"] == "FINISHED"
+    assert found[0]["data"]["params"] == [{"key": "lr", "value": "0.1"}]
+
+
+def test_errors_have_mlflow_codes_and_statuses(shipyard_url: str) -> None:
+    api = f"{shipyard_url}/api/2.0/mlflow"
+    with httpx.Client(timeout=30) as http:
+        missing = http.get(f"{api}/runs/get", params={"run_id": "0" * 32})
+        bad = http.post(f"{api}/runs/search", json={"filter": "metrics.x <<< 1"})
+        no_name = http.post(f"{api}/experiments/create", json={})
+        http.post(f"{api}/experiments/create", json={"name": "twice"})
+        twice = http.post(f"{api}/experiments/create", json={"name": "twice"})
+    assert (missing.status_code, missing.json()["error_code"]) == (404, "RESOURCE_DOES_NOT_EXIST")
+    assert (bad.status_code, bad.json()["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
+    assert no_name.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert (twice.status_code, twice.json()["error_code"]) == (400, "RESOURCE_ALREADY_EXISTS")
+    assert set(missing.json()) == {"error_code", "message"}
+
+
+def test_same_answers_as_mlflow_server(
+    shipyard_answers: dict[str, Any], mlflow_answers: dict[str, Any]
+) -> None:
+    """Section by section (ids are normalized by the scenario, times dropped)."""
+    assert sorted(shipyard_answers) == sorted(mlflow_answers)
+    differing = {
+        section: {"shipyard": shipyard_answers[section], "mlflow": mlflow_answers[section]}
+        for section in mlflow_answers
+        if section not in NOT_COMPARED and shipyard_answers[section] != mlflow_answers[section]
+    }
+    assert not differing
