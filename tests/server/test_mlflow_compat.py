@@ -57,9 +57,7 @@ def shipyard_answers(
 
 
 @pytest.fixture(scope="module")
-def mlflow_answers(
-    mlflow_python: Path, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, Any]:
+def mlflow_answers(mlflow_python: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     workdir = tmp_path_factory.mktemp("scenario-mlflow")
     with mlflow_venv.mlflow_server(mlflow_python, workdir) as url:
         return mlflow_venv.run_scenario(mlflow_python, url, workdir)

@@ -15,12 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from shipyard.errors import NotFound
-from shipyard.server.routes.mlflow.context import Context, json_body
+from shipyard.server.routes.mlflow.context import Context, JsonBody
 from shipyard.server.routes.mlflow.errors import INVALID, NOT_FOUND, MlflowError, MlflowRoute
 from shipyard.store.base import ArtifactRecord
 
@@ -98,11 +98,15 @@ class Artifacts:
 
 
 def router(ctx: Context) -> APIRouter:
-    api = APIRouter(prefix="/api/2.0/mlflow-artifacts/artifacts", route_class=MlflowRoute, include_in_schema=False)
+    api = APIRouter(
+        prefix="/api/2.0/mlflow-artifacts/artifacts",
+        route_class=MlflowRoute,
+        include_in_schema=False,
+    )
     store = Artifacts(ctx)
 
     @api.get("")
-    def listing(body: dict[str, Any] = Depends(json_body)) -> dict[str, Any]:
+    def listing(body: JsonBody) -> dict[str, Any]:
         path = str(body.get("path") or "")
         try:
             run_id, folder = locate(path)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 
 from shipyard.errors import NotFound
 from shipyard.server.routes.mlflow.errors import INVALID, NOT_FOUND, MlflowError
@@ -41,6 +41,9 @@ async def json_body(request: Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise MlflowError(INVALID, "request body must be a JSON object")
     return {**request.query_params, **data}
+
+
+JsonBody = Annotated[dict[str, Any], Depends(json_body)]
 
 
 def required(body: Mapping[str, Any], name: str) -> Any:

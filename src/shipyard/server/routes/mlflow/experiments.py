@@ -4,20 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from shipyard.errors import AlreadyExists, InvalidArgument, NotFound
 from shipyard.server.routes.mlflow.context import (
     EXPERIMENT_KIND,
     Context,
+    JsonBody,
     experiment_tags_run_id,
-    json_body,
     required,
     tag_dict,
     tag_list,
 )
-from shipyard.server.routes.mlflow.errors import EXISTS, INVALID, NOT_FOUND, MlflowError
-from shipyard.server.routes.mlflow.errors import MlflowRoute
+from shipyard.server.routes.mlflow.errors import (
+    EXISTS,
+    INVALID,
+    NOT_FOUND,
+    MlflowError,
+    MlflowRoute,
+)
 from shipyard.server.routes.mlflow.search import filter_json, page, page_size
 from shipyard.store.base import NewRun, Project
 
@@ -74,10 +79,12 @@ def _finished() -> Any:
 
 
 def router(ctx: Context) -> APIRouter:
-    api = APIRouter(prefix="/api/2.0/mlflow/experiments", route_class=MlflowRoute, include_in_schema=False)
+    api = APIRouter(
+        prefix="/api/2.0/mlflow/experiments", route_class=MlflowRoute, include_in_schema=False
+    )
 
     @api.post("/create")
-    def create(body: Body = Depends(json_body)) -> Body:
+    def create(body: JsonBody) -> Body:
         name = required(body, "name")
         try:
             project = ctx.client.create_project(str(name))
@@ -91,12 +98,12 @@ def router(ctx: Context) -> APIRouter:
         return {"experiment_id": str(project.id)}
 
     @api.get("/get")
-    def get(body: Body = Depends(json_body)) -> Body:
+    def get(body: JsonBody) -> Body:
         project = ctx.project(required(body, "experiment_id"))
         return {"experiment": experiment_json(ctx, project)}
 
     @api.get("/get-by-name")
-    def get_by_name(body: Body = Depends(json_body)) -> Body:
+    def get_by_name(body: JsonBody) -> Body:
         name = required(body, "experiment_name")
         for project in ctx.projects():
             if project.name == name:
@@ -104,7 +111,7 @@ def router(ctx: Context) -> APIRouter:
         raise MlflowError(NOT_FOUND, f"Could not find experiment with name '{name}'")
 
     @api.api_route("/search", methods=["GET", "POST"])
-    def search(body: Body = Depends(json_body)) -> Body:
+    def search(body: JsonBody) -> Body:
         found = [experiment_json(ctx, p) for p in ctx.projects()]
         found = filter_json(found, body.get("filter") or "", _FIELDS)
         ordered = sorted(found, key=lambda e: (-e["creation_time"], -int(e["experiment_id"])))
@@ -112,7 +119,7 @@ def router(ctx: Context) -> APIRouter:
         return {"experiments": items, **({"next_page_token": token} if token else {})}
 
     @api.post("/set-experiment-tag")
-    def set_tag(body: Body = Depends(json_body)) -> Body:
+    def set_tag(body: JsonBody) -> Body:
         project = ctx.project(required(body, "experiment_id"))
         key = required(body, "key")
         set_experiment_tags(ctx, project.name, {str(key): str(body.get("value", ""))})

@@ -11,14 +11,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from shipyard.errors import FilterSyntaxError, NotFound
 from shipyard.server.routes.mlflow.artifacts import model_run_id
 from shipyard.server.routes.mlflow.context import (
     MODEL_KIND,
     Context,
-    json_body,
+    JsonBody,
     required,
     tag_dict,
     tag_list,
@@ -72,11 +72,13 @@ class LoggedModels:
 
 
 def router(ctx: Context) -> APIRouter:
-    api = APIRouter(prefix="/api/2.0/mlflow/logged-models", route_class=MlflowRoute, include_in_schema=False)
+    api = APIRouter(
+        prefix="/api/2.0/mlflow/logged-models", route_class=MlflowRoute, include_in_schema=False
+    )
     models = LoggedModels(ctx)
 
     @api.post("")
-    def create(body: Body = Depends(json_body)) -> Body:
+    def create(body: JsonBody) -> Body:
         project = ctx.project(required(body, "experiment_id"))
         source = body.get("source_run_id") or None
         if source:
@@ -109,14 +111,14 @@ def router(ctx: Context) -> APIRouter:
         return {"model": models.json(models.get(model_id))}
 
     @api.patch("/{model_id}")
-    def finalize(model_id: str, body: Body = Depends(json_body)) -> Body:
+    def finalize(model_id: str, body: JsonBody) -> Body:
         run = models.get(model_id)
         status = str(required(body, "status"))
         ctx.client.set_tags(run.id, {STATUS_TAG: status})
         return {"model": models.json(models.get(model_id))}
 
     @api.patch("/{model_id}/tags")
-    def set_tags(model_id: str, body: Body = Depends(json_body)) -> Body:
+    def set_tags(model_id: str, body: JsonBody) -> Body:
         run = models.get(model_id)
         tags = tag_dict(body.get("tags"))
         if tags:
@@ -129,14 +131,14 @@ def router(ctx: Context) -> APIRouter:
         return {}
 
     @api.post("/{model_id}/params")
-    def log_params(model_id: str, body: Body = Depends(json_body)) -> Body:
+    def log_params(model_id: str, body: JsonBody) -> Body:
         params = tag_dict(body.get("params"))
         if params:
             ctx.client.log_params(models.get(model_id).id, params)
         return {}
 
     @api.post("/search")
-    def search(body: Body = Depends(json_body)) -> Body:
+    def search(body: JsonBody) -> Body:
         ids = body.get("experiment_ids") or []
         projects = [ctx.project(i).name for i in ids] or None
         text = str(body.get("filter") or "").strip()

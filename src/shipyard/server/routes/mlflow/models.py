@@ -11,15 +11,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from shipyard._names import model_name
 from shipyard.errors import NotFound
-from shipyard.server.routes.mlflow.context import Context, json_body, required, tag_dict
-from shipyard.server.routes.mlflow.context import tag_list
-from shipyard.server.routes.mlflow.errors import EXISTS, INVALID, NOT_FOUND, MlflowError
-from shipyard.server.routes.mlflow.errors import MlflowRoute
-from shipyard.server.routes.mlflow.packing import SOURCE_TAG, MODEL_ID_TAG, Packer
+from shipyard.server.routes.mlflow.context import Context, JsonBody, required, tag_dict, tag_list
+from shipyard.server.routes.mlflow.errors import (
+    EXISTS,
+    INVALID,
+    NOT_FOUND,
+    MlflowError,
+    MlflowRoute,
+)
+from shipyard.server.routes.mlflow.packing import MODEL_ID_TAG, SOURCE_TAG, Packer
 from shipyard.server.routes.mlflow.search import filter_json, page, page_size
 from shipyard.store.base import ModelVersionRecord, NewModelVersion, RegisteredModel
 
@@ -71,6 +75,7 @@ def _version_number(body: Body) -> int:
 def router(ctx: Context) -> APIRouter:
     api = APIRouter(prefix="/api/2.0/mlflow", route_class=MlflowRoute, include_in_schema=False)
     packer = Packer(ctx)
+
     def models_store() -> Any:
         return ctx.store.models
 
@@ -96,7 +101,7 @@ def router(ctx: Context) -> APIRouter:
         return model_json(model, latest if model.latest_version else None)
 
     @api.post("/registered-models/create")
-    def create_model(body: Body = Depends(json_body)) -> Body:
+    def create_model(body: JsonBody) -> Body:
         name = model_name(required(body, "name"))
         try:
             models_store().get_model(name)
@@ -114,11 +119,11 @@ def router(ctx: Context) -> APIRouter:
         raise MlflowError(EXISTS, f"Registered Model (name={name}) already exists.")
 
     @api.get("/registered-models/get")
-    def get_registered(body: Body = Depends(json_body)) -> Body:
+    def get_registered(body: JsonBody) -> Body:
         return {"registered_model": registered(get_model(required(body, "name")))}
 
     @api.api_route("/registered-models/search", methods=["GET", "POST"])
-    def search_models(body: Body = Depends(json_body)) -> Body:
+    def search_models(body: JsonBody) -> Body:
         text = str(body.get("filter") or "")
         found = [registered(m) for m in models_store().list_models()]
         found = filter_json(found, text, {"name": "name"}, registry=True)
@@ -127,7 +132,7 @@ def router(ctx: Context) -> APIRouter:
         return {"registered_models": items, **({"next_page_token": token} if token else {})}
 
     @api.post("/model-versions/create")
-    def create_version(body: Body = Depends(json_body)) -> Body:
+    def create_version(body: JsonBody) -> Body:
         name = model_name(required(body, "name"))
         source = str(required(body, "source"))
         blob, run_id, model_id = packer.pack(source, body.get("model_id"), body.get("run_id"))
@@ -148,36 +153,38 @@ def router(ctx: Context) -> APIRouter:
         return {"model_version": version_json(record, {})}
 
     @api.get("/model-versions/get")
-    def get_model_version(body: Body = Depends(json_body)) -> Body:
+    def get_model_version(body: JsonBody) -> Body:
         name = required(body, "name")
         record = get_version(name, _version_number(body))
         return {"model_version": version_json(record, get_model(name).aliases)}
 
     @api.get("/model-versions/get-download-uri")
-    def download_uri(body: Body = Depends(json_body)) -> Body:
+    def download_uri(body: JsonBody) -> Body:
         record = get_version(required(body, "name"), _version_number(body))
         return {"artifact_uri": packer.download_uri(record)}
 
     @api.post("/registered-models/alias")
-    def set_alias(body: Body = Depends(json_body)) -> Body:
+    def set_alias(body: JsonBody) -> Body:
         name = required(body, "name")
         version = _version_number(body)
         get_version(name, version)
         user = str(body.get("user_id") or "mlflow")
-        models_store().move_alias(str(name), str(required(body, "alias")), version, user,
-                                  ctx.now_ms())
+        models_store().move_alias(
+            str(name), str(required(body, "alias")), version, user, ctx.now_ms()
+        )
         return {}
 
     @api.delete("/registered-models/alias")
-    def delete_alias(body: Body = Depends(json_body)) -> Body:
+    def delete_alias(body: JsonBody) -> Body:
         name = required(body, "name")
         get_model(name)
-        models_store().move_alias(str(name), str(required(body, "alias")), None, "mlflow",
-                                  ctx.now_ms())
+        models_store().move_alias(
+            str(name), str(required(body, "alias")), None, "mlflow", ctx.now_ms()
+        )
         return {}
 
     @api.get("/registered-models/alias")
-    def get_by_alias(body: Body = Depends(json_body)) -> Body:
+    def get_by_alias(body: JsonBody) -> Body:
         name = required(body, "name")
         alias = str(required(body, "alias"))
         model = get_model(name)
@@ -187,7 +194,7 @@ def router(ctx: Context) -> APIRouter:
         return {"model_version": version_json(record, model.aliases)}
 
     @api.api_route("/model-versions/search", methods=["GET", "POST"])
-    def search_versions(body: Body = Depends(json_body)) -> Body:
+    def search_versions(body: JsonBody) -> Body:
         found = []
         for model in models_store().list_models():
             for record in models_store().list_model_versions(model.name):

@@ -55,7 +55,9 @@ class Packer:
         else:
             run_id = run_id or run.id
         prefix = f"{folder}/" if folder else ""
-        records = [r for r in self.ctx.store.list_artifacts(owner, folder) if r.path.startswith(prefix)]
+        records = [
+            r for r in self.ctx.store.list_artifacts(owner, folder) if r.path.startswith(prefix)
+        ]
         if not records:
             raise MlflowError(INVALID, f"Model source {source!r} has no files")
         buffer = io.BytesIO()

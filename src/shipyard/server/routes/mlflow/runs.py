@@ -6,13 +6,13 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from shipyard.errors import NotFound
 from shipyard.server.routes.mlflow.context import (
     HIDDEN_KINDS,
     Context,
-    json_body,
+    JsonBody,
     required,
     tag_dict,
     tag_list,
@@ -120,7 +120,7 @@ def router(ctx: Context) -> APIRouter:
     runs = Runs(ctx)
 
     @api.post("/runs/create")
-    def create(body: Body = Depends(json_body)) -> Body:
+    def create(body: JsonBody) -> Body:
         project = ctx.project(body.get("experiment_id") or "0")
         tags = tag_dict(body.get("tags"))
         run_id = uuid.uuid4().hex
@@ -144,7 +144,7 @@ def router(ctx: Context) -> APIRouter:
         return {"run": runs.json(runs.get(run_id))}
 
     @api.post("/runs/update")
-    def update(body: Body = Depends(json_body)) -> Body:
+    def update(body: JsonBody) -> Body:
         run_id = body.get("run_id") or required(body, "run_uuid")
         run = runs.get(run_id)
         if body.get("run_name"):
@@ -161,52 +161,52 @@ def router(ctx: Context) -> APIRouter:
         return {"run_info": runs.json(runs.get(run.id))["info"]}
 
     @api.post("/runs/delete")
-    def delete(body: Body = Depends(json_body)) -> Body:
+    def delete(body: JsonBody) -> Body:
         ctx.client.delete_run(runs.get(required(body, "run_id")).id)
         return {}
 
     @api.post("/runs/restore")
-    def restore(body: Body = Depends(json_body)) -> Body:
+    def restore(body: JsonBody) -> Body:
         ctx.client.restore_run(runs.get(required(body, "run_id")).id)
         return {}
 
     @api.get("/runs/get")
-    def get(body: Body = Depends(json_body)) -> Body:
+    def get(body: JsonBody) -> Body:
         return {"run": runs.json(runs.get(body.get("run_id") or required(body, "run_uuid")))}
 
     @api.post("/runs/log-metric")
-    def log_metric(body: Body = Depends(json_body)) -> Body:
+    def log_metric(body: JsonBody) -> Body:
         runs.log(_run_id(body), [body], None, None)
         return {}
 
     @api.post("/runs/log-parameter")
-    def log_param(body: Body = Depends(json_body)) -> Body:
+    def log_param(body: JsonBody) -> Body:
         runs.log(_run_id(body), [], [{"key": required(body, "key"), **body}], None)
         return {}
 
     @api.post("/runs/set-tag")
-    def set_tag(body: Body = Depends(json_body)) -> Body:
+    def set_tag(body: JsonBody) -> Body:
         runs.log(_run_id(body), [], None, [{"key": required(body, "key"), **body}])
         return {}
 
     @api.post("/runs/delete-tag")
-    def delete_tag(body: Body = Depends(json_body)) -> Body:
+    def delete_tag(body: JsonBody) -> Body:
         ctx.client.delete_tag(runs.get(required(body, "run_id")).id, required(body, "key"))
         return {}
 
     @api.post("/runs/log-batch")
-    def log_batch(body: Body = Depends(json_body)) -> Body:
+    def log_batch(body: JsonBody) -> Body:
         runs.log(_run_id(body), body.get("metrics") or [], body.get("params"), body.get("tags"))
         return {}
 
     @api.post("/runs/log-inputs")
     @api.post("/runs/outputs")
-    def log_io(body: Body = Depends(json_body)) -> Body:
+    def log_io(body: JsonBody) -> Body:
         runs.get(required(body, "run_id"))  # datasets and model outputs are not kept yet
         return {}
 
     @api.get("/metrics/get-history")
-    def history(body: Body = Depends(json_body)) -> Body:
+    def history(body: JsonBody) -> Body:
         run = runs.get(body.get("run_id") or required(body, "run_uuid"))
         key = required(body, "metric_key")
         ctx.client.flush()
@@ -218,7 +218,7 @@ def router(ctx: Context) -> APIRouter:
         return {"metrics": found}
 
     @api.api_route("/runs/search", methods=["GET", "POST"])
-    def search(body: Body = Depends(json_body)) -> Body:
+    def search(body: JsonBody) -> Body:
         ids = body.get("experiment_ids") or []
         ids = [ids] if isinstance(ids, str) else ids
         projects = [ctx.project(i).name for i in ids]

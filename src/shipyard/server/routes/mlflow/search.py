@@ -39,7 +39,7 @@ def rename(text: str) -> str:
 def _rename_one(match: re.Match[str]) -> str:
     name = match.group(1).lower()
     if name == "lifecycle_stage":
-        raise MlflowError(INVALID, "filtering on lifecycle_stage is not supported; use run_view_type")
+        raise MlflowError(INVALID, "filter on lifecycle_stage with run_view_type instead")
     return _RENAMES[name]
 
 
@@ -140,7 +140,8 @@ def _compare(
         return registry and node.kind == "tag" and node.op == "!="
     value = node.value
     if node.op in ("in", "not_in"):
-        return (actual in (value or ())) == (node.op == "in")
+        choices = value if isinstance(value, tuple) else (value,)
+        return (actual in choices) == (node.op == "in")
     if node.op in ("like", "ilike"):
         pattern = str(value).replace("%", "*").replace("_", "?")
         if node.op == "ilike":
