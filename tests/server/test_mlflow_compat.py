@@ -7,7 +7,11 @@ be built (no network), except with SHIPYARD_TEST_SERVICES=1 (CI), where it fails
 
 from __future__ import annotations
 
+import importlib.util
+import io
 import os
+import subprocess
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
+from shipyard.errors import ShipyardError
+from shipyard.registry import ModelRegistry
 from shipyard.tracking import Client
 from tests.server import mlflow_venv
 
@@ -110,6 +116,29 @@ def test_mlflow_runs_and_models_are_shipyard_runs_and_models(
     train = next(r for r in runs if r.name == "train")
     assert (version.flavor, version.run_id) == ("mlflow", train.id)
     assert shipyard_client.store.models.resolve_alias("compat-model", "champion") == 1
+
+
+def test_a_version_registered_by_mlflow_is_an_mlflow_model_in_one_blob(
+    shipyard_answers: dict[str, Any],
+    shipyard_client: Client,
+    mlflow_python: Path,
+    tmp_path: Path,
+) -> None:
+    """The version's blob unpacks to a folder that mlflow.pyfunc loads; Shipyard itself
+    says which package loading it needs."""
+    version = shipyard_client.store.models.get_model_version("compat-model", 1)
+    with zipfile.ZipFile(io.BytesIO(shipyard_client.blobs.get_bytes(version.blob_hash))) as z:
+        z.extractall(tmp_path)
+    assert (tmp_path / "MLmodel").is_file()
+    check = "import sys, mlflow.pyfunc; print(type(mlflow.pyfunc.load_model(sys.argv[1])).__name__)"
+    done = subprocess.run(
+        [str(mlflow_python), "-c", check, str(tmp_path)],
+        capture_output=True, text=True, timeout=300, env=mlflow_venv.clean_env(),
+    )  # fmt: skip
+    assert done.stdout.strip() == "PyFuncModel", done.stderr[-2000:]
+    if importlib.util.find_spec("mlflow") is None:
+        with pytest.raises(ShipyardError, match="pip install mlflow"):
+            ModelRegistry(shipyard_client).load_model("models:/compat-model@champion")
 
 
 def test_shipyard_runs_are_visible_to_mlflow(shipyard_client: Client, shipyard_url: str) -> None:

@@ -88,12 +88,16 @@ class Runs:
     def json(self, run: RunRecord) -> dict[str, Any]:
         return run_json(run, self.ctx.experiment_id(run.project))
 
-    def touched(self, run_id: str) -> None:
-        """A write is a sign of life: MLflow clients send no heartbeats."""
-        self.ctx.store.heartbeat([run_id], self.ctx.now_ms())
+    def keep_alive(self, run: RunRecord) -> None:
+        """MLflow clients send no heartbeats, and a RUNNING run without them is reaped as
+        dead after ``heartbeat_timeout``: the server's writer sends them for the runs
+        MLflow clients started (or wrote to) until they end, as a Shipyard client would."""
+        if run.status is RunStatus.RUNNING:
+            self.ctx.store.heartbeat([run.id], self.ctx.now_ms())
+            self.ctx.client.writer.watch(run.id)
 
     def log(self, run_id: str, metrics: list[Mapping[str, Any]], params: Any, tags: Any) -> None:
-        self.get(run_id)
+        run = self.get(run_id)
         client = self.ctx.client
         if params:
             client.log_params(run_id, {str(p["key"]): p.get("value", "") for p in params})
@@ -112,7 +116,7 @@ class Runs:
             )
         if metrics:
             client.flush()
-        self.touched(run_id)
+        self.keep_alive(run)
 
 
 def router(ctx: Context) -> APIRouter:
@@ -141,7 +145,9 @@ def router(ctx: Context) -> APIRouter:
         )
         if tags:
             ctx.client.set_tags(run_id, tags)
-        return {"run": runs.json(runs.get(run_id))}
+        run = runs.get(run_id)
+        runs.keep_alive(run)
+        return {"run": runs.json(run)}
 
     @api.post("/runs/update")
     def update(body: JsonBody) -> Body:
@@ -158,6 +164,8 @@ def router(ctx: Context) -> APIRouter:
             end_ms = int(end) if end else (ctx.now_ms() if status.is_terminal else None)
             ctx.client.flush()
             ctx.store.set_run_status(run.id, status, end_ms)
+            if status.is_terminal:
+                ctx.client.writer.unwatch(run.id)
         return {"run_info": runs.json(runs.get(run.id))["info"]}
 
     @api.post("/runs/delete")
