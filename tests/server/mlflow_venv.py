@@ -133,12 +133,12 @@ def mlflow_server(python: Path, workdir: Path) -> Iterator[str]:
         log.close()
 
 
-def run_scenario(python: Path, url: str, workdir: Path) -> dict[str, Any]:
-    """The scenario's answers against the server at ``url``."""
-    out = workdir / "answers.json"
+def run_scenario(python: Path, url: str, workdir: Path, script: Path = SCENARIO) -> dict[str, Any]:
+    """A scenario's answers against the server at ``url``."""
+    out = workdir / f"answers-{script.stem}.json"
     env = clean_env(MLFLOW_TRACKING_URI=url, GIT_PYTHON_REFRESH="quiet")
     done = subprocess.run(
-        [str(python), str(SCENARIO), str(out)],
+        [str(python), str(script), str(out)],
         cwd=workdir, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     if done.returncode != 0:

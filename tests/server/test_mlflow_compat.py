@@ -26,8 +26,7 @@ from tests.server import mlflow_venv
 
 pytestmark = pytest.mark.slow
 
-# What depends on the server's clock or id scheme, not on its behaviour.
-NOT_COMPARED: set[str] = set()
+EDGES = Path(__file__).parent / "mlflow_scenarios" / "edges.py"
 
 
 @pytest.fixture(scope="module")
@@ -63,10 +62,24 @@ def shipyard_answers(
 
 
 @pytest.fixture(scope="module")
-def mlflow_answers(mlflow_python: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def shipyard_edges(
+    mlflow_python: Path, shipyard_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    workdir = tmp_path_factory.mktemp("edges-shipyard")
+    return mlflow_venv.run_scenario(mlflow_python, shipyard_url, workdir, EDGES)
+
+
+@pytest.fixture(scope="module")
+def mlflow_answers(
+    mlflow_python: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, dict[str, Any]]:
+    """Both scenarios' answers from one ``mlflow server``."""
     workdir = tmp_path_factory.mktemp("scenario-mlflow")
     with mlflow_venv.mlflow_server(mlflow_python, workdir) as url:
-        return mlflow_venv.run_scenario(mlflow_python, url, workdir)
+        return {
+            script.stem: mlflow_venv.run_scenario(mlflow_python, url, workdir, script)
+            for script in (mlflow_venv.SCENARIO, EDGES)
+        }
 
 
 def test_the_mlflow_client_works_against_shipyard(shipyard_answers: dict[str, Any]) -> None:
@@ -174,14 +187,30 @@ def test_errors_have_mlflow_codes_and_statuses(shipyard_url: str) -> None:
     assert set(missing.json()) == {"error_code", "message"}
 
 
+def test_edge_cases_against_shipyard(shipyard_edges: dict[str, Any]) -> None:
+    a = shipyard_edges
+    assert a["default experiment search"] == ["in-default"]
+    assert a["renamed, failed run"]["nan is nan"] == "nan"
+    assert a["renamed, failed run"]["status"] == "FAILED"
+    assert a["downloaded folder"] == ["a.txt", "inner/b.txt"]
+    assert a["missing tag delete"] == a["log to missing run"] == "RESOURCE_DOES_NOT_EXIST"
+    assert (a["deleted only"], a["active only"], a["all"]) == (["renamed"], 0, 1)
+
+
+@pytest.mark.parametrize("scenario", [mlflow_venv.SCENARIO.stem, EDGES.stem])
 def test_same_answers_as_mlflow_server(
-    shipyard_answers: dict[str, Any], mlflow_answers: dict[str, Any]
+    scenario: str,
+    shipyard_answers: dict[str, Any],
+    shipyard_edges: dict[str, Any],
+    mlflow_answers: dict[str, dict[str, Any]],
 ) -> None:
-    """Section by section (ids are normalized by the scenario, times dropped)."""
-    assert sorted(shipyard_answers) == sorted(mlflow_answers)
+    """Section by section (ids are normalized by the scenarios, times dropped)."""
+    ours = shipyard_answers if scenario == mlflow_venv.SCENARIO.stem else shipyard_edges
+    theirs = mlflow_answers[scenario]
+    assert sorted(ours) == sorted(theirs)
     differing = {
-        section: {"shipyard": shipyard_answers[section], "mlflow": mlflow_answers[section]}
-        for section in mlflow_answers
-        if section not in NOT_COMPARED and shipyard_answers[section] != mlflow_answers[section]
+        section: {"shipyard": ours[section], "mlflow": theirs[section]}
+        for section in theirs
+        if ours[section] != theirs[section]
     }
     assert not differing

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any
 
@@ -51,6 +52,21 @@ def required(body: Mapping[str, Any], name: str) -> Any:
     if value is None or value == "":
         raise MlflowError(INVALID, f"Missing value for required parameter '{name}'.")
     return value
+
+
+def number(value: float) -> float | str:
+    """A metric value as MLflow's protobuf JSON writes it: NaN and infinities as strings."""
+    if math.isfinite(value):
+        return value
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+
+
+def metric_list(metrics: Mapping[str, float]) -> list[dict[str, Any]]:
+    """A run's latest values (Shipyard keeps no step or time with them: 0 for both)."""
+    return [
+        {"key": k, "value": number(v), "timestamp": 0, "step": 0}
+        for k, v in sorted(metrics.items())
+    ]
 
 
 def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:

@@ -19,6 +19,7 @@ from shipyard.server.routes.mlflow.context import (
     MODEL_KIND,
     Context,
     JsonBody,
+    metric_list,
     required,
     tag_dict,
     tag_list,
@@ -50,8 +51,7 @@ def model_json(run: RunRecord, experiment_id: str) -> dict[str, Any]:
     }
     if run.parent_id:
         info["source_run_id"] = run.parent_id
-    metrics = [{"key": k, "value": v, "timestamp": 0, "step": 0} for k, v in run.metrics.items()]
-    return {"info": info, "data": {"params": info["params"], "metrics": metrics}}
+    return {"info": info, "data": {"params": info["params"], "metrics": metric_list(run.metrics)}}
 
 
 class LoggedModels:

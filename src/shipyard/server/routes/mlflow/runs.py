@@ -13,6 +13,8 @@ from shipyard.server.routes.mlflow.context import (
     HIDDEN_KINDS,
     Context,
     JsonBody,
+    metric_list,
+    number,
     required,
     tag_dict,
     tag_list,
@@ -31,6 +33,7 @@ from shipyard.store.base import NewRun, RunRecord, RunStatus
 Body = dict[str, Any]
 PARENT_TAG = "mlflow.parentRunId"
 NAME_TAG = "mlflow.runName"
+_BATCH_LIMITS = {"metrics": 1000, "params": 100, "tags": 100}  # MLflow's
 
 
 def run_info(run: RunRecord, experiment_id: str) -> dict[str, Any]:
@@ -55,13 +58,10 @@ def run_json(run: RunRecord, experiment_id: str) -> dict[str, Any]:
     tags.setdefault(NAME_TAG, run.name)
     if run.parent_id:
         tags.setdefault(PARENT_TAG, run.parent_id)
-    metrics = [
-        {"key": k, "value": v, "timestamp": 0, "step": 0} for k, v in sorted(run.metrics.items())
-    ]
     return {
         "info": run_info(run, experiment_id),
         "data": {
-            "metrics": metrics,
+            "metrics": metric_list(run.metrics),
             "params": [{"key": k, "value": v} for k, v in sorted(run.params.items())],
             "tags": tag_list(tags),
         },
@@ -204,6 +204,14 @@ def router(ctx: Context) -> APIRouter:
 
     @api.post("/runs/log-batch")
     def log_batch(body: JsonBody) -> Body:
+        for field, limit in _BATCH_LIMITS.items():
+            if len(body.get(field) or ()) > limit:
+                raise MlflowError(
+                    INVALID,
+                    f"A batch logging request can contain at most {limit} {field}. "
+                    f"Got {len(body[field])} {field}. Please split up {field} across "
+                    "multiple requests and try again.",
+                )
         runs.log(_run_id(body), body.get("metrics") or [], body.get("params"), body.get("tags"))
         return {}
 
@@ -220,7 +228,7 @@ def router(ctx: Context) -> APIRouter:
         ctx.client.flush()
         points = ctx.store.get_metric_history(run.id, str(key))
         found = [
-            {"key": p.key, "value": p.value, "timestamp": p.timestamp_ms, "step": p.step}
+            {"key": p.key, "value": number(p.value), "timestamp": p.timestamp_ms, "step": p.step}
             for p in points
         ]
         return {"metrics": found}
