@@ -187,6 +187,35 @@ def test_errors_have_mlflow_codes_and_statuses(shipyard_url: str) -> None:
     assert set(missing.json()) == {"error_code", "message"}
 
 
+BAD_REQUESTS = [
+    ("POST", "runs/create", {"json": {"experiment_id": "0", "tags": [{"key": "a#b"}]}}),
+    ("POST", "runs/create", {"json": {"experiment_id": "0", "start_time": "soon"}}),
+    ("POST", "runs/search", {"content": b"{not json"}),
+    ("POST", "runs/search", {"json": {"max_results": 10**6}}),
+    ("POST", "runs/search", {"json": {"page_token": "garbage"}}),
+    ("POST", "runs/search", {"json": {"run_view_type": "SOME"}}),
+    ("POST", "runs/log-batch", {"json": {"run_id": "x", "metrics": [{"key": "m"}]}}),
+    ("POST", "experiments/create", {"json": {"name": "has space"}}),
+    ("GET", "experiments/get", {"params": {"experiment_id": "nope"}}),
+    ("GET", "model-versions/get", {"params": {"name": "m", "version": "one"}}),
+    ("GET", "registered-models/alias", {"params": {"name": "nope", "alias": "a"}}),
+    ("GET", "logged-models/m-nope", {}),
+    ("POST", "model-versions/create", {"json": {"name": "m", "source": "s3://elsewhere"}}),
+    ("GET", "not-a-route", {}),
+]
+
+
+@pytest.mark.parametrize(("method", "route", "request_args"), BAD_REQUESTS)
+def test_bad_input_is_a_4xx_in_mlflow_shape(
+    shipyard_url: str, method: str, route: str, request_args: dict[str, Any]
+) -> None:
+    answer = httpx.request(
+        method, f"{shipyard_url}/api/2.0/mlflow/{route}", timeout=30, **request_args
+    )
+    assert 400 <= answer.status_code < 500, answer.text
+    assert set(answer.json()) == {"error_code", "message"}
+
+
 def test_edge_cases_against_shipyard(shipyard_edges: dict[str, Any]) -> None:
     a = shipyard_edges
     assert a["default experiment search"] == ["in-default"]

@@ -19,7 +19,7 @@ from fastapi import Depends, Request
 
 from shipyard.errors import NotFound
 from shipyard.server.routes.mlflow.errors import INVALID, NOT_FOUND, MlflowError
-from shipyard.store.base import Project
+from shipyard.store.base import Project, TrackingStore
 from shipyard.tracking import Client
 
 EXPERIMENT_KIND = "mlflow_experiment"
@@ -87,17 +87,17 @@ class Context:
         self.client = client
 
     @property
-    def store(self) -> Any:
+    def store(self) -> TrackingStore:
         return self.client.store
 
     def now_ms(self) -> int:
         return int(self.client.clock.now().timestamp() * 1000)
 
     def projects(self) -> list[Project]:
-        return self.store.list_projects()  # type: ignore[no-any-return]
+        return self.store.list_projects()
 
     def default_project(self) -> Project:
-        return self.store.get_or_create_project(self.client.settings.project)  # type: ignore[no-any-return]
+        return self.store.get_or_create_project(self.client.settings.project)
 
     def project(self, experiment_id: Any) -> Project:
         """The project behind an experiment id (RESOURCE_DOES_NOT_EXIST if none)."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from shipyard.errors import NotFound
+from shipyard.errors import NotFound, ShipyardError
 from shipyard.server.routes.mlflow.context import (
     HIDDEN_KINDS,
     Context,
@@ -143,8 +143,13 @@ def router(ctx: Context) -> APIRouter:
                 kind="run",
             )
         )
-        if tags:
-            ctx.client.set_tags(run_id, tags)
+        tags[NAME_TAG] = str(name)  # as mlflow server keeps it: searchable as a tag
+        try:
+            ctx.client.set_tags(run_id, tags)  # checks the keys and values
+        except ShipyardError:
+            ctx.store.set_run_status(run_id, RunStatus.FAILED, ctx.now_ms())
+            ctx.store.set_deleted([run_id], True)  # `shipyard gc` purges it
+            raise
         run = runs.get(run_id)
         runs.keep_alive(run)
         return {"run": runs.json(run)}
@@ -155,6 +160,7 @@ def router(ctx: Context) -> APIRouter:
         run = runs.get(run_id)
         if body.get("run_name"):
             ctx.store.set_run_name(run.id, str(body["run_name"]))
+            ctx.client.set_tags(run.id, {NAME_TAG: str(body["run_name"])})
         if body.get("status"):
             try:
                 status = RunStatus(str(body["status"]).upper())
