@@ -8,6 +8,7 @@ The venv is built once under ``~/.cache/shipyard-test-venvs/mlflow-VERSION`` (in
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -42,6 +43,15 @@ def venv_python() -> Path:
     python = target / "bin" / "python"
     if python.exists():
         return python
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.with_name(target.name + ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # pytest-xdist workers build it once, in turn
+        if not python.exists():
+            _build(target)
+    return python
+
+
+def _build(target: Path) -> None:
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.parent.mkdir(parents=True, exist_ok=True)
@@ -55,10 +65,10 @@ def venv_python() -> Path:
         except subprocess.TimeoutExpired:
             raise VenvUnavailable(f"{' '.join(step[:4])} took over {BUILD_TIMEOUT} s") from None
         if done.returncode != 0:
-            tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+            lines = (done.stderr or done.stdout).strip().splitlines()
+            tail = [line for line in lines if not line.startswith("WARNING")][-2:]
             raise VenvUnavailable(f"cannot build the mlflow venv: {' | '.join(tail)}")
     partial.rename(target)  # scripts are run as `python -m`, so the move is harmless
-    return python
 
 
 def free_port() -> int:

@@ -24,7 +24,8 @@ from shipyard.registry import ModelRegistry
 from shipyard.tracking import Client
 from tests.server import mlflow_venv
 
-pytestmark = pytest.mark.slow
+# building the venv (first run only) and two servers' scenarios take longer than the default
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 EDGES = Path(__file__).parent / "mlflow_scenarios" / "edges.py"
 
