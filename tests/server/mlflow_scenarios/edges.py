@@ -28,6 +28,16 @@ def error_code(fn: Any) -> str:
     return "no error"
 
 
+def _pages(search: Any) -> list[Any]:
+    pages, token = [], None
+    while True:
+        page = search(token)
+        pages.append(page)
+        token = page.token
+        if not token:
+            return pages
+
+
 def main(out: Path) -> None:
     client = MlflowClient()
     answers: dict[str, Any] = {}
@@ -92,8 +102,27 @@ def main(out: Path) -> None:
     ]
     answers["active only"] = len(client.search_runs([experiment_id]))
     answers["all"] = len(client.search_runs([experiment_id], run_view_type=ViewType.ALL))
-    answers["experiments named like"] = [
-        e.name for e in client.search_experiments(filter_string="name LIKE 'edg%'")
+    for name in ("edges-b", "edges-a"):
+        client.create_experiment(name, tags={"group": "edges"})
+    named_like = [e.name for e in client.search_experiments(filter_string="name LIKE 'edg%'")]
+    # newest first; edges-a and edges-b may share a millisecond, so only the oldest is sure
+    answers["experiments named like"] = [sorted(named_like), named_like[-1]]
+    answers["experiments by tag, by name"] = [
+        e.name
+        for e in client.search_experiments(
+            filter_string="tags.group = 'edges'", order_by=["name ASC"]
+        )
+    ]
+    answers["experiments, pages of 2"] = [
+        [e.name for e in page]
+        for page in _pages(
+            lambda token: client.search_experiments(
+                max_results=2,
+                filter_string="name LIKE 'edges%'",
+                order_by=["name DESC"],
+                page_token=token,
+            )
+        )
     ]
     out.write_text(json.dumps(answers, indent=2, sort_keys=True, default=str))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter
@@ -23,11 +24,17 @@ from shipyard.server.routes.mlflow.errors import (
     MlflowError,
     MlflowRoute,
 )
-from shipyard.server.routes.mlflow.search import filter_json, page, page_size
+from shipyard.server.routes.mlflow.search import filter_json, page, page_size, sort_json, view_type
 from shipyard.store.base import NewRun, Project
 
 Body = dict[str, Any]
 _FIELDS = {"name": "name", "start_time": "creation_time"}
+_ORDER_KEYS: dict[str, Callable[[Body], Any]] = {
+    "experiment_id": lambda e: int(e["experiment_id"]),  # first: the tie-breaker
+    "name": lambda e: e["name"],
+    "creation_time": lambda e: e["creation_time"],
+    "last_update_time": lambda e: e["last_update_time"],
+}
 
 
 def experiment_json(ctx: Context, project: Project) -> dict[str, Any]:
@@ -114,7 +121,10 @@ def router(ctx: Context) -> APIRouter:
     def search(body: JsonBody) -> Body:
         found = [experiment_json(ctx, p) for p in ctx.projects()]
         found = filter_json(found, body.get("filter") or "", _FIELDS)
-        ordered = sorted(found, key=lambda e: (-e["creation_time"], -int(e["experiment_id"])))
+        if view_type(body.get("view_type")) == "DELETED_ONLY":
+            found = []  # projects are never deleted
+        order = body.get("order_by") or ["creation_time DESC"]
+        ordered = sort_json(found, [order] if isinstance(order, str) else order, _ORDER_KEYS)
         items, token = page(ordered, page_size(body, 1000), body.get("page_token"))
         return {"experiments": items, **({"next_page_token": token} if token else {})}
 

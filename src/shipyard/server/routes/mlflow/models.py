@@ -24,11 +24,16 @@ from shipyard.server.routes.mlflow.errors import (
     MlflowRoute,
 )
 from shipyard.server.routes.mlflow.packing import MODEL_ID_TAG, SOURCE_TAG, Packer
-from shipyard.server.routes.mlflow.search import filter_json, page, page_size
+from shipyard.server.routes.mlflow.search import filter_json, page, page_size, sort_json
 from shipyard.store.base import ModelVersionRecord, NewModelVersion, RegisteredModel
 
 Body = dict[str, Any]
 _PRIVATE = (SOURCE_TAG, MODEL_ID_TAG)
+_MODEL_ORDER = {  # the first is the default and the tie-breaker
+    "name": lambda m: m["name"],
+    "creation_timestamp": lambda m: m["creation_timestamp"],
+    "last_updated_timestamp": lambda m: m["last_updated_timestamp"],
+}
 
 
 def version_json(record: ModelVersionRecord, aliases: dict[str, int]) -> dict[str, Any]:
@@ -127,7 +132,8 @@ def router(ctx: Context) -> APIRouter:
         text = str(body.get("filter") or "")
         found = [registered(m) for m in models_store().list_models()]
         found = filter_json(found, text, {"name": "name"}, registry=True)
-        found.sort(key=lambda m: m["name"])
+        order = body.get("order_by") or []
+        found = sort_json(found, [order] if isinstance(order, str) else order, _MODEL_ORDER)
         items, token = page(found, page_size(body, 100), body.get("page_token"))
         return {"registered_models": items, **({"next_page_token": token} if token else {})}
 

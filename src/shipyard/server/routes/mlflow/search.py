@@ -11,7 +11,7 @@ import base64
 import fnmatch
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from shipyard.errors import FilterSyntaxError
@@ -98,6 +98,22 @@ def page(items: list[Any], size: int, token: Any) -> tuple[list[Any], str | None
     start = offset_of(token)
     end = start + size
     return items[start:end], token_for(end) if end < len(items) else None
+
+
+def sort_json(
+    items: list[dict[str, Any]], clauses: Sequence[str], keys: Mapping[str, Callable[[Any], Any]]
+) -> list[dict[str, Any]]:
+    """Items sorted by clauses such as ``"name DESC"`` over ``keys`` (attribute -> value),
+    then by the first key ascending (MLflow's tie-breaker is the id)."""
+    ordered = sorted(items, key=keys[next(iter(keys))])
+    for clause in reversed(clauses):
+        words = str(clause).split()
+        name = words[0].removeprefix("attributes.").removeprefix("attribute.") if words else ""
+        direction = words[1].upper() if len(words) > 1 else "ASC"
+        if name not in keys or len(words) > 2 or direction not in ("ASC", "DESC"):
+            raise MlflowError(INVALID, f"Invalid order_by clause '{clause}'")
+        ordered.sort(key=keys[name], reverse=direction == "DESC")
+    return ordered
 
 
 def filter_json(
