@@ -173,6 +173,30 @@ def test_shipyard_runs_are_visible_to_mlflow(shipyard_client: Client, shipyard_u
     assert found[0]["data"]["params"] == [{"key": "lr", "value": "0.1"}]
 
 
+def test_registry_edits_through_mlflow_routes(
+    shipyard_answers: dict[str, Any], shipyard_url: str, shipyard_client: Client
+) -> None:
+    api = f"{shipyard_url}/api/2.0/mlflow"
+    name = {"name": "compat-model"}
+    with httpx.Client(timeout=30) as http:
+        http.post(f"{api}/registered-models/set-tag", json={**name, "key": "team", "value": "x"})
+        http.patch(f"{api}/registered-models/update", json={**name, "description": "iris"})
+        latest = http.post(f"{api}/registered-models/get-latest-versions", json=name).json()
+        staging = http.post(
+            f"{api}/model-versions/transition-stage",
+            json={**name, "version": 1, "stage": "Staging"},
+        )
+        immutable = http.patch(f"{api}/model-versions/update", json={**name, "version": 1})
+        alias = http.delete(f"{api}/registered-models/alias", params={**name, "alias": "nope"})
+    model = shipyard_client.store.models.get_model("compat-model")
+    assert (model.tags, model.description) == ({"team": "x"}, "iris")
+    assert [v["version"] for v in latest["model_versions"]] == ["1"]
+    assert (
+        staging.json()["error_code"] == immutable.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    )
+    assert alias.status_code < 500
+
+
 def test_errors_have_mlflow_codes_and_statuses(shipyard_url: str) -> None:
     api = f"{shipyard_url}/api/2.0/mlflow"
     with httpx.Client(timeout=30) as http:
