@@ -29,9 +29,8 @@ DEFAULT_EXPERIMENT = "0"
 
 
 async def json_body(request: Request) -> dict[str, Any]:
-    """The JSON object a POST/PATCH sent ({} when empty); a GET's query parameters."""
-    if request.method in ("GET", "DELETE") and not await request.body():
-        return dict(request.query_params)
+    """The JSON object a POST/PATCH sent, over the query parameters (all a GET or a
+    DELETE sends: MLflow's client puts their fields in the query string)."""
     raw = await request.body()
     if not raw.strip():
         return dict(request.query_params)

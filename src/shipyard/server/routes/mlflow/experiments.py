@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from shipyard.errors import AlreadyExists, InvalidArgument, NotFound
+from shipyard.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from shipyard.server.routes.mlflow.context import (
     EXPERIMENT_KIND,
     Context,
@@ -25,7 +25,7 @@ from shipyard.server.routes.mlflow.errors import (
     MlflowRoute,
 )
 from shipyard.server.routes.mlflow.search import filter_json, page, page_size, sort_json, view_type
-from shipyard.store.base import NewRun, Project
+from shipyard.store.base import NewRun, Project, RunStatus
 
 Body = dict[str, Any]
 _FIELDS = {"name": "name", "start_time": "creation_time"}
@@ -66,23 +66,21 @@ def set_experiment_tags(ctx: Context, project: str, tags: dict[str, str]) -> Non
     try:
         ctx.store.get_run(run_id)
     except NotFound:
-        ctx.store.create_run(
-            NewRun(
-                id=run_id,
-                project=project,
-                name=f"mlflow experiment tags of {project}",
-                start_ms=ctx.now_ms(),
-                kind=EXPERIMENT_KIND,
+        try:
+            ctx.store.create_run(
+                NewRun(
+                    id=run_id,
+                    project=project,
+                    name=f"mlflow experiment tags of {project}",
+                    start_ms=ctx.now_ms(),
+                    kind=EXPERIMENT_KIND,
+                )
             )
-        )
-        ctx.store.set_run_status(run_id, _finished(), ctx.now_ms())
+        except Conflict:
+            pass  # a concurrent request made it (the same id)
+        else:  # FINISHED: never mistaken for a run whose process died
+            ctx.store.set_run_status(run_id, RunStatus.FINISHED, ctx.now_ms())
     ctx.client.set_tags(run_id, tags)
-
-
-def _finished() -> Any:
-    from shipyard.store.base import RunStatus
-
-    return RunStatus.FINISHED
 
 
 def router(ctx: Context) -> APIRouter:
