@@ -219,7 +219,11 @@ BAD_REQUESTS = [
     ("POST", "runs/search", {"json": {"max_results": 10**6}}),
     ("POST", "runs/search", {"json": {"page_token": "garbage"}}),
     ("POST", "runs/search", {"json": {"run_view_type": "SOME"}}),
-    ("POST", "runs/log-batch", {"json": {"run_id": "x", "metrics": [{"key": "m"}]}}),
+    ("POST", "runs/log-batch", {"json": {"run_id": "RUN", "metrics": [{"key": "m"}]}}),
+    ("POST", "runs/log-batch", {"json": {"run_id": "RUN", "metrics": {"key": "m"}}}),
+    ("POST", "runs/log-batch", {"json": {"run_id": "RUN", "params": [{"value": "v"}]}}),
+    ("POST", "runs/log-metric", {"json": {"run_id": "RUN", "key": "m", "value": "high"}}),
+    ("POST", "experiments/create", {"json": {"name": "e", "tags": "not a list"}}),
     ("POST", "experiments/create", {"json": {"name": "has space"}}),
     ("GET", "experiments/get", {"params": {"experiment_id": "nope"}}),
     ("GET", "model-versions/get", {"params": {"name": "m", "version": "one"}}),
@@ -230,10 +234,21 @@ BAD_REQUESTS = [
 ]
 
 
+@pytest.fixture(scope="module")
+def run_id(shipyard_url: str) -> str:
+    """A run to send bad input about (``"RUN"`` in a request body)."""
+    created = httpx.post(
+        f"{shipyard_url}/api/2.0/mlflow/runs/create", json={"experiment_id": "0"}, timeout=30
+    )
+    return str(created.json()["run"]["info"]["run_id"])
+
+
 @pytest.mark.parametrize(("method", "route", "request_args"), BAD_REQUESTS)
 def test_bad_input_is_a_4xx_in_mlflow_shape(
-    shipyard_url: str, method: str, route: str, request_args: dict[str, Any]
+    shipyard_url: str, run_id: str, method: str, route: str, request_args: dict[str, Any]
 ) -> None:
+    if "json" in request_args and request_args["json"].get("run_id") == "RUN":
+        request_args = {"json": {**request_args["json"], "run_id": run_id}}
     answer = httpx.request(
         method, f"{shipyard_url}/api/2.0/mlflow/{route}", timeout=30, **request_args
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -72,8 +72,21 @@ def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
     return [{"key": k, "value": v} for k, v in sorted(tags.items())]
 
 
-def tag_dict(items: Iterable[Mapping[str, Any]] | None) -> dict[str, str]:
-    return {str(t["key"]): str(t.get("value", "")) for t in items or ()}
+def entries(items: Any, what: str = "tags") -> list[Mapping[str, Any]]:
+    """A list of JSON objects (MLflow's tags, params, metrics), or INVALID_PARAMETER_VALUE."""
+    if items is None:
+        return []
+    if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
+        raise MlflowError(INVALID, f"'{what}' must be a list of objects")
+    return items
+
+
+def tag_dict(items: Any, what: str = "tags") -> dict[str, str]:
+    """``[{"key": k, "value": v}, ...]`` as a dict (a missing value is "")."""
+    return {
+        str(required(t, "key")): "" if t.get("value") is None else str(t["value"])
+        for t in entries(items, what)
+    }
 
 
 def experiment_tags_run_id(project: str) -> str:

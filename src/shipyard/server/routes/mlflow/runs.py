@@ -13,6 +13,7 @@ from shipyard.server.routes.mlflow.context import (
     HIDDEN_KINDS,
     Context,
     JsonBody,
+    entries,
     metric_list,
     number,
     required,
@@ -96,25 +97,21 @@ class Runs:
             self.ctx.store.heartbeat([run.id], self.ctx.now_ms())
             self.ctx.client.writer.watch(run.id)
 
-    def log(self, run_id: str, metrics: list[Mapping[str, Any]], params: Any, tags: Any) -> None:
+    def log(self, run_id: str, metrics: Any, params: Any, tags: Any) -> None:
+        """Params, tags, then metric points (read back at once: the writer is flushed)."""
         run = self.get(run_id)
+        points = [_point(m, self.ctx.now_ms()) for m in entries(metrics, "metrics")]
+        param_values, tag_values = tag_dict(params, "params"), tag_dict(tags)
         client = self.ctx.client
-        if params:
-            client.log_params(run_id, {str(p["key"]): p.get("value", "") for p in params})
-        if tags:
-            client.set_tags(run_id, tag_dict(tags))
-            if NAME_TAG in tag_dict(tags):
-                self.ctx.store.set_run_name(run_id, tag_dict(tags)[NAME_TAG])
-        for metric in metrics:
-            value = metric.get("value")
-            client.log_metric(
-                run_id,
-                required(metric, "key"),
-                float(value) if isinstance(value, str) else value,
-                step=int(metric.get("step") or 0),
-                timestamp=int(metric.get("timestamp") or self.ctx.now_ms()),
-            )
-        if metrics:
+        if param_values:
+            client.log_params(run_id, param_values)
+        if tag_values:
+            client.set_tags(run_id, tag_values)
+            if NAME_TAG in tag_values:
+                self.ctx.store.set_run_name(run_id, tag_values[NAME_TAG])
+        for key, value, step, timestamp in points:
+            client.log_metric(run_id, key, value, step=step, timestamp=timestamp)
+        if points:
             client.flush()
         self.keep_alive(run)
 
@@ -190,7 +187,7 @@ def router(ctx: Context) -> APIRouter:
 
     @api.post("/runs/log-metric")
     def log_metric(body: JsonBody) -> Body:
-        runs.log(_run_id(body), [body], None, None)
+        runs.log(_run_id(body), [body], None, None)  # one point: the body is the metric
         return {}
 
     @api.post("/runs/log-parameter")
@@ -211,7 +208,7 @@ def router(ctx: Context) -> APIRouter:
     @api.post("/runs/log-batch")
     def log_batch(body: JsonBody) -> Body:
         for field, limit in _BATCH_LIMITS.items():
-            if len(body.get(field) or ()) > limit:
+            if len(entries(body.get(field), field)) > limit:
                 raise MlflowError(
                     INVALID,
                     f"A batch logging request can contain at most {limit} {field}. "
@@ -265,6 +262,23 @@ def router(ctx: Context) -> APIRouter:
         return {"runs": items, **more}
 
     return api
+
+
+def _point(metric: Mapping[str, Any], now_ms: int) -> tuple[str, Any, int, int]:
+    """(key, value, step, timestamp) of one of MLflow's metrics; NaN comes as "NaN"."""
+    value = metric.get("value")
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise MlflowError(INVALID, f"metric value {value!r} is not a number") from None
+    step, timestamp = metric.get("step"), metric.get("timestamp")
+    return (
+        str(required(metric, "key")),
+        value,
+        int(step) if step not in (None, "") else 0,
+        int(timestamp) if timestamp not in (None, "") else now_ms,
+    )
 
 
 def _run_id(body: Body) -> str:
