@@ -38,6 +38,7 @@ FLAVORS = Registry(
         "lightgbm": "shipyard.registry.flavors.lightgbm:FLAVOR",
         "pytorch": "shipyard.registry.flavors.pytorch:FLAVOR",
         "onnx": "shipyard.registry.flavors.onnx:FLAVOR",
+        "mlflow": "shipyard.registry.flavors.mlflow:FLAVOR",
     },
     entry_point_group="shipyard.flavors",
 )
