@@ -250,6 +250,12 @@ def test_the_store_rpc_calls_protocol_methods_only(api):
     assert error_of(call("tracking", "get_run", 1, 2, 3)) == (400, "INVALID_ARGUMENT")
     assert error_of(call("tracking", "get_run", "0" * 32))[0] == 404
     assert error_of(api.post("/store/tracking/get_run", content=b"[1]"))[0] == 400
+    from shipyard.store.base import Metric
+
+    refused = error_of(call("tracking", "heartbeat", 5, 1))
+    assert refused == (400, "INVALID_ARGUMENT")
+    wrong = call("tracking", "get_run", Metric("k", 1.0, 0, 0)).json()["error"]["message"]
+    assert "argument 'run_id': expected str, got Metric" in wrong
     forged = {"args": [{"__record__": "Settings", "fields": {}}]}
     assert error_of(api.post("/store/tracking/get_run", json=forged))[0] == 400
 
@@ -303,7 +309,7 @@ _values = st.recursive(
         | st.tuples(inner, inner)
         | st.dictionaries(st.text(max_size=5), inner, max_size=4)
         | st.dictionaries(st.tuples(st.text(max_size=3), st.integers(0, 9)), inner, max_size=3)
-        | st.frozensets(st.integers(), max_size=3).map(set)
+        | st.frozensets(st.integers(-(2**63), 2**63 - 1), max_size=3).map(set)
     ),
     max_leaves=12,
 )
@@ -312,6 +318,14 @@ _values = st.recursive(
 @given(_values)
 def test_any_store_value_survives_the_wire(value):
     assert _same(wire.loads(wire.dumps(value)), value)
+
+
+def test_what_json_cannot_carry_is_refused_before_it_is_sent():
+    from shipyard.errors import InvalidArgument
+
+    for value in (2**64, [object()], {"k": complex(1, 2)}):
+        with pytest.raises(InvalidArgument, match="cannot be sent"):
+            wire.dumps(value)
 
 
 def test_store_records_and_enums_survive_the_wire():

@@ -4,6 +4,7 @@ no point the client buffered; an unreachable server is one line from the CLI."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import signal
@@ -111,6 +112,54 @@ def test_large_artifacts_go_in_resumable_chunks_and_come_back_verified(live_serv
         assert reader.read(10) == big.read_bytes()[:10]
     with pytest.raises(NotFound):
         blobs.get_bytes("0" * 64)
+
+
+def test_a_broken_upload_resumes_at_the_servers_offset(live_server, tmp_path, monkeypatch):
+    blobs = RemoteBlobStore(live_server.url, chunk_size=1024 * 1024)
+    monkeypatch.setattr("shipyard.store.rest_blobs.CHUNKED_OVER", 1024)  # chunk small files
+    source = tmp_path / "data.bin"
+    source.write_bytes(os.urandom(3 * 1024 * 1024 + 7))
+    real_send, chunks = blobs.http.send, []
+
+    def flaky(method, path, **kw):
+        if method == "PUT" and "/uploads/" in path:
+            chunks.append(kw["headers"]["content-range"])
+            if len(chunks) == 2:  # the second chunk arrives, but its answer is lost
+                real_send(method, path, **kw)
+                raise StoreUnavailable("connection dropped")
+        return real_send(method, path, **kw)
+
+    monkeypatch.setattr(blobs.http, "send", flaky)
+    info = blobs.put_file(source)
+    assert len(chunks) == 4  # the third chunk went next: nothing was sent twice
+    assert blobs.get_bytes(info.hash) == source.read_bytes()
+
+
+def test_a_broken_download_resumes_with_range(live_server, tmp_path, monkeypatch):
+    blobs = RemoteBlobStore(live_server.url)
+    data = os.urandom(2 * 1024 * 1024)
+    info = blobs.put_bytes(data)
+    real_stream, ranges = blobs.http.stream, []
+
+    @contextlib.contextmanager
+    def flaky(method, path, headers=None, **kw):
+        ranges.append((headers or {}).get("range"))
+        with real_stream(method, path, headers=headers, **kw) as response:
+            if len(ranges) == 1:
+                first = next(response.iter_bytes(100_000))
+
+                class Broken:
+                    def iter_bytes(self, size):
+                        yield first
+                        raise httpx.ReadError("connection reset")
+
+                yield Broken()
+                return
+            yield response
+
+    monkeypatch.setattr(blobs.http, "stream", flaky)
+    assert blobs.get_bytes(info.hash) == data
+    assert ranges[0] is None and ranges[1].startswith("bytes=") and ranges[1] != "bytes=0-"
 
 
 # -- flows -------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ _BASE_MODULES = (
     "shipyard.store.base.monitor_store",
     "shipyard.store.base.event_store",
 )
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 NonFinite = Literal["NaN", "Infinity", "-Infinity"]
 _NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
@@ -86,7 +87,11 @@ def float_in(value: float | int | str) -> float:
 def encode(value: Any) -> Any:
     """JSON-able data that ``decode`` turns back into ``value``."""
     kind = type(value)
-    if value is None or kind is str or kind is int or kind is bool:
+    if value is None or kind is str or kind is bool:
+        return value
+    if kind is int:
+        if not _INT64_MIN <= value <= _INT64_MAX:
+            raise InvalidArgument(f"{value} does not fit in 64 bits and cannot be sent")
         return value
     if isinstance(value, enum.Enum):
         return _encode_enum(value)
@@ -96,7 +101,7 @@ def encode(value: Any) -> Any:
     if isinstance(value, str):  # subclasses, which orjson refuses
         return str.__str__(value)
     if isinstance(value, int):
-        return int.__int__(value)
+        return encode(int.__int__(value))
     if isinstance(value, dict):
         if all(isinstance(k, str) and not k.startswith("__") for k in value):
             return {k: encode(v) for k, v in value.items()}

@@ -11,9 +11,7 @@ places at the received offset, ``GET /uploads/{id}`` tells that offset after a b
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +32,7 @@ Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)$")
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
+_SPOOL = 1024 * 1024
 
 
 class BlobOut(BaseModel):
@@ -69,19 +68,25 @@ async def put_blob(sha256: str, request: Request) -> BlobOut:
         async for _ in request.stream():  # read and drop: the blob is there already
             pass
         return BlobOut(hash=sha256, size=await run_in_threadpool(blobs.size, sha256))
-    handle, tmp = tempfile.mkstemp(prefix="shipyard-blob-")
+    tmp = _uploads_dir(request) / f"put-{uuid.uuid4().hex}.part"
     try:
         sha, size = hashlib.sha256(), 0
-        with os.fdopen(handle, "wb") as out:
+        with tmp.open("wb") as out:
+            pending: list[bytes] = []
+            held = 0
             async for chunk in request.stream():
                 sha.update(chunk)
-                out.write(chunk)
-                size += len(chunk)
+                pending.append(chunk)
+                size, held = size + len(chunk), held + len(chunk)
+                if held >= _SPOOL:  # write off the event loop, 1 MiB at a time
+                    await run_in_threadpool(out.write, b"".join(pending))
+                    pending, held = [], 0
+            await run_in_threadpool(out.write, b"".join(pending))
         _check_digest(sha256, sha.hexdigest())
         info = await run_in_threadpool(blobs.put_file, tmp)
         return BlobOut(hash=info.hash, size=info.size)
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
 
 
 @router.head("/blobs/{sha256}")
