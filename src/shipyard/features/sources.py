@@ -103,6 +103,8 @@ class FileSource(Source):
     def __post_init__(self) -> None:
         if not self.path:
             raise InvalidFeature("FileSource needs a path")
+        if "\x00" in str(self.path):
+            raise InvalidFeature(f"FileSource path {str(self.path)!r} contains a NUL byte")
         self.path = _absolute(str(self.path))
         if not self.name:
             self.name = _name_from_path(self.path)

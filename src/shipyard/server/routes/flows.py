@@ -106,13 +106,15 @@ def list_runs(
 
 @router.get("/flows/{flow}/runs/{number}", response_model=FlowRunDetailOut)
 def get_run(request: Request, flow: str, number: RunNumberPath) -> FlowRunDetailOut:
-    """A run with its status, graph, steps and tasks (in the order they started)."""
+    """A run with its status, graph, steps (in the graph's order) and their tasks (in the
+    order they started)."""
     client = client_of(request)
     run = Run(f"{flow}/{number}", client=client)
-    steps: dict[str, list[TaskOut]] = {}
+    graph = json.loads(client.store.flows.get_flow_run(flow, number).graph or "{}")
+    steps: dict[str, list[TaskOut]] = {name: [] for name in graph}
     for record in client.store.flows.tasks(run.id):
         steps.setdefault(record.step, []).append(_task(run.pathspec, record))
-    graph = json.loads(client.store.flows.get_flow_run(flow, number).graph or "{}")
+    steps = {name: tasks for name, tasks in steps.items() if tasks}  # steps that ran
     return FlowRunDetailOut(
         **_run(run).model_dump(),
         graph=graph,
