@@ -335,3 +335,34 @@ def test_store_records_and_enums_survive_the_wire():
     back = wire.loads(wire.dumps([version, RunStatus.FAILED, Metric("k", math.inf, 1, 2)]))
     assert back[0].requirements == ("a==1",) and math.isnan(back[0].metrics["x"])
     assert back[1] is RunStatus.FAILED and back[2] == Metric("k", math.inf, 1, 2)
+
+
+class _Tag(str):
+    """A str subclass, which orjson refuses: such runs take the generic path."""
+
+
+@pytest.mark.parametrize(
+    "metrics",
+    [{"acc": 0.5, "loss": math.nan}, {"acc": math.inf, "loss": -math.inf}, {}],
+)
+@pytest.mark.parametrize("tag", ["plain", _Tag("subclass")])
+def test_a_search_result_survives_the_wire_exactly(metrics, tag):
+    from shipyard.store import RunRecord, RunStatus
+
+    runs = [
+        RunRecord(
+            id=f"{i:032x}", project="p", name=f"r{i}", status=RunStatus.KILLED, start_ms=1,
+            end_ms=None if i else 5, heartbeat_ms=2, user="ana", host="h", pid=i,
+            command="python train.py", code_version=None, environment_hash=None,
+            parent_id=None, kind="task", deleted=bool(i), params={"__float__": "NaN"},
+            metrics=metrics, tags={"t": tag},
+        )  # fmt: skip
+        for i in range(3)
+    ]
+    back = wire.loads(wire.dumps(runs))
+    assert all(type(r) is RunRecord and r.status is RunStatus.KILLED for r in back)
+    assert _same([r.metrics for r in back], [r.metrics for r in runs])
+    assert [r.params for r in back] == [{"__float__": "NaN"}] * 3  # a param, not a tag
+    assert [(r.end_ms, r.deleted, r.tags["t"]) for r in back] == [
+        (r.end_ms, r.deleted, str(tag)) for r in runs
+    ]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -99,10 +100,14 @@ class Run:
         return sorted(t for t in self.info.tags if not t.startswith("shipyard."))
 
     def steps(self) -> list[Step]:
+        """The steps that ran, in the graph's order (start first); tasks started in the
+        same millisecond cannot order them."""
         names: dict[str, list[TaskRecord]] = {}
         for task in self._client.store.flows.tasks(self.id):
             names.setdefault(task.step, []).append(task)
-        return [Step(self, step, tasks) for step, tasks in names.items()]
+        rank = {name: i for i, name in enumerate(json.loads(self._record.graph or "{}"))}
+        ordered = sorted(names.items(), key=lambda item: rank.get(item[0], len(rank)))
+        return [Step(self, step, tasks) for step, tasks in ordered]
 
     def __iter__(self) -> Iterator[Step]:
         return iter(self.steps())

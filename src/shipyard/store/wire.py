@@ -32,6 +32,7 @@ from typing import Any, Literal
 import orjson
 
 from shipyard.errors import InvalidArgument
+from shipyard.store.base.tracking_store import RunRecord, RunStatus
 
 _BASE_MODULES = (
     "shipyard.store.base.tracking_store",
@@ -89,6 +90,10 @@ def encode(value: Any) -> Any:
     kind = type(value)
     if value is None or kind is str or kind is bool:
         return value
+    if kind is list and value and type(value[0]) is RunRecord:
+        fast = _encode_runs(value)
+        if fast is not None:
+            return fast
     if kind is int:
         if not _INT64_MIN <= value <= _INT64_MAX:
             raise InvalidArgument(f"{value} does not fit in 64 bits and cannot be sent")
@@ -121,6 +126,33 @@ def encode(value: Any) -> Any:
     if isinstance(value, orjson.Fragment):
         return {"__json__": _fragment_text(value)}
     return _encode_foreign(value)
+
+
+def _encode_runs(runs: list[Any]) -> Any:
+    """A search's runs in one orjson call (the generic walk costs ~80 us a run): their
+    fields are strings, ints, a status and a metrics dict whose NaN orjson writes as null.
+    None when a run holds what this form cannot carry exactly (infinity, str subclasses)."""
+    for run in runs:
+        if type(run) is not RunRecord:
+            return None
+        for number in run.metrics.values():
+            if math.isinf(number):
+                return None
+    try:
+        return {"__runs__": orjson.Fragment(orjson.dumps(runs))}
+    except TypeError:  # orjson.JSONEncodeError: a str or int subclass somewhere
+        return None
+
+
+def _decode_runs(rows: list[dict[str, Any]]) -> list[RunRecord]:
+    runs = []
+    for row in rows:
+        row["status"] = RunStatus(row["status"])
+        metrics = row["metrics"]
+        if None in metrics.values():
+            row["metrics"] = {k: math.nan if v is None else v for k, v in metrics.items()}
+        runs.append(RunRecord(**row))
+    return runs
 
 
 def _encode_enum(value: enum.Enum) -> Any:
@@ -174,6 +206,8 @@ def _decode_tagged(tag: str, data: dict[str, Any]) -> Any:
     try:
         if tag == "__float__":
             return float_in(payload)
+        if tag == "__runs__":
+            return _decode_runs(payload)
         if tag == "__record__":
             cls = _types()[0].get(str(payload))
             if cls is None:
