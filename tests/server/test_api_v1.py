@@ -351,12 +351,26 @@ def test_a_search_result_survives_the_wire_exactly(metrics, tag):
 
     runs = [
         RunRecord(
-            id=f"{i:032x}", project="p", name=f"r{i}", status=RunStatus.KILLED, start_ms=1,
-            end_ms=None if i else 5, heartbeat_ms=2, user="ana", host="h", pid=i,
-            command="python train.py", code_version=None, environment_hash=None,
-            parent_id=None, kind="task", deleted=bool(i), params={"__float__": "NaN"},
-            metrics=metrics, tags={"t": tag},
-        )  # fmt: skip
+            id=f"{i:032x}",
+            project="p",
+            name=f"r{i}",
+            status=RunStatus.KILLED,
+            start_ms=1,
+            end_ms=None if i else 5,
+            heartbeat_ms=2,
+            user="ana",
+            host="h",
+            pid=i,
+            command="python train.py",
+            code_version=None,
+            environment_hash=None,
+            parent_id=None,
+            kind="task",
+            deleted=bool(i),
+            params={"__float__": "NaN"},
+            metrics=metrics,
+            tags={"t": tag},
+        )
         for i in range(3)
     ]
     back = wire.loads(wire.dumps(runs))
