@@ -28,19 +28,64 @@ HIDDEN_KINDS = (EXPERIMENT_KIND, MODEL_KIND)
 DEFAULT_EXPERIMENT = "0"
 
 
+_OBJECT_LISTS = frozenset({"tags", "params", "metrics", "models", "datasets"})
+_STRING_LISTS = frozenset({"experiment_ids", "order_by", "stages", "run_ids"})
+
+
 async def json_body(request: Request) -> dict[str, Any]:
-    """The JSON object a POST/PATCH sent, over the query parameters (all a GET or a
-    DELETE sends: MLflow's client puts their fields in the query string)."""
+    """The request's fields: the JSON object a POST/PATCH sent over the query parameters
+    (all a GET or a DELETE sends). Checked at the door, so routes can trust the types:
+    lists only where MLflow has them (``experiment_ids`` and ``order_by`` as lists of
+    strings, ``tags``/``params``/``metrics`` as lists of objects), every other field a
+    string (numbers become strings; routes convert them back)."""
+    fields: dict[str, Any] = {}
+    for key, value in request.query_params.multi_items():
+        if key in _STRING_LISTS:
+            fields.setdefault(key, []).append(value)
+        else:
+            fields[key] = value
     raw = await request.body()
-    if not raw.strip():
-        return dict(request.query_params)
+    if raw.strip():
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise MlflowError(INVALID, f"request body is not JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise MlflowError(INVALID, "request body must be a JSON object")
+        fields.update(data)
+    return {key: _checked(key, value) for key, value in fields.items()}
+
+
+def _checked(key: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if key in _OBJECT_LISTS:
+        return entries(value, key)
+    if key in _STRING_LISTS:
+        items = value if isinstance(value, list) else [value]
+        return [_scalar(key, item) for item in items]
+    return _scalar(key, value)
+
+
+def _scalar(key: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise MlflowError(INVALID, f"Invalid value {value!r} for parameter '{key}'")
+
+
+def as_int(value: Any, name: str, default: int) -> int:
+    """An integer field (sent as a number or a string); ``default`` when absent."""
+    if value is None or value == "":
+        return default
+    invalid = MlflowError(INVALID, f"Invalid value {value!r} for parameter '{name}'")
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise invalid
     try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise MlflowError(INVALID, f"request body is not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise MlflowError(INVALID, "request body must be a JSON object")
-    return {**request.query_params, **data}
+        return int(value)
+    except ValueError:
+        raise invalid from None
 
 
 JsonBody = Annotated[dict[str, Any], Depends(json_body)]

@@ -13,6 +13,7 @@ from shipyard.server.routes.mlflow.context import (
     HIDDEN_KINDS,
     Context,
     JsonBody,
+    as_int,
     entries,
     metric_list,
     number,
@@ -134,7 +135,7 @@ def router(ctx: Context) -> APIRouter:
                 id=run_id,
                 project=project.name,
                 name=str(name),
-                start_ms=int(body.get("start_time") or ctx.now_ms()),
+                start_ms=as_int(body.get("start_time"), "start_time", ctx.now_ms()),
                 user=str(body.get("user_id") or ""),
                 parent_id=parent or None,
                 kind="run",
@@ -163,8 +164,8 @@ def router(ctx: Context) -> APIRouter:
                 status = RunStatus(str(body["status"]).upper())
             except ValueError:
                 raise MlflowError(INVALID, f"Invalid run status {body['status']!r}") from None
-            end = body.get("end_time")
-            end_ms = int(end) if end else (ctx.now_ms() if status.is_terminal else None)
+            now = ctx.now_ms() if status.is_terminal else None
+            end_ms = as_int(body.get("end_time"), "end_time", 0) or now
             ctx.client.flush()
             ctx.store.set_run_status(run.id, status, end_ms)
             if status.is_terminal:
@@ -272,12 +273,11 @@ def _point(metric: Mapping[str, Any], now_ms: int) -> tuple[str, Any, int, int]:
             value = float(value)
         except ValueError:
             raise MlflowError(INVALID, f"metric value {value!r} is not a number") from None
-    step, timestamp = metric.get("step"), metric.get("timestamp")
     return (
         str(required(metric, "key")),
         value,
-        int(step) if step not in (None, "") else 0,
-        int(timestamp) if timestamp not in (None, "") else now_ms,
+        as_int(metric.get("step"), "step", 0),
+        as_int(metric.get("timestamp"), "timestamp", now_ms),
     )
 
 
