@@ -41,6 +41,17 @@ def test_flow_runs_are_hidden_from_runs_ls_unless_asked(cli, runs):
     assert code == 0 and {r["kind"] for r in json.loads(out)} == {"flow", "task"}
 
 
+def test_the_mlflow_routes_bookkeeping_runs_are_not_listed(cli, shipyard_client):
+    import json
+
+    shipyard_client.create_run("p", "trained", capture_code=False)
+    for kind in ("mlflow_model", "mlflow_experiment"):
+        shipyard_client.create_run("p", kind, capture_code=False, kind=kind)
+    for extra in ((), ("--tasks",)):
+        code, out, _ = cli("runs", "ls", "--json", *extra)
+        assert code == 0 and [r["name"] for r in json.loads(out)] == ["trained"]
+
+
 def test_bad_pathspecs_are_one_line_errors(cli, runs):
     code, _, err = cli("flows", "logs", "HelloFlow/1")
     assert code == 1 and err.startswith("error: ") and "FLOW/NUMBER/STEP" in err

@@ -42,7 +42,9 @@ def ls(
     client = Client()
     client.reap_dead_runs()
     parse_filter(filter_)  # errors point into the filter as typed, not the one built here
-    query = filter_ if tasks else "kind != 'task'" + (f" and ({filter_})" if filter_ else "")
+    # runs and flow runs (and their tasks with --tasks); not the MLflow routes' bookkeeping
+    kinds = "kind in ('run', 'flow', 'task')" if tasks else "kind in ('run', 'flow')"
+    query = kinds + (f" and ({filter_})" if filter_ else "")
     found = client.search_runs(
         list(project) or None, query, list(order_by), limit, include_deleted=deleted
     )
