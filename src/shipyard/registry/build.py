@@ -15,7 +15,6 @@ either the complete build or absent, never half-written.
 from __future__ import annotations
 
 import importlib.metadata as metadata
-import io
 import json
 import os
 import re
@@ -23,7 +22,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +29,7 @@ from urllib.parse import unquote, urlparse
 
 from shipyard._names import model_name
 from shipyard.errors import AlreadyExists, Conflict
+from shipyard.registry.archives import unpack
 from shipyard.registry.models import VERSION_FILE, version_document
 from shipyard.store.base import ModelVersionRecord
 
@@ -123,8 +122,7 @@ def _swap_into_place(staging: Path, target: Path) -> None:
 
 def _write_model(registry: ModelRegistry, record: ModelVersionRecord, folder: Path) -> None:
     packed = registry.client.blobs.get_bytes(record.blob_hash)  # verified against its hash
-    with zipfile.ZipFile(io.BytesIO(packed)) as archive:
-        archive.extractall(folder)
+    unpack(packed, folder)
     document = json.dumps(version_document(record), indent=2, sort_keys=True, default=str)
     _write_text(folder / VERSION_FILE, document + "\n")
 

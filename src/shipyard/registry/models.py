@@ -23,6 +23,7 @@ from typing import Any
 from shipyard._clock import to_millis
 from shipyard._names import parse_model_ref
 from shipyard.errors import Conflict, GateFailed, InvalidArgument, NotFound
+from shipyard.registry.archives import unpack
 from shipyard.registry.flavors import flavor_for, load_flavor
 from shipyard.registry.gates import evaluate_gates, parse_gates
 from shipyard.registry.reference import profile_bytes, reference_frame
@@ -272,8 +273,7 @@ class ModelRegistry:
         root.mkdir(parents=True, exist_ok=True)
         tmp = tempfile.mkdtemp(dir=root, prefix=".unpack-")
         try:
-            with zipfile.ZipFile(io.BytesIO(self.client.blobs.get_bytes(blob_hash))) as archive:
-                archive.extractall(tmp)
+            unpack(self.client.blobs.get_bytes(blob_hash), tmp)
             os.replace(tmp, folder)
         except OSError:
             if not folder.is_dir():  # not another process winning the race
@@ -341,8 +341,7 @@ def _pack(flavor: str, model: Any) -> bytes:
 
 def _load_packed(flavor: str, packed: bytes) -> Any:
     with tempfile.TemporaryDirectory() as folder:
-        with zipfile.ZipFile(io.BytesIO(packed)) as archive:
-            archive.extractall(folder)
+        unpack(packed, folder)
         return load_flavor(flavor).load(folder)
 
 

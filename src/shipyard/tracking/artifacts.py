@@ -21,11 +21,17 @@ def files_to_log(local_path: str | Path, artifact_dir: str | None) -> list[tuple
         return [(source, artifact_path(name))]
     if source.is_dir():
         prefix = "" if artifact_dir is None else f"{artifact_dir}/"
-        return [
-            (path, artifact_path(prefix + path.relative_to(source).as_posix()))
-            for path in sorted(source.rglob("*"))
-            if not path.is_dir()  # a broken link fails loudly rather than being skipped
-        ]
+        inside = source.resolve()
+        found = []
+        for path in sorted(source.rglob("*")):
+            if not path.resolve().is_relative_to(inside):  # a link, or under a linked folder
+                raise InvalidArgument(
+                    f"cannot log {source}: {path} leads to {path.resolve()}, outside the "
+                    "folder (a symbolic link); copy the file in, or log it on its own"
+                )
+            if not path.is_dir():  # a broken link fails loudly rather than being skipped
+                found.append((path, artifact_path(prefix + path.relative_to(source).as_posix())))
+        return found
     raise NotFound(f"cannot log artifact {source}: no such file or folder")
 
 
