@@ -380,3 +380,18 @@ def test_a_search_result_survives_the_wire_exactly(metrics, tag):
     assert [(r.end_ms, r.deleted, r.tags["t"]) for r in back] == [
         (r.end_ms, r.deleted, str(tag)) for r in runs
     ]
+
+
+def test_every_answer_carries_the_security_headers(api):
+    from shipyard.server.security_headers import HEADERS
+
+    answers = [
+        api.get("/api/v1/health"),
+        api.get("/api/v1/runs/" + "0" * 32),  # a 404 from a route
+        api.get("/nowhere"),  # a 404 from the router
+        api.post("/api/v1/projects", content=b"{", headers={"content-type": "application/json"}),
+        api.get("/api/2.0/mlflow/experiments/get?experiment_id=nope"),
+    ]
+    for answer in answers:
+        for name, value in HEADERS:
+            assert answer.headers[name.decode()] == value.decode(), (answer.url, name)

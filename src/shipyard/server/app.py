@@ -21,6 +21,7 @@ from shipyard.server.routes import (
     tracking,
 )
 from shipyard.server.routes import mlflow as mlflow_routes
+from shipyard.server.security_headers import SecurityHeaders
 from shipyard.tracking import Client
 
 
@@ -31,6 +32,7 @@ def create_app(client: Client | None = None) -> FastAPI:
     app.state.idempotency_keys = IdempotencyKeys()
     install_error_handlers(app)
     app.add_middleware(GzipRequests)
+    app.add_middleware(SecurityHeaders)  # outermost: on every answer, errors included
     for module in (tracking, blobs, store_rpc, features, registry, predictions, monitoring, flows):
         app.include_router(module.router)
     mlflow_routes.install(app, app.state.client)
