@@ -108,3 +108,17 @@ def test_the_registry_refuses_a_crafted_version_blob(
         ModelRegistry(shipyard_client).load_model("models:/crafted/1")
     home = Path(shipyard_client.settings.home)
     assert not list(home.rglob("escaped.txt")) and not (home.parent / "escaped.txt").exists()
+
+
+@pytest.mark.parametrize("path", [*BAD_PATHS[:4], "a/./b.txt", "a//b.txt"])
+def test_the_stores_refuse_artifact_records_that_leave_the_run(client: Client, path: str) -> None:
+    """A record can reach a store without the tracking client (the server's store RPC);
+    another client later downloads files where its path says."""
+    from shipyard.store import ArtifactRecord
+
+    run = client.create_run("p", capture_code=False)
+    good = client.log_text(run.id, "x", "ok.txt")
+    bad = ArtifactRecord(run.id, path, good.blob_hash, good.size, good.serializer, 1)
+    with pytest.raises(InvalidArgument):
+        client.store.add_artifacts([good, bad])  # all or nothing
+    assert [a.path for a in client.list_artifacts(run.id)] == ["ok.txt"]

@@ -91,3 +91,38 @@ def parse_model_ref(text: str) -> tuple[str, int | None, str | None, bool] | Non
         return None
     version = match["version"]
     return match["name"], int(version) if version else None, match["alias"], bool(match["uri"])
+
+
+def check_storable_text(what: str, text: str) -> None:
+    """Text both backends store as given: PostgreSQL refuses NUL, and neither takes lone
+    surrogates (which cannot be encoded as UTF-8)."""
+    if "\x00" in text:
+        raise InvalidArgument(f"{what} contains a NUL character (\\x00), which cannot be stored")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidArgument(
+                f"{what} is not valid Unicode text: {exc.reason} at position {exc.start}"
+            ) from None
+
+
+def artifact_path(path: Any) -> str:
+    """A relative, normalised artifact path: no absolute paths, no '..', no backslashes."""
+    if not isinstance(path, str) or not path.strip():
+        raise InvalidArgument(f"artifact path must be a non-empty string, got {path!r}")
+    if any(ord(c) < 32 or c == "\x7f" for c in path):
+        raise InvalidArgument(
+            f"artifact path {path!r} contains control characters (NUL, newline, tab...); "
+            "rename the file"
+        )
+    check_storable_text(f"artifact path {path!r}", path)
+    parts = path.replace("\\", "/").split("/")
+    if path.startswith("/") or any(p in ("..",) for p in parts) or ":" in parts[0]:
+        raise InvalidArgument(
+            f"artifact path {path!r} must be relative and stay inside the run (no '..')"
+        )
+    clean = "/".join(p for p in parts if p not in ("", "."))
+    if not clean or len(clean) > 1024:
+        raise InvalidArgument(f"artifact path {path!r} is empty or longer than 1024 characters")
+    return clean

@@ -395,3 +395,17 @@ def test_every_answer_carries_the_security_headers(api):
     for answer in answers:
         for name, value in HEADERS:
             assert answer.headers[name.decode()] == value.decode(), (answer.url, name)
+
+
+def test_artifact_records_that_leave_the_run_are_refused_through_the_rpc(api):
+    from shipyard.store import ArtifactRecord
+
+    run_id = new_run(api, name="paths")["id"]
+    for path in ("../evil.txt", "/etc/cron.d/x", "a/../../b", "%2e%2e/../x"):
+        record = ArtifactRecord(run_id, path, "0" * 64, 1, "text", 1)
+        body = wire.dumps({"args": [[record]], "kwargs": {}})
+        assert error_of(api.post("/store/tracking/add_artifacts", content=body)) == (
+            400,
+            "INVALID_ARGUMENT",
+        ), path
+    assert api.get(f"/runs/{run_id}/artifacts").json() == []

@@ -8,7 +8,8 @@ import re
 from datetime import datetime
 from typing import Any
 
-from shipyard._names import int64
+from shipyard._names import artifact_path as artifact_path  # re-exported: one rule
+from shipyard._names import check_storable_text, int64
 from shipyard.errors import InvalidArgument
 
 MAX_NAME = 256
@@ -27,22 +28,8 @@ def check_name(value: Any, what: str) -> str:
         raise InvalidArgument(f"{what} is {len(value)} characters; the limit is {MAX_NAME}")
     if any(ord(c) < 32 for c in value):
         raise InvalidArgument(f"{what} {value!r} contains control characters")
-    _check_storable_text(what, value)
+    check_storable_text(what, value)
     return value
-
-
-def _check_storable_text(what: str, text: str) -> None:
-    """Text both backends store as given: PostgreSQL refuses NUL, and neither takes lone
-    surrogates (which cannot be encoded as UTF-8)."""
-    if "\x00" in text:
-        raise InvalidArgument(f"{what} contains a NUL character (\\x00), which cannot be stored")
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise InvalidArgument(
-                f"{what} is not valid Unicode text: {exc.reason} at position {exc.start}"
-            ) from None
 
 
 def check_key(key: Any, what: str = "key") -> str:
@@ -78,7 +65,7 @@ def _text_value(what: str, key: str, value: Any, limit: int) -> str:
             raise InvalidArgument(
                 f"{what} {key!r}: str() of the {type(value).__name__} value failed: {exc}"
             ) from None
-    _check_storable_text(f"{what} {key!r}", text)
+    check_storable_text(f"{what} {key!r}", text)
     if len(text) > limit:
         raise InvalidArgument(
             f"{what} {key!r} is {len(text):,} characters, over the limit of {limit:,}; "
@@ -90,7 +77,7 @@ def _text_value(what: str, key: str, value: Any, limit: int) -> str:
 def check_text(what: str, value: Any, limit: int = MAX_TAG_VALUE) -> str:
     if not isinstance(value, str):
         raise InvalidArgument(f"{what} must be a string, got {type(value).__name__}")
-    _check_storable_text(what, value)
+    check_storable_text(what, value)
     if len(value) > limit:
         raise InvalidArgument(f"{what} is {len(value):,} characters; the limit is {limit:,}")
     return value
@@ -170,24 +157,3 @@ def timestamp_ms(value: Any) -> int:
             f"timestamp must be epoch milliseconds or an aware datetime, got {value!r}"
         ) from None
     return int64(value, "timestamp (epoch milliseconds)")
-
-
-def artifact_path(path: Any) -> str:
-    """A relative, normalised artifact path: no absolute paths, no '..', no backslashes."""
-    if not isinstance(path, str) or not path.strip():
-        raise InvalidArgument(f"artifact path must be a non-empty string, got {path!r}")
-    if any(ord(c) < 32 or c == "\x7f" for c in path):
-        raise InvalidArgument(
-            f"artifact path {path!r} contains control characters (NUL, newline, tab...); "
-            "rename the file"
-        )
-    _check_storable_text(f"artifact path {path!r}", path)
-    parts = path.replace("\\", "/").split("/")
-    if path.startswith("/") or any(p in ("..",) for p in parts) or ":" in parts[0]:
-        raise InvalidArgument(
-            f"artifact path {path!r} must be relative and stay inside the run (no '..')"
-        )
-    clean = "/".join(p for p in parts if p not in ("", "."))
-    if not clean or len(clean) > 1024:
-        raise InvalidArgument(f"artifact path {path!r} is empty or longer than 1024 characters")
-    return clean

@@ -19,6 +19,7 @@ from shipyard.store.base import (
     RunRecord,
     RunStatus,
 )
+from shipyard.store.base.paths import confined_paths
 from shipyard.store.sql import search
 from shipyard.store.sql.engine import Database
 from shipyard.store.sql.features import SqlFeatureMetaStore
@@ -309,6 +310,7 @@ class SqlTrackingStore:
 
     def add_artifacts(self, records: Sequence[ArtifactRecord]) -> None:
         """Record artifacts (replacing same paths) all at once, or none of them."""
+        confined_paths(records)
 
         def _add(conn: Connection) -> None:
             for run_id in {r.run_id for r in records}:

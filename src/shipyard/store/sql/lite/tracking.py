@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import AlreadyExists, NotFound
 from shipyard.store.base import ArtifactRecord, Project, RunRecord, RunStatus
+from shipyard.store.base.paths import confined_paths
 from shipyard.store.sql.lite import run_data
 from shipyard.store.sql.lite.database import LiteDatabase
 from shipyard.store.sql.lite.flows import LiteFlowStore
@@ -252,6 +253,7 @@ class LiteTrackingStore:
 
     def add_artifacts(self, records: Sequence[ArtifactRecord]) -> None:
         """Record artifacts (replacing same paths) all at once, or none of them."""
+        confined_paths(records)
 
         def _add(conn: sqlite3.Connection) -> None:
             for run_id in {r.run_id for r in records}:
