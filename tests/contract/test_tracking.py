@@ -253,7 +253,7 @@ def test_a_folder_is_logged_all_or_nothing(client, tmp_path):
     folder = tmp_path / "data"
     folder.mkdir()
     (folder / "a.txt").write_text("a")
-    (folder / "b.txt").symlink_to(tmp_path / "missing")  # the second file cannot be read
+    (folder / "b.txt").symlink_to(folder / "missing")  # the second file cannot be read
     with pytest.raises(NotFound, match=r"b\.txt"):
         client.log_artifact(run.id, folder)
     assert client.list_artifacts(run.id) == []

@@ -208,8 +208,20 @@ def test_artifact_names_with_control_characters_are_refused(client, tmp_path):
     assert client.list_artifacts(run.id) == []  # a folder is logged whole or not at all
     # one logged before the rule existed cannot be written as a file: one clear error
     info = client.blobs.put_bytes(b"old")
-    legacy = ArtifactRecord(run.id, "old\nname.txt", info.hash, info.size, "file", 1)
-    client.store.add_artifacts([legacy])
+    with pytest.raises(InvalidArgument, match="control characters"):  # the store refuses it
+        client.store.add_artifacts([ArtifactRecord(run.id, "x\ny", info.hash, 3, "file", 1)])
+    from shipyard.store.registry import sql_engine
+    from shipyard.store.sql.tables import artifacts
+
+    engine = sql_engine(client.settings.uri)  # written before the rule: straight into SQL
+    with engine.begin() as conn:
+        conn.execute(
+            artifacts.insert().values(
+                run_id=run.id, path="old\nname.txt", blob_hash=info.hash, size=info.size,
+                serializer="file", created_ms=1,
+            )
+        )  # fmt: skip
+    engine.dispose()
     with pytest.raises(InvalidArgument, match="control characters"):
         client.download_artifacts(run.id, "", tmp_path / "dl")
 
