@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import math
 
+import httpx
 import orjson
 import pytest
 from hypothesis import given
@@ -409,3 +410,23 @@ def test_artifact_records_that_leave_the_run_are_refused_through_the_rpc(api):
             "INVALID_ARGUMENT",
         ), path
     assert api.get(f"/runs/{run_id}/artifacts").json() == []
+
+
+def test_bodies_without_a_size_are_cut_at_the_limit_on_every_json_route(api, live_server):
+    """A chunked body declares no Content-Length: what arrives is counted instead, on the
+    /api/v1 routes and on MLflow's JSON routes alike."""
+
+    def chunks():
+        piece = b" " * (1024 * 1024)
+        yield b"["
+        for _ in range(66):  # 66 MiB of whitespace: valid JSON, past the 64 MiB limit
+            yield piece
+        yield b"]"
+
+    headers = {"content-type": "application/json"}
+    answer = api.post("/projects", content=chunks(), headers=headers)
+    assert error_of(answer) == (413, "PAYLOAD_TOO_LARGE")
+    with httpx.Client(base_url=live_server.url, timeout=30) as http:
+        answer = http.post("/api/2.0/mlflow/experiments/create", content=chunks(), headers=headers)
+        assert 400 <= answer.status_code < 500 and "error_code" in answer.json()
+    assert api.post("/projects", json={"name": "after"}).status_code == 201  # still serving

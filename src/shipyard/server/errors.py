@@ -69,6 +69,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> Response:
+        if isinstance(exc.__cause__, ShipyardError):  # FastAPI wraps errors reading a body
+            return json_error(exc.__cause__.code, exc.__cause__.message, status_of(exc.__cause__))
         code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
         response = json_error(code, str(exc.detail), exc.status_code)
         response.headers.update(exc.headers or {})

@@ -2,7 +2,8 @@
 them, up to ``limit`` bytes inflated (64 MiB): more is refused with 413, a body that is
 not gzip with 400, both in the server's JSON error form. A plain body declared larger
 than the limit is refused too on the /api/v1 routes that read their body whole (blobs and
-uploads stream theirs)."""
+uploads stream theirs); so is one sent in chunks without a size, once more than the
+limit has arrived, and the same holds for MLflow's JSON routes."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import zlib
 from typing import Any
 
 import orjson
+
+from shipyard.errors import InvalidArgument
 
 MAX_INFLATED = 64 * 1024 * 1024
 
@@ -29,10 +32,12 @@ class GzipRequests:
             await self.app(scope, receive, send)
             return
         if not _is_gzip(scope):
-            if _declared_size(scope) > self.limit and _is_json_route(scope["path"]):
+            if not _is_json_route(scope["path"]):
+                await self.app(scope, receive, send)
+            elif _declared_size(scope) > self.limit:
                 await _error(send, 413, "PAYLOAD_TOO_LARGE", self._too_large("is"))
-                return
-            await self.app(scope, receive, send)
+            else:  # a chunked body declares no size: count what arrives
+                await self.app(scope, _counted(receive, self.limit, self._too_large("is")), send)
             return
         inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
         parts: list[bytes] = []
@@ -75,10 +80,32 @@ def _declared_size(scope: Scope) -> int:
 
 
 def _is_json_route(path: str) -> bool:
-    """The /api/v1 routes that read their whole body (blobs and uploads stream theirs)."""
-    return path.startswith("/api/v1/") and not path.startswith(
-        ("/api/v1/blobs/", "/api/v1/uploads")
-    )
+    """The routes that read their whole body: /api/v1 (but blobs and uploads, which stream
+    theirs) and MLflow's JSON API (but its artifact routes, which stream too)."""
+    if path.startswith("/api/v1/"):
+        return not path.startswith(("/api/v1/blobs/", "/api/v1/uploads"))
+    return path.startswith(("/api/2.0/mlflow/", "/api/3.0/mlflow/", "/ajax-api/"))
+
+
+class PayloadTooLarge(InvalidArgument):
+    code = "PAYLOAD_TOO_LARGE"
+    http_status = 413
+
+
+def _counted(receive: Any, limit: int, message: str) -> Any:
+    """``receive`` that refuses the body once more than ``limit`` bytes have arrived."""
+    seen = 0
+
+    async def counted() -> Message:
+        nonlocal seen
+        event: Message = await receive()
+        if event["type"] == "http.request":
+            seen += len(event.get("body", b""))
+            if seen > limit:
+                raise PayloadTooLarge(message)
+        return event
+
+    return counted
 
 
 def _is_gzip(scope: Scope) -> bool:
