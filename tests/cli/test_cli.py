@@ -164,9 +164,12 @@ def test_quickstart_end_to_end(shipyard_home):
     assert all(p.label is not None for p in logged)
     # the monitoring part: older customers sent through the server, the drift monitor fires
     # on age alone and its alert reaches the local receiver; the report is written
-    plain, older = logged[:300], logged[300:]  # in time order
-    assert all(p.inputs["age"] == p.features["age"] for p in plain)
-    assert all(60 <= p.inputs["age"] < 90 for p in older)
+    # the older customers' requests carry an age of 60-89 that overrides the stored one
+    # (not told apart by position: two workers log predictions made in the same
+    # millisecond in either order; a drawn age can equal the stored one by chance)
+    older = [p for p in logged if p.inputs["age"] != p.features["age"]]
+    assert 280 <= len(older) <= 300 and all(60 <= p.inputs["age"] < 90 for p in older)
+    assert sum(p.inputs["age"] == p.features["age"] for p in logged) >= 300
     assert "monitor churn-drift: FIRED (1 feature(s) drifted: age)" in done.stdout
     assert "monitor churn-auc: OK (roc_auc" in done.stdout
     received = [line for line in done.stdout.splitlines() if line.startswith("webhook ")]
