@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import warnings
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -23,20 +22,10 @@ from shipyard.features import (
     Float64,
     Int64,
 )
-from shipyard.server import create_app
 from shipyard.tracking import Client
-
-with warnings.catch_warnings():  # starlette's test client warns about its httpx
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
+from tests.server._inprocess import TestClient, inprocess_api  # noqa: F401  (fixture: api)
 
 BASE = pd.Timestamp("2024-01-01", tz="UTC")
-
-
-@pytest.fixture
-def api(shipyard_client: Client) -> Iterator[TestClient]:
-    with TestClient(create_app(shipyard_client)) as http:
-        yield http
 
 
 @pytest.fixture

@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from shipyard.flows import Flow, Run
 from shipyard.flows.executors import InProcessExecutor
-from shipyard.server import create_app
 from shipyard.tracking import Client
 from tests.flows.examples.foreach_flow import ForeachFlow
 from tests.flows.examples.hello_flow import HelloFlow
-
-with warnings.catch_warnings():  # starlette's test client warns about its httpx
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
-
-
-@pytest.fixture
-def api(shipyard_client: Client) -> Iterator[TestClient]:
-    with TestClient(create_app(shipyard_client)) as http:
-        yield http
+from tests.server._inprocess import TestClient, inprocess_api  # noqa: F401  (fixture: api)
 
 
 @pytest.fixture

@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from shipyard.monitoring import run_monitors
-from shipyard.server import create_app
 from shipyard.tracking import Client
 from tests.monitoring._monitor_helpers import log_window, register
-
-with warnings.catch_warnings():  # starlette's test client warns about its httpx
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
+from tests.server._inprocess import TestClient, inprocess_api  # noqa: F401  (fixture: api)
 
 MONITORS = [
     {"name": "slow", "model": "churn@production", "check": "latency", "threshold": 100},
     {"name": "quiet", "model": "churn", "check": "volume", "threshold": 1},
 ]
-
-
-@pytest.fixture
-def api(shipyard_client: Client) -> Iterator[TestClient]:
-    with TestClient(create_app(shipyard_client)) as http:
-        yield http
 
 
 @pytest.fixture

@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from shipyard._clock import from_millis, to_millis
-from shipyard.server import create_app
 from shipyard.serving import log_labels
 from shipyard.tracking import Client
 from tests.monitoring._monitor_helpers import log_window, register
-
-with warnings.catch_warnings():  # starlette's test client warns about its httpx
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
-
-
-@pytest.fixture
-def api(shipyard_client: Client) -> Iterator[TestClient]:
-    with TestClient(create_app(shipyard_client)) as http:
-        yield http
+from tests.server._inprocess import TestClient, inprocess_api  # noqa: F401  (fixture: api)
 
 
 @pytest.fixture

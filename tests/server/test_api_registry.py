@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -12,18 +10,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from shipyard.registry import ModelRegistry, model_card, model_statuses
-from shipyard.server import create_app
 from shipyard.tracking import Client
-
-with warnings.catch_warnings():  # starlette's test client warns about its httpx
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
-
-
-@pytest.fixture
-def api(shipyard_client: Client) -> Iterator[TestClient]:
-    with TestClient(create_app(shipyard_client)) as http:
-        yield http
+from tests.server._inprocess import TestClient, inprocess_api  # noqa: F401  (fixture: api)
 
 
 @pytest.fixture
