@@ -45,6 +45,14 @@ def project_name(value: Any) -> str:
     return _checked(value, "project name", _PROJECT, 256, PROJECT_RULE)
 
 
+USER_RULE = "1 to 256 letters, digits, '_', '.', '-' or '@', starting with a letter or digit"
+_USER = re.compile(r"[A-Za-z0-9][\w.\-@]*")
+
+
+def user_name(value: Any) -> str:
+    return _checked(value, "user name", _USER, 256, USER_RULE)
+
+
 def model_name(value: Any) -> str:
     return _checked(value, "model name", _MODEL, 128, MODEL_RULE)
 

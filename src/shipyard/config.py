@@ -56,6 +56,22 @@ def _attempts(raw: str) -> int:
     return value
 
 
+def _auth_mode(raw: str) -> str:
+    mode = raw.strip().lower()
+    if mode not in ("auto", "on", "off"):
+        raise InvalidArgument(f"auth must be auto, on or off, not {raw!r}")
+    return mode
+
+
+def _flag(raw: str) -> bool:
+    value = str(raw).strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise InvalidArgument(f"expected true or false, not {raw!r}")
+
+
 def _path(raw: str) -> Path:
     return Path(raw).expanduser()
 
@@ -72,6 +88,25 @@ SETTINGS: tuple[Setting, ...] = (
         "metadata store: sqlite:///path, postgresql://..., later http(s)://...",
         str,
         lambda s: f"sqlite:///{Path(s['home']) / 'shipyard.db'}",
+    ),
+    Setting(
+        "token",
+        "API token a client sends to a `shipyard server` with auth on (`shipyard tokens "
+        "create`); secret: shown redacted",
+        str,
+        lambda _: "",
+    ),
+    Setting(
+        "auth",
+        "`shipyard server` authentication: auto (on unless listening on loopback), on, off",
+        _auth_mode,
+        lambda _: "auto",
+    ),
+    Setting(
+        "anonymous_read",
+        "`shipyard server` with auth on: let requests without a token read (never write)",
+        _flag,
+        lambda _: False,
     ),
     Setting(
         "artifact_uri",
@@ -248,3 +283,15 @@ def redact_uri(uri: str) -> str:
     userinfo, _, host = parts.netloc.rpartition("@")
     user = userinfo.partition(":")[0]
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+SECRET_SETTINGS = frozenset({"token"})
+
+
+def redact_setting(name: str, value: Any) -> str:
+    """A setting as ``shipyard config`` shows it: secrets by their first characters only,
+    URIs without their password."""
+    text = str(value)
+    if name in SECRET_SETTINGS:
+        return f"{text[:8]}***" if text else ""
+    return redact_uri(text)

@@ -6,11 +6,14 @@
      │    ├── InvalidFlow               400  a flow's graph or parameters are wrong
      │    ├── InvalidFeature            400  a feature definition disagrees with itself or its data
      │    └── InvalidInput              422  a prediction request does not fit the model's signature
-     ├── NotFound         (LookupError) 404  a project, run, artifact or blob is missing
+     ├── Unauthenticated                401  no token, or one that is unknown, expired or revoked
+ ├── PermissionDenied               403  the user's roles do not allow the call
+ ├── NotFound         (LookupError) 404  a project, run, artifact or blob is missing
      ├── AlreadyExists                  409  a unique name or key is taken
      ├── Conflict                       409  the call disagrees with stored state
      ├── TaskFailed                     422  a flow step raised; the run failed
      ├── GateFailed                     422  a promotion gate did not hold; the alias stayed
+ ├── TooManyRequests                429  too many failed sign-ins from one address: wait
      ├── IntegrityError                 500  stored bytes do not match their hash
      ├── StoreUnavailable               503  the database or blob store cannot be reached
      ├── SchemaOutOfDate                503  the database needs `shipyard db upgrade`
@@ -74,6 +77,16 @@ class InvalidInput(InvalidArgument):
         return body
 
 
+class Unauthenticated(ShipyardError):
+    code = "UNAUTHENTICATED"
+    http_status = 401
+
+
+class PermissionDenied(ShipyardError):
+    code = "PERMISSION_DENIED"
+    http_status = 403
+
+
 class NotFound(ShipyardError, LookupError):
     code = "NOT_FOUND"
     http_status = 404
@@ -106,6 +119,11 @@ class GateFailed(ShipyardError):
     def __init__(self, message: str, results: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.results = list(results or [])
+
+
+class TooManyRequests(ShipyardError):
+    code = "TOO_MANY_REQUESTS"
+    http_status = 429
 
 
 class IntegrityError(ShipyardError):
@@ -142,11 +160,14 @@ ERROR_CODES: dict[str, type[ShipyardError]] = {
         InvalidFlow,
         InvalidFeature,
         InvalidInput,
+        Unauthenticated,
+        PermissionDenied,
         NotFound,
         AlreadyExists,
         Conflict,
         TaskFailed,
         GateFailed,
+        TooManyRequests,
         IntegrityError,
         StoreUnavailable,
         SchemaOutOfDate,

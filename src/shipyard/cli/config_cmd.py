@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from shipyard.cli import _output as out
-from shipyard.config import SETTINGS, load_settings, redact_uri
+from shipyard.config import SETTINGS, load_settings, redact_setting
 
 
 @click.command()
@@ -16,7 +16,7 @@ def config(as_json: bool) -> None:
     rows = [
         (
             s.name,
-            redact_uri(str(settings.values[s.name])),
+            redact_setting(s.name, settings.values[s.name]),
             settings.source(s.name),
             s.env_var,
             s.help,

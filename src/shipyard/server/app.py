@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from pydantic import BaseModel
 
+from shipyard.server.auth import AuthConfig, Authenticate
+from shipyard.server.authz import authorize
 from shipyard.server.deps import IdempotencyKeys
 from shipyard.server.errors import document_errors, install_error_handlers
 from shipyard.server.gzip_requests import GzipRequests
@@ -25,19 +27,30 @@ from shipyard.server.security_headers import SecurityHeaders
 from shipyard.tracking import Client
 
 
-def create_app(client: Client | None = None) -> FastAPI:
-    """The team server's ASGI app over ``client``'s stores (the settings' by default)."""
-    app = FastAPI(title="Shipyard", version="1")
-    app.state.client = client or Client()
+def create_app(client: Client | None = None, auth: AuthConfig | None = None) -> FastAPI:
+    """The team server's ASGI app over ``client``'s stores (the settings' by default).
+
+    ``auth`` off by default here (an app made in a test or a notebook); ``shipyard
+    server`` passes it on unless it listens only on loopback (``run.auth_config``)."""
+    app = FastAPI(title="Shipyard", version="1", dependencies=[Depends(authorize)])
+    app.state.client = client = client or Client()
+    app.state.auth = auth = auth or AuthConfig(enabled=False)
     app.state.idempotency_keys = IdempotencyKeys()
     install_error_handlers(app)
     app.add_middleware(GzipRequests)
+    app.add_middleware(
+        Authenticate, config=auth, identity=client.store.identity, clock_ms=_clock_ms(client)
+    )
     app.add_middleware(SecurityHeaders)  # outermost: on every answer, errors included
     for module in (tracking, blobs, store_rpc, features, registry, predictions, monitoring, flows):
         app.include_router(module.router)
     mlflow_routes.install(app, app.state.client)
     _declare_errors(app)
     return app
+
+
+def _clock_ms(client: Client) -> Any:
+    return lambda: int(client.clock.now().timestamp() * 1000)
 
 
 def _with_models(schema: dict[str, Any], models: tuple[type[BaseModel], ...]) -> dict[str, Any]:

@@ -16,10 +16,34 @@ from shipyard.store.sql.engine import redact
 
 
 def app_from_settings() -> Any:
-    """The uvicorn factory: an app over the settings' stores (env, shipyard.toml)."""
+    """The uvicorn factory: an app over the settings' stores (env, shipyard.toml), with
+    authentication as ``shipyard server`` resolved it (SHIPYARD_AUTH on or off)."""
     from shipyard.server.app import create_app
 
-    return create_app()
+    settings = load_settings()
+    return create_app(auth=auth_config(settings, host=None))
+
+
+def auth_config(settings: Settings, host: str | None) -> Any:
+    """Authentication on unless the setting says off, or says auto and ``host`` is a
+    loopback address (only this machine can connect)."""
+    from shipyard.server.auth import AuthConfig
+
+    mode = settings.auth
+    if mode == "auto":
+        mode = "off" if host is not None and is_loopback(host) else "on"
+    return AuthConfig(enabled=mode == "on", anonymous_read=settings.anonymous_read)
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def describe(settings: Settings) -> list[str]:

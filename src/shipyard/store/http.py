@@ -25,8 +25,11 @@ from shipyard.errors import (
     Conflict,
     InvalidArgument,
     NotFound,
+    PermissionDenied,
     ShipyardError,
     StoreUnavailable,
+    TooManyRequests,
+    Unauthenticated,
     from_json,
 )
 
@@ -36,9 +39,12 @@ TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 _RETRY_STATUS = frozenset({502, 503, 504})
 _BY_STATUS: dict[int, type[ShipyardError]] = {
     400: InvalidArgument,
+    401: Unauthenticated,
+    403: PermissionDenied,
     404: NotFound,
     409: Conflict,
     413: InvalidArgument,
+    429: TooManyRequests,
     422: InvalidArgument,
 }
 
@@ -58,7 +64,9 @@ class Http:
         if self._client is None or self._pid != os.getpid():
             with self._lock:
                 if self._client is None or self._pid != os.getpid():
-                    client = httpx.Client(base_url=self.base_url, timeout=TIMEOUT)
+                    client = httpx.Client(
+                        base_url=self.base_url, timeout=TIMEOUT, headers=_auth_headers()
+                    )
                     weakref.finalize(self, client.close)  # no socket left open when dropped
                     self._client, self._pid = client, os.getpid()
         return self._client
@@ -134,6 +142,14 @@ class Http:
     def _unavailable(self, exc: Exception) -> StoreUnavailable:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return StoreUnavailable(f"cannot reach the Shipyard server at {self.base_url}: {reason}")
+
+
+def _auth_headers() -> dict[str, str]:
+    """The API token of the settings (SHIPYARD_TOKEN), as a bearer token."""
+    from shipyard.config import load_settings
+
+    token = load_settings().token
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 def error_of(response: httpx.Response, base_url: str) -> ShipyardError:

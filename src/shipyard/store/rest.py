@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         EventStore,
         FeatureMetaStore,
         FlowStore,
+        IdentityStore,
         ModelRegistryStore,
         MonitorStore,
         PredictionLogStore,
@@ -84,6 +85,7 @@ class RestStore:
         self.predictions = cast("PredictionLogStore", RemoteArea(self.http, "predictions"))
         self.monitors = cast("MonitorStore", RemoteArea(self.http, "monitors"))
         self.events = cast("EventStore", RemoteArea(self.http, "events"))
+        self.identity = cast("IdentityStore", RemoteArea(self.http, "identity"))
 
     def __repr__(self) -> str:
         return f"RestStore({self.uri!r})"

@@ -32,6 +32,7 @@ _PROTOCOLS = {
     "predictions": ("shipyard.store.base.prediction_log", "PredictionLogStore"),
     "monitors": ("shipyard.store.base.monitor_store", "MonitorStore"),
     "events": ("shipyard.store.base.event_store", "EventStore"),
+    "identity": ("shipyard.store.base.identity_store", "IdentityStore"),
 }
 AREAS = tuple(_PROTOCOLS)
 _NOT_REMOTE = frozenset({"close"})

@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shipyard.errors import InvalidArgument
 from shipyard.features import FeatureStore
+from shipyard.governance import Need
+from shipyard.server.authz import rule
 from shipyard.server.deps import client_of
 
 router = APIRouter(tags=["features"])  # paths under the including router's /api/v1
@@ -75,6 +77,7 @@ class MaterializeOut(BaseModel):
 
 
 @router.get("/features/search", response_model=list[FeatureInfoOut])
+@rule(Need.READ)
 def search_features(
     request: Request,
     project: str | None = ProjectQuery,
@@ -101,6 +104,7 @@ def search_features(
 
 
 @router.get("/features/status", response_model=list[ViewStatusOut])
+@rule(Need.READ)
 def view_status(request: Request, project: str | None = ProjectQuery) -> list[ViewStatusOut]:
     """The freshness of each view: watermark, last load, staleness against its TTL."""
     with feature_store(request, project) as fs:
@@ -123,6 +127,7 @@ def view_status(request: Request, project: str | None = ProjectQuery) -> list[Vi
 
 
 @router.post("/features/materialize", response_model=MaterializeOut)
+@rule(Need.WRITE, "body")
 def materialize(request: Request, body: MaterializeIn) -> MaterializeOut:
     for name, moment in (("start", body.start), ("end", body.end)):
         if moment is not None and moment.tzinfo is None:

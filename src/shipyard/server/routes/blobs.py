@@ -24,6 +24,8 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from shipyard.errors import Conflict, InvalidArgument, NotFound
+from shipyard.governance import Need
+from shipyard.server.authz import rule
 from shipyard.server.deps import client_of
 from shipyard.store.blobs import CHUNK, BlobStore, check_hash
 
@@ -60,6 +62,7 @@ def _blobs(request: Request) -> BlobStore:
 
 
 @router.put("/blobs/{sha256}", response_model=BlobOut, status_code=201)
+@rule(Need.WRITE, "any")
 async def put_blob(sha256: str, request: Request) -> BlobOut:
     """Store the body as blob ``sha256``; refused (400) when the bytes hash otherwise."""
     check_hash(sha256)
@@ -90,6 +93,7 @@ async def put_blob(sha256: str, request: Request) -> BlobOut:
 
 
 @router.head("/blobs/{sha256}")
+@rule(Need.READ, "any")
 def head_blob(sha256: str, request: Request) -> Response:
     size = _blobs(request).size(check_hash(sha256))
     return Response(headers={"content-length": str(size), "accept-ranges": "bytes"})
@@ -100,6 +104,7 @@ def head_blob(sha256: str, request: Request) -> Response:
     response_class=StreamingResponse,
     responses={200: {"content": {"application/octet-stream": {}}}, 206: {}},
 )
+@rule(Need.READ, "any")
 def get_blob(sha256: str, request: Request) -> Response:
     """The blob's bytes; with ``Range: bytes=START-[END]`` only those (206)."""
     blobs = _blobs(request)
@@ -194,6 +199,7 @@ def _upload(request: Request, upload_id: str) -> tuple[Path, UploadOut]:
 
 
 @router.post("/uploads", response_model=UploadOut, status_code=201)
+@rule(Need.WRITE, "any")
 def start_upload(body: UploadIn, request: Request) -> UploadOut:
     upload_id = uuid.uuid4().hex
     folder = _uploads_dir(request)
@@ -204,11 +210,13 @@ def start_upload(body: UploadIn, request: Request) -> UploadOut:
 
 
 @router.get("/uploads/{upload_id}", response_model=UploadOut)
+@rule(Need.WRITE, "any")
 def upload_status(upload_id: str, request: Request) -> UploadOut:
     return _upload(request, upload_id)[1]
 
 
 @router.put("/uploads/{upload_id}", response_model=UploadOut)
+@rule(Need.WRITE, "any")
 async def put_chunk(upload_id: str, request: Request) -> UploadOut:
     """Append the body at ``Content-Range: bytes START-END/TOTAL``; START must be the
     received offset (else 409: ask ``GET`` where to resume)."""
@@ -237,6 +245,7 @@ async def put_chunk(upload_id: str, request: Request) -> UploadOut:
 
 
 @router.post("/uploads/{upload_id}/finish", response_model=BlobOut)
+@rule(Need.WRITE, "any")
 def finish_upload(upload_id: str, request: Request) -> BlobOut:
     data, state = _upload(request, upload_id)
     if state.offset != state.size:

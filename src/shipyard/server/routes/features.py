@@ -18,6 +18,8 @@ from fastapi.responses import StreamingResponse
 from shipyard._clock import from_millis
 from shipyard.errors import InvalidArgument, InvalidFeature, NotFound
 from shipyard.features import FeatureStore
+from shipyard.governance import Need
+from shipyard.server.authz import rule
 from shipyard.server.deps import client_of
 from shipyard.server.routes import _features_catalog
 from shipyard.server.routes._features_catalog import ProjectQuery, feature_store
@@ -66,6 +68,7 @@ class Kind(StrEnum):
 
 
 @router.get("/features/datasets", response_model=list[DatasetOut])
+@rule(Need.READ)
 def list_datasets(
     request: Request,
     project: str | None = ProjectQuery,
@@ -77,6 +80,7 @@ def list_datasets(
 
 
 @router.get("/features/datasets/{name}", response_model=DatasetOut)
+@rule(Need.READ)
 def get_dataset(
     request: Request,
     name: str,
@@ -92,6 +96,7 @@ def get_dataset(
     response_class=StreamingResponse,
     responses={200: {"content": {PARQUET: {}}, "description": "the rows, as Parquet"}},
 )
+@rule(Need.READ)
 def download_dataset(
     request: Request,
     name: str,
@@ -118,6 +123,7 @@ def download_dataset(
 
 
 @router.get("/features/{kind}", response_model=list[FeatureObjectOut])
+@rule(Need.READ)
 def list_definitions(
     request: Request, kind: Kind, project: str | None = ProjectQuery
 ) -> list[FeatureObjectOut]:
@@ -128,6 +134,7 @@ def list_definitions(
 
 
 @router.get("/features/{kind}/{name}", response_model=FeatureObjectOut)
+@rule(Need.READ)
 def get_definition(
     request: Request,
     kind: Kind,
@@ -149,6 +156,7 @@ def get_definition(
 
 
 @router.get("/features/{kind}/{name}/versions", response_model=list[FeatureObjectOut])
+@rule(Need.READ)
 def definition_versions(
     request: Request, kind: Kind, name: str, project: str | None = ProjectQuery
 ) -> list[FeatureObjectOut]:
@@ -164,6 +172,7 @@ def definition_versions(
 
 
 @router.post("/features/plan", response_model=PlanOut)
+@rule(Need.READ, "body")
 def plan(request: Request, body: DefinitionsIn) -> PlanOut:
     """What applying these definitions would change (nothing is recorded)."""
     with feature_store(request, body.project) as fs:
@@ -172,6 +181,7 @@ def plan(request: Request, body: DefinitionsIn) -> PlanOut:
 
 
 @router.post("/features/apply", response_model=PlanOut)
+@rule(Need.WRITE, "body")
 def apply(request: Request, body: ApplyIn) -> PlanOut:
     """Record a new version of every changed definition, all or nothing (views are
     checked against their data first)."""
@@ -184,6 +194,7 @@ def apply(request: Request, body: ApplyIn) -> PlanOut:
 
 
 @router.post("/features/online", response_model=OnlineOut)
+@rule(Need.READ, "body")
 def online_features(request: Request, body: OnlineIn) -> OnlineOut:
     """Feature values of entity rows from the online store (Feast's get-online-features)."""
     with feature_store(request, body.project) as fs:
@@ -199,6 +210,7 @@ def online_features(request: Request, body: OnlineIn) -> OnlineOut:
     response_class=StreamingResponse,
     responses={200: {"content": {PARQUET: {}}, "description": "the rows, as Parquet"}},
 )
+@rule(Need.READ, "body")
 def training_set(request: Request, body: TrainingSetIn) -> StreamingResponse:
     """Point-in-time correct features for each entity row, streamed back as Parquet."""
     frame = _entity_frame(body)

@@ -14,6 +14,8 @@ from pydantic import BaseModel, Field
 from shipyard._clock import from_millis
 from shipyard.errors import NotFound
 from shipyard.flows import Flow, Run
+from shipyard.governance import Need
+from shipyard.server.authz import rule
 from shipyard.server.deps import client_of
 from shipyard.server.routes._params import RunNumberPath
 
@@ -74,6 +76,7 @@ class TaskArtifactOut(BaseModel):
 
 
 @router.get("/flows", response_model=list[FlowOut])
+@rule(Need.READ)
 def list_flows(request: Request) -> list[FlowOut]:
     """Every flow with its number of runs and its latest run."""
     client = client_of(request)
@@ -95,6 +98,7 @@ def list_flows(request: Request) -> list[FlowOut]:
 
 
 @router.get("/flows/{flow}/runs", response_model=list[FlowRunOut])
+@rule(Need.READ, "request", names="flow")
 def list_runs(
     request: Request,
     flow: str,
@@ -105,6 +109,7 @@ def list_runs(
 
 
 @router.get("/flows/{flow}/runs/{number}", response_model=FlowRunDetailOut)
+@rule(Need.READ, "request", names="flow")
 def get_run(request: Request, flow: str, number: RunNumberPath) -> FlowRunDetailOut:
     """A run with its status, graph, steps (in the graph's order) and their tasks (in the
     order they started)."""
@@ -123,17 +128,20 @@ def get_run(request: Request, flow: str, number: RunNumberPath) -> FlowRunDetail
 
 
 @router.get("/flows/{flow}/runs/{number}/steps/{step}/tasks", response_model=list[TaskOut])
+@rule(Need.READ, "request", names="flow")
 def list_tasks(request: Request, flow: str, number: RunNumberPath, step: str) -> list[TaskOut]:
     pathspec, records = _step(request, flow, number, step)
     return [_task(pathspec, r) for r in records]
 
 
 @router.get("/flows/{flow}/runs/{number}/tasks/{task_id}", response_model=TaskOut)
+@rule(Need.READ, "request", names="flow")
 def get_task(request: Request, flow: str, number: RunNumberPath, task_id: str) -> TaskOut:
     return _task(*_find_task(request, flow, number, task_id))
 
 
 @router.get("/flows/{flow}/runs/{number}/tasks/{task_id}/logs", response_class=PlainTextResponse)
+@rule(Need.READ, "request", names="flow")
 def task_logs(
     request: Request,
     flow: str,
@@ -147,6 +155,7 @@ def task_logs(
 
 
 @router.get("/flows/{flow}/runs/{number}/steps/{step}/logs", response_class=PlainTextResponse)
+@rule(Need.READ, "request", names="flow")
 def step_logs(
     request: Request,
     flow: str,
@@ -169,6 +178,7 @@ def step_logs(
 @router.get(
     "/flows/{flow}/runs/{number}/tasks/{task_id}/artifacts", response_model=list[TaskArtifactOut]
 )
+@rule(Need.READ, "request", names="flow")
 def task_artifacts(
     request: Request, flow: str, number: RunNumberPath, task_id: str
 ) -> list[TaskArtifactOut]:

@@ -9,6 +9,8 @@ from fastapi import APIRouter, Query, Request
 
 from shipyard import monitoring
 from shipyard.errors import NotFound
+from shipyard.governance import Need
+from shipyard.server.authz import rule
 from shipyard.server.deps import client_of
 from shipyard.server.routes._models_monitoring import (
     AlertOut,
@@ -25,6 +27,7 @@ ModelQuery = Query(None, description="the model, when several have a monitor of 
 
 
 @router.get("/monitors", response_model=list[MonitorOut])
+@rule(Need.READ)
 def list_monitors(
     request: Request, model: str | None = Query(None, description="only this model's")
 ) -> list[MonitorOut]:
@@ -34,12 +37,14 @@ def list_monitors(
 
 
 @router.get("/monitors/{name}", response_model=MonitorOut)
+@rule(Need.READ, "request", names="monitor")
 def get_monitor(request: Request, name: str, model: str | None = ModelQuery) -> MonitorOut:
     store = client_of(request).store.monitors
     return _monitor(store, store.get_monitor(name, model))
 
 
 @router.get("/monitors/{name}/results", response_model=list[ResultOut])
+@rule(Need.READ, "request", names="monitor")
 def monitor_results(
     request: Request,
     name: str,
@@ -53,6 +58,7 @@ def monitor_results(
 
 
 @router.post("/monitors/apply", response_model=list[MonitorOut])
+@rule(Need.WRITE, "body")
 def apply_monitors(request: Request, body: ApplyMonitorsIn) -> list[MonitorOut]:
     """Store the declarations (create, or replace the monitor of the same model and name)."""
     client = client_of(request)
@@ -62,6 +68,7 @@ def apply_monitors(request: Request, body: ApplyMonitorsIn) -> list[MonitorOut]:
 
 
 @router.post("/monitors/run", response_model=list[ResultOut])
+@rule(Need.WRITE, "body")
 def run_monitors(request: Request, body: RunMonitorsIn) -> list[ResultOut]:
     """Evaluate the monitors once, store their results and raise or resolve alerts (as
     ``shipyard monitor run``); a fired monitor is a result, not an error."""
@@ -71,6 +78,7 @@ def run_monitors(request: Request, body: RunMonitorsIn) -> list[ResultOut]:
 
 
 @router.get("/alerts", response_model=list[AlertOut])
+@rule(Need.READ)
 def list_alerts(
     request: Request,
     resolved: bool = Query(False, description="resolved alerts too (default: firing only)"),
@@ -85,6 +93,7 @@ def list_alerts(
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertOut)
+@rule(Need.READ)
 def get_alert(request: Request, alert_id: IdPath) -> AlertOut:
     store = client_of(request).store.monitors
     found = [a for a in store.list_alerts(include_resolved=True) if a.id == alert_id]

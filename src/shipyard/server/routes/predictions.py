@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shipyard._clock import from_millis, to_millis
 from shipyard.errors import InvalidArgument, NotFound
+from shipyard.governance import Need
+from shipyard.server.authz import rule
 from shipyard.server.deps import client_of
 from shipyard.server.routes._params import MAX_NUMBER
 
@@ -64,6 +66,7 @@ class LabelsOut(BaseModel):
 
 
 @router.get("/models/{name}/predictions", response_model=list[PredictionOut])
+@rule(Need.READ, "request", names="model")
 def list_predictions(
     request: Request,
     name: str,
@@ -90,6 +93,7 @@ def list_predictions(
 
 
 @router.get("/predictions/{prediction_id}", response_model=PredictionOut)
+@rule(Need.READ)
 def get_prediction(request: Request, prediction_id: str) -> PredictionOut:
     """One prediction in full: inputs, fetched features, output and label."""
     found = client_of(request).store.predictions.get([prediction_id])
@@ -99,6 +103,7 @@ def get_prediction(request: Request, prediction_id: str) -> PredictionOut:
 
 
 @router.post("/predictions/labels", response_model=LabelsOut)
+@rule(Need.WRITE, "body")
 def log_labels(request: Request, body: LabelsIn) -> LabelsOut:
     """Attach a label to each prediction; when an id is unknown, no label is stored."""
     ids, labels = body.prediction_ids, body.labels

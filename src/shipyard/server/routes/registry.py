@@ -9,7 +9,9 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from shipyard.errors import GateFailed
+from shipyard.governance import Need
 from shipyard.registry import ModelRegistry, model_card, model_statuses
+from shipyard.server.authz import rule
 from shipyard.server.deps import client_of
 from shipyard.server.errors import json_error
 from shipyard.server.routes._models_registry import (
@@ -46,12 +48,14 @@ def registry_of(request: Request) -> ModelRegistry:
 
 
 @router.get("/models", response_model=list[ModelOut])
+@rule(Need.READ)
 def list_models(request: Request) -> list[ModelOut]:
     """Every registered model with its aliases and latest version."""
     return [ModelOut.of(m) for m in registry_of(request).list_models()]
 
 
 @router.get("/model-statuses", response_model=list[ModelStatusOut])
+@rule(Need.READ)
 def list_model_statuses(
     request: Request,
     stale_after_days: float | None = Query(
@@ -64,11 +68,13 @@ def list_model_statuses(
 
 
 @router.get("/models/{name}", response_model=ModelOut)
+@rule(Need.READ, "request", names="model")
 def get_model(request: Request, name: str) -> ModelOut:
     return ModelOut.of(registry_of(request).get_model(name))
 
 
 @router.get("/models/{name}/versions", response_model=list[VersionOut])
+@rule(Need.READ, "request", names="model")
 def list_versions(request: Request, name: str) -> list[VersionOut]:
     """A model's versions, newest first."""
     registry = registry_of(request)
@@ -77,6 +83,7 @@ def list_versions(request: Request, name: str) -> list[VersionOut]:
 
 
 @router.get("/models/{name}/versions/{version}", response_model=VersionOut)
+@rule(Need.READ, "request", names="model")
 def get_version(request: Request, name: str, version: VersionPath) -> VersionOut:
     registry = registry_of(request)
     record = registry.get_version(name, version).record
@@ -84,6 +91,7 @@ def get_version(request: Request, name: str, version: VersionPath) -> VersionOut
 
 
 @router.post("/models/{name}/versions", response_model=VersionOut, status_code=201)
+@rule(Need.WRITE, "body", names="model")
 def create_version(request: Request, name: str, body: NewVersionIn) -> VersionOut:
     """Register an object logged as an artifact of a run as the next version of ``name``
     (the model is created on its first version)."""
@@ -104,6 +112,7 @@ def create_version(request: Request, name: str, body: NewVersionIn) -> VersionOu
 
 
 @router.get("/models/{name}/aliases/{alias}", response_model=VersionOut)
+@rule(Need.READ, "request", names="model")
 def resolve_alias(request: Request, name: str, alias: str) -> VersionOut:
     """The version ``alias`` points at."""
     registry = registry_of(request)
@@ -112,18 +121,21 @@ def resolve_alias(request: Request, name: str, alias: str) -> VersionOut:
 
 
 @router.put("/models/{name}/aliases/{alias}", response_model=AliasMoveOut)
+@rule(Need.WRITE, "request", names="model")
 def set_alias(request: Request, name: str, alias: str, body: AliasIn) -> AliasMoveOut:
     """Point ``alias`` at a version (no gates: see promote); the move is recorded."""
     return AliasMoveOut.of(registry_of(request).set_alias(name, alias, body.version))
 
 
 @router.delete("/models/{name}/aliases/{alias}", response_model=AliasMoveOut)
+@rule(Need.WRITE, "request", names="model")
 def delete_alias(request: Request, name: str, alias: str) -> AliasMoveOut:
     """Remove ``alias``; the removal is recorded."""
     return AliasMoveOut.of(registry_of(request).set_alias(name, alias, None))
 
 
 @router.get("/models/{name}/alias-history", response_model=list[AliasMoveOut])
+@rule(Need.READ, "request", names="model")
 def alias_history(
     request: Request, name: str, alias: str | None = Query(None, description="only this alias")
 ) -> list[AliasMoveOut]:
@@ -138,6 +150,7 @@ def alias_history(
     response_model=AliasMoveOut,
     responses={422: GATE_FAILED},
 )
+@rule(Need.WRITE, "request", names="model")
 def promote(
     request: Request, name: str, version: VersionPath, body: PromoteIn
 ) -> AliasMoveOut | Response:
@@ -155,6 +168,7 @@ def promote(
     response_class=PlainTextResponse,
     responses={200: {"content": {"text/markdown": {}, "text/html": {}}}},
 )
+@rule(Need.READ, "request", names="model")
 def card(
     request: Request,
     name: str,

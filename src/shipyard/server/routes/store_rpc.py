@@ -16,6 +16,8 @@ from fastapi import APIRouter, Header, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from shipyard.errors import InvalidArgument
+from shipyard.governance import Need
+from shipyard.server.authz import rule
 from shipyard.server.deps import client_of, idempotent
 from shipyard.store import rpc, wire
 
@@ -37,6 +39,7 @@ _RESULT = {"type": "object", "properties": {"result": {}}, "required": ["result"
     openapi_extra={"requestBody": {"content": {"application/json": {"schema": _BODY}}}},
     responses={200: {"content": {"application/json": {"schema": _RESULT}}}},
 )
+@rule(Need.READ, "rpc")
 async def store_call(
     area: str,
     method: str,

@@ -16,6 +16,8 @@ from starlette.concurrency import run_in_threadpool
 
 import shipyard
 from shipyard._names import project_name
+from shipyard.governance import Need
+from shipyard.server.authz import public, rule
 from shipyard.server.deps import client_of, idempotent
 from shipyard.server.routes.tracking_models import (
     ArtifactIn,
@@ -51,11 +53,13 @@ def _now_ms(request: Request) -> int:
 
 
 @router.get("/health", response_model=Health)
+@public
 def health() -> Health:
     return Health(version=shipyard.__version__)
 
 
 @router.post("/projects", response_model=ProjectOut, status_code=201)
+@rule(Need.WRITE, "body", names="project")
 def create_project(body: ProjectIn, request: Request) -> ProjectOut:
     description = v.check_text("project description", body.description)
     project = client_of(request).store.create_project(project_name(body.name), description)
@@ -63,11 +67,13 @@ def create_project(body: ProjectIn, request: Request) -> ProjectOut:
 
 
 @router.get("/projects", response_model=list[ProjectOut])
+@rule(Need.READ)
 def list_projects(request: Request) -> list[ProjectOut]:
     return [ProjectOut.of(p) for p in client_of(request).store.list_projects()]
 
 
 @router.get("/projects/{name}", response_model=ProjectOut)
+@rule(Need.READ, "request", names="project")
 def get_project(name: str, request: Request) -> ProjectOut:
     return ProjectOut.of(client_of(request).store.get_project(v.check_name(name, "project name")))
 
@@ -76,6 +82,7 @@ def get_project(name: str, request: Request) -> ProjectOut:
 
 
 @router.post("/runs", response_model=RunOut, status_code=201)
+@rule(Need.WRITE, "body")
 def create_run(body: RunIn, request: Request) -> RunOut:
     store = client_of(request).store
     run_id = body.id or uuid.uuid4().hex
@@ -103,11 +110,13 @@ def create_run(body: RunIn, request: Request) -> RunOut:
 
 
 @router.get("/runs/{run_id}", response_model=RunOut)
+@rule(Need.READ)
 def get_run(run_id: str, request: Request) -> RunOut:
     return RunOut.of(client_of(request).store.get_run(v.check_run_id(run_id)))
 
 
 @router.patch("/runs/{run_id}", response_model=RunOut)
+@rule(Need.WRITE)
 def update_run(run_id: str, body: RunPatch, request: Request) -> RunOut:
     store = client_of(request).store
     run = store.get_run(v.check_run_id(run_id))
@@ -123,6 +132,7 @@ def update_run(run_id: str, body: RunPatch, request: Request) -> RunOut:
 
 
 @router.delete("/runs/{run_id}", response_model=Done)
+@rule(Need.WRITE)
 def delete_run(run_id: str, request: Request) -> Done:
     store = client_of(request).store
     store.get_run(v.check_run_id(run_id))
@@ -131,6 +141,7 @@ def delete_run(run_id: str, request: Request) -> Done:
 
 
 @router.post("/runs/{run_id}/restore", response_model=Done)
+@rule(Need.WRITE)
 def restore_run(run_id: str, request: Request) -> Done:
     store = client_of(request).store
     store.get_run(v.check_run_id(run_id))
@@ -139,6 +150,7 @@ def restore_run(run_id: str, request: Request) -> Done:
 
 
 @router.post("/runs-purge", response_model=Purged)
+@rule(Need.MANAGE)
 def purge_runs(request: Request) -> Purged:
     """Remove the runs marked deleted, for good (their blobs go with ``shipyard gc``)."""
     return Purged(purged=client_of(request).store.purge_deleted_runs())
@@ -159,6 +171,7 @@ _LOG_BATCH_BODY = {
     response_model=Logged,
     openapi_extra={"requestBody": _LOG_BATCH_BODY},
 )
+@rule(Need.WRITE)
 async def log_batch(
     run_id: str,
     request: Request,
@@ -202,6 +215,7 @@ def _log_batch(request: Request, run_id: str, body: LogBatchIn, key: str | None)
 
 
 @router.get("/runs/{run_id}/metric-history", response_model=list[MetricOut])
+@rule(Need.READ)
 def metric_history(
     run_id: str, key: Annotated[str, Query(min_length=1, max_length=250)], request: Request
 ) -> list[MetricOut]:
@@ -213,6 +227,7 @@ def metric_history(
 
 
 @router.post("/runs/search", response_model=SearchOut)
+@rule(Need.READ, "body")
 def search_runs(body: SearchIn, request: Request) -> SearchOut:
     """Runs matching ``filter`` (the run filter grammar), ordered, a page at a time:
     ``next_offset`` is the offset of the next page, or null after the last one."""
@@ -230,6 +245,7 @@ def search_runs(body: SearchIn, request: Request) -> SearchOut:
 
 
 @router.post("/runs/{run_id}/artifacts", response_model=list[ArtifactOut], status_code=201)
+@rule(Need.WRITE)
 def add_artifacts(run_id: str, body: list[ArtifactIn], request: Request) -> list[ArtifactOut]:
     """Record artifacts whose blobs are stored already (``PUT /api/v1/blobs/{sha256}``)."""
     store = client_of(request).store
@@ -251,6 +267,7 @@ def add_artifacts(run_id: str, body: list[ArtifactIn], request: Request) -> list
 
 
 @router.get("/runs/{run_id}/artifacts", response_model=list[ArtifactOut])
+@rule(Need.READ)
 def list_artifacts(
     run_id: str, request: Request, prefix: Annotated[str, Query(max_length=1024)] = ""
 ) -> list[ArtifactOut]:
@@ -259,6 +276,7 @@ def list_artifacts(
 
 
 @router.get("/runs/{run_id}/artifact", response_model=ArtifactOut)
+@rule(Need.READ)
 def get_artifact(
     run_id: str, path: Annotated[str, Query(min_length=1, max_length=1024)], request: Request
 ) -> ArtifactOut:

@@ -36,6 +36,12 @@ if TYPE_CHECKING:
         FlowStore,
         TaskRecord,
     )
+    from shipyard.store.base.identity_store import (
+        IdentityStore,
+        RoleBinding,
+        TokenRecord,
+        UserRecord,
+    )
     from shipyard.store.base.model_registry import (
         UNCHECKED,
         AliasMove,
@@ -84,6 +90,7 @@ _MODULES = {
     "FiringRecord": "shipyard.store.base.event_store",
     "FlowRunRecord": "shipyard.store.base.flow_store",
     "FlowStore": "shipyard.store.base.flow_store",
+    "IdentityStore": "shipyard.store.base.identity_store",
     "Materialization": "shipyard.store.base.feature_meta",
     "Metric": "shipyard.store.base.tracking_store",
     "ModelRegistryStore": "shipyard.store.base.model_registry",
@@ -100,11 +107,14 @@ _MODULES = {
     "PredictionSegment": "shipyard.store.base.prediction_log",
     "Project": "shipyard.store.base.tracking_store",
     "RegisteredModel": "shipyard.store.base.model_registry",
+    "RoleBinding": "shipyard.store.base.identity_store",
     "RunRecord": "shipyard.store.base.tracking_store",
     "RunStatus": "shipyard.store.base.tracking_store",
     "TaskRecord": "shipyard.store.base.flow_store",
+    "TokenRecord": "shipyard.store.base.identity_store",
     "TrackingStore": "shipyard.store.base.tracking_store",
     "UNCHECKED": "shipyard.store.base.model_registry",
+    "UserRecord": "shipyard.store.base.identity_store",
 }
 
 __all__ = [
@@ -124,6 +134,7 @@ __all__ = [
     "FiringRecord",
     "FlowRunRecord",
     "FlowStore",
+    "IdentityStore",
     "Materialization",
     "Metric",
     "ModelRegistryStore",
@@ -140,10 +151,13 @@ __all__ = [
     "PredictionSegment",
     "Project",
     "RegisteredModel",
+    "RoleBinding",
     "RunRecord",
     "RunStatus",
     "TaskRecord",
+    "TokenRecord",
     "TrackingStore",
+    "UserRecord",
 ]
 
 

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from shipyard.store.base.event_store import EventStore
     from shipyard.store.base.feature_meta import FeatureMetaStore
     from shipyard.store.base.flow_store import FlowStore
+    from shipyard.store.base.identity_store import IdentityStore
     from shipyard.store.base.model_registry import ModelRegistryStore
     from shipyard.store.base.monitor_store import MonitorStore
     from shipyard.store.base.prediction_log import PredictionLogStore
@@ -127,6 +128,7 @@ class TrackingStore(Protocol):
     predictions: PredictionLogStore
     monitors: MonitorStore
     events: EventStore
+    identity: IdentityStore
 
     def create_project(self, name: str, description: str = "") -> Project: ...
     def get_project(self, name: str) -> Project: ...

@@ -24,7 +24,7 @@ from shipyard.store.sql import search
 from shipyard.store.sql.engine import Database
 from shipyard.store.sql.features import SqlFeatureMetaStore
 from shipyard.store.sql.flows import SqlFlowStore
-from shipyard.store.sql.governance_tables import audit_log  # noqa: F401  (on metadata)
+from shipyard.store.sql.identity import SqlIdentityStore
 from shipyard.store.sql.migrate import ensure_schema
 from shipyard.store.sql.monitors import SqlMonitorStore
 from shipyard.store.sql.predictions import SqlPredictionLogStore
@@ -90,6 +90,7 @@ class SqlTrackingStore:
         self.predictions = SqlPredictionLogStore(self.db)
         self.monitors = SqlMonitorStore(self.db)
         self.events = SqlEventStore(self.db)
+        self.identity = SqlIdentityStore(self.db)
 
     @property
     def uri(self) -> str:

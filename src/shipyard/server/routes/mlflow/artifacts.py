@@ -20,6 +20,8 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from shipyard.errors import NotFound
+from shipyard.governance import Need
+from shipyard.server.authz import rule
 from shipyard.server.routes.mlflow.context import Context, JsonBody
 from shipyard.server.routes.mlflow.errors import INVALID, NOT_FOUND, MlflowError, MlflowRoute
 from shipyard.store.base import ArtifactRecord
@@ -106,6 +108,7 @@ def router(ctx: Context) -> APIRouter:
     store = Artifacts(ctx)
 
     @api.get("")
+    @rule(Need.READ, "body", names="mlflow_artifact")
     def listing(body: JsonBody) -> dict[str, Any]:
         path = str(body.get("path") or "")
         try:
@@ -116,6 +119,7 @@ def router(ctx: Context) -> APIRouter:
         return {"files": files} if files else {}
 
     @api.put("/{path:path}")
+    @rule(Need.WRITE, "request", names="mlflow_artifact")
     async def upload(path: str, request: Request) -> dict[str, Any]:
         run_id, inner = locate(path)
         if not inner:
@@ -130,6 +134,7 @@ def router(ctx: Context) -> APIRouter:
         return {}
 
     @api.get("/{path:path}")
+    @rule(Need.READ, "request", names="mlflow_artifact")
     def download(path: str) -> Response:
         run_id, inner = locate(path)
         chunks = store.open(store.run_of(run_id), inner)

@@ -6,6 +6,9 @@ Shipyard's errors are mapped to the closed set of codes the MLflow client knows:
     AlreadyExists                -> RESOURCE_ALREADY_EXISTS  400
     InvalidArgument, Conflict    -> INVALID_PARAMETER_VALUE  400 (MLflow calls changing a
                                     logged param an invalid value, not a conflict)
+    Unauthenticated              -> UNAUTHENTICATED          401
+    PermissionDenied             -> PERMISSION_DENIED        403
+    TooManyRequests              -> REQUEST_LIMIT_EXCEEDED   429
     anything else                -> INTERNAL_ERROR           500
 
 A route raises ``MlflowError`` to choose the code itself (MLflow says a missing alias is
@@ -23,7 +26,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
-from shipyard.errors import AlreadyExists, Conflict, InvalidArgument, NotFound, ShipyardError
+from shipyard.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ShipyardError,
+    TooManyRequests,
+    Unauthenticated,
+)
 
 log = logging.getLogger("shipyard.server.mlflow")
 
@@ -31,7 +43,15 @@ NOT_FOUND = "RESOURCE_DOES_NOT_EXIST"
 EXISTS = "RESOURCE_ALREADY_EXISTS"
 INVALID = "INVALID_PARAMETER_VALUE"
 INTERNAL = "INTERNAL_ERROR"
-STATUS = {NOT_FOUND: 404, EXISTS: 400, INVALID: 400, INTERNAL: 500, "ENDPOINT_NOT_FOUND": 404}
+STATUS = {
+    NOT_FOUND: 404, EXISTS: 400, INVALID: 400, INTERNAL: 500, "ENDPOINT_NOT_FOUND": 404,
+    "UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403, "REQUEST_LIMIT_EXCEEDED": 429,
+}  # fmt: skip
+_BY_CLASS: tuple[tuple[type[ShipyardError], str], ...] = (
+    (Unauthenticated, "UNAUTHENTICATED"),
+    (PermissionDenied, "PERMISSION_DENIED"),
+    (TooManyRequests, "REQUEST_LIMIT_EXCEEDED"),
+)
 
 
 class MlflowError(Exception):
@@ -46,6 +66,9 @@ class MlflowError(Exception):
 def mlflow_code(exc: Exception) -> str:
     if isinstance(exc, MlflowError):
         return exc.code
+    for cls, code in _BY_CLASS:
+        if isinstance(exc, cls):
+            return code
     if isinstance(exc, NotFound):
         return NOT_FOUND
     if isinstance(exc, AlreadyExists):

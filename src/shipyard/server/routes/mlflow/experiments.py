@@ -8,6 +8,8 @@ from typing import Any
 from fastapi import APIRouter
 
 from shipyard.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from shipyard.governance import Need
+from shipyard.server.authz import rule
 from shipyard.server.routes.mlflow.context import (
     EXPERIMENT_KIND,
     Context,
@@ -89,6 +91,7 @@ def router(ctx: Context) -> APIRouter:
     )
 
     @api.post("/create")
+    @rule(Need.WRITE, "body", names="project")
     def create(body: JsonBody) -> Body:
         name = required(body, "name")
         try:
@@ -103,11 +106,13 @@ def router(ctx: Context) -> APIRouter:
         return {"experiment_id": str(project.id)}
 
     @api.get("/get")
+    @rule(Need.READ, "body")
     def get(body: JsonBody) -> Body:
         project = ctx.project(required(body, "experiment_id"))
         return {"experiment": experiment_json(ctx, project)}
 
     @api.get("/get-by-name")
+    @rule(Need.READ, "body")
     def get_by_name(body: JsonBody) -> Body:
         name = required(body, "experiment_name")
         for project in ctx.projects():
@@ -116,6 +121,7 @@ def router(ctx: Context) -> APIRouter:
         raise MlflowError(NOT_FOUND, f"Could not find experiment with name '{name}'")
 
     @api.api_route("/search", methods=["GET", "POST"])
+    @rule(Need.READ, "body")
     def search(body: JsonBody) -> Body:
         found = [experiment_json(ctx, p) for p in ctx.projects()]
         found = filter_json(found, body.get("filter") or "", _FIELDS)
@@ -127,6 +133,7 @@ def router(ctx: Context) -> APIRouter:
         return {"experiments": items, **({"next_page_token": token} if token else {})}
 
     @api.post("/set-experiment-tag")
+    @rule(Need.WRITE, "body")
     def set_tag(body: JsonBody) -> Body:
         project = ctx.project(required(body, "experiment_id"))
         key = required(body, "key")

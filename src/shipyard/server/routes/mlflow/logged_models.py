@@ -14,6 +14,8 @@ from typing import Any
 from fastapi import APIRouter
 
 from shipyard.errors import FilterSyntaxError, NotFound
+from shipyard.governance import Need
+from shipyard.server.authz import public, rule
 from shipyard.server.routes.mlflow.artifacts import model_run_id
 from shipyard.server.routes.mlflow.context import (
     MODEL_KIND,
@@ -78,6 +80,7 @@ def router(ctx: Context) -> APIRouter:
     models = LoggedModels(ctx)
 
     @api.post("")
+    @rule(Need.WRITE, "body")
     def create(body: JsonBody) -> Body:
         project = ctx.project(required(body, "experiment_id"))
         source = body.get("source_run_id") or None
@@ -107,10 +110,12 @@ def router(ctx: Context) -> APIRouter:
         return {"model": models.json(models.get(run_id))}
 
     @api.get("/{model_id}")
+    @rule(Need.READ)
     def get(model_id: str) -> Body:
         return {"model": models.json(models.get(model_id))}
 
     @api.patch("/{model_id}")
+    @rule(Need.WRITE, "body")
     def finalize(model_id: str, body: JsonBody) -> Body:
         run = models.get(model_id)
         status = str(required(body, "status"))
@@ -118,6 +123,7 @@ def router(ctx: Context) -> APIRouter:
         return {"model": models.json(models.get(model_id))}
 
     @api.patch("/{model_id}/tags")
+    @rule(Need.WRITE, "body")
     def set_tags(model_id: str, body: JsonBody) -> Body:
         run = models.get(model_id)
         tags = tag_dict(body.get("tags"))
@@ -126,11 +132,13 @@ def router(ctx: Context) -> APIRouter:
         return {}
 
     @api.delete("/{model_id}/tags/{key}")
+    @rule(Need.WRITE)
     def delete_tag(model_id: str, key: str) -> Body:
         ctx.client.delete_tag(models.get(model_id).id, key)
         return {}
 
     @api.post("/{model_id}/params")
+    @rule(Need.WRITE, "body")
     def log_params(model_id: str, body: JsonBody) -> Body:
         params = tag_dict(body.get("params"))
         if params:
@@ -138,6 +146,7 @@ def router(ctx: Context) -> APIRouter:
         return {}
 
     @api.post("/search")
+    @rule(Need.READ, "body")
     def search(body: JsonBody) -> Body:
         ids = body.get("experiment_ids") or []
         projects = [ctx.project(i).name for i in ids] or None
@@ -161,6 +170,7 @@ def server_info_router() -> APIRouter:
     api = APIRouter(route_class=MlflowRoute, include_in_schema=False)
 
     @api.get("/api/3.0/mlflow/server-info")
+    @public
     def server_info() -> Body:
         return {
             "store_type": "SqlStore",

@@ -10,6 +10,8 @@ from typing import Any
 from fastapi import APIRouter
 
 from shipyard.errors import NotFound
+from shipyard.governance import Need
+from shipyard.server.authz import rule
 from shipyard.server.routes.mlflow.context import Context, JsonBody, required
 from shipyard.server.routes.mlflow.errors import INVALID, NOT_FOUND, MlflowError, MlflowRoute
 from shipyard.server.routes.mlflow.models import version_json
@@ -40,6 +42,7 @@ def router(ctx: Context) -> APIRouter:
         }
 
     @api.patch("/registered-models/update")
+    @rule(Need.WRITE, "body", names="model")
     def update(body: JsonBody) -> Body:
         found = model(required(body, "name"))
         description = body.get("description")
@@ -47,6 +50,7 @@ def router(ctx: Context) -> APIRouter:
         return {"registered_model": summary(updated)}
 
     @api.post("/registered-models/set-tag")
+    @rule(Need.WRITE, "body", names="model")
     def set_tag(body: JsonBody) -> Body:
         found = model(required(body, "name"))
         tags = {**found.tags, str(required(body, "key")): str(body.get("value", ""))}
@@ -54,6 +58,7 @@ def router(ctx: Context) -> APIRouter:
         return {}
 
     @api.delete("/registered-models/delete-tag")
+    @rule(Need.WRITE, "body", names="model")
     def delete_tag(body: JsonBody) -> Body:
         found = model(required(body, "name"))
         key = str(required(body, "key"))
@@ -65,6 +70,7 @@ def router(ctx: Context) -> APIRouter:
         return {}
 
     @api.post("/model-versions/transition-stage")
+    @rule(Need.WRITE, "body", names="model")
     def transition(body: JsonBody) -> Body:
         found = model(required(body, "name"))
         version = int(required(body, "version"))
@@ -80,6 +86,7 @@ def router(ctx: Context) -> APIRouter:
         return {"model_version": version_json(record, found.aliases)}
 
     @api.api_route("/registered-models/get-latest-versions", methods=["GET", "POST"])
+    @rule(Need.READ, "body", names="model")
     def latest(body: JsonBody) -> Body:
         found = model(required(body, "name"))
         if not found.latest_version:
@@ -90,15 +97,18 @@ def router(ctx: Context) -> APIRouter:
     @api.patch("/model-versions/update")
     @api.post("/model-versions/set-tag")
     @api.delete("/model-versions/delete-tag")
+    @rule(Need.WRITE, "body", names="model")
     def immutable() -> Body:
         raise MlflowError(INVALID, _IMMUTABLE)
 
     @api.delete("/registered-models/delete")
     @api.delete("/model-versions/delete")
+    @rule(Need.WRITE, "body", names="model")
     def kept() -> Body:
         raise MlflowError(INVALID, _KEPT)
 
     @api.api_route("/{rest:path}", methods=["GET", "POST", "PATCH", "DELETE", "PUT"])
+    @rule(Need.READ, "any")
     def unknown(rest: str) -> Body:
         raise MlflowError(
             "ENDPOINT_NOT_FOUND", f"Shipyard does not serve MLflow's /api/2.0/mlflow/{rest}"

@@ -15,6 +15,8 @@ from fastapi import APIRouter
 
 from shipyard._names import model_name
 from shipyard.errors import NotFound
+from shipyard.governance import Need
+from shipyard.server.authz import rule
 from shipyard.server.routes.mlflow.context import Context, JsonBody, required, tag_dict, tag_list
 from shipyard.server.routes.mlflow.errors import (
     EXISTS,
@@ -106,6 +108,7 @@ def router(ctx: Context) -> APIRouter:
         return model_json(model, latest if model.latest_version else None)
 
     @api.post("/registered-models/create")
+    @rule(Need.WRITE, "body", names="model")
     def create_model(body: JsonBody) -> Body:
         name = model_name(required(body, "name"))
         try:
@@ -124,10 +127,12 @@ def router(ctx: Context) -> APIRouter:
         raise MlflowError(EXISTS, f"Registered Model (name={name}) already exists.")
 
     @api.get("/registered-models/get")
+    @rule(Need.READ, "body", names="model")
     def get_registered(body: JsonBody) -> Body:
         return {"registered_model": registered(get_model(required(body, "name")))}
 
     @api.api_route("/registered-models/search", methods=["GET", "POST"])
+    @rule(Need.READ, "body", names="model")
     def search_models(body: JsonBody) -> Body:
         text = str(body.get("filter") or "")
         found = [registered(m) for m in models_store().list_models()]
@@ -138,6 +143,7 @@ def router(ctx: Context) -> APIRouter:
         return {"registered_models": items, **({"next_page_token": token} if token else {})}
 
     @api.post("/model-versions/create")
+    @rule(Need.WRITE, "body", names="model")
     def create_version(body: JsonBody) -> Body:
         name = model_name(required(body, "name"))
         source = str(required(body, "source"))
@@ -159,17 +165,20 @@ def router(ctx: Context) -> APIRouter:
         return {"model_version": version_json(record, {})}
 
     @api.get("/model-versions/get")
+    @rule(Need.READ, "body", names="model")
     def get_model_version(body: JsonBody) -> Body:
         name = required(body, "name")
         record = get_version(name, _version_number(body))
         return {"model_version": version_json(record, get_model(name).aliases)}
 
     @api.get("/model-versions/get-download-uri")
+    @rule(Need.READ, "body", names="model")
     def download_uri(body: JsonBody) -> Body:
         record = get_version(required(body, "name"), _version_number(body))
         return {"artifact_uri": packer.download_uri(record)}
 
     @api.post("/registered-models/alias")
+    @rule(Need.WRITE, "body", names="model")
     def set_alias(body: JsonBody) -> Body:
         name = required(body, "name")
         version = _version_number(body)
@@ -181,6 +190,7 @@ def router(ctx: Context) -> APIRouter:
         return {}
 
     @api.delete("/registered-models/alias")
+    @rule(Need.WRITE, "body", names="model")
     def delete_alias(body: JsonBody) -> Body:
         name = required(body, "name")
         get_model(name)
@@ -190,6 +200,7 @@ def router(ctx: Context) -> APIRouter:
         return {}
 
     @api.get("/registered-models/alias")
+    @rule(Need.READ, "body", names="model")
     def get_by_alias(body: JsonBody) -> Body:
         name = required(body, "name")
         alias = str(required(body, "alias"))
@@ -200,6 +211,7 @@ def router(ctx: Context) -> APIRouter:
         return {"model_version": version_json(record, model.aliases)}
 
     @api.api_route("/model-versions/search", methods=["GET", "POST"])
+    @rule(Need.READ, "body", names="model")
     def search_versions(body: JsonBody) -> Body:
         found = []
         for model in models_store().list_models():

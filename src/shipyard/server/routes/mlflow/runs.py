@@ -9,6 +9,8 @@ from typing import Any
 from fastapi import APIRouter
 
 from shipyard.errors import NotFound, ShipyardError
+from shipyard.governance import Need
+from shipyard.server.authz import rule
 from shipyard.server.routes.mlflow.context import (
     HIDDEN_KINDS,
     Context,
@@ -122,6 +124,7 @@ def router(ctx: Context) -> APIRouter:
     runs = Runs(ctx)
 
     @api.post("/runs/create")
+    @rule(Need.WRITE, "body")
     def create(body: JsonBody) -> Body:
         project = ctx.project(body.get("experiment_id") or "0")
         tags = tag_dict(body.get("tags"))
@@ -153,6 +156,7 @@ def router(ctx: Context) -> APIRouter:
         return {"run": runs.json(run)}
 
     @api.post("/runs/update")
+    @rule(Need.WRITE, "body")
     def update(body: JsonBody) -> Body:
         run_id = body.get("run_id") or required(body, "run_uuid")
         run = runs.get(run_id)
@@ -173,40 +177,48 @@ def router(ctx: Context) -> APIRouter:
         return {"run_info": runs.json(runs.get(run.id))["info"]}
 
     @api.post("/runs/delete")
+    @rule(Need.WRITE, "body")
     def delete(body: JsonBody) -> Body:
         ctx.client.delete_run(runs.get(required(body, "run_id")).id)
         return {}
 
     @api.post("/runs/restore")
+    @rule(Need.WRITE, "body")
     def restore(body: JsonBody) -> Body:
         ctx.client.restore_run(runs.get(required(body, "run_id")).id)
         return {}
 
     @api.get("/runs/get")
+    @rule(Need.READ, "body")
     def get(body: JsonBody) -> Body:
         return {"run": runs.json(runs.get(body.get("run_id") or required(body, "run_uuid")))}
 
     @api.post("/runs/log-metric")
+    @rule(Need.WRITE, "body")
     def log_metric(body: JsonBody) -> Body:
         runs.log(_run_id(body), [body], None, None)  # one point: the body is the metric
         return {}
 
     @api.post("/runs/log-parameter")
+    @rule(Need.WRITE, "body")
     def log_param(body: JsonBody) -> Body:
         runs.log(_run_id(body), [], [{"key": required(body, "key"), **body}], None)
         return {}
 
     @api.post("/runs/set-tag")
+    @rule(Need.WRITE, "body")
     def set_tag(body: JsonBody) -> Body:
         runs.log(_run_id(body), [], None, [{"key": required(body, "key"), **body}])
         return {}
 
     @api.post("/runs/delete-tag")
+    @rule(Need.WRITE, "body")
     def delete_tag(body: JsonBody) -> Body:
         ctx.client.delete_tag(runs.get(required(body, "run_id")).id, required(body, "key"))
         return {}
 
     @api.post("/runs/log-batch")
+    @rule(Need.WRITE, "body")
     def log_batch(body: JsonBody) -> Body:
         for field, limit in _BATCH_LIMITS.items():
             if len(entries(body.get(field), field)) > limit:
@@ -221,11 +233,13 @@ def router(ctx: Context) -> APIRouter:
 
     @api.post("/runs/log-inputs")
     @api.post("/runs/outputs")
+    @rule(Need.WRITE, "body")
     def log_io(body: JsonBody) -> Body:
         runs.get(required(body, "run_id"))  # datasets and model outputs are not kept yet
         return {}
 
     @api.get("/metrics/get-history")
+    @rule(Need.READ, "body")
     def history(body: JsonBody) -> Body:
         run = runs.get(body.get("run_id") or required(body, "run_uuid"))
         key = required(body, "metric_key")
@@ -238,6 +252,7 @@ def router(ctx: Context) -> APIRouter:
         return {"metrics": found}
 
     @api.api_route("/runs/search", methods=["GET", "POST"])
+    @rule(Need.READ, "body")
     def search(body: JsonBody) -> Body:
         ids = body.get("experiment_ids") or []
         ids = [ids] if isinstance(ids, str) else ids

@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # the other capabilities' interfaces: their modules load when
         BlobReference,
         EventStore,
         FeatureMetaStore,
+        IdentityStore,
         Metric,
         ModelRegistryStore,
         MonitorStore,
@@ -118,6 +119,10 @@ class LiteTrackingStore:
     @property
     def events(self) -> EventStore:
         return self.full.events
+
+    @property
+    def identity(self) -> IdentityStore:
+        return self.full.identity
 
     # -- projects ---------------------------------------------------------------------
 

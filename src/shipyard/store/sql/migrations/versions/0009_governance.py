@@ -72,7 +72,9 @@ def upgrade() -> None:
         sa.Column("revoked_ms", sa.BigInteger(), nullable=True),
         sa.Column("last_used_ms", sa.BigInteger(), nullable=True),
         sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_api_tokens_user_id_users"),
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_api_tokens_user_id_users"),
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_tokens")),
@@ -88,7 +90,9 @@ def upgrade() -> None:
         sa.Column("role", sa.String(length=16), nullable=False),
         sa.Column("created_ms", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_role_bindings_user_id_users"),
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_role_bindings_user_id_users"),
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_role_bindings")),

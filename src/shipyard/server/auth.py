@@ -1,0 +1,164 @@
+"""Authentication: who is calling, from the request's API token, before any route runs.
+
+A pure ASGI middleware: it reads ``Authorization: Bearer <token>`` (or HTTP Basic with the
+token as the password, which is what MLflow's client sends with MLFLOW_TRACKING_USERNAME
+and MLFLOW_TRACKING_PASSWORD), checks it against the identity store, and puts the caller
+(a ``Principal``) in the request scope and the acting identity in ``current_actor()`` for
+the audit log. It refuses a bad token with 401 at once; whether the caller may make the
+call is the route's rule (``authz.py``). Failed sign-ins are rate-limited per source
+address: after ``FailedSignIns.limit`` failures within a window, that address gets 429
+until the window passes, good token or not.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from shipyard.errors import ShipyardError, TooManyRequests, Unauthenticated
+from shipyard.governance import authenticate
+from shipyard.store.actor import Actor, acting_as
+from shipyard.store.base.identity_store import UserRecord
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,64}")
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """``enabled``: callers must present a token (anonymous ones only read, and only with
+    ``anonymous_read``). Off: every caller may do everything, as on the embedded store."""
+
+    enabled: bool
+    anonymous_read: bool = False
+
+
+@dataclass(frozen=True)
+class Principal:
+    user: UserRecord | None  # None: no token was sent
+    roles: dict[str, str] = field(default_factory=dict)  # project -> role
+
+
+class FailedSignIns:
+    """Failed token checks per source address in a sliding window."""
+
+    def __init__(self, limit: int = 20, window_s: float = 60.0) -> None:
+        self.limit, self.window_s = limit, window_s
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, source: str, now: float) -> deque[float]:
+        times = self._failures.setdefault(source, deque())
+        while times and times[0] <= now - self.window_s:
+            times.popleft()
+        return times
+
+    def check(self, source: str) -> None:
+        with self._lock:
+            times = self._recent(source, time.monotonic())
+            if len(times) >= self.limit:
+                wait = int(times[0] + self.window_s - time.monotonic()) + 1
+                raise TooManyRequests(
+                    f"too many failed sign-ins from {source}; try again in {wait} s"
+                )
+
+    def failed(self, source: str) -> None:
+        with self._lock:
+            self._recent(source, time.monotonic()).append(time.monotonic())
+            if len(self._failures) > 100_000:  # a flood of sources: forget the quiet ones
+                for key in [k for k, v in self._failures.items() if not v][:50_000]:
+                    del self._failures[key]
+
+
+def token_of(headers: dict[bytes, bytes]) -> str | None:
+    """The API token an ``Authorization`` header carries (None: no header)."""
+    raw = headers.get(b"authorization")
+    if raw is None:
+        return None
+    scheme, _, value = raw.decode("latin-1").strip().partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip()
+    if scheme.lower() == "basic":
+        try:
+            _, _, password = base64.b64decode(value.strip()).decode("utf-8").partition(":")
+        except ValueError:
+            return ""
+        return password
+    return ""
+
+
+class Authenticate:
+    def __init__(self, app: ASGIApp, config: AuthConfig, identity: Any, clock_ms: Any) -> None:
+        self.app, self.config, self.identity, self.clock_ms = app, config, identity, clock_ms
+        self.failures = FailedSignIns()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        source = (scope.get("client") or ("unknown",))[0]
+        given = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        try:
+            principal = await self._principal(headers, source)
+        except ShipyardError as exc:
+            await _refuse(send, exc, request_id, mlflow=_is_mlflow(scope["path"]))
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        user = principal.user.name if principal.user else "anonymous"
+        with acting_as(Actor(user=user, source=source, request_id=request_id)):
+            await self.app(scope, receive, _with_request_id(send, request_id))
+
+    async def _principal(self, headers: dict[bytes, bytes], source: str) -> Principal:
+        token = token_of(headers)
+        if not self.config.enabled or token is None:
+            return Principal(None)
+        self.failures.check(source)
+        try:
+            user, _ = await run_in_threadpool(authenticate, self.identity, token, self.clock_ms())
+            roles = await run_in_threadpool(self.identity.list_roles, user.name)
+        except Unauthenticated:
+            self.failures.failed(source)
+            raise
+        return Principal(user, {r.project: r.role for r in roles})
+
+
+def _with_request_id(send: Send, request_id: str) -> Send:
+    async def sending(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            message.setdefault("headers", [])
+            message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+        await send(message)
+
+    return sending
+
+
+def _is_mlflow(path: str) -> bool:
+    return path.startswith(("/api/2.0/mlflow", "/api/3.0/mlflow", "/ajax-api/"))
+
+
+async def _refuse(send: Send, exc: ShipyardError, request_id: str, mlflow: bool) -> None:
+    """The error in Shipyard's JSON shape, or MLflow's on MLflow's routes."""
+    error = {"error_code": exc.code, "message": exc.message} if mlflow else exc.to_json()
+    if mlflow and exc.code == "TOO_MANY_REQUESTS":
+        error["error_code"] = "REQUEST_LIMIT_EXCEEDED"
+    body = orjson.dumps(error)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-request-id", request_id.encode()),
+    ]
+    if exc.http_status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="shipyard"'))
+    await send({"type": "http.response.start", "status": exc.http_status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

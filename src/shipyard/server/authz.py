@@ -1,0 +1,102 @@
+"""Authorization: every route carries a rule saying what it needs, checked before it runs.
+
+``@rule(Need.READ)`` (or ``WRITE``, ``MANAGE``, ``ADMIN``; ``public`` for health and
+server info) marks an endpoint; the app's one dependency, ``authorize``, finds the rule of
+the route a request matched and checks the caller's roles on every project the request
+touches (``scope.projects_of``). A route without a rule is refused (fail closed), and
+tests/server/test_authz_rules.py fails on any route without one.
+
+How a rule finds the projects (``Rule.scope``):
+- ``request``: path and query parameters (``project``, ``run_id``, a model ``name``...);
+- ``body``: those and the top-level fields of the JSON body (MLflow's routes, searches);
+- ``rpc``: the arguments of a store call (``/api/v1/store/{area}/{method}``), whose need
+  also follows the method (reads READ, changes WRITE, the identity area ADMIN);
+- ``any``: a role of that level on any project (content-addressed blobs: knowing the
+  hash is knowing the content).
+A request that names no project needs the role on ``*``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from fastapi import Request
+
+from shipyard.errors import PermissionDenied, Unauthenticated
+from shipyard.governance import Need, allowed, role_rank
+from shipyard.server import authz_scope
+from shipyard.server.auth import AuthConfig, Principal
+
+F = TypeVar("F", bound=Callable[..., Any])
+Scope = Literal["request", "body", "rpc", "any"]
+Names = Literal["project", "model", "monitor", "flow", "mlflow_artifact"] | None
+
+RULE_ATTRIBUTE = "__shipyard_rule__"
+
+
+@dataclass(frozen=True)
+class Rule:
+    need: Need | None  # None: public
+    scope: Scope = "request"
+    names: Names = None  # what a bare ``name`` parameter names
+
+
+def rule(need: Need | None, scope: Scope = "request", names: Names = None) -> Callable[[F], F]:
+    def mark(fn: F) -> F:
+        setattr(fn, RULE_ATTRIBUTE, Rule(need, scope, names))
+        return fn
+
+    return mark
+
+
+public = rule(None)
+
+
+def rule_of(endpoint: Any) -> Rule | None:
+    return getattr(endpoint, RULE_ATTRIBUTE, None)
+
+
+async def authorize(request: Request) -> None:
+    """The app-wide dependency: refuse the call unless the caller's roles allow it."""
+    config: AuthConfig = request.app.state.auth
+    if not config.enabled:
+        return
+    found = rule_of(request.scope.get("endpoint"))
+    if found is None:
+        raise PermissionDenied(f"{request.url.path} has no authorization rule; refused")
+    if found.need is None:
+        return
+    need = found.need
+    if found.scope == "rpc":
+        need = authz_scope.rpc_need(request.path_params["area"], request.path_params["method"])
+    principal: Principal = request.scope["state"]["principal"]
+    user = principal.user
+    if user is None:
+        if need is Need.READ and config.anonymous_read:
+            return
+        raise Unauthenticated(
+            "this server needs an API token: set SHIPYARD_TOKEN (or send "
+            "'Authorization: Bearer <token>'); an admin makes one with `shipyard tokens create`"
+        )
+    if found.scope == "any":
+        if user.is_admin or any(role_rank(r) >= need for r in principal.roles.values()):
+            return
+        projects: set[str] = {"any project"}
+    else:
+        projects = await authz_scope.projects_of(request, found)
+        if allowed(user, principal.roles, need, projects):
+            return
+    what = ", ".join(sorted(projects)) or "*"
+    raise PermissionDenied(
+        f"user {user.name!r} may not {need.name.lower()} on {what}: "
+        f"their roles are {_listing(principal.roles)}"
+    )
+
+
+def _listing(roles: dict[str, str]) -> str:
+    return ", ".join(f"{role} on {project}" for project, role in sorted(roles.items())) or "none"
+
+
+__all__ = ["AuthConfig", "Need", "Rule", "authorize", "public", "rule", "rule_of"]
