@@ -56,7 +56,7 @@ def serve(env: dict[str, str], port: int, *args: str) -> tuple[subprocess.Popen[
         raise AssertionError("the server did not answer")
     lines = []
     assert process.stdout is not None
-    while len(lines) < 4:
+    while len(lines) < 5:  # store, blobs, online store, auth, listening
         lines.append(process.stdout.readline())
     return process, "".join(lines)
 
@@ -93,6 +93,7 @@ def test_two_workers_serve_one_sqlite_store(tmp_path):
         assert f"store: sqlite:///{tmp_path / 'home' / 'shipyard.db'}" in printed
         assert f"online store: sqlite:///{tmp_path / 'home' / 'online.db'}" in printed
         assert f"listening on http://127.0.0.1:{port} (2 worker(s))" in printed
+        assert "auth: off (loopback only" in printed
         use_both_workers(f"http://127.0.0.1:{port}")
     finally:
         stop(process)
@@ -109,5 +110,27 @@ def test_a_postgresql_store_is_printed_without_its_password(postgres_database, t
     try:
         assert "s3cret-pw" not in printed and "***" in printed
         use_both_workers(f"http://127.0.0.1:{port}")
+    finally:
+        stop(process)
+
+
+@pytest.mark.slow
+def test_auth_on_reaches_every_worker(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("SHIPYARD_HOME", str(home))
+    from shipyard import governance
+
+    governance.create_user("ana")
+    governance.grant_role("ana", "*", "editor")
+    secret, _ = governance.create_token("ana")
+    port = free_port()
+    process, printed = serve({"SHIPYARD_HOME": str(home)}, port, "--workers", "2", "--auth", "on")
+    try:
+        assert "auth: on, API tokens required" in printed
+        url = f"http://127.0.0.1:{port}/api/v1/projects"
+        for _ in range(6):  # answered by either worker: each refuses, each lets ana in
+            assert httpx.get(url).status_code == 401
+            ok = httpx.get(url, headers={"Authorization": f"Bearer {secret}"})
+            assert ok.status_code == 200
     finally:
         stop(process)

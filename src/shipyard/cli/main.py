@@ -7,6 +7,7 @@ import sys
 import click
 
 from shipyard.cli import (
+    access,
     alerts,
     config_cmd,
     db,
@@ -54,6 +55,9 @@ for command in (
     db.db,
     gc.gc,
     doctor.doctor,
+    access.users,
+    access.tokens,
+    access.roles,
     quickstart.quickstart,
 ):
     cli.add_command(command)

@@ -91,7 +91,11 @@ def _add_fields(values: dict[str, list[Any]], fields: dict[str, Any]) -> None:
     for key, value in fields.items():
         for item in value if isinstance(value, (list, tuple)) else [value]:
             if dataclasses.is_dataclass(item) or isinstance(item, dict):
-                record = item if isinstance(item, dict) else vars(item)
+                record = (
+                    item
+                    if isinstance(item, dict)
+                    else {f.name: getattr(item, f.name) for f in dataclasses.fields(item)}
+                )
                 for sub in ("project", "run_id", "model", "prediction_id"):
                     if isinstance(record.get(sub), str):
                         values.setdefault(sub, []).append(record[sub])

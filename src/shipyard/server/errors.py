@@ -65,7 +65,10 @@ def status_of(exc: ShipyardError) -> int:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ShipyardError)
     async def shipyard_error(_: Request, exc: ShipyardError) -> Response:
-        return json_error(exc.code, exc.message, status_of(exc))
+        answer = json_error(exc.code, exc.message, status_of(exc))
+        if answer.status_code == 401:
+            answer.headers["www-authenticate"] = 'Bearer realm="shipyard"'
+        return answer
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> Response:

@@ -1,14 +1,15 @@
 """Who is acting: the identity every audit entry records.
 
 The server sets it per request (the authenticated user, the client's address and the
-request id) with ``acting_as``; everywhere else it is the operating-system user of this
-process, with source ``local``. A ContextVar, so concurrent requests in one worker never
+request id) with ``acting_as``; everywhere else it is SHIPYARD_USER or the operating-system user of
+this process, with source ``local``. A ContextVar, so concurrent requests in one worker never
 see each other's actor.
 """
 
 from __future__ import annotations
 
 import getpass
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -27,16 +28,22 @@ _current: ContextVar[Actor | None] = ContextVar("shipyard_actor", default=None)
 
 
 @cache
-def _local_actor() -> Actor:
+def _os_user() -> str:
     try:
-        name = getpass.getuser()
+        return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry (some containers)
-        name = "unknown"
+        return "unknown"
+
+
+@cache
+def _local(name: str) -> Actor:
     return Actor(user=f"local:{name}", source="local")
 
 
 def current_actor() -> Actor:
-    return _current.get() or _local_actor()
+    """The server's caller, or ``local:`` + SHIPYARD_USER (else the OS user): a name this
+    process claims, which the ``local:`` prefix keeps apart from users a server checked."""
+    return _current.get() or _local(os.environ.get("SHIPYARD_USER") or _os_user())
 
 
 @contextmanager

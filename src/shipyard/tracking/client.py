@@ -6,6 +6,7 @@ A client opens its stores lazily, so constructing one is free.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -17,7 +18,7 @@ from typing import Any
 from shipyard._clock import Clock
 from shipyard._names import INT64_MAX, INT64_MIN, PROJECT_RULE, project_name
 from shipyard.config import Settings, load_settings
-from shipyard.errors import InvalidArgument, NotFound
+from shipyard.errors import InvalidArgument, NotFound, PermissionDenied
 from shipyard.session import MetricWriter, Session, current_session
 from shipyard.store import (
     ArtifactRecord,
@@ -245,7 +246,9 @@ class Client:
         now = self._now_ms()
         if now - self._last_reap_ms > self.settings.heartbeat_interval * 1000:
             self._last_reap_ms = now
-            self.reap_dead_runs()
+            # housekeeping across every project: on a server, maybe not this user's to do
+            with contextlib.suppress(PermissionDenied):
+                self.reap_dead_runs()
 
     # -- params, tags, metrics --------------------------------------------------------
 

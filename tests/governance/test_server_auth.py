@@ -1,0 +1,203 @@
+"""Identity and access on a live server on loopback with auth on, through the client API
+a user runs (SHIPYARD_URI + SHIPYARD_TOKEN), on SQLite and PostgreSQL backing stores."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+import shipyard
+from shipyard import governance
+from shipyard.errors import PermissionDenied, Unauthenticated
+from shipyard.server import create_app
+from shipyard.server.auth import AuthConfig
+from shipyard.server.run import ServerThread
+from shipyard.tracking import Client
+from tests.conftest import _truncate_all
+
+
+@dataclass
+class Secured:
+    url: str
+    store_uri: str
+    root: str
+    viewer: str
+    editor: str
+    outsider: str
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
+def secured(
+    request: pytest.FixtureRequest, shipyard_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Secured]:
+    """A server with auth on; root (server admin), vic (viewer on churn), eddie (editor on
+    every project) and otto (viewer on another project), each with a token."""
+    if request.param == "sqlite":
+        uri = f"sqlite:///{shipyard_home.parent / 'server' / 'shipyard.db'}"
+    else:
+        uri = request.getfixturevalue("postgres_database")
+    monkeypatch.setenv("SHIPYARD_URI", uri)  # the admin sets up users on the store itself
+    tokens = {}
+    for name, project, role in [
+        ("root", None, None),
+        ("vic", "churn", "viewer"),
+        ("eddie", "*", "editor"),
+        ("otto", "fraud", "viewer"),
+    ]:
+        governance.create_user(name, admin=name == "root")
+        if role:
+            governance.grant_role(name, project, role)
+        tokens[name], _ = governance.create_token(name)
+    backing = Client(uri=uri, artifact_uri=str(shipyard_home / "blobs"))
+    server = ServerThread(create_app(backing, AuthConfig(enabled=True))).start()
+    monkeypatch.setenv("SHIPYARD_URI", server.url)
+    yield Secured(server.url, uri, tokens["root"], tokens["vic"], tokens["eddie"], tokens["otto"])
+    server.stop()
+    backing.close()
+    if request.param == "postgresql":
+        _truncate_all(uri)
+
+
+def as_user(monkeypatch: pytest.MonkeyPatch, token: str | None) -> None:
+    if token is None:
+        monkeypatch.delenv("SHIPYARD_TOKEN", raising=False)
+    else:
+        monkeypatch.setenv("SHIPYARD_TOKEN", token)
+
+
+def _editor_run(monkeypatch: pytest.MonkeyPatch, secured: Secured) -> str:
+    as_user(monkeypatch, secured.editor)
+    with shipyard.start_run(project="churn", run_name="baseline") as run:
+        shipyard.log_param("depth", 3)
+        shipyard.log_metric("auc", 0.91)
+    return run.info.id
+
+
+def test_a_viewer_reads_and_cannot_write(secured: Secured, monkeypatch: pytest.MonkeyPatch):
+    run_id = _editor_run(monkeypatch, secured)
+    as_user(monkeypatch, secured.viewer)
+    client = Client()
+    run = client.get_run(run_id)
+    assert (run.params["depth"], run.metrics["auc"]) == ("3", 0.91)
+    with pytest.raises(PermissionDenied, match="may not write on churn"):
+        client.set_tag(run_id, "owner", "vic")
+    with pytest.raises(PermissionDenied):
+        shipyard.start_run(project="churn")
+    as_user(monkeypatch, secured.editor)
+    assert "owner" not in Client().get_run(run_id).tags  # nothing changed
+    assert len(Client().search_runs("churn")) == 1  # nothing created
+
+
+def test_a_viewer_of_another_project_cannot_read(secured, monkeypatch):
+    run_id = _editor_run(monkeypatch, secured)
+    as_user(monkeypatch, secured.outsider)
+    with pytest.raises(PermissionDenied, match="may not read on churn"):
+        Client().get_run(run_id)
+
+
+def test_an_editor_cannot_administer(secured, monkeypatch, cli):
+    as_user(monkeypatch, secured.editor)
+    with pytest.raises(PermissionDenied, match="may not admin"):
+        governance.create_user("mallory", admin=True)
+    code, out, err = cli("users", "ls")
+    assert code == 1 and err.count("\n") == 1 and "may not admin" in err
+    code, _, err = cli("roles", "grant", "eddie", "admin", "--project", "churn")
+    assert code == 1 and "may not admin" in err
+    as_user(monkeypatch, secured.root)
+    code, out, _ = cli("roles", "ls", "--user", "eddie", "--json")
+    assert code == 0 and '"role": "editor"' in out and '"admin"' not in out
+
+
+def test_a_server_admin_manages_users_through_the_server(secured, monkeypatch, cli):
+    as_user(monkeypatch, secured.root)
+    assert cli("users", "create", "ci-bot", "--service")[0] == 0
+    assert cli("roles", "grant", "ci-bot", "editor", "--project", "churn")[0] == 0
+    code, out, _ = cli("tokens", "create", "--user", "ci-bot", "--name", "ci")
+    assert code == 0
+    secret = out.strip().splitlines()[-1]
+    as_user(monkeypatch, secret)
+    with shipyard.start_run(project="churn") as run:
+        shipyard.log_metric("loss", 0.5)
+    assert Client().get_run(run.info.id).metrics["loss"] == 0.5
+
+
+def test_revoked_expired_and_disabled_tokens_are_refused(secured, monkeypatch):
+    as_user(monkeypatch, secured.root)
+    secret, record = governance.create_token("vic", "laptop")
+    short, _ = governance.create_token("vic", "short", expires_in_days=1e-6)  # 86 ms
+    as_user(monkeypatch, secret)
+    assert Client().search_runs("churn") == []  # the token works
+    as_user(monkeypatch, secured.root)
+    governance.revoke_token(record.id)
+    as_user(monkeypatch, secret)
+    with pytest.raises(Unauthenticated, match="unknown, expired or revoked"):
+        Client().get_run("0" * 32)
+    import time
+
+    time.sleep(0.2)
+    as_user(monkeypatch, short)
+    with pytest.raises(Unauthenticated):
+        Client().get_run("0" * 32)
+    as_user(monkeypatch, secured.root)
+    Client().store.identity.set_user_disabled("vic", True, 0)
+    as_user(monkeypatch, secured.viewer)
+    with pytest.raises(Unauthenticated):
+        Client().get_run("0" * 32)
+
+
+def test_every_denial_is_a_json_4xx(secured, monkeypatch):
+    run_id = _editor_run(monkeypatch, secured)
+    with httpx.Client(base_url=secured.url) as http:
+        anonymous = http.get(f"/api/v1/runs/{run_id}")
+        assert anonymous.status_code == 401
+        assert anonymous.json()["error"]["code"] == "UNAUTHENTICATED"
+        assert anonymous.headers["www-authenticate"].startswith("Bearer")
+        bad = http.get(f"/api/v1/runs/{run_id}", headers={"Authorization": "Bearer shy_nope"})
+        assert (bad.status_code, bad.json()["error"]["code"]) == (401, "UNAUTHENTICATED")
+        viewer = {"Authorization": f"Bearer {secured.viewer}"}
+        denied = http.patch(f"/api/v1/runs/{run_id}", json={"name": "x"}, headers=viewer)
+        assert (denied.status_code, denied.json()["error"]["code"]) == (403, "PERMISSION_DENIED")
+        mlflow = http.post(
+            "/api/2.0/mlflow/runs/update", json={"run_id": run_id, "run_name": "x"}, headers=viewer
+        )
+        assert mlflow.status_code == 403 and mlflow.json()["error_code"] == "PERMISSION_DENIED"
+        mlflow_anonymous = http.get("/api/2.0/mlflow/experiments/search")
+        assert mlflow_anonymous.status_code == 401
+        assert mlflow_anonymous.json()["error_code"] == "UNAUTHENTICATED"
+        assert http.get("/api/v1/health").status_code == 200  # public
+
+
+def test_mutations_through_the_server_are_audited_as_the_caller(secured, monkeypatch):
+    with httpx.Client(base_url=secured.url) as http:
+        answer = http.post(
+            "/api/v1/store/identity/grant_role",
+            json={"args": ["otto", "churn", "viewer", 1]},
+            headers={"Authorization": f"Bearer {secured.root}", "X-Request-ID": "req-42"},
+        )
+    assert answer.status_code == 200 and answer.headers["x-request-id"] == "req-42"
+    engine = sa.create_engine(secured.store_uri)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT actor, action, object, source, request_id FROM audit_log "
+                    "WHERE request_id = 'req-42'")
+        ).all()  # fmt: skip
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [("root", "role.grant", "user:otto", "127.0.0.1", "req-42")]
+
+
+def test_failed_sign_ins_are_rate_limited_per_source(secured):
+    with httpx.Client(base_url=secured.url) as http:
+        codes = [
+            http.get("/api/v1/projects", headers={"Authorization": f"Bearer shy_guess{i}"})
+            for i in range(25)
+        ]
+        assert [c.status_code for c in codes[:20]] == [401] * 20
+        assert codes[-1].status_code == 429
+        assert codes[-1].json()["error"]["code"] == "TOO_MANY_REQUESTS"
+        good = http.get("/api/v1/projects", headers={"Authorization": f"Bearer {secured.root}"})
+        assert good.status_code == 429  # the source waits, whatever it sends
