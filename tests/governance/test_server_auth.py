@@ -201,3 +201,27 @@ def test_failed_sign_ins_are_rate_limited_per_source(secured):
         assert codes[-1].json()["error"]["code"] == "TOO_MANY_REQUESTS"
         good = http.get("/api/v1/projects", headers={"Authorization": f"Bearer {secured.root}"})
         assert good.status_code == 429  # the source waits, whatever it sends
+
+
+def test_models_and_their_files_load_only_for_users_who_may_read_them(secured, monkeypatch):
+    """A model's pickle is code: a user without read rights on its project gets neither
+    the version nor its bytes."""
+    from sklearn.linear_model import LogisticRegression
+
+    from shipyard.registry import load_model, register_model
+
+    run_id = _editor_run(monkeypatch, secured)
+    model = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+    version = register_model("churn-model", model, run_id=run_id)
+    blob = version.record.blob_hash
+    as_user(monkeypatch, secured.outsider)
+    with pytest.raises(PermissionDenied, match="may not read on churn"):
+        load_model(f"models:/churn-model/{version.version}")
+    with httpx.Client(base_url=secured.url) as http:
+        outsider = {"Authorization": f"Bearer {secured.outsider}"}
+        assert http.get(f"/api/v1/blobs/{blob}", headers=outsider).status_code == 403
+        viewer = {"Authorization": f"Bearer {secured.viewer}"}
+        assert http.get(f"/api/v1/blobs/{blob}", headers=viewer).status_code == 200
+    as_user(monkeypatch, secured.viewer)
+    loaded = load_model(f"models:/churn-model/{version.version}")
+    assert list(loaded.predict([[3.0]])) == [1]

@@ -11,8 +11,11 @@ How a rule finds the projects (``Rule.scope``):
 - ``body``: those and the top-level fields of the JSON body (MLflow's routes, searches);
 - ``rpc``: the arguments of a store call (``/api/v1/store/{area}/{method}``), whose need
   also follows the method (reads READ, changes WRITE, the identity area ADMIN);
-- ``any``: a role of that level on any project (content-addressed blobs: knowing the
-  hash is knowing the content).
+- ``blob``: a blob (``{sha256}``) is read by whoever may read one of the projects whose
+  runs, models, datasets or feature definitions name it; a blob nothing names yet (just
+  uploaded) by anyone with a role on some project;
+- ``any``: a role of that level on any project (uploads: content-addressed, so writing a
+  blob changes nothing until something names it).
 A request that names no project needs the role on ``*``.
 """
 
@@ -30,7 +33,7 @@ from shipyard.server import authz_scope
 from shipyard.server.auth import AuthConfig, Principal
 
 F = TypeVar("F", bound=Callable[..., Any])
-Scope = Literal["request", "body", "rpc", "any"]
+Scope = Literal["request", "body", "rpc", "any", "blob"]
 Names = Literal["project", "model", "monitor", "flow", "mlflow_artifact"] | None
 
 RULE_ATTRIBUTE = "__shipyard_rule__"
@@ -80,10 +83,16 @@ async def authorize(request: Request) -> None:
             "this server needs an API token: set SHIPYARD_TOKEN (or send "
             "'Authorization: Bearer <token>'); an admin makes one with `shipyard tokens create`"
         )
-    if found.scope == "any":
+    if found.scope == "blob":
+        owners = await authz_scope.blob_projects(request)
+        if any(allowed(user, principal.roles, need, [p]) for p in owners):
+            return
+    if found.scope == "any" or (found.scope == "blob" and not owners):
         if user.is_admin or any(role_rank(r) >= need for r in principal.roles.values()):
             return
         projects: set[str] = {"any project"}
+    elif found.scope == "blob":
+        projects = owners
     else:
         projects = await authz_scope.projects_of(request, found)
         if allowed(user, principal.roles, need, projects):

@@ -64,6 +64,12 @@ async def projects_of(request: Request, found: Rule) -> set[str]:
     return await run_in_threadpool(_resolve, store, values, names, settings_project)
 
 
+async def blob_projects(request: Request) -> set[str]:
+    store: TrackingStore = request.app.state.client.store
+    digest = str(request.path_params.get("sha256", ""))
+    return await run_in_threadpool(store.blob_projects, digest)
+
+
 async def _json_object(request: Request) -> dict[str, Any]:
     if "json" not in request.headers.get("content-type", "json"):
         return {}

@@ -225,5 +225,9 @@ class RestStore:
         result: list[BlobReference] = self._call("blob_references")
         return result
 
+    def blob_projects(self, blob_hash: str) -> set[str]:
+        result: set[str] = self._call("blob_projects", blob_hash)
+        return result
+
     def close(self) -> None:
         self.http.close()

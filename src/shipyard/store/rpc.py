@@ -45,6 +45,7 @@ _READ_PREFIXES = (
     "referenced",
     "blobs_in_use",
     "blob_references",
+    "blob_projects",
     "latest",
     "feature_object_history",
     "materializations",

@@ -93,7 +93,7 @@ async def put_blob(sha256: str, request: Request) -> BlobOut:
 
 
 @router.head("/blobs/{sha256}")
-@rule(Need.READ, "any")
+@rule(Need.READ, "any")  # existence only: a client checks before uploading
 def head_blob(sha256: str, request: Request) -> Response:
     size = _blobs(request).size(check_hash(sha256))
     return Response(headers={"content-length": str(size), "accept-ranges": "bytes"})
@@ -104,7 +104,7 @@ def head_blob(sha256: str, request: Request) -> Response:
     response_class=StreamingResponse,
     responses={200: {"content": {"application/octet-stream": {}}}, 206: {}},
 )
-@rule(Need.READ, "any")
+@rule(Need.READ, "blob")
 def get_blob(sha256: str, request: Request) -> Response:
     """The blob's bytes; with ``Range: bytes=START-[END]`` only those (206)."""
     blobs = _blobs(request)

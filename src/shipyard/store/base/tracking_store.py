@@ -172,4 +172,9 @@ class TrackingStore(Protocol):
         """Every blob the store names and where (deleted runs included), in one read."""
         ...
 
+    def blob_projects(self, blob_hash: str) -> set[str]:
+        """The projects whose runs, tasks, model versions, datasets or feature definitions
+        name the blob (who may read it on a server with auth on)."""
+        ...
+
     def close(self) -> None: ...

@@ -441,6 +441,33 @@ class SqlTrackingStore:
 
     # -- helpers ----------------------------------------------------------------------
 
+    def blob_projects(self, blob_hash: str) -> set[str]:
+        from shipyard.store.sql.feature_tables import datasets, feature_object_blobs
+        from shipyard.store.sql.feature_tables import feature_objects as fo
+        from shipyard.store.sql.registry_tables import model_versions as mv
+
+        run_project = select(projects.c.name).join(runs, runs.c.project_id == projects.c.id)
+        queries = [
+            run_project.join(artifacts, artifacts.c.run_id == runs.c.id).where(
+                artifacts.c.blob_hash == blob_hash
+            ),
+            run_project.where(runs.c.environment_hash == blob_hash),
+            run_project.join(tasks, tasks.c.run_id == runs.c.id).where(
+                (tasks.c.stdout_hash == blob_hash) | (tasks.c.stderr_hash == blob_hash)
+            ),
+            run_project.join(mv, mv.c.run_id == runs.c.id).where(
+                (mv.c.blob_hash == blob_hash) | (mv.c.profile_hash == blob_hash)
+            ),
+            select(projects.c.name)
+            .join(datasets, datasets.c.project_id == projects.c.id)
+            .where(datasets.c.blob_hash == blob_hash),
+            select(projects.c.name)
+            .join(fo, fo.c.project_id == projects.c.id)
+            .join(feature_object_blobs, feature_object_blobs.c.object_id == fo.c.id)
+            .where(feature_object_blobs.c.blob_hash == blob_hash),
+        ]
+        return self.db.read(lambda c: {name for q in queries for name in c.execute(q).scalars()})
+
     def _require_run(self, conn: Connection, run_id: str) -> None:
         row = conn.execute(select(runs.c.status).where(runs.c.id == run_id)).first()
         if row is None:
