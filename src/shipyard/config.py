@@ -109,6 +109,34 @@ SETTINGS: tuple[Setting, ...] = (
         lambda _: False,
     ),
     Setting(
+        "server_data_roots",
+        "folders or URL prefixes (comma-separated) a `shipyard server` may read feature "
+        "sources from when a request names them; empty: none",
+        _urls,
+        lambda _: (),
+    ),
+    Setting(
+        "server_sql_sources",
+        "let a `shipyard server` run the SQL of feature sources (DuckDB can read any file "
+        "the server can); off by default",
+        _flag,
+        lambda _: False,
+    ),
+    Setting(
+        "server_trusts_code",
+        "let a `shipyard server` unpickle Python code clients stored (feature "
+        "transformations, on-demand functions); off by default",
+        _flag,
+        lambda _: False,
+    ),
+    Setting(
+        "server_webhooks",
+        "URL prefixes (comma-separated) a `shipyard server` may send monitors' alerts to, "
+        "besides alert_webhooks; empty: only alert_webhooks",
+        _urls,
+        lambda _: (),
+    ),
+    Setting(
         "artifact_uri",
         "blob store root: a folder or any fsspec URL (s3://bucket/prefix)",
         str,

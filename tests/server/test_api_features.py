@@ -28,6 +28,12 @@ from tests.server._inprocess import TestClient, inprocess_api  # noqa: F401  (fi
 BASE = pd.Timestamp("2024-01-01", tz="UTC")
 
 
+@pytest.fixture(autouse=True)
+def _server_reads_tmp(shipyard_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server reads feature data only under its data roots: here, the test's folder."""
+    monkeypatch.setenv("SHIPYARD_SERVER_DATA_ROOTS", str(tmp_path))
+
+
 @pytest.fixture
 def fs(shipyard_client: Client, tmp_path: Path) -> Iterator[FeatureStore]:
     rows = 60

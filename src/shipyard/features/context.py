@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shipyard.errors import InvalidFeature
 from shipyard.features import offline
 from shipyard.features._sql import MEMORY_SETTING, MemoryLimit
 from shipyard.features.applied import Definitions, rebuild
@@ -69,12 +70,17 @@ class FeatureContext:
     open_blobs: Callable[[], BlobStore]
     open_online: Callable[[], OnlineStore]
     tag_run: Callable[[str, str, Any], None]  # (run id, key, value), on the store's client
+    trust_code: bool = True  # False on a server: never unpickle what a client stored
     _applied: _AppliedCache = field(default_factory=_AppliedCache, repr=False)
     _offline: _Offline = field(default_factory=_Offline, repr=False)
 
     @classmethod
     def for_client(
-        cls, project: str, client: Client, open_online: Callable[[], OnlineStore]
+        cls,
+        project: str,
+        client: Client,
+        open_online: Callable[[], OnlineStore],
+        trust_code: bool = True,
     ) -> FeatureContext:
         return cls(
             project=project,
@@ -84,6 +90,7 @@ class FeatureContext:
             open_blobs=lambda: client.blobs,
             open_online=open_online,
             tag_run=client.set_tag,
+            trust_code=trust_code,
         )
 
     # -- stores -----------------------------------------------------------------------
@@ -102,6 +109,14 @@ class FeatureContext:
 
     def load_blob(self, ref: dict[str, Any]) -> Any:
         from shipyard.store.objects import load_object
+
+        if not self.trust_code and ref["serializer"] == "pickle":
+            raise InvalidFeature(
+                "a definition of this project holds Python code (a pickled transformation "
+                "or function) that a client stored; this server runs no client code: use "
+                "it from the Python API where it was applied, or have the server's admin "
+                "set SHIPYARD_SERVER_TRUSTS_CODE=true"
+            )
 
         return load_object(self.blobs, ref["hash"], ref["serializer"])
 

@@ -60,12 +60,15 @@ class FeatureStore:
         *,
         client: Client | None = None,
         online_uri: str | None = None,
+        trust_code: bool = True,
     ) -> None:
         self.client = client or Client()
         self.project = self.client.project_for_new_work(project or self.client.settings.project)
         self._online = LazyOnlineStore(online_uri or self.client.settings.online_uri, self.project)
         self._plans = OnlinePlans()
-        self.context = FeatureContext.for_client(self.project, self.client, self._online)
+        self.context = FeatureContext.for_client(
+            self.project, self.client, self._online, trust_code
+        )
         self.catalog = Catalog(self.context)
 
     # -- plumbing ---------------------------------------------------------------------

@@ -8,7 +8,7 @@ becomes that monitor's result with status ``error``; the run goes on with the ot
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from shipyard._clock import from_millis, to_millis
@@ -68,10 +68,12 @@ def run_monitors(
     model: str | None = None,
     client: Client | None = None,
     webhooks: Sequence[str] | None = None,
+    own_webhooks: Callable[[str], bool] | None = None,
 ) -> list[MonitorResultRecord]:
     """Evaluate monitors once and store their results: the ``declared`` ones (applied
     first), else every stored monitor (of ``model``). Alerts go to each monitor's webhooks
-    and to ``webhooks`` (default: the ``alert_webhooks`` setting)."""
+    (those ``own_webhooks`` allows, when given: a server sends only where its admin
+    allowed) and to ``webhooks`` (default: the ``alert_webhooks`` setting)."""
     from shipyard.monitoring.alerts import update_alert
 
     client = client or Client()
@@ -88,7 +90,8 @@ def run_monitors(
     windows: dict[tuple[str, int, int], pd.DataFrame] = {}
     for monitor, record in pairs:
         result = evaluate_monitor(client, monitor, record, now_ms=now_ms, windows=windows)
-        update_alert(client, monitor, record, result, (*monitor.webhooks, *shared))
+        own = [w for w in monitor.webhooks if own_webhooks is None or own_webhooks(w)]
+        update_alert(client, monitor, record, result, (*own, *shared))
         results.append(result)
     return results
 

@@ -7,7 +7,7 @@ otherwise take these paths.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime
@@ -20,6 +20,7 @@ from shipyard.errors import InvalidArgument
 from shipyard.features import FeatureStore
 from shipyard.governance import Need
 from shipyard.server.authz import rule
+from shipyard.server.confinement import check_sources
 from shipyard.server.deps import client_of
 
 router = APIRouter(tags=["features"])  # paths under the including router's /api/v1
@@ -27,10 +28,23 @@ router = APIRouter(tags=["features"])  # paths under the including router's /api
 ProjectQuery = Query(None, description="feature project (default: the server's setting)")
 
 
+def server_feature_store(request: Request, project: str | None) -> FeatureStore:
+    client = client_of(request)
+    return FeatureStore(project, client=client, trust_code=client.settings.server_trusts_code)
+
+
+def confined(fs: FeatureStore, objects: Iterable[Any] = ()) -> None:
+    """Refuse before reading data unless every source involved is one this server may
+    read (``shipyard.server.confinement``)."""
+    applied = fs.definitions(refresh=True).sources.values()
+    check_sources([*applied, *objects], fs.client.settings)
+
+
 @contextmanager
 def feature_store(request: Request, project: str | None) -> Iterator[FeatureStore]:
-    """The project's feature store over the server's client, closed after the request."""
-    fs = FeatureStore(project, client=client_of(request))
+    """The project's feature store over the server's client, closed after the request;
+    it unpickles no code a client stored unless the server's admin allowed it."""
+    fs = server_feature_store(request, project)
     try:
         yield fs
     finally:
@@ -133,6 +147,7 @@ def materialize(request: Request, body: MaterializeIn) -> MaterializeOut:
         if moment is not None and moment.tzinfo is None:
             raise InvalidArgument(f"{name}: give the time with an offset (2024-01-31T12:00Z)")
     with feature_store(request, body.project) as fs:
+        confined(fs)
         if body.start is None:
             rows = fs.materialize_incremental(body.end, body.views)
         else:

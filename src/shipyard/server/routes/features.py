@@ -22,7 +22,12 @@ from shipyard.governance import Need
 from shipyard.server.authz import rule
 from shipyard.server.deps import client_of
 from shipyard.server.routes import _features_catalog
-from shipyard.server.routes._features_catalog import ProjectQuery, feature_store
+from shipyard.server.routes._features_catalog import (
+    ProjectQuery,
+    confined,
+    feature_store,
+    server_feature_store,
+)
 from shipyard.server.routes._models_features import (
     ApplyIn,
     ChangeOut,
@@ -177,6 +182,7 @@ def plan(request: Request, body: DefinitionsIn) -> PlanOut:
     """What applying these definitions would change (nothing is recorded)."""
     with feature_store(request, body.project) as fs:
         objects = build_definitions(body, fs.definitions(refresh=True))
+        confined(fs, objects)
         return _plan(fs.plan(objects), applied=False)
 
 
@@ -187,6 +193,7 @@ def apply(request: Request, body: ApplyIn) -> PlanOut:
     checked against their data first)."""
     with feature_store(request, body.project) as fs:
         objects = build_definitions(body, fs.definitions(refresh=True))
+        confined(fs, objects)
         return _plan(fs.apply(objects, allow_breaking=body.allow_breaking), applied=True)
 
 
@@ -214,8 +221,9 @@ def online_features(request: Request, body: OnlineIn) -> OnlineOut:
 def training_set(request: Request, body: TrainingSetIn) -> StreamingResponse:
     """Point-in-time correct features for each entity row, streamed back as Parquet."""
     frame = _entity_frame(body)
-    fs = FeatureStore(body.project, client=client_of(request))
+    fs = server_feature_store(request, body.project)
     try:
+        confined(fs)
         job = fs.get_training_set(
             frame,
             body.features,

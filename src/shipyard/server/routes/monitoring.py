@@ -3,6 +3,7 @@ apply, run, their results over time) and the alerts they raised, with their deli
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -11,6 +12,7 @@ from shipyard import monitoring
 from shipyard.errors import NotFound
 from shipyard.governance import Need
 from shipyard.server.authz import rule
+from shipyard.server.confinement import check_webhooks, webhook_allowed
 from shipyard.server.deps import client_of
 from shipyard.server.routes._models_monitoring import (
     AlertOut,
@@ -63,6 +65,7 @@ def apply_monitors(request: Request, body: ApplyMonitorsIn) -> list[MonitorOut]:
     """Store the declarations (create, or replace the monitor of the same model and name)."""
     client = client_of(request)
     declared = [m.declaration() for m in body.monitors]
+    check_webhooks([w for m in declared for w in m.get("webhooks") or []], client.settings)
     records = monitoring.apply_monitors(declared, client)
     return [_monitor(client.store.monitors, r) for r in records]
 
@@ -72,8 +75,13 @@ def apply_monitors(request: Request, body: ApplyMonitorsIn) -> list[MonitorOut]:
 def run_monitors(request: Request, body: RunMonitorsIn) -> list[ResultOut]:
     """Evaluate the monitors once, store their results and raise or resolve alerts (as
     ``shipyard monitor run``); a fired monitor is a result, not an error."""
+    client = client_of(request)
     declared = None if body.monitors is None else [m.declaration() for m in body.monitors]
-    results = monitoring.run_monitors(declared, model=body.model, client=client_of(request))
+    check_webhooks([w for m in declared or [] for w in m.get("webhooks") or []], client.settings)
+    allowed = partial(webhook_allowed, settings=client.settings)  # stored monitors' too
+    results = monitoring.run_monitors(
+        declared, model=body.model, client=client, own_webhooks=allowed
+    )
     return [ResultOut.of(r) for r in results]
 
 
