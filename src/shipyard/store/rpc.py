@@ -22,6 +22,7 @@ from functools import cache
 from typing import Any
 
 from shipyard.errors import InvalidArgument, NotFound, ShipyardError
+from shipyard.store import rpc_names
 
 # area -> (module, protocol class)
 _PROTOCOLS = {
@@ -185,6 +186,7 @@ def call(store: Any, area: str, method: str, args: list[Any], kwargs: dict[str, 
     except TypeError as exc:
         raise InvalidArgument(f"{area}.{method}: {exc}") from None
     try:
+        rpc_names.check(area, method, bound.arguments)
         return getattr(target(store, area), method)(*args, **kwargs)
     except ShipyardError:
         raise

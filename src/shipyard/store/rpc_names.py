@@ -1,0 +1,76 @@
+"""The name rules a local caller's API applies, applied again to store calls that arrive
+by name over HTTP (``rpc.call``): a remote client calls the store directly, below the
+capability that would have checked them, so what the robustness rules refuse stays refused
+through the server.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from shipyard._names import check_storable_text, model_name, project_name
+from shipyard.errors import InvalidArgument
+
+_RUN_ID = re.compile(r"[0-9a-f]{32}")
+MAX_NAME = 256
+
+
+def _run_id(value: Any, what: str = "run id") -> None:
+    if not isinstance(value, str) or not _RUN_ID.fullmatch(value):
+        raise InvalidArgument(f"{value!r} is not a {what} (32 lowercase hex characters)")
+
+
+def _text(value: Any, what: str, limit: int = MAX_NAME) -> None:
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{what} must be a string, got {type(value).__name__}")
+    check_storable_text(what, value)
+    if len(value) > limit:
+        raise InvalidArgument(f"{what} is {len(value):,} characters; the limit is {limit:,}")
+
+
+def _new_run(args: Mapping[str, Any]) -> None:
+    run = args["run"]
+    _run_id(run.id)
+    project_name(run.project)
+    _text(run.name, "run name")
+    if run.parent_id is not None:
+        _run_id(run.parent_id, "parent run id")
+    for what, values in (("param", run.params), ("tag", run.tags)):
+        for key, value in values.items():
+            _text(key, f"{what} key", 250)
+            _text(value, f"{what} {key!r}", 8000)
+
+
+def _project(args: Mapping[str, Any]) -> None:
+    project_name(args.get("name", args.get("project")))
+    if "description" in args:
+        _text(args["description"], "project description", 8000)
+
+
+CHECKS: dict[tuple[str, str], Callable[[Mapping[str, Any]], None]] = {
+    ("tracking", "create_project"): _project,
+    ("tracking", "get_or_create_project"): _project,
+    ("tracking", "create_run"): _new_run,
+    ("tracking", "set_run_name"): lambda a: _text(a["name"], "run name"),
+    ("flows", "create_flow_run"): lambda a: (
+        _run_id(a["run_id"]),
+        _text(a["flow_name"], "flow name"),
+    ),
+    ("features", "apply_feature_objects"): lambda a: project_name(a["project"]),
+    ("features", "create_dataset"): lambda a: (
+        project_name(a["project"]),
+        _text(a["name"], "dataset name"),
+    ),
+    ("monitors", "upsert_monitor"): lambda a: (
+        _text(a["name"], "monitor name"),
+        model_name(a["model"]),
+    ),
+}
+
+
+def check(area: str, method: str, arguments: Mapping[str, Any]) -> None:
+    found = CHECKS.get((area, method))
+    if found is not None:
+        found(arguments)
