@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import orjson
 
+from shipyard.config import redact_uri
 from shipyard.errors import (
     Conflict,
     InvalidArgument,
@@ -141,7 +142,8 @@ class Http:
 
     def _unavailable(self, exc: Exception) -> StoreUnavailable:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return StoreUnavailable(f"cannot reach the Shipyard server at {self.base_url}: {reason}")
+        where = redact_uri(self.base_url)
+        return StoreUnavailable(f"cannot reach the Shipyard server at {where}: {reason}")
 
 
 def _auth_headers() -> dict[str, str]:
@@ -153,6 +155,7 @@ def _auth_headers() -> dict[str, str]:
 
 
 def error_of(response: httpx.Response, base_url: str) -> ShipyardError:
+    base_url = redact_uri(base_url)  # a password in SHIPYARD_URI stays out of messages
     url = response.request.url.path
     try:
         payload = orjson.loads(response.content)

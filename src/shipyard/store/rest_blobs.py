@@ -20,6 +20,7 @@ from typing import IO, Any
 
 import httpx
 
+from shipyard.config import redact_uri
 from shipyard.errors import IntegrityError, InvalidArgument, NotFound, StoreUnavailable
 from shipyard.store.blobs import (
     CHUNK,
@@ -185,7 +186,7 @@ class RemoteBlobStore:
                 time.sleep(0.1 * 2**failures)
         if verify and sha.hexdigest() != blob_hash:
             raise IntegrityError(
-                f"blob {blob_hash} from {self.uri} hashes to {sha.hexdigest()}; "
+                f"blob {blob_hash} from {redact_uri(self.uri)} hashes to {sha.hexdigest()}; "
                 "the server's copy is corrupt or the transfer was altered"
             )
         return sha.hexdigest()
@@ -193,7 +194,9 @@ class RemoteBlobStore:
     # -- maintenance runs on the server -----------------------------------------------------
 
     def _on_server(self, what: str) -> InvalidArgument:
-        return InvalidArgument(f"{what} runs on the server: run it where {self.uri} runs")
+        return InvalidArgument(
+            f"{what} runs on the server: run it where {redact_uri(self.uri)} runs"
+        )
 
     def iter_blobs(self) -> Iterator[StoredBlob]:
         raise self._on_server("listing blobs (shipyard gc, shipyard doctor)")
