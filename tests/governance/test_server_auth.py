@@ -124,6 +124,8 @@ def test_a_server_admin_manages_users_through_the_server(secured, monkeypatch, c
     with shipyard.start_run(project="churn") as run:
         shipyard.log_metric("loss", 0.5)
     assert Client().get_run(run.info.id).metrics["loss"] == 0.5
+    code, out, err = cli("runs", "ls", "-p", "churn", "--json")  # no role on *: still lists
+    assert code == 0 and run.info.id in out, err
 
 
 def test_revoked_expired_and_disabled_tokens_are_refused(secured, monkeypatch):

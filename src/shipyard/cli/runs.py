@@ -40,7 +40,7 @@ def ls(
 ) -> None:
     """List runs, newest first (dead runs are marked KILLED first)."""
     client = Client()
-    client.reap_dead_runs()
+    client.reap_dead_runs(if_allowed=True)
     parse_filter(filter_)  # errors point into the filter as typed, not the one built here
     # runs and flow runs (and their tasks with --tasks); not the MLflow routes' bookkeeping
     kinds = "kind in ('run', 'flow', 'task')" if tasks else "kind in ('run', 'flow')"

@@ -25,7 +25,8 @@ class Origin:
     ) -> None:
         self.client = client
         self.record = record
-        client.reap_dead_runs()  # a runner killed with SIGKILL left its run RUNNING
+        # a runner killed with SIGKILL left its run RUNNING
+        client.reap_dead_runs(if_allowed=True)
         if client.get_run(record.run_id).status is RunStatus.RUNNING:
             raise Conflict(
                 f"{record.flow_name}/{record.number} is still running; "

@@ -180,7 +180,8 @@ class FlowRunner:
         try:
             return future.result()
         except TaskFailed as exc:
-            self.client.reap_dead_runs()  # its task run was left RUNNING: mark it KILLED
+            # its task run was left RUNNING: mark it KILLED
+            self.client.reap_dead_runs(if_allowed=True)
             return TaskResult("?", pending.step, "", False, error=exc.message)
 
     def _retry(self, pending: _Pending, result: TaskResult) -> tuple[float, _Pending]:

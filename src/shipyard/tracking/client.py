@@ -6,7 +6,6 @@ A client opens its stores lazily, so constructing one is free.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -236,19 +235,24 @@ class Client:
     def restore_run(self, run_id: str) -> None:
         self.store.set_deleted([v.check_run_id(run_id)], False)
 
-    def reap_dead_runs(self) -> list[str]:
-        """Mark RUNNING runs whose process died KILLED; returns their ids."""
+    def reap_dead_runs(self, *, if_allowed: bool = False) -> list[str]:
+        """Mark RUNNING runs whose process died KILLED; returns their ids. The scan covers
+        every project: on a server, ``if_allowed`` skips it quietly for a user whose roles
+        do not (housekeeping done on the way to something else)."""
         from shipyard.tracking.reaper import reap_dead_runs  # psutil loads on first use
 
-        return reap_dead_runs(self.store, self._now_ms(), self.settings.heartbeat_timeout)
+        try:
+            return reap_dead_runs(self.store, self._now_ms(), self.settings.heartbeat_timeout)
+        except PermissionDenied:
+            if if_allowed:
+                return []
+            raise
 
     def _maybe_reap(self) -> None:
         now = self._now_ms()
         if now - self._last_reap_ms > self.settings.heartbeat_interval * 1000:
             self._last_reap_ms = now
-            # housekeeping across every project: on a server, maybe not this user's to do
-            with contextlib.suppress(PermissionDenied):
-                self.reap_dead_runs()
+            self.reap_dead_runs(if_allowed=True)
 
     # -- params, tags, metrics --------------------------------------------------------
 
