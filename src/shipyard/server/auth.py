@@ -26,9 +26,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shipyard.errors import ShipyardError, TooManyRequests, Unauthenticated
-from shipyard.governance import authenticate
+from shipyard.governance import authenticate, hash_secret
 from shipyard.store.actor import Actor, acting_as
-from shipyard.store.base.identity_store import UserRecord
+from shipyard.store.base.identity_store import TokenRecord, UserRecord
+from shipyard.store.identity_changes import identity_changes
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,64}")
 
@@ -96,9 +97,41 @@ def token_of(headers: dict[bytes, bytes]) -> str | None:
     return ""
 
 
+class SignIns:
+    """Recent token checks, kept ``ttl_s`` seconds so that a busy client costs the store
+    one lookup every few seconds instead of two per request. A change to users, tokens or
+    roles made through this process forgets them at once (``identity_changes``); one made
+    through another worker or process takes effect within ``ttl_s``."""
+
+    def __init__(self, identity: Any, ttl_s: float = 2.0) -> None:
+        self.identity, self.ttl_s = identity, ttl_s
+        self._known: dict[str, tuple[float, int, UserRecord, TokenRecord, dict[str, str]]] = {}
+        self._touched: dict[int, float] = {}  # token id -> when last_used_ms was written
+
+    def principal(self, token: str, now_ms: int) -> Principal:
+        key = hash_secret(token)
+        now, generation = time.monotonic(), identity_changes()
+        found = self._known.get(key)
+        if found is None or found[0] < now or found[1] != generation:
+            user, record = authenticate(self.identity, token, now_ms)
+            roles = {r.project: r.role for r in self.identity.list_roles(user.name)}
+            if self._touched.get(record.id, 0.0) < now - 60:  # last use, to the minute
+                self._touched[record.id] = now
+                self.identity.touch_tokens([record.id], now_ms)
+            if len(self._known) > 10_000:
+                self._known.clear()
+            found = self._known[key] = (now + self.ttl_s, generation, user, record, roles)
+        _, _, user, record, roles = found
+        if not record.usable(now_ms):  # it expired since it was looked up
+            self._known.pop(key, None)
+            raise Unauthenticated("the API token is unknown, expired or revoked")
+        return Principal(user, roles)
+
+
 class Authenticate:
     def __init__(self, app: ASGIApp, config: AuthConfig, identity: Any, clock_ms: Any) -> None:
-        self.app, self.config, self.identity, self.clock_ms = app, config, identity, clock_ms
+        self.app, self.config, self.clock_ms = app, config, clock_ms
+        self.sign_ins = SignIns(identity)
         self.failures = FailedSignIns()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -125,12 +158,10 @@ class Authenticate:
             return Principal(None)
         self.failures.check(source)
         try:
-            user, _ = await run_in_threadpool(authenticate, self.identity, token, self.clock_ms())
-            roles = await run_in_threadpool(self.identity.list_roles, user.name)
+            return await run_in_threadpool(self.sign_ins.principal, token, self.clock_ms())
         except Unauthenticated:
             self.failures.failed(source)
             raise
-        return Principal(user, {r.project: r.role for r in roles})
 
 
 def _with_request_id(send: Send, request_id: str) -> Send:

@@ -6,8 +6,8 @@ reaches this layer, only its sha256.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, delete, insert, select, update
 
@@ -20,9 +20,12 @@ from shipyard.store.base.identity_store import (
     TokenRecord,
     UserRecord,
 )
+from shipyard.store.identity_changes import identity_changed
 from shipyard.store.sql.audit import record_audit
 from shipyard.store.sql.engine import Database
 from shipyard.store.sql.governance_tables import api_tokens, role_bindings, users
+
+T = TypeVar("T")
 
 _KINDS = ("user", "service")
 
@@ -55,6 +58,14 @@ class SqlIdentityStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    def _write(self, fn: Callable[[Connection], T]) -> T:
+        """A change to users, tokens or roles: servers in this process forget recent
+        sign-ins (``identity_changes``)."""
+        try:
+            return self.db.write(fn)
+        finally:
+            identity_changed()
+
     # -- users ------------------------------------------------------------------------
 
     def create_user(
@@ -76,7 +87,7 @@ class SqlIdentityStore:
             record_audit(conn, "user.create", f"user:{name}", {"kind": kind, "admin": is_admin})
             return _user(_user_row(conn, name))
 
-        return self.db.write(_create)
+        return self._write(_create)
 
     def get_user(self, name: str) -> UserRecord:
         return self.db.read(lambda c: _user(_user_row(c, name)))
@@ -98,7 +109,7 @@ class SqlIdentityStore:
             record_audit(conn, action, f"user:{name}", {"was_disabled": was})
             return _user(_user_row(conn, name))
 
-        return self.db.write(_set)
+        return self._write(_set)
 
     def set_user_admin(self, name: str, is_admin: bool) -> UserRecord:
         def _set(conn: Connection) -> UserRecord:
@@ -110,7 +121,7 @@ class SqlIdentityStore:
             )  # fmt: skip
             return _user(_user_row(conn, name))
 
-        return self.db.write(_set)
+        return self._write(_set)
 
     # -- tokens -----------------------------------------------------------------------
 
@@ -135,7 +146,7 @@ class SqlIdentityStore:
             row = conn.execute(_TOKEN_SELECT.where(api_tokens.c.id == key[0])).one()
             return _token(row)
 
-        return self.db.write(_create)
+        return self._write(_create)
 
     def list_tokens(self, user: str | None = None) -> list[TokenRecord]:
         query = _TOKEN_SELECT.order_by(api_tokens.c.id)
@@ -155,7 +166,7 @@ class SqlIdentityStore:
                 record_audit(conn, "token.revoke", f"token:{token_id}", {"user": row.user})
             return _token(conn.execute(_TOKEN_SELECT.where(api_tokens.c.id == token_id)).one())
 
-        return self.db.write(_revoke)
+        return self._write(_revoke)
 
     def token_owner(self, token_hash: str) -> tuple[UserRecord, TokenRecord] | None:
         def _find(conn: Connection) -> tuple[UserRecord, TokenRecord] | None:
@@ -204,7 +215,7 @@ class SqlIdentityStore:
             )  # fmt: skip
             return RoleBinding(user, project, role, now_ms)
 
-        return self.db.write(_grant)
+        return self._write(_grant)
 
     def revoke_role(self, user: str, project: str) -> RoleBinding:
         def _revoke(conn: Connection) -> RoleBinding:
@@ -219,7 +230,7 @@ class SqlIdentityStore:
             )
             return RoleBinding(user, project, row.role, row.created_ms)
 
-        return self.db.write(_revoke)
+        return self._write(_revoke)
 
     def list_roles(self, user: str | None = None) -> list[RoleBinding]:
         query = (
