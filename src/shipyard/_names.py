@@ -115,6 +115,16 @@ def check_storable_text(what: str, text: str) -> None:
             ) from None
 
 
+def check_text(what: str, value: Any, limit: int) -> str:
+    """A string both backends store as given, at most ``limit`` characters."""
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{what} must be a string, got {type(value).__name__}")
+    check_storable_text(what, value)
+    if len(value) > limit:
+        raise InvalidArgument(f"{what} is {len(value):,} characters; the limit is {limit:,}")
+    return value
+
+
 def artifact_path(path: Any) -> str:
     """A relative, normalised artifact path: no absolute paths, no '..', no backslashes."""
     if not isinstance(path, str) or not path.strip():

@@ -5,7 +5,6 @@ refused a write with MLflow's PERMISSION_DENIED, no token is UNAUTHENTICATED."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -45,12 +44,7 @@ json.dump(answers, open(sys.argv[1], "w"))
 
 @pytest.fixture(scope="module")
 def mlflow_python() -> Path:
-    try:
-        return mlflow_venv.venv_python()
-    except mlflow_venv.VenvUnavailable as exc:
-        if os.environ.get("SHIPYARD_TEST_SERVICES") == "1":
-            pytest.fail(f"SHIPYARD_TEST_SERVICES=1 but {exc}")
-        pytest.skip(str(exc))
+    return mlflow_venv.python_or_skip()
 
 
 def _run(python: Path, tmp_path: Path, url: str, mode: str, **auth: str) -> dict:

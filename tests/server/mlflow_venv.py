@@ -32,6 +32,19 @@ class VenvUnavailable(Exception):
     """The venv could not be built (no network, no index): the reason, for a skip."""
 
 
+def python_or_skip() -> Path:
+    """The venv's interpreter for a test; a skip when it cannot be built, a failure when
+    SHIPYARD_TEST_SERVICES=1 says it must be."""
+    import pytest
+
+    try:
+        return venv_python()
+    except VenvUnavailable as exc:
+        if os.environ.get("SHIPYARD_TEST_SERVICES") == "1":
+            pytest.fail(f"SHIPYARD_TEST_SERVICES=1 but {exc}")
+        pytest.skip(str(exc))
+
+
 def venv_dir() -> Path:
     root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     return root / "shipyard-test-venvs" / f"mlflow-{MLFLOW_VERSION}"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import io
-import os
 import subprocess
 import zipfile
 from collections.abc import Iterator
@@ -32,12 +31,7 @@ EDGES = Path(__file__).parent / "mlflow_scenarios" / "edges.py"
 
 @pytest.fixture(scope="module")
 def mlflow_python() -> Path:
-    try:
-        return mlflow_venv.venv_python()
-    except mlflow_venv.VenvUnavailable as exc:
-        if os.environ.get("SHIPYARD_TEST_SERVICES") == "1":
-            pytest.fail(f"SHIPYARD_TEST_SERVICES=1 but {exc}")
-        pytest.skip(str(exc))
+    return mlflow_venv.python_or_skip()
 
 
 @pytest.fixture(scope="module")

@@ -65,18 +65,20 @@ def users_ls(as_json: bool) -> None:
 @click.argument("name")
 def users_disable(name: str) -> None:
     """Disable a user: every token of theirs stops working at once."""
-    identity = current_session().store.identity
-    identity.set_user_disabled(name, True, current_session().now_ms())
-    click.echo(f"disabled {name}")
+    _set_disabled(name, True)
 
 
 @users.command("enable")
 @click.argument("name")
 def users_enable(name: str) -> None:
     """Enable a disabled user again."""
-    identity = current_session().store.identity
-    identity.set_user_disabled(name, False, current_session().now_ms())
-    click.echo(f"enabled {name}")
+    _set_disabled(name, False)
+
+
+def _set_disabled(name: str, disabled: bool) -> None:
+    session = current_session()
+    session.store.identity.set_user_disabled(name, disabled, session.now_ms())
+    click.echo(f"{'disabled' if disabled else 'enabled'} {name}")
 
 
 @click.group()

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from shipyard._names import check_storable_text, model_name, project_name
+from shipyard._names import check_text, model_name, project_name
 from shipyard.errors import InvalidArgument
 
 _RUN_ID = re.compile(r"[0-9a-f]{32}")
@@ -23,11 +23,7 @@ def _run_id(value: Any, what: str = "run id") -> None:
 
 
 def _text(value: Any, what: str, limit: int = MAX_NAME) -> None:
-    if not isinstance(value, str):
-        raise InvalidArgument(f"{what} must be a string, got {type(value).__name__}")
-    check_storable_text(what, value)
-    if len(value) > limit:
-        raise InvalidArgument(f"{what} is {len(value):,} characters; the limit is {limit:,}")
+    check_text(what, value, limit)
 
 
 def _new_run(args: Mapping[str, Any]) -> None:

@@ -8,6 +8,7 @@ import re
 from datetime import datetime
 from typing import Any
 
+from shipyard import _names
 from shipyard._names import artifact_path as artifact_path  # re-exported: one rule
 from shipyard._names import check_storable_text, int64
 from shipyard.errors import InvalidArgument
@@ -75,12 +76,7 @@ def _text_value(what: str, key: str, value: Any, limit: int) -> str:
 
 
 def check_text(what: str, value: Any, limit: int = MAX_TAG_VALUE) -> str:
-    if not isinstance(value, str):
-        raise InvalidArgument(f"{what} must be a string, got {type(value).__name__}")
-    check_storable_text(what, value)
-    if len(value) > limit:
-        raise InvalidArgument(f"{what} is {len(value):,} characters; the limit is {limit:,}")
-    return value
+    return _names.check_text(what, value, limit)
 
 
 def param_value(key: str, value: Any) -> str:
