@@ -227,3 +227,23 @@ def test_models_and_their_files_load_only_for_users_who_may_read_them(secured, m
     as_user(monkeypatch, secured.viewer)
     loaded = load_model(f"models:/churn-model/{version.version}")
     assert list(loaded.predict([[3.0]])) == [1]
+
+
+def test_listings_show_a_project_viewer_what_they_may_read(secured, monkeypatch, cli):
+    run_id = _editor_run(monkeypatch, secured)
+    as_user(monkeypatch, secured.editor)
+    with shipyard.start_run(project="fraud"):
+        pass
+    as_user(monkeypatch, secured.viewer)  # viewer on churn only
+    assert [p.name for p in Client().list_projects()] == ["churn"]
+    assert [r.id for r in Client().search_runs()] == [run_id]
+    code, out, err = cli("projects", "ls", "--json")
+    assert code == 0 and '"churn"' in out and '"fraud"' not in out, err
+    with httpx.Client(base_url=secured.url) as http:
+        viewer = {"Authorization": f"Bearer {secured.viewer}"}
+        listed = http.get("/api/v1/projects", headers=viewer).json()
+        assert [p["name"] for p in listed] == ["churn"]
+        found = http.post("/api/v1/runs/search", json={}, headers=viewer).json()
+        assert [r["id"] for r in found["runs"]] == [run_id]
+        named = http.post("/api/v1/runs/search", json={"projects": ["fraud"]}, headers=viewer)
+        assert named.status_code == 403  # naming a project is asking for it

@@ -44,14 +44,27 @@ class Rule:
     need: Need | None  # None: public
     scope: Scope = "request"
     names: Names = None  # what a bare ``name`` parameter names
+    lists: bool = False  # a listing: shown narrowed to what the caller may read
 
 
-def rule(need: Need | None, scope: Scope = "request", names: Names = None) -> Callable[[F], F]:
+def rule(
+    need: Need | None, scope: Scope = "request", names: Names = None, *, lists: bool = False
+) -> Callable[[F], F]:
+    """Mark an endpoint with what it needs. ``lists``: a listing that names no project
+    answers a user without a role on ``*`` with what their roles let them read (the route
+    narrows it with ``readable_projects``) instead of refusing."""
+
     def mark(fn: F) -> F:
-        setattr(fn, RULE_ATTRIBUTE, Rule(need, scope, names))
+        setattr(fn, RULE_ATTRIBUTE, Rule(need, scope, names, lists))
         return fn
 
     return mark
+
+
+def readable_projects(request: Request) -> set[str] | None:
+    """The projects a narrowed listing may show (None: no narrowing, show everything)."""
+    found: set[str] | None = request.scope.get("state", {}).get("readable")
+    return found
 
 
 public = rule(None)
@@ -97,6 +110,12 @@ async def authorize(request: Request) -> None:
         projects = await authz_scope.projects_of(request, found)
         if allowed(user, principal.roles, need, projects):
             return
+        lists = found.lists or (found.scope == "rpc" and authz_scope.rpc_lists(request))
+        if need is Need.READ and not projects and lists:
+            readable = {p for p, r in principal.roles.items() if p != "*" and role_rank(r) >= need}
+            if readable:
+                request.scope["state"]["readable"] = readable
+                return
     what = ", ".join(sorted(projects)) or "*"
     raise PermissionDenied(
         f"user {user.name!r} may not {need.name.lower()} on {what}: "
@@ -108,4 +127,6 @@ def _listing(roles: dict[str, str]) -> str:
     return ", ".join(f"{role} on {project}" for project, role in sorted(roles.items())) or "none"
 
 
-__all__ = ["AuthConfig", "Need", "Rule", "authorize", "public", "rule", "rule_of"]
+__all__ = [
+    "AuthConfig", "Need", "Rule", "authorize", "public", "readable_projects", "rule", "rule_of",
+]  # fmt: skip

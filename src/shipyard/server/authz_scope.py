@@ -46,6 +46,34 @@ def rpc_need(area: str, method: str) -> Need:
     return Need.READ if rpc.is_read(method) else Need.WRITE
 
 
+# store calls that list across projects: narrowed for a user without a role on every one
+_RPC_LISTINGS = frozenset({("tracking", "list_projects"), ("tracking", "search_runs")})
+
+
+def rpc_lists(request: Request) -> bool:
+    return (request.path_params["area"], request.path_params["method"]) in _RPC_LISTINGS
+
+
+def narrowed_call(
+    method: str, args: list[Any], kwargs: dict[str, Any], readable: set[str]
+) -> tuple[list[Any], dict[str, Any]]:
+    """A listing's arguments limited to ``readable`` projects (``search_runs``)."""
+    if method == "search_runs":
+        kwargs = {**kwargs, "projects": sorted(readable)}
+        args = args[1:]  # ``projects`` is the first parameter
+        if args:  # the rest were positional: keep them, by name
+            names = list(rpc.methods("tracking")["search_runs"].parameters)[1:]
+            kwargs.update(zip(names, args, strict=False))
+            args = []
+    return args, kwargs
+
+
+def narrowed_result(method: str, result: Any, readable: set[str]) -> Any:
+    if method == "list_projects":
+        return [p for p in result if p.name in readable]
+    return result
+
+
 async def projects_of(request: Request, found: Rule) -> set[str]:
     values: dict[str, list[Any]] = {}
     for key, value in request.path_params.items():

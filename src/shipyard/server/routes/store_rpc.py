@@ -17,7 +17,8 @@ from starlette.concurrency import run_in_threadpool
 
 from shipyard.errors import InvalidArgument
 from shipyard.governance import Need
-from shipyard.server.authz import rule
+from shipyard.server.authz import readable_projects, rule
+from shipyard.server.authz_scope import narrowed_call, narrowed_result
 from shipyard.server.deps import client_of, idempotent
 from shipyard.store import rpc, wire
 
@@ -50,9 +51,15 @@ async def store_call(
     rpc.methods(area)  # 404 for an unknown area before the body is read
     args, kwargs = _arguments(await request.body())
     store = client_of(request).store
+    readable = readable_projects(request)
+    if readable is not None:  # a listing for a user with roles on some projects only
+        args, kwargs = narrowed_call(method, args, kwargs, readable)
 
     def apply() -> bytes:
-        return orjson.dumps({"result": wire.encode(rpc.call(store, area, method, args, kwargs))})
+        result = rpc.call(store, area, method, args, kwargs)
+        if readable is not None:
+            result = narrowed_result(method, result, readable)
+        return orjson.dumps({"result": wire.encode(result)})
 
     payload, _ = await run_in_threadpool(idempotent, request, idempotency_key, apply)
     return Response(payload, media_type="application/json")

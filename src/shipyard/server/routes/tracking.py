@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 import shipyard
 from shipyard._names import project_name
 from shipyard.governance import Need
-from shipyard.server.authz import public, rule
+from shipyard.server.authz import public, readable_projects, rule
 from shipyard.server.deps import client_of, idempotent
 from shipyard.server.routes.tracking_models import (
     ArtifactIn,
@@ -67,9 +67,11 @@ def create_project(body: ProjectIn, request: Request) -> ProjectOut:
 
 
 @router.get("/projects", response_model=list[ProjectOut])
-@rule(Need.READ)
+@rule(Need.READ, lists=True)
 def list_projects(request: Request) -> list[ProjectOut]:
-    return [ProjectOut.of(p) for p in client_of(request).store.list_projects()]
+    readable = readable_projects(request)
+    found = client_of(request).store.list_projects()
+    return [ProjectOut.of(p) for p in found if readable is None or p.name in readable]
 
 
 @router.get("/projects/{name}", response_model=ProjectOut)
@@ -227,12 +229,14 @@ def metric_history(
 
 
 @router.post("/runs/search", response_model=SearchOut)
-@rule(Need.READ, "body")
+@rule(Need.READ, "body", lists=True)
 def search_runs(body: SearchIn, request: Request) -> SearchOut:
     """Runs matching ``filter`` (the run filter grammar), ordered, a page at a time:
     ``next_offset`` is the offset of the next page, or null after the last one."""
+    readable = readable_projects(request)  # no projects named: those the caller may read
+    projects = sorted(readable) if readable is not None else body.projects
     runs = client_of(request).store.search_runs(
-        body.projects, body.filter, body.order_by, body.limit + 1, body.offset, body.include_deleted
+        projects, body.filter, body.order_by, body.limit + 1, body.offset, body.include_deleted
     )
     more = len(runs) > body.limit
     return SearchOut(
