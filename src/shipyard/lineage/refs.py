@@ -1,0 +1,78 @@
+"""What a user names on the command line or in a URL, parsed: ``churn/3``, ``churn@production``,
+``[project/]name/version`` of a dataset, ``name[/version]`` of a feature view."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from shipyard._clock import from_millis
+from shipyard._names import parse_model_ref
+from shipyard.errors import InvalidArgument
+
+KINDS = ("prediction", "model", "run", "dataset", "feature-view")
+
+# "dataset:project/name/version", as model versions record their training set
+_DATASET_URI = re.compile(
+    r"^(?:dataset:)?(?:(?P<project>[^/]+)/)?(?P<name>[^/]+)(?:/(?P<version>\d+))?$"
+)
+_VIEW = re.compile(r"^(?P<name>[^/@]+)(?:[/@]v?(?P<version>\d+))?$")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    name: str
+    version: int | None
+    alias: str | None
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    project: str | None
+    name: str
+    version: int | None
+
+
+@dataclass(frozen=True)
+class ViewRef:
+    name: str
+    version: int | None
+
+
+def model_ref(text: str) -> ModelRef:
+    parsed = parse_model_ref(text)
+    if parsed is None:
+        raise InvalidArgument(
+            f"{text!r} is not a model reference: give NAME/VERSION, NAME@ALIAS or NAME (latest)"
+        )
+    name, version, alias, _ = parsed
+    return ModelRef(name, version, alias)
+
+
+def dataset_ref(text: str) -> DatasetRef:
+    match = _DATASET_URI.match(text.strip())
+    if match is None:
+        raise InvalidArgument(
+            f"{text!r} is not a dataset reference: give [PROJECT/]NAME/VERSION or NAME (latest)"
+        )
+    version = match["version"]
+    return DatasetRef(match["project"], match["name"], int(version) if version else None)
+
+
+def dataset_uri(project: str, name: str, version: int) -> str:
+    return f"dataset:{project}/{name}/{version}"
+
+
+def view_ref(text: str) -> ViewRef:
+    match = _VIEW.match(text.strip())
+    if match is None:
+        raise InvalidArgument(
+            f"{text!r} is not a feature view reference: give NAME or NAME/VERSION"
+        )
+    version = match["version"]
+    return ViewRef(match["name"], int(version) if version else None)
+
+
+def iso(ms: int | None) -> str | None:
+    """A stored time as ISO 8601 UTC, for people and JSON alike."""
+    return None if ms is None else from_millis(ms).isoformat()
