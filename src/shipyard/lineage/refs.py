@@ -12,10 +12,6 @@ from shipyard.errors import InvalidArgument
 
 KINDS = ("prediction", "model", "run", "dataset", "feature-view")
 
-# "dataset:project/name/version", as model versions record their training set
-_DATASET_URI = re.compile(
-    r"^(?:dataset:)?(?:(?P<project>[^/]+)/)?(?P<name>[^/]+)(?:/(?P<version>\d+))?$"
-)
 _VIEW = re.compile(r"^(?P<name>[^/@]+)(?:[/@]v?(?P<version>\d+))?$")
 
 
@@ -50,13 +46,16 @@ def model_ref(text: str) -> ModelRef:
 
 
 def dataset_ref(text: str) -> DatasetRef:
-    match = _DATASET_URI.match(text.strip())
-    if match is None:
+    """``[dataset:][PROJECT/]NAME[/VERSION]``: a last part of digits is the version."""
+    body = text.strip().removeprefix("dataset:")
+    parts = body.split("/")
+    version = int(parts.pop()) if len(parts) > 1 and parts[-1].isdigit() else None
+    if not 1 <= len(parts) <= 2 or not all(parts):
         raise InvalidArgument(
             f"{text!r} is not a dataset reference: give [PROJECT/]NAME/VERSION or NAME (latest)"
         )
-    version = match["version"]
-    return DatasetRef(match["project"], match["name"], int(version) if version else None)
+    project = parts[0] if len(parts) == 2 else None
+    return DatasetRef(project, parts[-1], version)
 
 
 def dataset_uri(project: str, name: str, version: int) -> str:
