@@ -12,7 +12,7 @@ from typing import Any
 
 from shipyard.errors import NotFound, ShipyardError
 from shipyard.lineage import graph as g
-from shipyard.lineage.refs import dataset_ref, dataset_uri, iso
+from shipyard.lineage.refs import check_text, dataset_ref, dataset_uri, iso
 from shipyard.store.base import DatasetRecord, FeatureObject, ModelVersionRecord, TrackingStore
 
 IMPACT_KINDS = ("feature-view",)
@@ -197,7 +197,8 @@ def impact(store: TrackingStore, kind: str, name: str, project: str) -> g.Graph:
         raise NotFound(
             f"no impact analysis for kind {kind!r}: use one of {', '.join(IMPACT_KINDS)}"
         )
-    return Impact(store, project).feature_view(name)
+    name = check_text("feature view name", name)
+    return Impact(store, check_text("project", project)).feature_view(name)
 
 
 def dependents(graph: g.Graph) -> list[str]:

@@ -18,6 +18,7 @@ from shipyard.lineage.refs import (
     KINDS,
     DatasetRef,
     ViewRef,
+    check_text,
     dataset_ref,
     dataset_uri,
     iso,
@@ -395,4 +396,6 @@ def upstream(store: TrackingStore, kind: str, ident: str, project: str | None = 
     """What ``kind`` ``ident`` was made from, back to source data and code. ``kind`` is
     prediction, model (NAME/VERSION, NAME@ALIAS, NAME), run, dataset ([PROJECT/]NAME/VERSION)
     or feature-view (NAME[/VERSION] in ``project``)."""
+    ident = check_text(f"{kind} reference", ident)
+    project = None if project is None else check_text("project", project)
     return Upstream(store, project).start(kind, ident)

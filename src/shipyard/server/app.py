@@ -14,6 +14,7 @@ from shipyard.server.routes import (
     blobs,
     features,
     flows,
+    lineage,
     monitoring,
     predictions,
     registry,
@@ -35,6 +36,7 @@ def create_app(client: Client | None = None) -> FastAPI:
     app.add_middleware(SecurityHeaders)  # outermost: on every answer, errors included
     for module in (tracking, blobs, store_rpc, features, registry, predictions, monitoring, flows):
         app.include_router(module.router)
+    app.include_router(lineage.router)
     mlflow_routes.install(app, app.state.client)
     _declare_errors(app)
     return app
