@@ -9,7 +9,8 @@ import pytest
 
 from shipyard.errors import InvalidArgument, NotFound
 from shipyard.lineage import dependents, impact, upstream
-from tests.lineage.conftest import COMMIT, FINGERPRINT, Scenario
+from shipyard.store.base import NewFeatureObject
+from tests.lineage.conftest import COMMIT, FINGERPRINT, NOW, Scenario
 from tests.server._inprocess import TestClient, inprocess_api
 
 api = inprocess_api
@@ -174,3 +175,18 @@ def test_the_api_answers_bad_references_with_json_4xx(
     answer = api.get(path)
     assert answer.status_code == status
     assert set(answer.json()["error"]) >= {"code", "message"}
+
+
+def test_the_source_version_is_the_recorded_one_else_the_one_in_effect(
+    scenario: Scenario,
+) -> None:
+    store = scenario.client.store
+    spec = {"kind": "file", "name": "tx", "path": "/elsewhere.parquet", "timestamp_field": "ts"}
+    later = NewFeatureObject("source", "tx", spec, "9" * 64, base_version=1)
+    store.features.apply_feature_objects("shop", [later], "ana", NOW + 100)
+    old = upstream(store, "dataset", "shop/training/1")  # saved before v2, no version recorded
+    assert "source:shop/tx/1" in old.nodes and "source:shop/tx/2" not in old.nodes
+    lineage = {"feature_views": {"spend": {"version": 1, "source": "tx", "source_version": 2}}}
+    store.features.create_dataset("shop", "training", "d" * 64, 1, 1, lineage, "ana", NOW + 50)
+    new = upstream(store, "dataset", "shop/training/2")  # saved "before" v2, but it says 2
+    assert new.nodes["source:shop/tx/2"].attrs["path"] == "/elsewhere.parquet"

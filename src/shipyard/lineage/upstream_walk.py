@@ -284,7 +284,9 @@ class Upstream:
             view = self._feature_object(project, name, info.get("version"), missing_ok=True)
             if view is None:
                 continue
-            view_node = self._view(view, ds.created_ms, info.get("source_fingerprint"))
+            view_node = self._view(
+                view, ds.created_ms, info.get("source_fingerprint"), info.get("source_version")
+            )
             self.graph.link(node, view_node, "features", features=info.get("features"))
         for name, version in sorted((lineage.get("on_demand_feature_views") or {}).items()):
             od = self._feature_object(project, name, version, "on_demand_feature_view", True)
@@ -329,8 +331,14 @@ class Upstream:
         return max(live, key=lambda o: o.version)
 
     def _view(
-        self, view: FeatureObject, as_of_ms: int | None, data_fingerprint: str | None = None
+        self,
+        view: FeatureObject,
+        as_of_ms: int | None,
+        data_fingerprint: str | None = None,
+        source_version: int | None = None,
     ) -> g.Node:
+        """The view and its source: the version the dataset recorded (datasets saved since
+        lineage record it), else the one in effect at ``as_of_ms`` (None: the latest)."""
         node = self._object_node(g.FEATURE_VIEW, view, {
             "entities": view.spec.get("entities"),
             "features": [f.get("name") for f in view.spec.get("schema", [])],
@@ -338,7 +346,11 @@ class Upstream:
             "ttl_seconds": view.spec.get("ttl_seconds"),
         })  # fmt: skip
         source_name = view.spec.get("source")
-        source = self._as_of(view.project, "source", str(source_name), as_of_ms or None)
+        source = (
+            self._feature_object(view.project, str(source_name), source_version, "source", True)
+            if source_version
+            else self._as_of(view.project, "source", str(source_name), as_of_ms or None)
+        )
         if source_name and source is not None:
             attrs = {"data_fingerprint": data_fingerprint} if data_fingerprint else {}
             self.graph.link(node, self._source(source), "reads", **attrs)
@@ -361,7 +373,12 @@ class Upstream:
                 info = views.get(name) or {}
                 self.graph.link(
                     node,
-                    self._view(view, ds.created_ms, info.get("source_fingerprint")),
+                    self._view(
+                        view,
+                        ds.created_ms,
+                        info.get("source_fingerprint"),
+                        info.get("source_version"),
+                    ),
                     "computed from",
                     features=src.get("features"),
                 )
