@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from shipyard.store.base import (
     TaskRecord,
 )
 from shipyard.tracking import Client
+from tests.conftest import backend_uri
 
 NOW = 1_800_000_000_000
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -82,8 +84,24 @@ def _runs(client: Client) -> tuple[str, str, str]:
 
 
 @pytest.fixture
-def scenario(shipyard_client: Client, tmp_path: Any) -> Iterator[Scenario]:
-    client = shipyard_client
+def scenario(shipyard_client: Client, tmp_path: Path) -> Scenario:
+    """The scenario in the test's SHIPYARD_HOME (SQLite), where the CLI and API look."""
+    return build_scenario(shipyard_client, tmp_path)
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.services),
+        pytest.param("server", marks=pytest.mark.services),
+    ]
+)
+def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """As tests/contract: SQLite, PostgreSQL and a server over PostgreSQL (RestStore)."""
+    yield from backend_uri(request, tmp_path)
+
+
+def build_scenario(client: Client, tmp_path: Path) -> Scenario:
     store = client.store
     store.features.apply_feature_objects("shop", _objects(str(tmp_path / "tx.parquet")), "ana", NOW)
     flow_id, task_id, diff_hash = _runs(client)
@@ -104,7 +122,7 @@ def scenario(shipyard_client: Client, tmp_path: Any) -> Iterator[Scenario]:
         "0" * 26, "churn", 1, "production", False, NOW + 20, 1.0, 1,
         {"customer_id": [7]}, [0.3], {"spend": [10.0]},
     )])  # fmt: skip
-    yield Scenario(client, PREDICTION + "000000", flow_id, task_id, diff_hash)
+    return Scenario(client, PREDICTION + "000000", flow_id, task_id, diff_hash)
 
 
 @pytest.fixture
