@@ -15,6 +15,7 @@ import pytest
 from shipyard.cli.main import main
 from shipyard.store.base import (
     ArtifactRecord,
+    Materialization,
     NewFeatureObject,
     NewModelVersion,
     NewRun,
@@ -118,6 +119,9 @@ def build_scenario(client: Client, tmp_path: Path) -> Scenario:
     store.models.create_model_version("churn", new, "ana", NOW + 10)
     store.models.move_alias("churn", "production", 1, "ana", NOW + 11)
     store.models.create_model_version("unrelated", NewModelVersion("sklearn", "n" * 64), "bo", NOW)
+    store.features.record_materialization(
+        Materialization("shop", "spend", 1, "materialize", None, NOW + 15, 3, NOW + 15, 1)
+    )
     store.predictions.append([PredictionCall(
         "0" * 26, "churn", 1, "production", False, NOW + 20, 1.0, 1,
         {"customer_id": [7]}, [0.3], {"spend": [10.0]},

@@ -68,6 +68,11 @@ def test_a_prediction_reaches_source_files_fingerprints_and_the_commit(
         e["attrs"].get("data_fingerprint") for e in graph["edges"] if e["relation"] == "reads"
     ]
     assert len(fingerprints) == 2 and all(len(f or "") == 64 for f in fingerprints)
+    online = {e["target"] for e in graph["edges"] if e["relation"] == "online features from"}
+    assert online == {
+        "feature_view:quickstart/customer_profile/1",
+        "feature_view:quickstart/customer_spend/1",
+    }
     (code_node,) = [n for n in nodes.values() if n["kind"] == "code"]
     head = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True

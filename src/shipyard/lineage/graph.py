@@ -71,9 +71,16 @@ class Graph:
         return self.nodes.setdefault(node.key, node)
 
     def link(self, source: Node, target: Node, relation: str, **attrs: Any) -> None:
-        edge = Edge(source.key, target.key, relation, attrs)
-        if edge not in self.edges:
-            self.edges.append(edge)
+        """Add the edge unless one between the same nodes already says as much."""
+        same = (source.key, target.key, relation)
+        for edge in self.edges:
+            if (
+                edge.source,
+                edge.target,
+                edge.relation,
+            ) == same and attrs.items() <= edge.attrs.items():
+                return
+        self.edges.append(Edge(source.key, target.key, relation, attrs))
 
     def note(self, text: str) -> None:
         if text not in self.notes:

@@ -14,6 +14,7 @@ from typing import Any
 
 from shipyard.errors import NotFound, ShipyardError
 from shipyard.lineage import graph as g
+from shipyard.lineage.features_walk import FeatureLinks
 from shipyard.lineage.refs import (
     KINDS,
     DatasetRef,
@@ -25,7 +26,7 @@ from shipyard.lineage.refs import (
     model_ref,
     view_ref,
 )
-from shipyard.store.base import DatasetRecord, FeatureObject, RunRecord, TrackingStore
+from shipyard.store.base import DatasetRecord, RunRecord, TrackingStore
 
 DIFF_ARTIFACT = "code/uncommitted.diff"  # where tracking keeps a run's uncommitted changes
 DATASET_TAG = "shipyard.dataset."  # a run's tag per dataset it saved or used: name -> version
@@ -39,6 +40,7 @@ class Upstream:
         self.store = store
         self.project = project
         self.graph: g.Graph = g.Graph("upstream", "")
+        self.features = FeatureLinks(store, self.graph)
 
     # -- entry points -----------------------------------------------------------------
 
@@ -72,6 +74,10 @@ class Upstream:
         model = self._model_version(p.model, p.version)
         if model is not None:
             self.graph.link(node, model, "made by")
+            service = model.attrs.get("feature_service")
+            if p.features and service and "/" in service:
+                project, name = service.split("/", 1)
+                self.features.online_views(node, project, name, p.ts_ms, set(p.features))
         return node
 
     def model(self, text: str) -> g.Node:
@@ -102,8 +108,8 @@ class Upstream:
         project = self.project
         if project is None:
             raise NotFound(f"feature view {text!r}: give its project (--project)")
-        view = self._feature_object(project, ref.name, ref.version)
-        return self._view(view, None)
+        view = self.features.feature_object(project, ref.name, ref.version)
+        return self.features.view(view, None)
 
     # -- model versions and runs ----------------------------------------------------------
 
@@ -137,7 +143,7 @@ class Upstream:
             self.graph.note(f"model {name}/{version} was registered without its training dataset")
         if mv.feature_service and "/" in mv.feature_service:
             project, service = mv.feature_service.split("/", 1)
-            self._link_service(node, project, service, None)
+            self.features.link_service(node, project, service, None)
         return node
 
     def _link_run(self, node: g.Node, run_id: str, relation: str) -> None:
@@ -243,7 +249,7 @@ class Upstream:
             return False
         return bool(run.parent_id) and other.parent_id == run.parent_id
 
-    # -- datasets, features, sources --------------------------------------------------
+    # -- datasets ---------------------------------------------------------------------
 
     def _link_dataset(self, node: g.Node, uri: str) -> None:
         try:
@@ -281,132 +287,24 @@ class Upstream:
         if not views:
             self.graph.note(f"{node.label}: no feature views recorded with it")
         for name, info in sorted(views.items()):
-            view = self._feature_object(project, name, info.get("version"), missing_ok=True)
+            view = self.features.feature_object(project, name, info.get("version"), missing_ok=True)
             if view is None:
                 continue
-            view_node = self._view(
+            view_node = self.features.view(
                 view, ds.created_ms, info.get("source_fingerprint"), info.get("source_version")
             )
             self.graph.link(node, view_node, "features", features=info.get("features"))
         for name, version in sorted((lineage.get("on_demand_feature_views") or {}).items()):
-            od = self._feature_object(project, name, version, "on_demand_feature_view", True)
-            if od is not None:
-                self.graph.link(node, self._on_demand(od, ds, views), "features")
-        if lineage.get("feature_service"):
-            self._link_service(node, project, str(lineage["feature_service"]), ds.created_ms)
-        return node
-
-    def _feature_object(
-        self,
-        project: str,
-        name: str,
-        version: int | None,
-        kind: str = "feature_view",
-        missing_ok: bool = False,
-    ) -> FeatureObject | None:
-        try:
-            return self.store.features.get_feature_object(project, kind, name, version)
-        except NotFound:
-            if not missing_ok:
-                raise NotFound(
-                    f"{kind.replace('_', ' ')} {name!r}"
-                    f"{f' version {version}' if version else ''} is not in project "
-                    f"{project!r}: see `shipyard features ls --project {project}`"
-                ) from None
-            self.graph.note(f"{kind} {project}/{name} v{version} is no longer recorded")
-            return None
-
-    def _as_of(
-        self, project: str, kind: str, name: str, as_of_ms: int | None
-    ) -> FeatureObject | None:
-        """The version of an object in effect at ``as_of_ms`` (the latest when None)."""
-        try:
-            history = self.store.features.feature_object_history(project, kind, name)
-        except NotFound:
-            history = []
-        live = [o for o in history if as_of_ms is None or o.created_ms <= as_of_ms]
-        if not live:
-            self.graph.note(f"{kind} {project}/{name} is not recorded")
-            return None
-        return max(live, key=lambda o: o.version)
-
-    def _view(
-        self,
-        view: FeatureObject,
-        as_of_ms: int | None,
-        data_fingerprint: str | None = None,
-        source_version: int | None = None,
-    ) -> g.Node:
-        """The view and its source: the version the dataset recorded (datasets saved since
-        lineage record it), else the one in effect at ``as_of_ms`` (None: the latest)."""
-        node = self._object_node(g.FEATURE_VIEW, view, {
-            "entities": view.spec.get("entities"),
-            "features": [f.get("name") for f in view.spec.get("schema", [])],
-            "transformation": view.spec.get("transformation"),
-            "ttl_seconds": view.spec.get("ttl_seconds"),
-        })  # fmt: skip
-        source_name = view.spec.get("source")
-        source = (
-            self._feature_object(view.project, str(source_name), source_version, "source", True)
-            if source_version
-            else self._as_of(view.project, "source", str(source_name), as_of_ms or None)
-        )
-        if source_name and source is not None:
-            attrs = {"data_fingerprint": data_fingerprint} if data_fingerprint else {}
-            self.graph.link(node, self._source(source), "reads", **attrs)
-        return node
-
-    def _on_demand(self, od: FeatureObject, ds: DatasetRecord, views: dict[str, Any]) -> g.Node:
-        node = self._object_node(g.ON_DEMAND_VIEW, od, {
-            "features": [f.get("name") for f in od.spec.get("schema", [])],
-            "udf": (od.spec.get("udf") or {}).get("name"),
-        })  # fmt: skip
-        for src in od.spec.get("sources", []):
-            name = src.get("view")
-            version = (views.get(name) or {}).get("version")
-            view = (
-                self._feature_object(od.project, name, version, missing_ok=True)
-                if version
-                else self._as_of(od.project, "feature_view", str(name), ds.created_ms)
+            od = self.features.feature_object(
+                project, name, version, "on_demand_feature_view", True
             )
-            if view is not None:
-                info = views.get(name) or {}
-                self.graph.link(
-                    node,
-                    self._view(
-                        view,
-                        ds.created_ms,
-                        info.get("source_fingerprint"),
-                        info.get("source_version"),
-                    ),
-                    "computed from",
-                    features=src.get("features"),
-                )
+            if od is not None:
+                self.graph.link(node, self.features.on_demand(od, ds, views), "features")
+        if lineage.get("feature_service"):
+            self.features.link_service(
+                node, project, str(lineage["feature_service"]), ds.created_ms
+            )
         return node
-
-    def _source(self, source: FeatureObject) -> g.Node:
-        spec = source.spec
-        shown = ("kind", "path", "file_format", "query", "connection", "data", "batch_source")
-        attrs = {k: spec[k] for k in shown if spec.get(k) is not None}
-        attrs["timestamp_field"] = spec.get("timestamp_field")
-        return self._object_node(g.SOURCE, source, attrs)
-
-    def _link_service(self, node: g.Node, project: str, name: str, as_of_ms: int | None) -> None:
-        service = self._as_of(project, "feature_service", name, as_of_ms)
-        if service is None:
-            return
-        target = self._object_node(g.FEATURE_SERVICE, service, {
-            "features": service.spec.get("features"),
-        })  # fmt: skip
-        self.graph.link(node, target, "feature service")
-
-    def _object_node(self, kind: str, obj: FeatureObject, attrs: dict[str, Any]) -> g.Node:
-        ident = f"{obj.project}/{obj.name}/{obj.version}"
-        label = f"{kind.replace('_', ' ')} {obj.project}/{obj.name} v{obj.version}"
-        return self.graph.add(g.Node(kind, ident, label, {
-            **attrs, "definition_fingerprint": obj.fingerprint, "created": iso(obj.created_ms),
-            "created_by": obj.created_by, "owner": obj.spec.get("owner"), "deleted": obj.deleted,
-        }))  # fmt: skip
 
 
 def upstream(store: TrackingStore, kind: str, ident: str, project: str | None = None) -> g.Graph:
