@@ -135,6 +135,8 @@ def test_the_cli_prints_a_tree_and_json(scenario: Scenario, cli: Any) -> None:
     assert code == 0
     assert "model churn/1" in out and "tx.parquet" in out and COMMIT in out
     assert FINGERPRINT in out
+    code, out, _ = cli("lineage", "run", scenario.task_id[:8], "--json")
+    assert code == 0 and json.loads(out)["root"] == f"run:{scenario.task_id}"
     code, out, _ = cli("lineage", "model", "churn@production", "--json")
     assert code == 0 and json.loads(out)["root"] == "model_version:churn/1"
     code, out, _ = cli("lineage", "impact", "feature-view", "spend", "--project", "shop")

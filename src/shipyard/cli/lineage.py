@@ -48,6 +48,8 @@ def _upstream_command(kind: str, metavar: str, doc: str) -> Callable[..., None]:
     def command(ident: str, project: str | None, as_json: bool) -> None:
         client = Client()
         try:
+            if kind == "run":  # a unique prefix will do, as everywhere in the CLI
+                ident = out.resolve_run(client, ident).id
             graph = upstream(client.store, kind, ident, project or client.settings.project)
         finally:
             client.close()
@@ -74,7 +76,10 @@ lineage.command("model")(
 )
 lineage.command("run")(
     _upstream_command(
-        "run", "ID", "A run (or flow task) back to its flow run, code and the datasets it used."
+        "run",
+        "ID",
+        "A run (or flow task; ID or a unique prefix) back to its flow run, code and the "
+        "datasets it used.",
     )
 )
 lineage.command("dataset")(
