@@ -63,6 +63,8 @@ def test_a_prediction_leads_to_sources_fingerprints_and_the_commit(scenario: Sce
         ("dataset", "shop/training/1", "dataset:shop/training/1"),
         ("dataset", "training", "dataset:shop/training/1"),
         ("feature-view", "spend", "feature_view:shop/spend/1"),
+        ("feature-view", "spend/1", "feature_view:shop/spend/1"),
+        ("feature-view", "ratio", "on_demand_feature_view:shop/ratio/1"),
     ],
 )
 def test_every_kind_is_a_root(scenario: Scenario, kind: str, ident: str, root: str) -> None:

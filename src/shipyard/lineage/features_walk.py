@@ -9,7 +9,7 @@ from typing import Any
 from shipyard.errors import NotFound
 from shipyard.lineage import graph as g
 from shipyard.lineage.refs import iso
-from shipyard.store.base import DatasetRecord, FeatureObject, TrackingStore
+from shipyard.store.base import FeatureObject, TrackingStore
 
 
 class FeatureLinks:
@@ -79,32 +79,28 @@ class FeatureLinks:
             self.graph.link(node, self.source(source), "reads", **attrs)
         return node
 
-    def on_demand(self, od: FeatureObject, ds: DatasetRecord, views: dict[str, Any]) -> g.Node:
+    def on_demand(
+        self, od: FeatureObject, as_of_ms: int | None, views: dict[str, Any] | None = None
+    ) -> g.Node:
+        """The on-demand view and the views it computes from: the versions a dataset
+        recorded in ``views``, else the ones in effect at ``as_of_ms``."""
         node = self.object_node(g.ON_DEMAND_VIEW, od, {
             "features": [f.get("name") for f in od.spec.get("schema", [])],
             "udf": (od.spec.get("udf") or {}).get("name"),
         })  # fmt: skip
         for src in od.spec.get("sources", []):
-            name = src.get("view")
-            version = (views.get(name) or {}).get("version")
+            name = str(src.get("view"))
+            info = (views or {}).get(name) or {}
             view = (
-                self.feature_object(od.project, name, version, missing_ok=True)
-                if version
-                else self.as_of(od.project, "feature_view", str(name), ds.created_ms)
+                self.feature_object(od.project, name, info["version"], missing_ok=True)
+                if info.get("version")
+                else self.as_of(od.project, "feature_view", name, as_of_ms)
             )
-            if view is not None:
-                info = views.get(name) or {}
-                self.graph.link(
-                    node,
-                    self.view(
-                        view,
-                        ds.created_ms,
-                        info.get("source_fingerprint"),
-                        info.get("source_version"),
-                    ),
-                    "computed from",
-                    features=src.get("features"),
-                )
+            if view is None:
+                continue
+            fingerprint, version = info.get("source_fingerprint"), info.get("source_version")
+            target = self.view(view, as_of_ms, fingerprint, version)
+            self.graph.link(node, target, "computed from", features=src.get("features"))
         return node
 
     def source(self, source: FeatureObject) -> g.Node:

@@ -108,7 +108,16 @@ class Upstream:
         project = self.project
         if project is None:
             raise NotFound(f"feature view {text!r}: give its project (--project)")
-        view = self.features.feature_object(project, ref.name, ref.version)
+        try:
+            view = self.features.feature_object(project, ref.name, ref.version)
+        except NotFound:  # an on-demand view, else the error naming it as a view
+            found = self.features.feature_object(
+                project, ref.name, ref.version, g.ON_DEMAND_VIEW, missing_ok=True
+            )
+            if found is None:
+                raise
+            return self.features.on_demand(found, None)
+        assert view is not None  # missing_ok=False raises instead
         return self.features.view(view, None)
 
     # -- model versions and runs ----------------------------------------------------------
@@ -299,7 +308,7 @@ class Upstream:
                 project, name, version, "on_demand_feature_view", True
             )
             if od is not None:
-                self.graph.link(node, self.features.on_demand(od, ds, views), "features")
+                self.graph.link(node, self.features.on_demand(od, ds.created_ms, views), "features")
         if lineage.get("feature_service"):
             self.features.link_service(
                 node, project, str(lineage["feature_service"]), ds.created_ms
