@@ -48,6 +48,7 @@ def test_a_prediction_leads_to_sources_fingerprints_and_the_commit(scenario: Sce
     edges = {(e.source, e.relation, e.target) for e in graph.edges}
     assert ("model_version:churn/1", "trained on", "dataset:shop/training/1") in edges
     assert (f"run:{scenario.task_id}", "task of", f"flow_run:{scenario.flow_run_id}") in edges
+    assert (f"flow_run:{scenario.flow_run_id}", "code", f"code:{COMMIT}-dirty") in edges
     (online,) = [e for e in graph.edges if e.relation == "online features from"]
     assert online.target == "feature_view:shop/spend/1"
     assert (online.attrs["features"], online.attrs["write"]) == (["spend"], "materialize")

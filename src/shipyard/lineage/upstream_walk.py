@@ -174,17 +174,20 @@ class Upstream:
             "code_version": run.code_version, "environment_hash": run.environment_hash,
             "step": run.tags.get("step"),
         }))  # fmt: skip
-        code_run = run
-        if run.kind == "task" and run.parent_id:
+        parent = None
+        if run.kind == "task" and run.parent_id:  # tasks run the code their flow run recorded
             parent = self._flow_run(run.parent_id)
             if parent is not None:
-                self.graph.link(node, parent[0], "task of", step=run.tags.get("step"))
-                code_run = run if run.code_version else parent[1]
-        self._link_code(node, code_run)
+                self.graph.link(node, parent, "task of", step=run.tags.get("step"))
+        if parent is None or run.code_version:
+            self._link_code(node, run)
         self._link_used_datasets(node, run)
         return node
 
-    def _flow_run(self, run_id: str) -> tuple[g.Node, RunRecord] | None:
+    def _flow_run(self, run_id: str) -> g.Node | None:
+        key = f"{g.FLOW_RUN}:{run_id}"
+        if key in self.graph.nodes:
+            return self.graph.nodes[key]
         try:
             run = self.store.get_run(run_id)
             flow = self.store.flows.flow_run_of(run_id)
@@ -198,7 +201,8 @@ class Upstream:
             "command": run.command, "params": run.params,
             "resumed_from": flow.origin_run_id,
         }))  # fmt: skip
-        return node, run
+        self._link_code(node, run)
+        return node
 
     def _link_code(self, node: g.Node, run: RunRecord) -> None:
         if not run.code_version:
