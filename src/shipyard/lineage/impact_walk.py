@@ -62,6 +62,9 @@ class Impact:
         return self.store.features.latest_feature_objects(self.project, kind)
 
     def _datasets(self, views: dict[str, g.Node]) -> dict[str, g.Node]:
+        """What a model version may depend on through ``views``, by the name its record
+        uses: the datasets that joined them (``project/name/version``) and the services
+        that include them (``service:project/name``)."""
         found: dict[str, g.Node] = {}
         for ds in self.store.features.list_datasets(self.project):
             lineage = ds.lineage or {}
@@ -80,8 +83,7 @@ class Impact:
             for name in used:
                 self.graph.link(views[name], node, "used by", version=recorded[name])
             self._schedules(ds, node)
-        services = [n for n in self.graph.of_kind(g.FEATURE_SERVICE)]
-        for service in services:
+        for service in self.graph.of_kind(g.FEATURE_SERVICE):
             found[f"service:{service.attrs['project']}/{service.attrs['name']}"] = service
         return found
 
