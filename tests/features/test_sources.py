@@ -784,6 +784,7 @@ def test_saved_datasets_are_versioned_with_lineage(fs: FeatureStore) -> None:
             "version": 1,
             "features": ["spend"],
             "source": "stats_df",
+            "source_version": 1,
             "source_fingerprint": source.fingerprint(),
         }
     }

@@ -13,6 +13,7 @@ import click
 from shipyard.cli import _output as out
 from shipyard.errors import InvalidArgument
 from shipyard.features import FeatureStore, Plan, load_repo
+from shipyard.lineage import dependents, impact
 
 repo_option = click.option(
     "--repo",
@@ -37,7 +38,8 @@ def features() -> None:
 def plan(repo: str, project: str | None, as_json: bool) -> None:
     """What `apply` would change: added, changed, removed; breaking changes flagged."""
     fs = _open(project)
-    _print_plan(fs.plan(load_repo(repo)), as_json=as_json)
+    found = fs.plan(load_repo(repo))
+    _print_plan(found, as_json=as_json, used_by=_dependents(fs, found))
 
 
 @features.command("apply")
@@ -288,7 +290,21 @@ def _open(project: str | None) -> FeatureStore:
     return fs
 
 
-def _print_plan(plan: Plan, applied: bool = False, as_json: bool = False) -> None:
+def _dependents(fs: FeatureStore, plan: Plan) -> dict[str, list[str]]:
+    """View name -> what depends on it (datasets, model versions, aliases, traffic...), for
+    the views a plan changes or removes in a breaking way."""
+    views = {"feature_view", "on_demand_feature_view"}
+    names = [c.name for c in plan.breaking if c.kind in views and c.base_version]
+    return {n: dependents(impact(fs.client.store, "feature-view", n, fs.project)) for n in names}
+
+
+def _print_plan(
+    plan: Plan,
+    applied: bool = False,
+    as_json: bool = False,
+    used_by: dict[str, list[str]] | None = None,
+) -> None:
+    used_by = used_by or {}
     if as_json:
         out.print_json(
             {
@@ -302,6 +318,7 @@ def _print_plan(plan: Plan, applied: bool = False, as_json: bool = False) -> Non
                         "base_version": c.base_version,
                         "diff": c.diff,
                         "breaking": c.breaking,
+                        **({"dependents": used_by[c.name]} if c.name in used_by else {}),
                     }
                     for c in plan.changes
                 ],
@@ -318,6 +335,9 @@ def _print_plan(plan: Plan, applied: bool = False, as_json: bool = False) -> Non
             console.print(f"    {line}", markup=False)
         for line in c.breaking:
             console.print(f"    [red]! {line}[/]")
+        if c.breaking and c.name in used_by:
+            names = "; ".join(used_by[c.name]) or "nothing recorded yet"
+            console.print(f"    [red]! depended on by: {names}[/]", highlight=False)
     unchanged = len(plan.changes) - len(pending)
     verb = "applied" if applied else "to apply"
     console.print(

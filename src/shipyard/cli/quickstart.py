@@ -109,5 +109,7 @@ def quickstart(max_workers: int | None) -> None:
         f"next: `shipyard serve churn@production`, `shipyard models ls`, "
         f"`shipyard models card churn/{live}`, `shipyard flows show {run.pathspec}`, "
         f"`shipyard monitor ls`, `shipyard alerts ls`, "
-        f"`shipyard features status --project quickstart`"
+        f"`shipyard features status --project quickstart`, "
+        f"`shipyard lineage prediction ID` (an id from the table above), "
+        f"`shipyard lineage impact feature-view customer_spend --project quickstart`"
     )

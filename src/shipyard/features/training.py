@@ -36,7 +36,8 @@ def build_job(
     start: datetime | None,
     end: datetime | None,
 ) -> RetrievalJob:
-    views, on_demand, service = resolve(ctx.definitions(), features)
+    defs = ctx.definitions()
+    views, on_demand, service = resolve(defs, features)
     if entity_df is None:
         entity_df = _entities_from_range(ctx, views, start, end)
         timestamp_column = "event_timestamp"
@@ -78,6 +79,7 @@ def build_job(
                     "version": r.version,
                     "features": r.features,
                     "source": r.view.source.name,
+                    "source_version": defs.version("source", r.view.source.name),
                     "source_fingerprint": r.view.source.fingerprint(),
                 }
                 for r in views

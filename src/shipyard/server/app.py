@@ -16,6 +16,7 @@ from shipyard.server.routes import (
     blobs,
     features,
     flows,
+    lineage,
     monitoring,
     predictions,
     registry,
@@ -44,6 +45,7 @@ def create_app(client: Client | None = None, auth: AuthConfig | None = None) -> 
     app.add_middleware(SecurityHeaders)  # outermost: on every answer, errors included
     for module in (tracking, blobs, store_rpc, features, registry, predictions, monitoring, flows):
         app.include_router(module.router)
+    app.include_router(lineage.router)
     mlflow_routes.install(app, app.state.client)
     _declare_errors(app)
     return app
