@@ -247,3 +247,13 @@ def test_listings_show_a_project_viewer_what_they_may_read(secured, monkeypatch,
         assert [r["id"] for r in found["runs"]] == [run_id]
         named = http.post("/api/v1/runs/search", json={"projects": ["fraud"]}, headers=viewer)
         assert named.status_code == 403  # naming a project is asking for it
+
+
+def test_lineage_is_read_on_the_project_it_starts_from(secured, monkeypatch):
+    run_id = _editor_run(monkeypatch, secured)
+    with httpx.Client(base_url=secured.url) as http:
+        outsider = {"Authorization": f"Bearer {secured.outsider}"}
+        assert http.get(f"/api/v1/lineage/run/{run_id}", headers=outsider).status_code == 403
+        viewer = {"Authorization": f"Bearer {secured.viewer}"}
+        answer = http.get(f"/api/v1/lineage/run/{run_id}", headers=viewer)
+        assert answer.status_code == 200, answer.text

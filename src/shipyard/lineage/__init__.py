@@ -11,7 +11,10 @@ Both walks read the metadata store's interfaces only, so they run on every backe
 
 from shipyard.lineage.graph import Edge, Graph, Node
 from shipyard.lineage.impact_walk import IMPACT_KINDS, dependents, impact
-from shipyard.lineage.refs import KINDS
+from shipyard.lineage.refs import KINDS, dataset_ref, model_ref
 from shipyard.lineage.upstream_walk import upstream
 
-__all__ = ["IMPACT_KINDS", "KINDS", "Edge", "Graph", "Node", "dependents", "impact", "upstream"]
+__all__ = [
+    "IMPACT_KINDS", "KINDS", "Edge", "Graph", "Node", "dataset_ref", "dependents", "impact",
+    "model_ref", "upstream",
+]  # fmt: skip

@@ -34,7 +34,7 @@ from shipyard.server.auth import AuthConfig, Principal
 
 F = TypeVar("F", bound=Callable[..., Any])
 Scope = Literal["request", "body", "rpc", "any", "blob"]
-Names = Literal["project", "model", "monitor", "flow", "mlflow_artifact"] | None
+Names = Literal["project", "model", "monitor", "flow", "mlflow_artifact", "lineage"] | None
 
 RULE_ATTRIBUTE = "__shipyard_rule__"
 

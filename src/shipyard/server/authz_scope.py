@@ -170,6 +170,8 @@ def _resolve(
     if names == "mlflow_artifact":
         for path in _strings(values, ["path"]):
             projects.update(_run_project(store, mlflow_artifact_run(path)))
+    if names == "lineage":
+        projects.update(_lineage_projects(store, values, default))
     experiments = _strings(values, _EXPERIMENT_KEYS)
     if experiments:
         by_id = {str(p.id): p.name for p in store.list_projects()}
@@ -187,6 +189,28 @@ def mlflow_artifact_run(path: str) -> str:
         return locate(path)[0]
     except MlflowError:
         return ""
+
+
+def _lineage_projects(store: TrackingStore, values: dict[str, list[Any]], default: str) -> set[str]:
+    """The project of the object a lineage walk starts from (the walk then follows the
+    links it finds: names of linked objects in other projects are part of the answer)."""
+    from shipyard.lineage import dataset_ref, model_ref
+
+    kind = next(iter(_strings(values, ["kind"])), "feature-view")
+    ident = next(iter(_strings(values, ["ident", "name"])), "")
+    named = _strings(values, ["project"])
+    try:
+        if kind == "prediction":
+            return _prediction_projects(store, [ident])
+        if kind == "model":
+            return _model_project(store, model_ref(ident).name)
+        if kind == "run":
+            return _run_project(store, ident)
+        if kind == "dataset":
+            return {dataset_ref(ident).project or (named[0] if named else default)}
+    except ShipyardError:
+        return set()
+    return {named[0] if named else default}  # a feature view, in its project
 
 
 def _quietly(lookup: Any, *args: Any) -> set[str]:

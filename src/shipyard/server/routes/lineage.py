@@ -9,7 +9,9 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
+from shipyard.governance import Need
 from shipyard.lineage import dependents, impact, upstream
+from shipyard.server.authz import rule
 from shipyard.server.deps import client_of
 
 router = APIRouter(prefix="/api/v1", tags=["lineage"])
@@ -54,6 +56,7 @@ class ImpactOut(GraphOut):
 
 # before /lineage/{kind}/{ident}, which would take this path
 @router.get("/lineage/impact/feature-view/{name}", response_model=ImpactOut)
+@rule(Need.READ, "request", names="lineage")
 def feature_view_impact(
     request: Request, name: str, project: str | None = ProjectQuery
 ) -> dict[str, Any]:
@@ -65,6 +68,7 @@ def feature_view_impact(
 
 
 @router.get("/lineage/{kind}/{ident:path}", response_model=GraphOut)
+@rule(Need.READ, "request", names="lineage")
 def lineage_of(
     request: Request, kind: Kind, ident: str, project: str | None = ProjectQuery
 ) -> dict[str, Any]:
