@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from shipyard.store.base.audit_log import AuditStore
     from shipyard.store.base.event_store import EventStore
     from shipyard.store.base.feature_meta import FeatureMetaStore
     from shipyard.store.base.flow_store import FlowStore
@@ -127,6 +128,7 @@ class TrackingStore(Protocol):
     predictions: PredictionLogStore
     monitors: MonitorStore
     events: EventStore
+    audit: AuditStore
 
     def create_project(self, name: str, description: str = "") -> Project: ...
     def get_project(self, name: str) -> Project: ...
