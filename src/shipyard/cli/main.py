@@ -8,6 +8,7 @@ import click
 
 from shipyard.cli import (
     alerts,
+    audit,
     config_cmd,
     db,
     doctor,
@@ -50,6 +51,7 @@ for command in (
     monitor.monitor,
     alerts.alerts,
     scheduler.scheduler,
+    audit.audit,
     config_cmd.config,
     db.db,
     gc.gc,

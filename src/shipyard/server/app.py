@@ -11,6 +11,7 @@ from shipyard.server.deps import IdempotencyKeys
 from shipyard.server.errors import document_errors, install_error_handlers
 from shipyard.server.gzip_requests import GzipRequests
 from shipyard.server.routes import (
+    audit,
     blobs,
     features,
     flows,
@@ -35,6 +36,7 @@ def create_app(client: Client | None = None) -> FastAPI:
     app.add_middleware(SecurityHeaders)  # outermost: on every answer, errors included
     for module in (tracking, blobs, store_rpc, features, registry, predictions, monitoring, flows):
         app.include_router(module.router)
+    app.include_router(audit.router)
     mlflow_routes.install(app, app.state.client)
     _declare_errors(app)
     return app
