@@ -16,21 +16,31 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, select
 
 from shipyard.errors import InvalidArgument
 from shipyard.store.base.audit_log import AuditEntry
-from shipyard.store.sql.audit_entry import audit_values
+from shipyard.store.sql.audit_entry import COLUMNS, INSERT_SQL, audit_values
 from shipyard.store.sql.engine import Database
 from shipyard.store.sql.governance_tables import audit_log
 
 MAX_LIMIT = 10_000
 
 
+# Plain SQL with bound parameters, as the prediction log appends: building and compiling a
+# SQLAlchemy statement per entry costs more than writing the row (see bench_audit.py).
+_INSERT_FORMAT = INSERT_SQL.replace("?", "%s")
+
+
+def _insert(conn: Connection) -> str:
+    return INSERT_SQL if conn.dialect.paramstyle == "qmark" else _INSERT_FORMAT
+
+
 def record_audit(
     conn: Connection, action: str, object: str, summary: dict[str, Any] | None = None
 ) -> None:
-    conn.execute(insert(audit_log).values(**audit_values(action, object, summary)))
+    row = audit_values(action, object, summary)
+    conn.exec_driver_sql(_insert(conn), tuple(row[c] for c in COLUMNS))
 
 
 def record_audits(
@@ -39,7 +49,8 @@ def record_audits(
     """One entry per (object, summary), in one statement."""
     if objects:
         rows = [audit_values(action, obj, summary) for obj, summary in objects]
-        conn.execute(insert(audit_log), rows)
+        statement = _insert(conn)
+        conn.exec_driver_sql(statement, [tuple(row[c] for c in COLUMNS) for row in rows])
 
 
 class SqlAuditStore:

@@ -7,11 +7,12 @@ The rule for what is audited, and the names of objects and actions, are in
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from shipyard.store.actor import current_actor
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from shipyard.store.base import ArtifactRecord, Metric, NewRun, RunStatus
 
 COLUMNS = ("ts_ms", "actor", "action", "object", "summary", "request_id", "source")
+_SORTED = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 INSERT_SQL = f"INSERT INTO audit_log ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * 7)})"
 
 
@@ -30,7 +32,7 @@ def audit_values(action: str, object: str, summary: Mapping[str, Any] | None) ->
         "actor": actor.user[:256],
         "action": action,
         "object": object[:1024],
-        "summary": json.dumps(summary or {}, sort_keys=True, default=str),
+        "summary": orjson.dumps(summary or {}, default=str, option=_SORTED).decode(),
         "request_id": None if actor.request_id is None else actor.request_id[:64],
         "source": actor.source[:256],
     }
