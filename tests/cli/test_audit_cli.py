@@ -32,7 +32,8 @@ def test_lists_newest_first_and_filters(cli, history):
     assert code == 0
     entries = json.loads(out)
     assert [e["action"] for e in entries] == [
-        "model.alias.move", "model.version.create", "run.status", "run.create", "project.create",
+        "model.alias.move", "model.version.create", "model.create", "run.status", "run.create",
+        "project.create",
     ]  # fmt: skip
     assert entries[0]["object"] == "model:churn@champion"
     assert entries[0]["summary"] == {
@@ -50,21 +51,23 @@ def test_lists_newest_first_and_filters(cli, history):
         assert code == 0
         return [e["object"] for e in json.loads(out)]
 
-    assert objects("--object", "model:churn*") == ["model:churn@champion", "model:churn/1"]
-    assert objects("--object", "model:churn") == []
+    assert objects("--object", "model:churn*") == [
+        "model:churn@champion", "model:churn/1", "model:churn",
+    ]  # fmt: skip
+    assert objects("--object", "model:churn") == ["model:churn"]
     assert objects("--user", "ana", "--limit", "1") == ["model:churn@champion"]
     assert objects("--user", f"local:{getpass.getuser()}", "--action", "run.*") == [
         f"run:{history.id}", f"run:{history.id}",
     ]  # fmt: skip
-    assert len(objects("--since", "1h")) == 5
+    assert len(objects("--since", "1h")) == 6
     assert objects("--since", "2999-01-01") == []
-    assert len(objects("--until", "2999-01-01T00:00:00Z")) == 5
+    assert len(objects("--until", "2999-01-01T00:00:00Z")) == 6
 
 
 def test_the_table_shows_who_did_what(cli, history):
     code, out, _ = cli("audit", "ls", "--object", "model:churn*")
     assert code == 0
-    assert "2 audit entries" in out
+    assert "3 audit entries" in out
     assert "model.alias.move" in out and "model:churn@champion" in out and "10.0.0.5" in out
 
 

@@ -250,6 +250,7 @@ def test_registry_mutations_record_before_and_after(store):
     audited(
         store,
         lambda: models.create_model_version("churn", new, "ana", 1),
+        ("model.create", "model:churn"),
         ("model.version.create", "model:churn/1"),
     )
     models.create_model_version("churn", new, "ana", 2)
@@ -290,9 +291,9 @@ def test_registry_mutations_record_before_and_after(store):
         ("owner.gone", "owner:bob"),
     )
     audited(store, lambda: models.mark_owner_gone("bob", True, "ana", 7))  # already gone
-    assert [e.object for e in store.audit.list_audit(object="model:churn*")][-1] == (
-        "model:churn/1"
-    )
+    assert [e.object for e in store.audit.list_audit(object="model:churn*")][-2:] == [
+        "model:churn/1", "model:churn",
+    ]  # fmt: skip
 
 
 def test_features_flows_monitors_predictions_and_deployments(store):
@@ -301,6 +302,7 @@ def test_features_flows_monitors_predictions_and_deployments(store):
     audited(
         store,
         lambda: store.features.apply_feature_objects("proj", [spec], "ana", 1),
+        ("project.create", "project:proj"),  # created by this apply, so audited with it
         ("feature_view.apply", "feature_view:proj/trips"),
     )
     done = Materialization("proj", "trips", 1, "materialize", None, 100, 42, 2, 5)

@@ -5,7 +5,8 @@ a project, a model version, an alias, a feature definition, a dataset, a monitor
 alert's state, a deployment, prediction labels, a purge) appends entries in the same
 transaction as the change, on the SQL stores and on the sqlite3 fast path alike: the call
 either commits with its entries or neither happens. A call writes one entry per object it
-changes (``set_deleted(["a", "b"], True)`` writes ``run:a`` and ``run:b``); a batch of run
+changes (``set_deleted(["a", "b"], True)`` writes ``run:a`` and ``run:b``; a model's first
+version writes ``model.create`` too, a first apply ``project.create``); a batch of run
 data (``log_batch``: any number of metric points, params and tags) is one entry with the
 counts; a call that turns out to change nothing (resolving a resolved alert, a status set
 to the one it has) writes none.

@@ -393,7 +393,9 @@ def _project_id(conn: Connection, name: str, create_ms: int | None = None) -> in
         stmt = _insert_or_ignore(conn, projects).values(
             name=name, description="", created_ms=create_ms, created_by=""
         )
-        conn.execute(stmt.on_conflict_do_nothing(index_elements=[projects.c.name]))
+        done = conn.execute(stmt.on_conflict_do_nothing(index_elements=[projects.c.name]))
+        if done.rowcount:  # created here, as a part of this change
+            record_audit(conn, "project.create", f"project:{name}", {"description": ""})
         found = conn.execute(query).scalar()
     return None if found is None else int(found)
 

@@ -388,7 +388,9 @@ def _create_model(conn: Connection, name: str, owner: str, description: str, now
         name=name, owner=owner, description=description, tags="{}", created_ms=now_ms,
         updated_ms=now_ms,
     )  # fmt: skip
-    conn.execute(stmt.on_conflict_do_nothing(index_elements=[registered_models.c.name]))
+    done = conn.execute(stmt.on_conflict_do_nothing(index_elements=[registered_models.c.name]))
+    if done.rowcount:  # created by this registration
+        record_audit(conn, "model.create", f"model:{name}", {"owner": owner})
     return int(_model_row(conn, name, lock=True).id)
 
 
