@@ -191,6 +191,7 @@ def test_tracking_mutations_leave_one_entry_each(store):
         ("run.log", f"run:{RUN_A}"),
     )
     assert entry.summary == {"metrics": 3, "params": 1, "tags": 1}
+    audited(store, lambda: store.log_batch(RUN_A))  # an empty batch changes nothing
     _, (entry,) = audited(
         store, lambda: store.set_run_name(RUN_A, "renamed"), ("run.rename", f"run:{RUN_A}")
     )

@@ -230,7 +230,9 @@ class SqlTrackingStore:
                 self._write_tags(conn, run_id, tags)
             if metrics:
                 self._write_metrics(conn, run_id, metrics)
-            record_audit(conn, "run.log", f"run:{run_id}", batch_counts(metrics, params, tags))
+            counts = batch_counts(metrics, params, tags)
+            if any(counts.values()):  # an empty batch changes nothing
+                record_audit(conn, "run.log", f"run:{run_id}", counts)
 
         self.db.write(_log)
 

@@ -345,7 +345,8 @@ class LiteTrackingStore:
             if metrics:
                 run_data.write_metrics(conn, run_id, metrics)
             counts = batch_counts(metrics, params, tags)
-            record_audit_sqlite(conn, "run.log", f"run:{run_id}", counts)
+            if any(counts.values()):  # an empty batch changes nothing
+                record_audit_sqlite(conn, "run.log", f"run:{run_id}", counts)
 
         self.lite.write(_log)
 
