@@ -16,8 +16,8 @@ mkdir -p "$here/results"
 log="$here/results/$(date +%Y%m%d-%H%M%S).txt"
 python="${PYTHON:-python}"
 
-for bench in bench_log_metric bench_create_runs bench_artifacts bench_flows bench_prediction_log \
-    bench_server; do
+for bench in bench_log_metric bench_create_runs bench_audit bench_artifacts bench_flows \
+    bench_prediction_log bench_server; do
     "$python" "$here/$bench.py" "$@"
     echo
 done 2>&1 | tee "$log"

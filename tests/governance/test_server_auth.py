@@ -3,6 +3,7 @@ a user runs (SHIPYARD_URI + SHIPYARD_TOKEN), on SQLite and PostgreSQL backing st
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -257,3 +258,16 @@ def test_lineage_is_read_on_the_project_it_starts_from(secured, monkeypatch):
         viewer = {"Authorization": f"Bearer {secured.viewer}"}
         answer = http.get(f"/api/v1/lineage/run/{run_id}", headers=viewer)
         assert answer.status_code == 200, answer.text
+
+
+def test_the_audit_log_names_the_caller_and_only_admins_read_it(secured, monkeypatch, cli):
+    run_id = _editor_run(monkeypatch, secured)
+    code, _, err = cli("audit", "ls")  # eddie, an editor
+    assert code == 1 and "may not manage" in err
+    as_user(monkeypatch, secured.root)
+    code, out, err = cli("audit", "ls", "--object", f"run:{run_id}", "--json")
+    assert code == 0, err
+    entries = json.loads(out)
+    assert {e["action"] for e in entries} >= {"run.create", "run.log", "run.status"}
+    assert {e["actor"] for e in entries} == {"eddie"}
+    assert {e["source"] for e in entries} == {"127.0.0.1"}

@@ -9,6 +9,7 @@ import click
 from shipyard.cli import (
     access,
     alerts,
+    audit,
     config_cmd,
     db,
     doctor,
@@ -53,6 +54,7 @@ for command in (
     lineage.lineage,
     alerts.alerts,
     scheduler.scheduler,
+    audit.audit,
     config_cmd.config,
     db.db,
     gc.gc,

@@ -13,6 +13,7 @@ from shipyard.server.deps import IdempotencyKeys
 from shipyard.server.errors import document_errors, install_error_handlers
 from shipyard.server.gzip_requests import GzipRequests
 from shipyard.server.routes import (
+    audit,
     blobs,
     features,
     flows,
@@ -46,6 +47,7 @@ def create_app(client: Client | None = None, auth: AuthConfig | None = None) -> 
     for module in (tracking, blobs, store_rpc, features, registry, predictions, monitoring, flows):
         app.include_router(module.router)
     app.include_router(lineage.router)
+    app.include_router(audit.router)
     mlflow_routes.install(app, app.state.client)
     _declare_errors(app)
     return app

@@ -43,6 +43,8 @@ _RPC_NAMES: dict[tuple[str, str], str] = {
 def rpc_need(area: str, method: str) -> Need:
     if area == "identity":
         return Need.ADMIN
+    if area == "audit":  # every project's history: for admins of every project
+        return Need.MANAGE
     return Need.READ if rpc.is_read(method) else Need.WRITE
 
 

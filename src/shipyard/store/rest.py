@@ -28,6 +28,7 @@ from shipyard.store.http import Http
 
 if TYPE_CHECKING:
     from shipyard.store.base import (
+        AuditStore,
         EventStore,
         FeatureMetaStore,
         FlowStore,
@@ -86,6 +87,8 @@ class RestStore:
         self.monitors = cast("MonitorStore", RemoteArea(self.http, "monitors"))
         self.events = cast("EventStore", RemoteArea(self.http, "events"))
         self.identity = cast("IdentityStore", RemoteArea(self.http, "identity"))
+        # read-only; the server writes the entries of the calls it serves, never this client
+        self.audit = cast("AuditStore", RemoteArea(self.http, "audit"))
 
     def __repr__(self) -> str:
         return f"RestStore({self.uri!r})"

@@ -1,10 +1,10 @@
 """Store calls by name: the table of what a remote client may call, and the call itself.
 
 An *area* is the tracking store itself (``tracking``) or one of its capability sub-stores
-(``flows``, ``features``, ``models``, ``predictions``, ``monitors``, ``events``: the
-attributes the ``TrackingStore`` protocol declares). The methods of an area are the public
-methods its protocol class in ``shipyard.store.base`` declares: every one is reachable and
-nothing else is (``close`` is the server's to call, not a client's).
+(``flows``, ``features``, ``models``, ``predictions``, ``monitors``, ``events``,
+``audit``: the attributes the ``TrackingStore`` protocol declares). The methods of an area
+are the public methods its protocol class in ``shipyard.store.base`` declares: every one
+is reachable and nothing else is (``close`` is the server's to call, not a client's).
 
 The server calls ``call``; ``RestStore`` sends ``{"args": [...], "kwargs": {...}}`` in the
 wire form (``shipyard.store.wire``) and decodes the ``{"result": ...}`` it gets back.
@@ -34,6 +34,7 @@ _PROTOCOLS = {
     "monitors": ("shipyard.store.base.monitor_store", "MonitorStore"),
     "events": ("shipyard.store.base.event_store", "EventStore"),
     "identity": ("shipyard.store.base.identity_store", "IdentityStore"),
+    "audit": ("shipyard.store.base.audit_log", "AuditStore"),
 }
 AREAS = tuple(_PROTOCOLS)
 _NOT_REMOTE = frozenset({"close"})
@@ -47,6 +48,7 @@ _READ_PREFIXES = (
     "blobs_in_use",
     "blob_references",
     "blob_projects",
+    "token_owner",
     "latest",
     "feature_object_history",
     "materializations",

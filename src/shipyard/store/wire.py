@@ -43,6 +43,7 @@ _BASE_MODULES = (
     "shipyard.store.base.monitor_store",
     "shipyard.store.base.event_store",
     "shipyard.store.base.identity_store",
+    "shipyard.store.base.audit_log",
 )
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 NonFinite = Literal["NaN", "Infinity", "-Infinity"]

@@ -17,6 +17,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from shipyard.store.base.audit_log import AuditEntry, AuditStore
     from shipyard.store.base.event_store import (
         DeploymentRecord,
         EventRecord,
@@ -79,6 +80,8 @@ _MODULES = {
     "AlertRecord": "shipyard.store.base.monitor_store",
     "AliasMove": "shipyard.store.base.model_registry",
     "ArtifactRecord": "shipyard.store.base.tracking_store",
+    "AuditEntry": "shipyard.store.base.audit_log",
+    "AuditStore": "shipyard.store.base.audit_log",
     "BlobReference": "shipyard.store.base.tracking_store",
     "DatasetRecord": "shipyard.store.base.feature_meta",
     "DeploymentRecord": "shipyard.store.base.event_store",
@@ -123,6 +126,8 @@ __all__ = [
     "AlertRecord",
     "AliasMove",
     "ArtifactRecord",
+    "AuditEntry",
+    "AuditStore",
     "BlobReference",
     "DatasetRecord",
     "DeploymentRecord",

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from shipyard.store.base.audit_log import AuditStore
     from shipyard.store.base.event_store import EventStore
     from shipyard.store.base.feature_meta import FeatureMetaStore
     from shipyard.store.base.flow_store import FlowStore
@@ -129,6 +130,7 @@ class TrackingStore(Protocol):
     monitors: MonitorStore
     events: EventStore
     identity: IdentityStore
+    audit: AuditStore
 
     def create_project(self, name: str, description: str = "") -> Project: ...
     def get_project(self, name: str) -> Project: ...

@@ -25,6 +25,7 @@ from shipyard.store.base import (
     Materialization,
     NewFeatureObject,
 )
+from shipyard.store.sql.audit import record_audit
 from shipyard.store.sql.engine import Database, NumberTaken
 from shipyard.store.sql.events import record_event
 from shipyard.store.sql.feature_tables import (
@@ -94,6 +95,9 @@ class SqlFeatureMetaStore:
                         ],
                     )
                 records.append(record)
+                action = f"{change.kind}.{'delete' if change.deleted else 'apply'}"
+                summary = {"version": version, "fingerprint": change.fingerprint}
+                record_audit(conn, action, f"{change.kind}:{project}/{change.name}", summary)
             return records
 
         return self.db.write(_apply)
@@ -193,6 +197,10 @@ class SqlFeatureMetaStore:
         def _record(conn: Connection) -> None:
             project_id = _project_id(conn, record.project, create_ms=record.created_ms)
             conn.execute(insert(feature_materializations).values(**_to_row(record, project_id)))
+            summary = {"kind": record.kind, "version": record.view_version, "rows": record.rows,
+                       "start_ms": record.start_ms, "end_ms": record.end_ms}  # fmt: skip
+            obj = f"feature_view:{record.project}/{record.view}"
+            record_audit(conn, f"feature_view.{record.kind}", obj, summary)
 
         self.db.write(_record)
 
@@ -331,6 +339,10 @@ class SqlFeatureMetaStore:
             event = {"project": project, "name": name, "version": record.version,
                      "rows": record.rows, "run_id": run_id}  # fmt: skip
             record_event(conn, "dataset.saved", event, now_ms, f"dataset:{name}")
+            summary = {"rows": record.rows, "size": record.size, "run_id": run_id,
+                       "blob_hash": blob_hash}  # fmt: skip
+            obj = f"dataset:{project}/{name}/{record.version}"
+            record_audit(conn, "dataset.create", obj, summary)
             return record
 
         return self.db.write_numbered(_create, retry_on=NumberTaken)
@@ -381,7 +393,9 @@ def _project_id(conn: Connection, name: str, create_ms: int | None = None) -> in
         stmt = _insert_or_ignore(conn, projects).values(
             name=name, description="", created_ms=create_ms, created_by=""
         )
-        conn.execute(stmt.on_conflict_do_nothing(index_elements=[projects.c.name]))
+        done = conn.execute(stmt.on_conflict_do_nothing(index_elements=[projects.c.name]))
+        if done.rowcount:  # created here, as a part of this change
+            record_audit(conn, "project.create", f"project:{name}", {"description": ""})
         found = conn.execute(query).scalar()
     return None if found is None else int(found)
 

@@ -8,6 +8,7 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from shipyard.errors import NotFound
 from shipyard.store.base import FlowRunRecord, TaskRecord
+from shipyard.store.sql.audit import record_audit
 from shipyard.store.sql.engine import Database
 from shipyard.store.sql.records import flow_run_record as _flow_run
 from shipyard.store.sql.records import task_record as _task
@@ -37,6 +38,8 @@ class SqlFlowStore:
                     graph=graph,
                 )
             )
+            summary = {"run_id": run_id, "origin_run_id": origin_run_id}
+            record_audit(conn, "flow_run.create", f"flow_run:{flow_name}/{number}", summary)
             return FlowRunRecord(run_id, flow_name, number, origin_run_id, graph)
 
         return self.db.write_numbered(_create)  # two processes may take the same number

@@ -15,6 +15,7 @@ from shipyard.store.base import (
     MonitorRecord,
     MonitorResultRecord,
 )
+from shipyard.store.sql.audit import record_audit
 from shipyard.store.sql.engine import Database
 from shipyard.store.sql.events import record_event
 from shipyard.store.sql.monitor_tables import alert_deliveries, alerts, monitor_results, monitors
@@ -102,6 +103,9 @@ class SqlMonitorStore:
             else:
                 conn.execute(update(monitors).where(m.id == found.id).values(**values))
             row = conn.execute(select(monitors).where(m.model == model, m.name == name)).one()
+            action = "monitor.create" if found is None else "monitor.update"
+            summary = {"target": target, "check": check_kind, "schedule": schedule}
+            record_audit(conn, action, f"monitor:{model}/{name}", summary)
             return _monitor(row)
 
         return self.db.write(_upsert)
@@ -197,6 +201,8 @@ class SqlMonitorStore:
             assert key is not None
             alert = _alert(conn.execute(self._alerts().where(alerts.c.id == int(key[0]))).one())
             _record_alert_event(conn, "alert.fired", alert, now_ms)
+            summary = {"monitor": alert.monitor, "model": model, "version": version}
+            record_audit(conn, "alert.fire", f"alert:{alert.id}", summary)
             return alert
 
         try:
@@ -223,6 +229,8 @@ class SqlMonitorStore:
             alert = _alert(row)
             if changed:  # resolved by this call, not before
                 _record_alert_event(conn, "alert.resolved", alert, now_ms)
+                summary = {"monitor": alert.monitor, "model": alert.model}
+                record_audit(conn, "alert.resolve", f"alert:{alert_id}", summary)
             return alert
 
         return self.db.write(_resolve)

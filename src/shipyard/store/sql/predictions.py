@@ -19,6 +19,7 @@ from sqlalchemy.dialects import sqlite
 from shipyard._names import version_number
 from shipyard.errors import InvalidArgument
 from shipyard.store.base import PredictionCall, PredictionRecord, PredictionSegment
+from shipyard.store.sql.audit import record_audit, record_audits
 from shipyard.store.sql.engine import Database
 from shipyard.store.sql.prediction_tables import (
     prediction_labels,
@@ -148,9 +149,12 @@ class SqlPredictionLogStore:
             wanted = {pid: _split(pid) for pid in latest}
             calls = {p[0] for p in wanted.values() if p is not None}
             sizes: dict[str, int] = {}
+            models: dict[str, str] = {}
             for chunk in chunks(sorted(calls), CHUNK):
-                q = select(predictions.c.id, predictions.c.rows).where(predictions.c.id.in_(chunk))
-                sizes.update({r.id: r.rows for r in conn.execute(q)})
+                pc = predictions.c
+                q = select(pc.id, pc.rows, pc.model).where(pc.id.in_(chunk))
+                for r in conn.execute(q):
+                    sizes[r.id], models[r.id] = r.rows, r.model
             missing = [
                 pid
                 for pid, where in wanted.items()
@@ -175,6 +179,12 @@ class SqlPredictionLogStore:
                     for p in ids
                 ],
             )
+            per_model: dict[str, int] = {}
+            for where in wanted.values():
+                assert where is not None  # none missing
+                per_model[models[where[0]]] = per_model.get(models[where[0]], 0) + 1
+            labelled = [(f"predictions:{m}", {"labels": n}) for m, n in sorted(per_model.items())]
+            record_audits(conn, "predictions.label", labelled)
             return []
 
         return self.db.write(_attach) if latest else []
@@ -340,7 +350,11 @@ class SqlPredictionLogStore:
             labels = conn.execute(delete(prediction_labels).where(old_labels)).rowcount
             calls = conn.execute(delete(predictions).where(*old)).rowcount
             segments = conn.execute(delete(prediction_segments).where(*old_segments)).rowcount
-            return {"calls": calls, "labels": labels, "segments": segments}
+            counts = {"calls": calls, "labels": labels, "segments": segments}
+            if any(counts.values()):
+                summary = {"before_ms": before_ms, **counts}
+                record_audit(conn, "predictions.prune", f"predictions:{model or '*'}", summary)
+            return counts
 
         return self.db.write(_prune)
 

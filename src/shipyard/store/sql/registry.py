@@ -28,6 +28,7 @@ from shipyard.store.base import (
     NewModelVersion,
     RegisteredModel,
 )
+from shipyard.store.sql.audit import record_audit
 from shipyard.store.sql.engine import Database, NumberTaken
 from shipyard.store.sql.events import record_event
 from shipyard.store.sql.registry_tables import (
@@ -116,6 +117,9 @@ class SqlModelRegistryStore:
             event = {"model": name, "version": version, "run_id": new.run_id,
                      "dataset": new.dataset, "flavor": new.flavor}  # fmt: skip
             record_event(conn, "model.registered", event, now_ms, f"model:{name}")
+            summary = {k: event[k] for k in ("run_id", "dataset", "flavor")}
+            summary |= {"blob_hash": new.blob_hash, "owner": new.owner}
+            record_audit(conn, "model.version.create", f"model:{name}/{version}", summary)
             return _version_from_row(name, row)
 
         return self.db.write_numbered(_create, retry_on=NumberTaken)
@@ -157,6 +161,12 @@ class SqlModelRegistryStore:
             conn.execute(
                 update(registered_models).where(registered_models.c.id == model.id).values(values)
             )
+            fields = [k for k in ("owner", "description", "tags") if k in values]
+            change = {
+                "before": {k: _field(k, getattr(model, k)) for k in fields},
+                "after": {k: _field(k, values[k]) for k in fields},
+            }
+            record_audit(conn, "model.update", f"model:{name}", change)
             return _models(conn, [_model_row(conn, name)])[0]
 
         return self.db.write(_update)
@@ -166,11 +176,14 @@ class SqlModelRegistryStore:
             raise InvalidArgument(f"an owner is 1 to {_LIMITS['owner']} characters, not {owner!r}")
 
         def _mark(conn: Connection) -> None:
-            conn.execute(delete(gone_owners).where(gone_owners.c.owner == owner))
+            was = conn.execute(delete(gone_owners).where(gone_owners.c.owner == owner)).rowcount
             if gone:
                 conn.execute(
                     insert(gone_owners).values(owner=owner, marked_by=user, marked_ms=now_ms)
                 )
+            if bool(was) != gone:
+                action = "owner.gone" if gone else "owner.back"
+                record_audit(conn, action, f"owner:{owner}", {"marked_by": user})
 
         self.db.write(_mark)
 
@@ -237,6 +250,8 @@ class SqlModelRegistryStore:
                     .where(registered_models.c.id == model.id)
                     .values(updated_ms=_now_ms())
                 )
+                change = {"before": {"status": row.status}, "after": {"status": status}}
+                record_audit(conn, "model.version.status", f"model:{name}/{version}", change)
             return _version_from_row(name, dict(row._mapping) | {"status": status})
 
         return self.db.write(_set)
@@ -308,6 +323,10 @@ class SqlModelRegistryStore:
             )  # fmt: skip
             row = _move_row(move, gates_json)
             conn.execute(insert(alias_moves).values(model_id=model.id, **row))
+            change: dict[str, Any] = {"before": {"version": current}, "after": {"version": version}}
+            change["gates"] = len(move.gates)
+            action = "model.alias.move" if version is not None else "model.alias.remove"
+            record_audit(conn, action, f"model:{name}@{alias}", change)
             return move
 
         return self.db.write(_move)
@@ -348,6 +367,11 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def _field(column: str, value: Any) -> Any:
+    """A registered model's field as the audit log shows it (tags decoded)."""
+    return json.loads(value) if column == "tags" else value
+
+
 def _check_name(name: str) -> None:
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise InvalidArgument(
@@ -364,7 +388,9 @@ def _create_model(conn: Connection, name: str, owner: str, description: str, now
         name=name, owner=owner, description=description, tags="{}", created_ms=now_ms,
         updated_ms=now_ms,
     )  # fmt: skip
-    conn.execute(stmt.on_conflict_do_nothing(index_elements=[registered_models.c.name]))
+    done = conn.execute(stmt.on_conflict_do_nothing(index_elements=[registered_models.c.name]))
+    if done.rowcount:  # created by this registration
+        record_audit(conn, "model.create", f"model:{name}", {"owner": owner})
     return int(_model_row(conn, name, lock=True).id)
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Table, delete, exists, func, insert, select, 
 
 from shipyard.errors import InvalidArgument, NotFound
 from shipyard.store.base import DeploymentRecord, EventRecord, FiringRecord
+from shipyard.store.sql.audit import record_audit
 from shipyard.store.sql.engine import Database
 from shipyard.store.sql.events import dumps, record_event
 from shipyard.store.sql.scheduler_tables import events, scheduler_deployments, scheduler_firings
@@ -112,6 +113,9 @@ class SqlEventStore:
                 )
             else:
                 conn.execute(update(scheduler_deployments).where(where).values(**values))
+            action = "deployment.create" if found is None else "deployment.update"
+            summary = {k: values[k] for k in ("flow_name", "path", "file_hash", "schedule")}
+            record_audit(conn, action, f"deployment:{deployment.name}", summary)
             return _deployment(conn.execute(select(scheduler_deployments).where(where)).one())
 
         return self.db.write(_upsert)
@@ -129,8 +133,13 @@ class SqlEventStore:
 
     def delete_deployment(self, name: str) -> None:
         q = delete(scheduler_deployments).where(scheduler_deployments.c.name == name)
-        if self.db.write(lambda c: c.execute(q).rowcount) == 0:
-            raise NotFound(f"no deployment named {name!r}; `shipyard scheduler ls` lists them")
+
+        def _delete(conn: Connection) -> None:
+            if conn.execute(q).rowcount == 0:
+                raise NotFound(f"no deployment named {name!r}; `shipyard scheduler ls` lists them")
+            record_audit(conn, "deployment.delete", f"deployment:{name}")
+
+        self.db.write(_delete)
 
     def advance_cursor(self, name: str, event_id: int) -> None:
         d = scheduler_deployments.c

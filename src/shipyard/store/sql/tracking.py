@@ -21,6 +21,13 @@ from shipyard.store.base import (
 )
 from shipyard.store.base.paths import confined_paths
 from shipyard.store.sql import search
+from shipyard.store.sql.audit import SqlAuditStore, record_audit, record_audits
+from shipyard.store.sql.audit_entry import (
+    artifacts_added,
+    batch_counts,
+    run_created,
+    status_change,
+)
 from shipyard.store.sql.engine import Database
 from shipyard.store.sql.features import SqlFeatureMetaStore
 from shipyard.store.sql.flows import SqlFlowStore
@@ -91,6 +98,7 @@ class SqlTrackingStore:
         self.monitors = SqlMonitorStore(self.db)
         self.events = SqlEventStore(self.db)
         self.identity = SqlIdentityStore(self.db)
+        self.audit = SqlAuditStore(self.db)
 
     @property
     def uri(self) -> str:
@@ -111,6 +119,7 @@ class SqlTrackingStore:
             )
             key = done.inserted_primary_key
             assert key is not None
+            record_audit(conn, "project.create", f"project:{name}", {"description": description})
             return Project(int(key[0]), name, description, created)
 
         return self.db.write(_create)
@@ -156,6 +165,7 @@ class SqlTrackingStore:
                     )
             if run.artifacts:
                 conn.execute(insert(artifacts), [artifact_row(a) for a in run.artifacts])
+            record_audit(conn, "run.create", f"run:{run.id}", run_created(run))
 
         self.db.write(_create)
         return record
@@ -177,18 +187,25 @@ class SqlTrackingStore:
 
     def set_run_status(self, run_id: str, status: RunStatus, end_ms: int | None) -> None:
         def _set(conn: Connection) -> None:
-            done = conn.execute(
+            before = conn.execute(select(runs.c.status).where(runs.c.id == run_id)).scalar()
+            if before is None:
+                raise NotFound(f"no run with id {run_id!r}")
+            conn.execute(
                 update(runs).where(runs.c.id == run_id).values(status=status.value, end_ms=end_ms)
             )
-            if done.rowcount == 0:
-                raise NotFound(f"no run with id {run_id!r}")
+            record_audit(conn, "run.status", f"run:{run_id}", status_change(before, status, end_ms))
 
         self.db.write(_set)
 
     def set_run_name(self, run_id: str, name: str) -> None:
-        self.db.write(
-            lambda c: c.execute(update(runs).where(runs.c.id == run_id).values(name=name))
-        )
+        def _set(conn: Connection) -> None:
+            before = conn.execute(select(runs.c.name).where(runs.c.id == run_id)).scalar()
+            if before is not None and before != name:  # a missing run: nothing, as ever
+                conn.execute(update(runs).where(runs.c.id == run_id).values(name=name))
+                change = {"before": {"name": before}, "after": {"name": name}}
+                record_audit(conn, "run.rename", f"run:{run_id}", change)
+
+        self.db.write(_set)
 
     def heartbeat(self, run_ids: Sequence[str], now_ms: int) -> None:
         if run_ids:
@@ -215,6 +232,9 @@ class SqlTrackingStore:
                 self._write_tags(conn, run_id, tags)
             if metrics:
                 self._write_metrics(conn, run_id, metrics)
+            counts = batch_counts(metrics, params, tags)
+            if any(counts.values()):  # an empty batch changes nothing
+                record_audit(conn, "run.log", f"run:{run_id}", counts)
 
         self.db.write(_log)
 
@@ -223,6 +243,7 @@ class SqlTrackingStore:
             done = conn.execute(delete(tags).where(tags.c.run_id == run_id, tags.c.key == key))
             if done.rowcount == 0:
                 raise NotFound(f"run {run_id} has no tag {key!r}")
+            record_audit(conn, "run.tag.delete", f"run:{run_id}", {"key": key})
 
         self.db.write(_delete)
 
@@ -265,6 +286,8 @@ class SqlTrackingStore:
                 .where(runs.c.id.in_(list(run_ids)) | owned)
                 .values(deleted_ms=_now_ms() if deleted else None)
             )
+            action = "run.delete" if deleted else "run.restore"
+            record_audits(conn, action, [(f"run:{r}", None) for r in dict.fromkeys(run_ids)])
 
         self.db.write(_set)
 
@@ -279,6 +302,7 @@ class SqlTrackingStore:
                 for table in (metrics, latest_metrics, params, tags, artifacts, tasks, flow_runs):
                     conn.execute(delete(table).where(table.c.run_id.in_(chunk)))
                 conn.execute(delete(runs).where(runs.c.id.in_(chunk)))
+            record_audits(conn, "run.purge", [(f"run:{r}", None) for r in ids])
             return ids
 
         return self.db.write(_purge)
@@ -304,6 +328,9 @@ class SqlTrackingStore:
                 )
                 if done.rowcount:
                     changed.append(run_id)
+            killed = status_change(RunStatus.RUNNING.value, RunStatus.KILLED, None)
+            killed["reason"] = "no heartbeat"
+            record_audits(conn, "run.status", [(f"run:{r}", killed) for r in changed])
             return changed
 
         return self.db.write(_mark)
@@ -324,6 +351,7 @@ class SqlTrackingStore:
                     )
                 )
             conn.execute(insert(artifacts), [artifact_row(r) for r in records])
+            record_audits(conn, "run.artifacts.add", artifacts_added(records))
 
         if records:
             self.db.write(_add)

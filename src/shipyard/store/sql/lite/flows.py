@@ -7,6 +7,7 @@ import sqlite3
 
 from shipyard.errors import NotFound
 from shipyard.store.base import FlowRunRecord, TaskRecord
+from shipyard.store.sql.audit_entry import record_audit_sqlite
 from shipyard.store.sql.lite.database import LiteDatabase
 from shipyard.store.sql.records import flow_run_record, task_record
 
@@ -36,6 +37,8 @@ class LiteFlowStore:
                 "VALUES (?, ?, ?, ?, ?)",
                 (run_id, flow_name, number, origin_run_id, graph),
             )
+            summary = {"run_id": run_id, "origin_run_id": origin_run_id}
+            record_audit_sqlite(conn, "flow_run.create", f"flow_run:{flow_name}/{number}", summary)
             return FlowRunRecord(run_id, flow_name, number, origin_run_id, graph)
 
         return self.lite.write_numbered(_create)

@@ -17,6 +17,13 @@ from typing import TYPE_CHECKING, Any
 from shipyard.errors import AlreadyExists, NotFound
 from shipyard.store.base import ArtifactRecord, Project, RunRecord, RunStatus
 from shipyard.store.base.paths import confined_paths
+from shipyard.store.sql.audit_entry import (
+    artifacts_added,
+    batch_counts,
+    record_audit_sqlite,
+    run_created,
+    status_change,
+)
 from shipyard.store.sql.lite import run_data
 from shipyard.store.sql.lite.database import LiteDatabase
 from shipyard.store.sql.lite.flows import LiteFlowStore
@@ -30,6 +37,7 @@ from shipyard.store.sql.records import (
 
 if TYPE_CHECKING:  # the other capabilities' interfaces: their modules load when used
     from shipyard.store.base import (
+        AuditStore,
         BlobReference,
         EventStore,
         FeatureMetaStore,
@@ -124,6 +132,10 @@ class LiteTrackingStore:
     def identity(self) -> IdentityStore:
         return self.full.identity
 
+    @property
+    def audit(self) -> AuditStore:
+        return self.full.audit
+
     # -- projects ---------------------------------------------------------------------
 
     def create_project(self, name: str, description: str = "") -> Project:
@@ -137,6 +149,8 @@ class LiteTrackingStore:
                 (name, description, created),
             )
             assert cursor.lastrowid is not None
+            summary = {"description": description}
+            record_audit_sqlite(conn, "project.create", f"project:{name}", summary)
             return Project(cursor.lastrowid, name, description, created)
 
         return self.lite.write(_create)
@@ -191,6 +205,7 @@ class LiteTrackingStore:
                     )
             if run.artifacts:
                 conn.executemany(_INSERT_ARTIFACT, [_artifact_values(a) for a in run.artifacts])
+            record_audit_sqlite(conn, "run.create", f"run:{run.id}", run_created(run))
 
         self.lite.write(_create)
         return record
@@ -206,18 +221,27 @@ class LiteTrackingStore:
 
     def set_run_status(self, run_id: str, status: RunStatus, end_ms: int | None) -> None:
         def _set(conn: sqlite3.Connection) -> None:
-            done = conn.execute(
+            before = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if before is None:
+                raise NotFound(f"no run with id {run_id!r}")
+            conn.execute(
                 "UPDATE runs SET status = ?, end_ms = ? WHERE id = ?",
                 (status.value, end_ms, run_id),
             )
-            if done.rowcount == 0:
-                raise NotFound(f"no run with id {run_id!r}")
+            change = status_change(before[0], status, end_ms)
+            record_audit_sqlite(conn, "run.status", f"run:{run_id}", change)
 
         self.lite.write(_set)
 
     def set_run_name(self, run_id: str, name: str) -> None:
-        statement = "UPDATE runs SET name = ? WHERE id = ?"
-        self.lite.write(lambda c: c.execute(statement, (name, run_id)))
+        def _set(conn: sqlite3.Connection) -> None:
+            before = conn.execute("SELECT name FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if before is not None and before[0] != name:  # a missing run: nothing, as ever
+                conn.execute("UPDATE runs SET name = ? WHERE id = ?", (name, run_id))
+                change = {"before": {"name": before[0]}, "after": {"name": name}}
+                record_audit_sqlite(conn, "run.rename", f"run:{run_id}", change)
+
+        self.lite.write(_set)
 
     def heartbeat(self, run_ids: Sequence[str], now_ms: int) -> None:
         def _beat(conn: sqlite3.Connection) -> None:
@@ -250,6 +274,10 @@ class LiteTrackingStore:
                 )
                 if done.rowcount:
                     changed.append(run_id)
+            killed = status_change(RunStatus.RUNNING.value, RunStatus.KILLED, None)
+            killed["reason"] = "no heartbeat"
+            for run_id in changed:
+                record_audit_sqlite(conn, "run.status", f"run:{run_id}", killed)
             return changed
 
         return self.lite.write(_mark)
@@ -268,6 +296,8 @@ class LiteTrackingStore:
                 [(r.run_id, r.path) for r in records],
             )
             conn.executemany(_INSERT_ARTIFACT, [_artifact_values(r) for r in records])
+            for obj, summary in artifacts_added(records):
+                record_audit_sqlite(conn, "run.artifacts.add", obj, summary)
 
         if records:
             self.lite.write(_add)
@@ -319,6 +349,9 @@ class LiteTrackingStore:
                 run_data.write_tags(conn, run_id, tags)
             if metrics:
                 run_data.write_metrics(conn, run_id, metrics)
+            counts = batch_counts(metrics, params, tags)
+            if any(counts.values()):  # an empty batch changes nothing
+                record_audit_sqlite(conn, "run.log", f"run:{run_id}", counts)
 
         self.lite.write(_log)
 
@@ -327,6 +360,7 @@ class LiteTrackingStore:
             done = conn.execute("DELETE FROM tags WHERE run_id = ? AND key = ?", (run_id, key))
             if done.rowcount == 0:
                 raise NotFound(f"run {run_id} has no tag {key!r}")
+            record_audit_sqlite(conn, "run.tag.delete", f"run:{run_id}", {"key": key})
 
         self.lite.write(_delete)
 
