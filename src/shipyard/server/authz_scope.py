@@ -82,7 +82,7 @@ async def projects_of(request: Request, found: Rule) -> set[str]:
         values.setdefault(key, []).append(value)
     for key, value in request.query_params.multi_items():
         values.setdefault(key, []).append(value)
-    names = found.names
+    names: str | None = found.names
     if found.scope == "body":
         _add_fields(values, await _json_object(request))
     elif found.scope == "rpc":
@@ -224,12 +224,19 @@ def _quietly(lookup: Any, *args: Any) -> set[str]:
 
 
 def _run_project(store: TrackingStore, run_id: str) -> set[str]:
-    return _quietly(_cached_run_project, store, run_id)
+    return _quietly(_project_of_run, store, run_id)
+
+
+def _project_of_run(store: TrackingStore, run_id: str) -> str:
+    cached: Any = _cached_run_project  # it hashes the store by identity
+    return str(cached(store, run_id))
 
 
 @lru_cache(maxsize=65_536)
-def _cached_run_project(store: TrackingStore, run_id: str) -> str:
-    return store.get_run(run_id).project
+def _cached_run_project(store: Any, run_id: str) -> str:
+    """Runs never move to another project: cached per (store, run); ``store`` is typed
+    Any because the cache hashes it (by identity), which the protocol does not promise."""
+    return str(store.get_run(run_id).project)
 
 
 def _model_project(store: TrackingStore, name: str) -> set[str]:
@@ -238,7 +245,7 @@ def _model_project(store: TrackingStore, name: str) -> set[str]:
     def lookup() -> str | None:
         for version in store.models.list_model_versions(name):
             if version.run_id:
-                return _cached_run_project(store, version.run_id)
+                return _project_of_run(store, version.run_id)
         return None
 
     return _quietly(lookup)
@@ -263,9 +270,9 @@ def _prediction_projects(store: TrackingStore, ids: list[str]) -> set[str]:
 def _flow_project(store: TrackingStore, flow: str, number: str | None) -> set[str]:
     def lookup() -> str | None:
         if number is not None and number.isdigit():
-            return _cached_run_project(store, store.flows.get_flow_run(flow, int(number)).run_id)
+            return _project_of_run(store, store.flows.get_flow_run(flow, int(number)).run_id)
         runs = store.flows.list_flow_runs(flow)
-        return _cached_run_project(store, runs[0].run_id) if runs else None
+        return _project_of_run(store, runs[0].run_id) if runs else None
 
     return _quietly(lookup)
 

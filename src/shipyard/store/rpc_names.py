@@ -45,24 +45,38 @@ def _project(args: Mapping[str, Any]) -> None:
         _text(args["description"], "project description", 8000)
 
 
+def _run_name(args: Mapping[str, Any]) -> None:
+    _text(args["name"], "run name")
+
+
+def _flow_run(args: Mapping[str, Any]) -> None:
+    _run_id(args["run_id"])
+    _text(args["flow_name"], "flow name")
+
+
+def _feature_project(args: Mapping[str, Any]) -> None:
+    project_name(args["project"])
+
+
+def _dataset(args: Mapping[str, Any]) -> None:
+    project_name(args["project"])
+    _text(args["name"], "dataset name")
+
+
+def _monitor(args: Mapping[str, Any]) -> None:
+    _text(args["name"], "monitor name")
+    model_name(args["model"])
+
+
 CHECKS: dict[tuple[str, str], Callable[[Mapping[str, Any]], None]] = {
     ("tracking", "create_project"): _project,
     ("tracking", "get_or_create_project"): _project,
     ("tracking", "create_run"): _new_run,
-    ("tracking", "set_run_name"): lambda a: _text(a["name"], "run name"),
-    ("flows", "create_flow_run"): lambda a: (
-        _run_id(a["run_id"]),
-        _text(a["flow_name"], "flow name"),
-    ),
-    ("features", "apply_feature_objects"): lambda a: project_name(a["project"]),
-    ("features", "create_dataset"): lambda a: (
-        project_name(a["project"]),
-        _text(a["name"], "dataset name"),
-    ),
-    ("monitors", "upsert_monitor"): lambda a: (
-        _text(a["name"], "monitor name"),
-        model_name(a["model"]),
-    ),
+    ("tracking", "set_run_name"): _run_name,
+    ("flows", "create_flow_run"): _flow_run,
+    ("features", "apply_feature_objects"): _feature_project,
+    ("features", "create_dataset"): _dataset,
+    ("monitors", "upsert_monitor"): _monitor,
 }
 
 
