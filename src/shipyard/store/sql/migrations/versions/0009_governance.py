@@ -43,8 +43,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.create_index("ix_audit_log_object_id", ["object", "id"], unique=False)
-        batch_op.create_index("ix_audit_log_actor_id", ["actor", "id"], unique=False)
-        batch_op.create_index("ix_audit_log_ts_ms", ["ts_ms"], unique=False)
     guards = _PG_GUARD if op.get_bind().dialect.name == "postgresql" else _SQLITE_GUARDS
     for statement in guards:
         op.execute(statement)
