@@ -238,6 +238,33 @@ class SqlTrackingStore:
 
         return self.db.read(_history)
 
+    def get_metric_histories(
+        self, run_ids: Sequence[str], keys: Sequence[str]
+    ) -> dict[str, dict[str, list[Metric]]]:
+        wanted = list(dict.fromkeys(run_ids))
+        names = list(dict.fromkeys(keys))
+
+        def _histories(conn: Connection) -> dict[str, dict[str, list[Metric]]]:
+            known: set[str] = set()
+            for chunk in chunks(wanted, 500):
+                known.update(conn.execute(select(runs.c.id).where(runs.c.id.in_(chunk))).scalars())
+            missing = [r for r in wanted if r not in known]
+            if missing:
+                raise NotFound(f"no run with id {', '.join(map(repr, missing))}")
+            found: dict[str, dict[str, list[Metric]]] = {r: {k: [] for k in names} for r in wanted}
+            columns = (metrics.c.run_id, metrics.c.key, metrics.c.value, metrics.c.step)
+            for chunk in chunks(wanted, 500) if names else ():
+                rows = conn.execute(
+                    select(*columns, metrics.c.timestamp_ms)
+                    .where(metrics.c.run_id.in_(chunk), metrics.c.key.in_(names))
+                    .order_by(*columns[:2], metrics.c.step, metrics.c.timestamp_ms, metrics.c.id)
+                )
+                for r in rows:
+                    found[r.run_id][r.key].append(metric_from_row(r))
+            return found
+
+        return self.db.read(_histories)
+
     def search_runs(
         self,
         projects: Sequence[str] | None = None,
