@@ -28,22 +28,25 @@ c. comparison: ``POST /api/v1/runs/metric-histories`` for 10 runs x 5 metrics,
 Target (issue 16): each < 300 ms, on SQLite and on PostgreSQL.
 
 MLflow side by side (``--mlflow-runs N``, default 0: skipped): ``mlflow server`` (SQLite,
-its own venv as in bench_server.py) loaded with N runs of the same shape through its REST
-``runs/log-batch`` (slow: that is why N is smaller), then the calls its UI makes for the
-same pages: ``POST /ajax-api/2.0/mlflow/runs/search`` (same filter, ``order_by
-metrics.m0 DESC``, ``max_results`` 50), ``GET …/runs/get`` + 20 ``GET
-…/metrics/get-history`` and 10 x 5 ``GET …/metrics/get-history``. Shipyard is measured on
-the same N runs for the ratio.
+one worker; the venv tests/server/mlflow_venv.py builds, mlflow 3.17.2) loaded with N runs
+of the same shape and seeds through its REST ``runs/create`` + ``runs/log-batch`` (1,000
+items a call, 4 clients: slow, hence a smaller N), then the calls its web UI makes for the
+same pages, timed the same way: ``POST /ajax-api/2.0/mlflow/runs/search`` (same filter,
+``order_by metrics.m0 DESC``, ``max_results`` 50); ``GET …/runs/get`` + 20 ``GET
+…/metrics/get-history-bulk-interval`` (one run, one key each, ``max_results`` 500); 5 ``GET
+…/metrics/get-history-bulk-interval`` (10 runs each). Shipyard is measured again on N runs
+(SQLite) for the ratio.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import statistics
+import sys
 import time
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import _common
@@ -245,31 +248,39 @@ def main() -> None:
     p.add_argument("--requests", type=int, default=20, help="timed page loads per page")
     p.add_argument("--warmup", type=int, default=3, help="untimed page loads first")
     p.add_argument("--mlflow-runs", type=int, default=0, help="runs for the MLflow side (0: skip)")
-    p.add_argument("--mlflow-venv", type=Path, default=Path("/tmp/mlflow-bench-venv"))
     args = p.parse_args()
     _common.header(f"Web UI pages over {args.runs:,} runs", args.uri)
     print(f"  source: {_common.source_label()}")
     warnings.simplefilter("ignore")
-    import os
+    figures = shipyard_figures(args.uri, args.runs, args)
+    report(figures, targets=True)
+    if args.mlflow_runs:
+        import _ui_mlflow
 
-    with _common.bench_store(args.uri):
+        print(f"\nSide by side with MLflow on {args.mlflow_runs:,} runs (SQLite on both sides)")
+        mine = shipyard_figures(None, args.mlflow_runs, args)
+        theirs = _ui_mlflow.compare(args, sys.modules[__name__])
+        for label, times in theirs.items():
+            ours, their = statistics.median(mine[label]), statistics.median(times)
+            measured = f"Shipyard {ours:.1f} ms, MLflow {their:.1f} ms"
+            print(f"      {label:<44} {measured}: MLflow / Shipyard {their / ours:.1f}x")
+
+
+def shipyard_figures(uri: str | None, count: int, args: Any) -> dict[str, list[float]]:
+    with _common.bench_store(uri):
         from shipyard.server import create_app
         from shipyard.server.run import ServerThread
         from shipyard.tracking import Client
 
-        ids = generate(os.environ["SHIPYARD_URI"], args.runs)
+        ids = generate(os.environ["SHIPYARD_URI"], count)
         client = Client()
         server = ServerThread(create_app(client)).start()
         try:
             with httpx.Client(base_url=server.url, timeout=120) as http:
-                report(shipyard_pages(http, ids, args), targets=True)
+                return shipyard_pages(http, ids, args)
         finally:
             server.stop()
             client.close()
-    if args.mlflow_runs:
-        import bench_ui_mlflow
-
-        bench_ui_mlflow.compare(args)
 
 
 if __name__ == "__main__":
