@@ -28,12 +28,13 @@ from shipyard.store.sql.identity import SqlIdentityStore
 from shipyard.store.sql.migrate import ensure_schema
 from shipyard.store.sql.monitors import SqlMonitorStore
 from shipyard.store.sql.predictions import SqlPredictionLogStore
-from shipyard.store.sql.records import get_or_create_project
+from shipyard.store.sql.records import get_or_create_project, metric_value
 from shipyard.store.sql.registry import SqlModelRegistryStore
 from shipyard.store.sql.rows import (
     artifact_from_row,
     artifact_row,
     chunks,
+    history_rows,
     insert_metric_rows,
     metric_from_row,
     run_records,
@@ -252,15 +253,8 @@ class SqlTrackingStore:
             if missing:
                 raise NotFound(f"no run with id {', '.join(map(repr, missing))}")
             found: dict[str, dict[str, list[Metric]]] = {r: {k: [] for k in names} for r in wanted}
-            columns = (metrics.c.run_id, metrics.c.key, metrics.c.value, metrics.c.step)
-            for chunk in chunks(wanted, 500) if names else ():
-                rows = conn.execute(
-                    select(*columns, metrics.c.timestamp_ms)
-                    .where(metrics.c.run_id.in_(chunk), metrics.c.key.in_(names))
-                    .order_by(*columns[:2], metrics.c.step, metrics.c.timestamp_ms, metrics.c.id)
-                )
-                for r in rows:
-                    found[r.run_id][r.key].append(metric_from_row(r))
+            for run_id, key, value, step, timestamp_ms in history_rows(conn, wanted, names):
+                found[run_id][key].append(Metric(key, metric_value(value), step, timestamp_ms))
             return found
 
         return self.db.read(_histories)
