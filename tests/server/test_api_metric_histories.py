@@ -74,6 +74,9 @@ def test_several_runs_and_keys_in_one_request(api, runs):
         "values": [],
         "timestamps_ms": [],
     }
+    by_time = {"run_ids": runs[:1], "keys": ["loss"], "max_points": 50, "x": "time"}
+    steps = api.post("/api/v1/runs/metric-histories", json=by_time).json()["series"][0]["steps"]
+    assert steps[0] == 999 and steps[-1] == 0 and steps == sorted(steps, reverse=True)
     whole = api.post("/api/v1/runs/metric-histories", json={"run_ids": runs[:1], "keys": ["loss"]})
     values = whole.json()["series"][0]["values"]
     assert len(values) == 1_000 and values[700] == "NaN" and not math.isnan(values[0])
