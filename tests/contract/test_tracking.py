@@ -70,6 +70,31 @@ def test_metric_history_and_latest_value(client):
     assert client.get_run(run.id).metrics["loss"] == 0.25  # latest by step, not by arrival
 
 
+def test_metric_histories_of_several_runs_in_one_read(client):
+    a, b = client.create_run("p", "a"), client.create_run("q", "b")
+    for step, value in enumerate([0.9, math.nan, 0.25]):
+        client.log_metric(a.id, "loss", value, step=step)
+    client.log_metric(a.id, "loss", 0.7, step=1)
+    client.log_metrics(b.id, {"loss": 2.0, "acc": math.inf})
+    client.log_metric(b.id, "other", 1.0)
+    client.flush()
+    found = client.store.get_metric_histories([b.id, a.id, b.id], ["loss", "acc", "none"])
+    assert list(found) == [b.id, a.id] and all(
+        list(h) == ["loss", "acc", "none"] for h in found.values()
+    )
+    loss_a = [(m.step, m.value) for m in found[a.id]["loss"]]
+    assert (
+        loss_a[0] == (0, 0.9) and math.isnan(loss_a[1][1]) and loss_a[2:] == [(1, 0.7), (2, 0.25)]
+    )
+    assert found[a.id]["loss"][1].step == 1
+    assert [m.value for m in found[b.id]["acc"]] == [math.inf]
+    assert found[a.id]["acc"] == found[a.id]["none"] == found[b.id]["none"] == []
+    assert found[b.id]["loss"] == client.get_metric_history(b.id, "loss")
+    assert client.store.get_metric_histories([a.id], []) == {a.id: {}}
+    with pytest.raises(NotFound, match="0" * 32):
+        client.store.get_metric_histories([a.id, "0" * 32], ["loss"])
+
+
 def test_steps_count_up_per_key_when_not_given(client):
     run = client.create_run("p", "r")
     for value in (1.0, 2.0, 3.0):

@@ -168,6 +168,14 @@ class RestStore:
         result: list[Metric] = self._call("get_metric_history", run_id, key)
         return result
 
+    def get_metric_histories(
+        self, run_ids: Sequence[str], keys: Sequence[str]
+    ) -> dict[str, dict[str, list[Metric]]]:
+        result: dict[str, dict[str, list[Metric]]] = self._call(
+            "get_metric_histories", list(run_ids), list(keys)
+        )
+        return result
+
     def search_runs(
         self,
         projects: Sequence[str] | None = None,

@@ -1,5 +1,6 @@
-"""/api/v1 routes: health, projects, runs, batched run data, metric history, run search and
-artifact records. Bodies are declared models, so ``/openapi.json`` describes them.
+"""/api/v1 routes: health, projects, runs, batched run data, metric histories (downsampled
+on request), run search and artifact records. Bodies are declared models, so
+``/openapi.json`` describes them.
 
 Non-finite metric values travel as the strings "NaN", "Infinity" and "-Infinity".
 """
@@ -7,9 +8,9 @@ Non-finite metric values travel as the strings "NaN", "Infinity" and "-Infinity"
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -26,6 +27,8 @@ from shipyard.server.routes.tracking_models import (
     Health,
     LogBatchIn,
     Logged,
+    MetricHistoriesIn,
+    MetricHistoriesOut,
     MetricOut,
     ProjectIn,
     ProjectOut,
@@ -39,6 +42,7 @@ from shipyard.server.routes.tracking_models import (
 from shipyard.store.base import ArtifactRecord, Metric, NewRun
 from shipyard.store.wire import float_in, float_out
 from shipyard.tracking import validation as v
+from shipyard.tracking.downsample import downsample
 
 router = APIRouter(prefix="/api/v1", tags=["tracking"])
 
@@ -219,13 +223,53 @@ def _log_batch(request: Request, run_id: str, body: LogBatchIn, key: str | None)
 @router.get("/runs/{run_id}/metric-history", response_model=list[MetricOut])
 @rule(Need.READ)
 def metric_history(
-    run_id: str, key: Annotated[str, Query(min_length=1, max_length=250)], request: Request
-) -> list[MetricOut]:
+    run_id: str,
+    key: Annotated[str, Query(min_length=1, max_length=250)],
+    request: Request,
+    max_points: Annotated[int | None, Query(ge=2, le=10_000)] = None,
+    x: Annotated[Literal["step", "time"], Query()] = "step",
+) -> Response:
+    """The points of one metric, by step (``x=step``, the default) or by timestamp
+    (``x=time``). With ``max_points``, a longer series comes back downsampled to at most
+    that many points: first and last kept, and the lowest and highest point of each bucket
+    of consecutive points (``shipyard.tracking.downsample``)."""
     points = client_of(request).store.get_metric_history(v.check_run_id(run_id), key)
-    return [
-        MetricOut(key=m.key, value=float_out(m.value), step=m.step, timestamp_ms=m.timestamp_ms)
-        for m in points
+    body = [
+        {"key": m.key, "value": float_out(m.value), "step": m.step, "timestamp_ms": m.timestamp_ms}
+        for m in downsample(points, max_points, x)
     ]
+    return _json(body)  # the points as declared, without validating each one again
+
+
+@router.post("/runs/metric-histories", response_model=MetricHistoriesOut)
+@rule(Need.READ, "body")
+def metric_histories(body: MetricHistoriesIn, request: Request) -> Response:
+    """The histories of ``keys`` in each of ``run_ids`` (up to 10 runs, for a comparison
+    chart) in one request and one store read, as columns; ``max_points`` and ``x`` as for
+    ``GET /runs/{run_id}/metric-history``. A key a run never logged comes back empty."""
+    keys = [v.check_key(k, "metric key") for k in body.keys]
+    found = client_of(request).store.get_metric_histories(body.run_ids, keys)
+    series = []
+    for run_id, histories in found.items():
+        for key, points in histories.items():
+            kept = downsample(points, body.max_points, body.x)
+            series.append(
+                {
+                    "run_id": run_id,
+                    "key": key,
+                    "total": len(points),
+                    "steps": [m.step for m in kept],
+                    "values": [float_out(m.value) for m in kept],
+                    "timestamps_ms": [m.timestamp_ms for m in kept],
+                }
+            )
+    return _json({"series": series})  # a MetricHistoriesOut, encoded in one pass
+
+
+def _json(content: object) -> Response:
+    import orjson
+
+    return Response(orjson.dumps(content), media_type="application/json")
 
 
 @router.post("/runs/search", response_model=SearchOut)

@@ -109,6 +109,35 @@ class MetricOut(BaseModel):
     timestamp_ms: int
 
 
+MaxPoints = Annotated[int, Field(ge=2, le=10_000)]
+RunId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+
+
+class MetricHistoriesIn(BaseModel):
+    run_ids: Annotated[list[RunId], Field(min_length=1, max_length=10)]
+    keys: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=250)]], Field(max_length=100)
+    ]
+    max_points: MaxPoints | None = None
+    x: Literal["step", "time"] = "step"
+
+
+class MetricSeries(BaseModel):
+    """One run's history of one key, in columns (``total``: its length before
+    downsampling; more than ``len(steps)`` when it was downsampled)."""
+
+    run_id: str
+    key: str
+    total: int
+    steps: list[int]
+    values: list[WireFloat]
+    timestamps_ms: list[int]
+
+
+class MetricHistoriesOut(BaseModel):
+    series: list[MetricSeries]
+
+
 class LogBatchIn(BaseModel):
     metrics: list[MetricIn] = []
     params: dict[str, str] = {}

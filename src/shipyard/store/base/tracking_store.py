@@ -151,6 +151,13 @@ class TrackingStore(Protocol):
     ) -> None: ...
     def delete_tag(self, run_id: str, key: str) -> None: ...
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]: ...
+    def get_metric_histories(
+        self, run_ids: Sequence[str], keys: Sequence[str]
+    ) -> dict[str, dict[str, list[Metric]]]:
+        """Each run's history of each key (``{run_id: {key: points}}``, every run and key
+        present, a key never logged as ``[]``), in one read; an unknown run is NotFound."""
+        ...
+
     def search_runs(
         self,
         projects: Sequence[str] | None = None,

@@ -35,12 +35,13 @@ from shipyard.store.sql.identity import SqlIdentityStore
 from shipyard.store.sql.migrate import ensure_schema
 from shipyard.store.sql.monitors import SqlMonitorStore
 from shipyard.store.sql.predictions import SqlPredictionLogStore
-from shipyard.store.sql.records import get_or_create_project
+from shipyard.store.sql.records import get_or_create_project, metric_value
 from shipyard.store.sql.registry import SqlModelRegistryStore
 from shipyard.store.sql.rows import (
     artifact_from_row,
     artifact_row,
     chunks,
+    history_rows,
     insert_metric_rows,
     metric_from_row,
     run_records,
@@ -258,6 +259,26 @@ class SqlTrackingStore:
             return [metric_from_row(r) for r in rows]
 
         return self.db.read(_history)
+
+    def get_metric_histories(
+        self, run_ids: Sequence[str], keys: Sequence[str]
+    ) -> dict[str, dict[str, list[Metric]]]:
+        wanted = list(dict.fromkeys(run_ids))
+        names = list(dict.fromkeys(keys))
+
+        def _histories(conn: Connection) -> dict[str, dict[str, list[Metric]]]:
+            known: set[str] = set()
+            for chunk in chunks(wanted, 500):
+                known.update(conn.execute(select(runs.c.id).where(runs.c.id.in_(chunk))).scalars())
+            missing = [r for r in wanted if r not in known]
+            if missing:
+                raise NotFound(f"no run with id {', '.join(map(repr, missing))}")
+            found: dict[str, dict[str, list[Metric]]] = {r: {k: [] for k in names} for r in wanted}
+            for run_id, key, value, step, timestamp_ms in history_rows(conn, wanted, names):
+                found[run_id][key].append(Metric(key, metric_value(value), step, timestamp_ms))
+            return found
+
+        return self.db.read(_histories)
 
     def search_runs(
         self,

@@ -371,6 +371,11 @@ class LiteTrackingStore:
 
         return self.lite.read(_history)
 
+    def get_metric_histories(
+        self, run_ids: Sequence[str], keys: Sequence[str]
+    ) -> dict[str, dict[str, list[Metric]]]:
+        return self.full.get_metric_histories(run_ids, keys)
+
     # -- the rest: the SQLAlchemy store -------------------------------------------------
 
     def search_runs(
