@@ -108,6 +108,15 @@ class SignIns:
         self._known: dict[str, tuple[float, int, UserRecord, TokenRecord, dict[str, str]]] = {}
         self._touched: dict[int, float] = {}  # token id -> when last_used_ms was written
 
+    def remembered(self, token: str, now_ms: int) -> Principal | None:
+        """The principal of a token checked less than ``ttl_s`` ago (None: look it up)."""
+        found = self._known.get(hash_secret(token))
+        if found is None or found[0] < time.monotonic() or found[1] != identity_changes():
+            return None
+        if not found[3].usable(now_ms):
+            return None
+        return Principal(found[2], found[4])
+
     def principal(self, token: str, now_ms: int) -> Principal:
         key = hash_secret(token)
         now, generation = time.monotonic(), identity_changes()
@@ -157,8 +166,12 @@ class Authenticate:
         if not self.config.enabled or token is None:
             return Principal(None)
         self.failures.check(source)
+        now_ms = self.clock_ms()
+        remembered = self.sign_ins.remembered(token, now_ms)  # no thread for a known token
+        if remembered is not None:
+            return remembered
         try:
-            return await run_in_threadpool(self.sign_ins.principal, token, self.clock_ms())
+            return await run_in_threadpool(self.sign_ins.principal, token, now_ms)
         except Unauthenticated:
             self.failures.failed(source)
             raise

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -89,9 +88,15 @@ async def projects_of(request: Request, found: Rule) -> set[str]:
         area, method = request.path_params["area"], request.path_params["method"]
         names = _RPC_NAMES.get((area, method), "model" if area == "models" else None)
         _add_fields(values, _rpc_arguments(area, method, await request.body()))
-    store: TrackingStore = request.app.state.client.store
-    settings_project: str = request.app.state.client.settings.project
-    return await run_in_threadpool(_resolve, store, values, names, settings_project)
+    state = request.app.state
+    store: TrackingStore = state.client.store
+    default: str = state.client.settings.project
+    known = _run_projects(state)
+    try:  # in the event loop when every lookup is a run already seen: no thread, no I/O
+        return _resolve(_KnownRuns(known), values, names, default)
+    except _NeedsStore:
+        runs = _RunsNoted(store, known)
+        return await run_in_threadpool(_resolve, runs, values, names, default)
 
 
 async def blob_projects(request: Request) -> set[str]:
@@ -228,15 +233,60 @@ def _run_project(store: TrackingStore, run_id: str) -> set[str]:
 
 
 def _project_of_run(store: TrackingStore, run_id: str) -> str:
-    cached: Any = _cached_run_project  # it hashes the store by identity
-    return str(cached(store, run_id))
-
-
-@lru_cache(maxsize=65_536)
-def _cached_run_project(store: Any, run_id: str) -> str:
-    """Runs never move to another project: cached per (store, run); ``store`` is typed
-    Any because the cache hashes it (by identity), which the protocol does not promise."""
     return str(store.get_run(run_id).project)
+
+
+# -- runs never move to another project: each app remembers the ones it has seen ---------
+
+
+class _NeedsStore(Exception):
+    """A lookup the remembered runs cannot answer: resolve in a thread, with the store."""
+
+
+def _run_projects(state: Any) -> dict[str, str]:
+    try:
+        known: dict[str, str] = state.run_projects
+    except AttributeError:
+        known = state.run_projects = {}
+    if len(known) > 100_000:
+        known.clear()
+    return known
+
+
+class _KnownRuns:
+    """Answers ``get_run(id).project`` from memory and nothing else."""
+
+    def __init__(self, known: dict[str, str]) -> None:
+        self._known = known
+
+    def get_run(self, run_id: str) -> Any:
+        try:
+            return _Project(self._known[run_id])
+        except KeyError:
+            raise _NeedsStore from None
+
+    def __getattr__(self, name: str) -> Any:
+        raise _NeedsStore
+
+
+class _RunsNoted:
+    """The store, remembering the project of every run it is asked for."""
+
+    def __init__(self, store: TrackingStore, known: dict[str, str]) -> None:
+        self._store, self._known = store, known
+
+    def get_run(self, run_id: str) -> Any:
+        if run_id not in self._known:
+            self._known[run_id] = self._store.get_run(run_id).project
+        return _Project(self._known[run_id])
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Project:
+    project: str
 
 
 def _model_project(store: TrackingStore, name: str) -> set[str]:
