@@ -41,8 +41,6 @@ def upgrade() -> None:
         sa.Column("source", sa.String(length=256), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_log")),
     )
-    with op.batch_alter_table("audit_log", schema=None) as batch_op:
-        batch_op.create_index("ix_audit_log_object_id", ["object", "id"], unique=False)
     guards = _PG_GUARD if op.get_bind().dialect.name == "postgresql" else _SQLITE_GUARDS
     for statement in guards:
         op.execute(statement)
