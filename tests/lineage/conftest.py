@@ -5,14 +5,12 @@ with a commit and a diff, its tasks, a dataset, model versions, an alias, predic
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from shipyard.cli.main import main
 from shipyard.store.base import (
     ArtifactRecord,
     Materialization,
@@ -24,7 +22,8 @@ from shipyard.store.base import (
     TaskRecord,
 )
 from shipyard.tracking import Client
-from tests.conftest import backend_uri
+from tests.cli.conftest import cli  # noqa: F401  (the in-process `shipyard` runner)
+from tests.contract.conftest import store_uri  # noqa: F401  (SQLite, PostgreSQL, a server)
 
 NOW = 1_800_000_000_000
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -90,18 +89,6 @@ def scenario(shipyard_client: Client, tmp_path: Path) -> Scenario:
     return build_scenario(shipyard_client, tmp_path)
 
 
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param("postgresql", marks=pytest.mark.services),
-        pytest.param("server", marks=pytest.mark.services),
-    ]
-)
-def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """As tests/contract: SQLite, PostgreSQL and a server over PostgreSQL (RestStore)."""
-    yield from backend_uri(request, tmp_path)
-
-
 def build_scenario(client: Client, tmp_path: Path) -> Scenario:
     store = client.store
     store.features.apply_feature_objects("shop", _objects(str(tmp_path / "tx.parquet")), "ana", NOW)
@@ -127,17 +114,3 @@ def build_scenario(client: Client, tmp_path: Path) -> Scenario:
         {"customer_id": [7]}, [0.3], {"spend": [10.0]},
     )])  # fmt: skip
     return Scenario(client, PREDICTION + "000000", flow_id, task_id, diff_hash)
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Any:
-    """cli(*args) -> (exit code, stdout, stderr) of `shipyard ARGS`, in process."""
-
-    def run(*args: str) -> tuple[int, str, str]:
-        with pytest.raises(SystemExit) as exit_info:
-            main([*args])
-            raise SystemExit(0)
-        captured = capsys.readouterr()
-        return exit_info.value.code or 0, captured.out, captured.err
-
-    return run
