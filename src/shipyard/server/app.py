@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from pydantic import BaseModel
 
+from shipyard.server import ui
 from shipyard.server.auth import AuthConfig, Authenticate
 from shipyard.server.authz import authorize
 from shipyard.server.deps import IdempotencyKeys
@@ -49,6 +50,7 @@ def create_app(client: Client | None = None, auth: AuthConfig | None = None) -> 
     app.include_router(lineage.router)
     app.include_router(audit.router)
     mlflow_routes.install(app, app.state.client)
+    ui.install(app)
     _declare_errors(app)
     return app
 

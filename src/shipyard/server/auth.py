@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shipyard.errors import ShipyardError, TooManyRequests, Unauthenticated
@@ -78,6 +79,18 @@ class FailedSignIns:
             if len(self._failures) > 100_000:  # a flood of sources: forget the quiet ones
                 for key in [k for k, v in self._failures.items() if not v][:50_000]:
                     del self._failures[key]
+
+
+SESSION_COOKIE = "shipyard_session"
+
+
+def session_of(headers: dict[bytes, bytes]) -> str | None:
+    """The API token of a web UI session (the ``shipyard_session`` cookie), if any."""
+    raw = headers.get(b"cookie")
+    if raw is None:
+        return None
+    found = cookie_parser(raw.decode("latin-1")).get(SESSION_COOKIE)
+    return found or None
 
 
 def token_of(headers: dict[bytes, bytes]) -> str | None:
@@ -151,20 +164,34 @@ class Authenticate:
         source = (scope.get("client") or ("unknown",))[0]
         given = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        state = scope.setdefault("state", {})
         try:
-            principal = await self._principal(headers, source)
+            principal = await self._principal(headers, source, state)
         except ShipyardError as exc:
             await _refuse(send, exc, request_id, mlflow=_is_mlflow(scope["path"]))
             return
-        scope.setdefault("state", {})["principal"] = principal
+        state["principal"] = principal
         user = principal.user.name if principal.user else "anonymous"
         with acting_as(Actor(user=user, source=source, request_id=request_id)):
             await self.app(scope, receive, _with_request_id(send, request_id))
 
-    async def _principal(self, headers: dict[bytes, bytes], source: str) -> Principal:
+    async def _principal(
+        self, headers: dict[bytes, bytes], source: str, state: dict[str, Any]
+    ) -> Principal:
         token = token_of(headers)
+        if token is None and self.config.enabled:
+            token = session_of(headers)
+            if token is not None:  # a browser signed in to the web UI
+                state["via_cookie"] = True
+                try:
+                    return await self._checked(token, source)
+                except Unauthenticated:  # the session ended: the UI asks to sign in again
+                    return Principal(None)
         if not self.config.enabled or token is None:
             return Principal(None)
+        return await self._checked(token, source)
+
+    async def _checked(self, token: str, source: str) -> Principal:
         self.failures.check(source)
         now_ms = self.clock_ms()
         remembered = self.sign_ins.remembered(token, now_ms)  # no thread for a known token

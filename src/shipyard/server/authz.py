@@ -31,6 +31,7 @@ from shipyard.errors import PermissionDenied, Unauthenticated
 from shipyard.governance import Need, allowed, role_rank
 from shipyard.server import authz_scope
 from shipyard.server.auth import AuthConfig, Principal
+from shipyard.server.csrf import check_csrf
 
 F = TypeVar("F", bound=Callable[..., Any])
 Scope = Literal["request", "body", "rpc", "any", "blob"]
@@ -76,6 +77,7 @@ def rule_of(endpoint: Any) -> Rule | None:
 
 async def authorize(request: Request) -> None:
     """The app-wide dependency: refuse the call unless the caller's roles allow it."""
+    await check_csrf(request)
     config: AuthConfig = request.app.state.auth
     if not config.enabled:
         return
