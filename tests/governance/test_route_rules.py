@@ -18,6 +18,12 @@ from tests.server._inprocess import TestClient
 
 FASTAPI_DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}  # public
 PUBLIC = {("GET", "/api/v1/health"), ("GET", "/api/3.0/mlflow/server-info")}
+# the web UI's frame: its scripts and styles, signing in and out, and / (a redirect)
+UI_PUBLIC = {
+    ("GET", "/"), ("GET", "/ui/static/{path:path}"), ("GET", "/ui/login"),
+    ("POST", "/ui/login"), ("POST", "/ui/logout"),
+}  # fmt: skip
+CSRF = "c" * 43  # a browser's CSRF cookie, sent back as the header: the UI's forms pass
 
 
 def _endpoints(app: Any) -> list[tuple[str, str, Any]]:
@@ -44,7 +50,7 @@ def test_every_route_has_an_authorization_rule(app):
     ]
     assert missing == []
     public = {(m, p) for m, p, e in endpoints if p not in FASTAPI_DOCS and rule_of(e).need is None}
-    assert public == PUBLIC
+    assert public == PUBLIC | UI_PUBLIC
 
 
 def _filled(path: str) -> str:
@@ -52,13 +58,17 @@ def _filled(path: str) -> str:
 
 
 def test_no_route_but_the_public_ones_answers_without_a_token(app):
-    with TestClient(app) as http:
+    """API routes answer 401; the UI's pages send the browser to the sign-in page."""
+    with TestClient(app, follow_redirects=False, cookies={"shipyard_csrf": CSRF}) as http:
         for method, path, _ in _endpoints(app):
-            if path in FASTAPI_DOCS or method == "HEAD":
+            if path in FASTAPI_DOCS or method == "HEAD" or (method, path) in UI_PUBLIC:
                 continue
-            answer = http.request(method, _filled(path), json={})
+            answer = http.request(method, _filled(path), json={}, headers={"x-csrf-token": CSRF})
             if (method, path) in PUBLIC:
                 assert answer.status_code == 200, path
+            elif path.startswith("/ui/"):
+                assert answer.status_code == 303, f"{method} {path}: {answer.status_code}"
+                assert answer.headers["location"].startswith("/ui/login?next="), path
             else:
                 assert answer.status_code == 401, f"{method} {path}: {answer.status_code}"
 
