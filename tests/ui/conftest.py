@@ -3,7 +3,7 @@ against servers on loopback over one store that ``shipyard quickstart`` filled.
 
 Two servers share that store: ``ui`` with auth off (as ``shipyard ui`` runs it), and
 ``ui_auth`` with auth on and three users: ``admin`` (server admin), ``alice`` (editor on
-quickstart) and ``victor`` (viewer on quickstart). ``browser_page`` fails a test on any
+the quickstart's projects) and ``victor`` (viewer on them). ``browser_page`` fails a test on any
 console error or uncaught exception on the page. With SHIPYARD_UI_SCREENSHOTS=1,
 ``screenshot`` saves the pages under docs/ui/ (the README's and the docs' pictures).
 """
@@ -30,6 +30,7 @@ from shipyard.tracking import Client
 
 CHROMIUM = os.environ.get("SHIPYARD_CHROMIUM", "/usr/bin/chromium")
 DOCS = Path(__file__).parents[2] / "docs" / "ui"
+QUICKSTART_PROJECTS = ("quickstart", "QuickstartFlow")
 pytestmark = pytest.mark.ui
 
 
@@ -92,8 +93,9 @@ def _make_user(client: Client, name: str, admin: bool, role: str | None) -> str:
     identity = client.store.identity
     now = int(client.clock.now().timestamp() * 1000)
     identity.create_user(name, "user", admin, "tests", now)
-    if role:
-        identity.grant_role(name, "quickstart", role, now)
+    if role:  # the quickstart's features are in "quickstart", its runs and model in its flow's
+        for project in QUICKSTART_PROJECTS:
+            identity.grant_role(name, project, role, now)
     secret = new_secret()
     identity.create_token(name, "ui tests", hash_secret(secret), shown_prefix(secret), now, None)
     return secret
@@ -153,7 +155,7 @@ def browser_page(browser: Any, page_errors: PageErrors) -> Iterator[Any]:
 def sign_in(page: Any, server: Server, user: str) -> None:
     page.goto(f"{server.url}/ui/login")
     page.fill("input[name=token]", server.tokens[user])
-    page.click("button[type=submit]")
+    page.click("form[action='/ui/login'] button[type=submit]")
     page.wait_for_url(f"{server.url}/ui/")
 
 

@@ -29,7 +29,7 @@ def test_a_page_needs_sign_in_when_auth_is_on(
     assert "/ui/login" in browser_page.url
     browser_page.fill("input[name=token]", "shy_not-a-token")
     page_errors.allowed.append("401")
-    browser_page.click("button[type=submit]")
+    browser_page.click("form[action='/ui/login'] button[type=submit]")
     assert "unknown, expired or revoked" in browser_page.locator("[role=alert]").inner_text()
     sign_in(browser_page, ui_auth, "alice")
     assert browser_page.locator("[data-testid=signed-in]").inner_text() == "alice"

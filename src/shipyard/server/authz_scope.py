@@ -327,4 +327,9 @@ def _flow_project(store: TrackingStore, flow: str, number: str | None) -> set[st
     return _quietly(lookup)
 
 
-__all__ = ["projects_of", "rpc_need"]
+def model_projects(store: TrackingStore, name: str) -> set[str]:
+    """The project a model belongs to (empty: none known), for pages that list models."""
+    return _model_project(store, name)
+
+
+__all__ = ["model_projects", "projects_of", "rpc_need"]

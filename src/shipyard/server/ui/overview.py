@@ -1,22 +1,123 @@
-"""The overview: what is in production and is it healthy, what is stale, recent runs."""
+"""The overview: which models are live, who owns them and are they healthy; what is stale;
+recent and failed runs. One page answers the question a team asks every morning."""
 
 from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from shipyard.errors import ShipyardError
 from shipyard.governance import Need
+from shipyard.registry import model_statuses
 from shipyard.server.authz import readable_projects, rule
+from shipyard.server.authz_scope import model_projects
+from shipyard.server.routes._features_catalog import feature_store
 from shipyard.server.ui.render import page
 
 router = APIRouter(include_in_schema=False)
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+HEALTH_CALLS = 20_000  # latency and errors from at most this many recent calls per model
+
+
+@dataclass
+class Live:
+    """A model version behind an alias, and how it has been doing."""
+
+    name: str
+    alias: str
+    version: int
+    owner: str
+    created_ms: int
+    calls_24h: int = 0
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    error_rate: float | None = None
+    monitors: list[tuple[str, str]] = field(default_factory=list)  # (name, ok|fired|error)
+    alerts: list[str] = field(default_factory=list)
+
+
+def _health(store: Any, live: Live, now_ms: int) -> None:
+    counts = store.predictions.bucket_counts(live.name, now_ms - DAY_MS, now_ms + 1, HOUR_MS)
+    live.calls_24h = sum(counts.values())
+    calls = store.predictions.raw_calls(live.name, [(now_ms - HOUR_MS, now_ms + 1)])
+    calls = [c for c in calls[-HEALTH_CALLS:] if not c.shadow]
+    if calls:
+        latencies = sorted(c.latency_ms for c in calls)
+        live.p50_ms = statistics.median(latencies)
+        live.p95_ms = latencies[min(len(latencies) - 1, int(len(latencies) * 0.95))]
+        live.error_rate = sum(1 for c in calls if c.error) / len(calls)
+
+
+def _live_models(client: Any, readable: set[str] | None) -> list[Live]:
+    store = client.store
+    now_ms = int(client.clock.now().timestamp() * 1000)
+    monitors: dict[str, list[Any]] = {}
+    for monitor in store.monitors.list_monitors():
+        monitors.setdefault(monitor.model, []).append(monitor)
+    firing: dict[str, list[str]] = {}
+    for alert in store.monitors.list_alerts():
+        firing.setdefault(alert.model, []).append(alert.message)
+    out = []
+    for model in store.models.list_models():
+        if not model.aliases or not _visible(store, model.name, readable):
+            continue
+        for alias, version in sorted(model.aliases.items()):
+            record = store.models.get_model_version(model.name, version)
+            live = Live(model.name, alias, version, model.owner, record.created_ms)
+            _health(store, live, now_ms)
+            for monitor in monitors.get(model.name, []):
+                last = store.monitors.results(monitor.id, limit=1)
+                live.monitors.append((monitor.name, last[0].status if last else "not run"))
+            live.alerts = firing.get(model.name, [])
+            out.append(live)
+    out.sort(key=lambda m: (m.alias != "production", m.name, m.alias))
+    return out
+
+
+def _visible(store: Any, model: str, readable: set[str] | None) -> bool:
+    return readable is None or bool(model_projects(store, model) & readable)
+
+
+def _stale_features(request: Request, projects: list[str]) -> list[tuple[str, Any]]:
+    """(project, view status) of every stale online view."""
+    out = []
+    for project in projects:
+        try:
+            with feature_store(request, project) as fs:
+                out += [(project, s) for s in fs.catalog.status() if s.stale]
+        except ShipyardError:  # a project without feature definitions, or one unreadable
+            continue
+    return out
 
 
 @router.get("/ui/")
 @rule(Need.READ, lists=True)
 def overview(request: Request) -> Response:
     client = request.app.state.client
+    store = client.store
     readable = readable_projects(request)
     projects = sorted(readable) if readable is not None else None
-    recent = client.store.search_runs(projects, "", ["start_time DESC"], 20, 0, False)
-    return page(request, "overview.html", section="overview", recent=recent)
+    names = projects if projects is not None else [p.name for p in store.list_projects()]
+    recent = store.search_runs(projects, "", ["start_time DESC"], 15, 0, False)
+    failed = store.search_runs(projects, "status = 'FAILED'", ["start_time DESC"], 10, 0, False)
+    stale_models = [
+        s for s in model_statuses(client) if s.stale and _visible(store, s.model.name, readable)
+    ]
+    live = _live_models(client, readable)
+    return page(
+        request,
+        "overview.html",
+        section="overview",
+        live=live,
+        recent=recent,
+        failed=failed,
+        stale_models=stale_models,
+        stale_features=_stale_features(request, names),
+        firing=sum(len(m.alerts) for m in live if m.alias == "production"),
+        now_ms=int(client.clock.now().timestamp() * 1000),
+    )
