@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 
-from shipyard.errors import ShipyardError, Unauthenticated
+from shipyard.errors import InvalidArgument, ShipyardError, Unauthenticated
 from shipyard.server.authz import public
 from shipyard.server.errors import status_of
 from shipyard.server.ui import (
@@ -56,3 +57,15 @@ def install(app: FastAPI) -> None:
         return page(request, "error.html", status=status_of(exc), error=exc)
 
     app.add_exception_handler(ShipyardError, shipyard_error)
+    bad_request = app.exception_handlers[RequestValidationError]
+
+    async def invalid_input(request: Request, exc: Any) -> Response:
+        if not request.url.path.startswith("/ui/"):
+            answer: Response = await bad_request(request, exc)  # type: ignore[misc]
+            return answer
+        first = exc.errors()[0] if exc.errors() else {}
+        field = ".".join(str(p) for p in first.get("loc", ())[1:])
+        why = InvalidArgument(f"{field or 'input'}: {first.get('msg', 'invalid')}")
+        return page(request, "error.html", status=422, error=why)
+
+    app.add_exception_handler(RequestValidationError, invalid_input)
