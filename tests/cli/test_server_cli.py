@@ -35,11 +35,13 @@ def test_a_server_cannot_serve_another_servers_store(cli, shipyard_home, monkeyp
 
 
 def serve(env: dict[str, str], port: int, *args: str) -> tuple[subprocess.Popen[str], str]:
-    """Start `shipyard server`; the process and what it printed before answering."""
+    """Start `shipyard server` (`shipyard ui` with ``--ui`` first in ``args``); the
+    process and what it printed before answering."""
     full = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
     full.update(PYTHONPATH=str(ROOT / "src"), **env)
+    command = ["ui", *args[1:]] if args[:1] == ("--ui",) else ["server", *args]
     process = subprocess.Popen(
-        [sys.executable, "-m", "shipyard.cli", "server", "--port", str(port), *args],
+        [sys.executable, "-m", "shipyard.cli", *command[:1], "--port", str(port), *command[1:]],
         env=full, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     deadline = time.monotonic() + 90
@@ -56,7 +58,7 @@ def serve(env: dict[str, str], port: int, *args: str) -> tuple[subprocess.Popen[
         raise AssertionError("the server did not answer")
     lines = []
     assert process.stdout is not None
-    while len(lines) < 5:  # store, blobs, online store, auth, listening
+    while len(lines) < 6:  # store, blobs, online store, auth, listening, web UI
         lines.append(process.stdout.readline())
     return process, "".join(lines)
 

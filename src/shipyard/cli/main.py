@@ -27,6 +27,7 @@ from shipyard.cli import (
     scheduler,
     serve,
     server,
+    ui,
 )
 from shipyard.errors import ShipyardError
 
@@ -48,6 +49,7 @@ for command in (
     models.models,
     serve.serve,
     server.server,
+    ui.ui,
     predict.predict,
     predictions.predictions,
     monitor.monitor,

@@ -42,9 +42,9 @@ def server(
     host: str, port: int, workers: int, log_level: str, auth: str | None,
     anonymous_read: bool | None,
 ) -> None:  # fmt: skip
-    """Serve the REST API (/api/v1, /openapi.json) and the MLflow REST API over the
-    metadata and blob stores of the usual settings (SHIPYARD_URI, SHIPYARD_ARTIFACT_URI,
-    shipyard.toml). Clients set SHIPYARD_URI=http://HOST:PORT."""
+    """Serve the REST API (/api/v1, /openapi.json), the MLflow REST API and the web UI
+    (/ui/) over the metadata and blob stores of the usual settings (SHIPYARD_URI,
+    SHIPYARD_ARTIFACT_URI, shipyard.toml). Clients set SHIPYARD_URI=http://HOST:PORT."""
     from shipyard.config import load_settings
     from shipyard.server.run import auth_config, describe, serve
     from shipyard.store import open_blob_store, open_tracking_store
@@ -69,6 +69,7 @@ def server(
         click.echo(line)
     click.echo(_auth_line(config.enabled, config.anonymous_read, users))
     click.echo(f"listening on http://{host}:{port} ({workers} worker(s)); Ctrl+C stops")
+    click.echo(f"web UI: http://{host}:{port}/ui/")
     serve(host, port, workers, log_level)
 
 
