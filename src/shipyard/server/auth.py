@@ -155,6 +155,7 @@ class Authenticate:
         self.app, self.config, self.clock_ms = app, config, clock_ms
         self.sign_ins = SignIns(identity)
         self.failures = FailedSignIns()
+        self.ended_sessions: dict[str, float] = {}  # cookie hash -> until when it is known
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -183,13 +184,25 @@ class Authenticate:
             token = session_of(headers)
             if token is not None:  # a browser signed in to the web UI
                 state["via_cookie"] = True
-                try:
-                    return await self._checked(token, source)
-                except Unauthenticated:  # the session ended: the UI asks to sign in again
-                    return Principal(None)
+                return await self._session(token, source)
         if not self.config.enabled or token is None:
             return Principal(None)
         return await self._checked(token, source)
+
+    async def _session(self, token: str, source: str) -> Principal:
+        """A session cookie's user; nobody once it ended (the UI then asks to sign in
+        again). An ended session counts as one failed sign-in, not one per request: a
+        page loads several files, each sending the cookie."""
+        key, now = hash_secret(token), time.monotonic()
+        if self.ended_sessions.get(key, 0.0) > now:
+            return Principal(None)
+        try:
+            return await self._checked(token, source)
+        except Unauthenticated:
+            if len(self.ended_sessions) > 10_000:
+                self.ended_sessions.clear()
+            self.ended_sessions[key] = now + 600
+            return Principal(None)
 
     async def _checked(self, token: str, source: str) -> Principal:
         self.failures.check(source)

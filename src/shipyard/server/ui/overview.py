@@ -19,9 +19,10 @@ from shipyard.server.routes._features_catalog import feature_store
 from shipyard.server.ui.render import page
 
 router = APIRouter(include_in_schema=False)
+MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
-HEALTH_CALLS = 20_000  # latency and errors from at most this many recent calls per model
+HEALTH_CALLS = 20_000
 
 
 @dataclass
@@ -42,10 +43,17 @@ class Live:
 
 
 def _health(store: Any, live: Live, now_ms: int) -> None:
-    counts = store.predictions.bucket_counts(live.name, now_ms - DAY_MS, now_ms + 1, HOUR_MS)
+    """Calls in the last day; latency and errors of the most recent calls (at most
+    ``HEALTH_CALLS`` of the last hour, whole minutes), so a busy model costs a bounded read."""
+    counts = store.predictions.bucket_counts(live.name, now_ms - DAY_MS, now_ms + 1, MINUTE_MS)
     live.calls_24h = sum(counts.values())
-    calls = store.predictions.raw_calls(live.name, [(now_ms - HOUR_MS, now_ms + 1)])
-    calls = [c for c in calls[-HEALTH_CALLS:] if not c.shadow]
+    start, taken = now_ms + 1, 0
+    for minute in sorted(counts, reverse=True):
+        if minute < now_ms - HOUR_MS or (taken and taken + counts[minute] > HEALTH_CALLS):
+            break
+        start, taken = minute, taken + counts[minute]
+    calls = store.predictions.raw_calls(live.name, [(start, now_ms + 1)]) if taken else []
+    calls = [c for c in calls if not c.shadow]
     if calls:
         latencies = sorted(c.latency_ms for c in calls)
         live.p50_ms = statistics.median(latencies)
