@@ -100,7 +100,7 @@ class StepView:
     href: str = ""
 
 
-NODE_W, NODE_H, GAP_X, GAP_Y, PAD = 170, 58, 36, 56, 16
+NODE_W, NODE_H, GAP_X, GAP_Y, PAD = 190, 58, 36, 56, 16
 
 
 def layout(graph: dict[str, Any]) -> tuple[list[StepView], list[dict[str, Any]], int, int]:
