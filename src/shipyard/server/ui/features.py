@@ -243,8 +243,6 @@ def _href(node: Any) -> str | None:
     if node.kind in (lineage.FEATURE_VIEW, lineage.ON_DEMAND_VIEW):
         project, name, _ = (node.id.split("/") + ["", ""])[:3]
         return f"/ui/features/{project}/{name}"
-    if node.kind == lineage.DATASET and node.attrs.get("run_id"):
-        return f"/ui/runs/{node.attrs['run_id']}"
     if node.kind == lineage.MODEL_VERSION:
         return f"/ui/models/{node.id.split('/')[0]}"
     return None
