@@ -91,7 +91,10 @@ def test_flow_run_graph_and_tasks(
     child = graph[foreach]["next"][0]
     fanned = len({t.foreach_path for t in tasks if t.step == child})
     assert fanned > 1
-    assert page.locator("[data-testid=fanout]").first.text_content() == f"×{fanned}"
+    assert (
+        page.locator("[data-testid=fanout]").first.text_content()
+        == f"\N{MULTIPLICATION SIGN}{fanned}"
+    )
     rows = page.locator("[data-testid=tasks] tbody tr")
     assert rows.count() == len(tasks)
     durations = page.locator("[data-testid=task-duration]").all_inner_texts()

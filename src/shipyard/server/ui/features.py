@@ -59,7 +59,9 @@ class Freshness:
         return {"fresh": "ok", "stale": "stale", "never loaded": "bad"}.get(self.state, "")
 
 
-def freshness(spec: dict[str, Any], name: str, loads: list[Any], marks: dict[str, int], now_ms: int) -> Freshness:
+def freshness(
+    spec: dict[str, Any], name: str, loads: list[Any], marks: dict[str, int], now_ms: int
+) -> Freshness:
     mats = [m for m in loads if m.view == name and m.kind == "materialize"]
     pushes = [m for m in loads if m.view == name and m.kind == "push"]
     watermark = marks.get(name)
@@ -232,7 +234,9 @@ def used_by(store: Any, project: str, view: str) -> tuple[list[dict[str, Any]], 
     for kind, heading in USED_BY:
         nodes = [n for n in walk.nodes.values() if n.kind == kind and n.key != walk.root]
         if nodes:
-            items = [{"label": n.label, "id": n.id, "attrs": n.attrs, "href": _href(n)} for n in nodes]
+            items = [
+                {"label": n.label, "id": n.id, "attrs": n.attrs, "href": _href(n)} for n in nodes
+            ]
             groups.append({"kind": kind, "heading": heading, "items": items})
     return groups, list(walk.notes)
 
@@ -241,7 +245,7 @@ def _href(node: Any) -> str | None:
     """Where a dependent's page is in this UI (feature views and runs link; others are
     listed by name)."""
     if node.kind in (lineage.FEATURE_VIEW, lineage.ON_DEMAND_VIEW):
-        project, name, _ = (node.id.split("/") + ["", ""])[:3]
+        project, name, _ = [*node.id.split("/"), "", ""][:3]
         return f"/ui/features/{project}/{name}"
     if node.kind == lineage.MODEL_VERSION:
         return f"/ui/models/{node.id.split('/')[0]}"
@@ -275,7 +279,9 @@ def feature_view(request: Request, project: str, view: str) -> Response:
     if obj is None:  # removed: its last version as applied, marked as removed
         for kind in VIEW_KINDS:
             try:
-                kept = [o for o in meta.feature_object_history(project, kind, view) if not o.deleted]
+                kept = [
+                    o for o in meta.feature_object_history(project, kind, view) if not o.deleted
+                ]
             except NotFound:
                 kept = []
             if kept:
@@ -320,7 +326,11 @@ def feature_view(request: Request, project: str, view: str) -> Response:
         request,
         "features_view.html",
         section="features",
-        crumbs=[("Features", "/ui/features"), (project, f"/ui/features?project={project}"), (view, None)],
+        crumbs=[
+            ("Features", "/ui/features"),
+            (project, f"/ui/features?project={project}"),
+            (view, None),
+        ],
         project=project,
         view=view,
         obj=obj,

@@ -135,15 +135,16 @@ def layout(graph: dict[str, Any]) -> tuple[list[StepView], list[dict[str, Any]],
     edges = []
     for step in steps.values():
         for child_name in step.next:
-            child = steps.get(child_name)
-            if child is None:
+            target = steps.get(child_name)
+            if target is None:
                 continue
             x1, y1 = step.x + NODE_W / 2, step.y + NODE_H
-            x2, y2 = child.x + NODE_W / 2, child.y - 4
+            x2, y2 = target.x + NODE_W / 2, target.y - 4
             mid = (y1 + y2) / 2
             edges.append(
                 {
-                    "d": f"M{x1:.0f},{y1:.0f} C{x1:.0f},{mid:.0f} {x2:.0f},{mid:.0f} {x2:.0f},{y2:.0f}",
+                    "d": f"M{x1:.0f},{y1:.0f} C{x1:.0f},{mid:.0f} "
+                    f"{x2:.0f},{mid:.0f} {x2:.0f},{y2:.0f}",
                     "foreach": step.type == "foreach",
                     "lx": (x1 + x2) / 2 + 8,
                     "ly": mid + 4,
@@ -351,7 +352,7 @@ def _artifact(blobs: Any, record: Any) -> ArtifactView:
         view.kind, view.preview = _preview(record.serializer, data)
     except _NotPlain as exc:
         view.kind, view.why = str(exc), "an object of a class: load it with the flows client"
-    except Exception as exc:  # noqa: BLE001  a preview never breaks the page
+    except Exception as exc:  # a preview never breaks the page
         view.why = f"no preview ({type(exc).__name__})"
     if view.preview is not None and len(view.preview) > PREVIEW_CHARS:
         view.preview = view.preview[:PREVIEW_CHARS] + " …"
@@ -373,7 +374,7 @@ def _preview(serializer: str, data: bytes) -> tuple[str, str | None]:
 
         meta = pq.read_metadata(io.BytesIO(data))
         names = ", ".join(meta.schema.names[:12])
-        return f"table {meta.num_rows} × {meta.num_columns}", f"columns: {names}"
+        return f"table {meta.num_rows} rows, {meta.num_columns} columns", f"columns: {names}"
     if serializer == "pickle":
         value = _PlainUnpickler(io.BytesIO(data)).load()
         return type(value).__name__, repr(value)
