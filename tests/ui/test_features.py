@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.ui.conftest import Server
+from tests.ui.conftest import PageErrors, Server, sign_in
 
 pytestmark = pytest.mark.ui
 
@@ -122,3 +122,20 @@ def test_version_history_shows_what_changed(ui: Server, browser_page: Any) -> No
     assert "order_count: dtype 'int64' → 'float64'" in versions
     assert "ttl_seconds: 3600.0 → 7200.0" in versions
     assert page.locator("[data-testid=freshness-badge]").inner_text() == "never loaded"
+
+
+def test_features_follow_the_readers_roles(
+    ui_auth: Server, browser_page: Any, page_errors: PageErrors
+) -> None:
+    """victor reads quickstart only: its views are listed, another project's are not."""
+    page = browser_page
+    sign_in(page, ui_auth, "victor")
+    page.goto(f"{ui_auth.url}/ui/features")
+    assert {"customer_profile", "customer_spend"} <= set(_views(page))
+    projects = page.locator("[data-testid=feature-views] tbody tr[data-view] td:nth-child(2)")
+    assert set(projects.all_inner_texts()) == {PROJECT}
+    page_errors.allowed.append("403")
+    answer = page.goto(f"{ui_auth.url}/ui/features/ui_feature_diffs/fd_orders")
+    assert answer.status == 403
+    answer = page.goto(f"{ui_auth.url}/ui/features?project=ui_feature_diffs")
+    assert answer.status == 403

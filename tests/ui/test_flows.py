@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from shipyard.store import RunStatus
-from tests.ui.conftest import Server
+from tests.ui.conftest import PageErrors, Server, sign_in
 
 pytestmark = pytest.mark.ui
 
@@ -131,7 +131,7 @@ def test_task_logs_and_artifacts(
 
 
 def test_failed_flow_run_shows_failed_step_and_resume(
-    ui: Server, browser_page: Any, tmp_path: Path, screenshot: Callable[[Any, str], Path]
+    ui: Server, browser_page: Any, tmp_path: Path
 ) -> None:
     flow_file = tmp_path / "broken_flow.py"
     flow_file.write_text(textwrap.dedent(BROKEN_FLOW))
@@ -153,8 +153,38 @@ def test_failed_flow_run_shows_failed_step_and_resume(
     command = page.locator("[data-testid=resume-command]").inner_text()
     assert command == f"python broken_flow.py resume --origin-run-id {number}"
     assert "b is broken on purpose" in page.locator("[data-testid=resume]").inner_text()
-    screenshot(page, "flow-run-failed")
     page.locator("[data-testid=step-b] a").click()
     page.wait_for_url(f"**/ui/flows/UiBrokenFlow/{number}/b/*")
     assert "b is broken on purpose" in page.locator("[data-testid=task-error]").inner_text()
     assert "b starts" in page.locator("[data-testid=stdout]").inner_text()
+
+
+def test_resume_command_from_the_flow_file_or_python() -> None:
+    from shipyard.server.ui.flows import resume_command
+
+    assert resume_command("F", 3, "python my\\ flow.py run --alpha 0.1") == (
+        "python 'my flow.py' resume --origin-run-id 3",
+        "F.resume(origin=3)",
+    )
+    assert resume_command("F", 4, "python3 flows/f.py resume train") == (
+        "python3 flows/f.py resume --origin-run-id 4",
+        "F.resume(origin=4)",
+    )
+    started_by_a_program = "python /x/shipyard/cli/__main__.py quickstart"
+    assert resume_command("F", 5, started_by_a_program) == (None, "F.resume(origin=5)")
+
+
+def test_flows_follow_the_readers_roles(
+    ui_auth: Server, browser_page: Any, page_errors: PageErrors
+) -> None:
+    """A flow run belongs to its tracking run's project: victor, a viewer of quickstart
+    only, neither sees QuickstartFlow's runs (project QuickstartFlow) nor opens one."""
+    project = ui_auth.client.store.get_run(_quickstart_run(ui_auth).run_id).project
+    assert project != "quickstart"
+    page = browser_page
+    sign_in(page, ui_auth, "victor")
+    page.goto(f"{ui_auth.url}/ui/flows")
+    assert page.locator("[data-testid=flow-QuickstartFlow]").count() == 0
+    page_errors.allowed.append("403")
+    answer = page.goto(f"{ui_auth.url}/ui/flows/QuickstartFlow/1")
+    assert answer.status == 403

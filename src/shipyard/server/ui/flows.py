@@ -197,16 +197,21 @@ def _colour(steps: list[StepView], tasks: list[Any], base: str) -> None:
             step.fanout = fanned[0] if fanned else 0
 
 
-def resume_command(flow: str, number: int, command: str) -> tuple[str, str]:
-    """The command line that resumes this run (the flow file's ``resume``), and the same
-    from Python; the flow file is the one the run was started from, when it says."""
+def resume_command(flow: str, number: int, command: str) -> tuple[str | None, str]:
+    """How to resume this run: the flow file's ``resume`` command when the run was started
+    by ``python FLOW_FILE.py run`` (or resumed that way), and the same from Python (the
+    only way for a run started by ``FlowSpec.run()`` in a program or notebook)."""
     try:
         argv = shlex.split(command)
     except ValueError:
         argv = []
-    script = next((a for a in argv if a.endswith(".py")), None)
-    line = f"python {shlex.quote(script or 'flow.py')} resume --origin-run-id {number}"
-    return line, f"{flow}.resume(origin={number})"
+    python = f"{flow}.resume(origin={number})"
+    for i, arg in enumerate(argv[:-1]):
+        if arg.endswith(".py") and argv[i + 1] in ("run", "resume"):
+            interpreter = argv[0] if i > 0 else "python"
+            line = f"{interpreter} {shlex.quote(arg)} resume --origin-run-id {number}"
+            return line, python
+    return None, python
 
 
 @router.get("/ui/flows/{flow}/{number}")
