@@ -95,6 +95,9 @@ def test_flow_run_graph_and_tasks(
         page.locator("[data-testid=fanout]").first.text_content()
         == f"\N{MULTIPLICATION SIGN}{fanned}"
     )
+    summary = page.locator("[data-testid=steps] tbody tr")
+    assert summary.count() == len(graph)
+    assert f"{fanned} succeeded" in summary.nth(list(graph).index(child)).inner_text()
     rows = page.locator("[data-testid=tasks] tbody tr")
     assert rows.count() == len(tasks)
     durations = page.locator("[data-testid=task-duration]").all_inner_texts()

@@ -29,7 +29,7 @@ router = APIRouter(include_in_schema=False)
 
 FLOWS_PER_PAGE = 20
 RUNS_PER_FLOW = 5
-TASKS_PER_PAGE = 200
+TASKS_PER_PAGE = 100
 LOG_TAIL = 256 * 1024  # bytes of a log shown: its end
 PREVIEW_MAX = 64 * 1024  # artifacts larger than this are not loaded for a preview
 PREVIEW_CHARS = 2000
@@ -197,6 +197,53 @@ def _colour(steps: list[StepView], tasks: list[Any], base: str) -> None:
             step.fanout = fanned[0] if fanned else 0
 
 
+@dataclass
+class StepTiming:
+    """A step's tasks at a glance: how many, how they went, when, how long."""
+
+    name: str
+    tasks: int
+    counts: dict[str, int]
+    retries: int
+    start_pct: float  # the step's span on the run's timeline, in % of the run
+    width_pct: float
+    wall_ms: int | None
+    median_ms: int | None
+    max_ms: int | None
+
+
+def step_timings(steps: list[StepView], tasks: list[Any], run: Any) -> list[StepTiming]:
+    end = run.end_ms or max((t.end_ms or t.start_ms for t in tasks), default=run.start_ms)
+    total = max(1, end - run.start_ms)
+    by_step: dict[str, list[Any]] = {}
+    for task in tasks:
+        by_step.setdefault(task.step, []).append(task)
+    out = []
+    for step in steps:
+        mine = by_step.get(step.name, [])
+        if not mine:
+            out.append(StepTiming(step.name, 0, {}, 0, 0, 0, None, None, None))
+            continue
+        first = min(t.start_ms for t in mine)
+        ends = [t.end_ms for t in mine if t.end_ms is not None]
+        last = max(ends) if len(ends) == len(mine) else end
+        took = sorted(t.end_ms - t.start_ms for t in mine if t.end_ms is not None)
+        out.append(
+            StepTiming(
+                step.name,
+                step.tasks,
+                step.counts,
+                sum(1 for t in mine if t.attempt > 0),
+                (first - run.start_ms) / total * 100,
+                max(0.5, (last - first) / total * 100),
+                last - first,
+                took[len(took) // 2] if took else None,
+                took[-1] if took else None,
+            )
+        )
+    return out
+
+
 def resume_command(flow: str, number: int, command: str) -> tuple[str | None, str]:
     """How to resume this run: the flow file's ``resume`` command when the run was started
     by ``python FLOW_FILE.py run`` (or resumed that way), and the same from Python (the
@@ -268,6 +315,7 @@ def flow_run(
         origin=origin,
         resume=resume,
         failed=failed,
+        timings=step_timings(steps, tasks, info),
         tags=sorted(t for t in info.tags if not t.startswith("shipyard.")),
     )
 
