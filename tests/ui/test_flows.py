@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -101,7 +102,8 @@ def test_flow_run_graph_and_tasks(
     rows = page.locator("[data-testid=tasks] tbody tr")
     assert rows.count() == len(tasks)
     durations = page.locator("[data-testid=task-duration]").all_inner_texts()
-    assert all(d.endswith(" s") or "min" in d for d in durations), durations
+    timing = re.compile(r"\d+ ms|[\d.]+ s|\d+ min \d+ s|\d+ h \d+ min")
+    assert durations and all(timing.fullmatch(d) for d in durations), durations
     link = page.locator("[data-testid=tracking-run]")
     assert link.get_attribute("href") == f"/ui/runs/{record.run_id}"
     assert page.locator("[data-testid=resume]").count() == 0  # it finished

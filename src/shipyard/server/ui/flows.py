@@ -65,7 +65,9 @@ def flows(request: Request, offset: int = Query(0, ge=0)) -> Response:
     for _, name, records, latest in rows[offset : offset + FLOWS_PER_PAGE]:
         runs = [(records[0], latest)]
         runs += [(r, store.get_run(r.run_id)) for r in records[1:RUNS_PER_FLOW]]
-        shown.append({"name": name, "count": len(records), "runs": runs})
+        numbers = {r.run_id: r.number for r in records}
+        origins = {r.number: numbers.get(r.origin_run_id or "") for r in records}
+        shown.append({"name": name, "count": len(records), "runs": runs, "origins": origins})
     return page(
         request,
         "flows_list.html",
