@@ -73,7 +73,11 @@ def test_flows_list(ui: Server, browser_page: Any, screenshot: Callable[[Any, st
     assert info.status.value in card.inner_text()
     assert info.user in card.inner_text()
     screenshot(page, "flows")
-    card.locator("a", has_text="QuickstartFlow/1").click()
+    card.locator("h2 a").click()  # the flow: all its runs
+    page.wait_for_url("**/ui/flows/QuickstartFlow")
+    runs = page.locator("[data-testid=flow-runs] tbody tr")
+    assert runs.count() == len(ui.client.store.flows.list_flow_runs("QuickstartFlow"))
+    runs.locator("a", has_text="QuickstartFlow/1").click()
     page.wait_for_url("**/ui/flows/QuickstartFlow/1")
 
 

@@ -80,6 +80,37 @@ def flows(request: Request, offset: int = Query(0, ge=0)) -> Response:
     )
 
 
+# -- /ui/flows/{flow} ---------------------------------------------------------------------
+
+RUNS_PER_PAGE = 50
+
+
+@router.get("/ui/flows/{flow}")
+@rule(Need.READ, names="flow")
+def flow_runs(request: Request, flow: str, offset: int = Query(0, ge=0)) -> Response:
+    """Every run of one flow, newest first, a page at a time."""
+    store = request.app.state.client.store
+    records = store.flows.list_flow_runs(flow)
+    if not records:
+        raise NotFound(f"no runs of flow {flow!r} yet")
+    numbers = {r.run_id: r.number for r in records}
+    runs = [
+        (r, store.get_run(r.run_id), numbers.get(r.origin_run_id or ""))
+        for r in records[offset : offset + RUNS_PER_PAGE]
+    ]
+    return page(
+        request,
+        "flows_flow.html",
+        section="flows",
+        crumbs=[("Flows", "/ui/flows"), (flow, None)],
+        flow=flow,
+        runs=runs,
+        total=len(records),
+        offset=offset,
+        per_page=RUNS_PER_PAGE,
+    )
+
+
 # -- /ui/flows/{flow}/{number} ----------------------------------------------------------
 
 
@@ -296,7 +327,7 @@ def flow_run(
         request,
         "flows_run.html",
         section="flows",
-        crumbs=[("Flows", "/ui/flows"), (flow, "/ui/flows"), (str(number), None)],
+        crumbs=[("Flows", "/ui/flows"), (flow, f"/ui/flows/{flow}"), (str(number), None)],
         flow=flow,
         number=number,
         run=info,
@@ -345,7 +376,7 @@ def task_page(request: Request, flow: str, number: int, step: str, task: str) ->
         section="flows",
         crumbs=[
             ("Flows", "/ui/flows"),
-            (flow, "/ui/flows"),
+            (flow, f"/ui/flows/{flow}"),
             (str(number), base),
             (step, f"{base}?step={step}#tasks"),
             (task[:8], None),
