@@ -48,6 +48,8 @@ def test_catalog_lists_and_searches(
     page.goto(f"{ui.url}/ui/features?q=age")  # a feature's name finds its view
     assert "customer_profile" in _views(page)
     assert "customer_spend" not in _views(page)
+    hits = page.locator("tr[data-view=customer_profile] [data-testid=feature-hits]")
+    assert "age" in hits.inner_text()
 
 
 def spec_features(spec: dict[str, Any]) -> list[str]:

@@ -94,6 +94,16 @@ def _matches(q: str, obj: Any) -> bool:
     return all(term in text for term in q.lower().split())
 
 
+def _feature_hits(q: str, spec: dict[str, Any]) -> list[str]:
+    """The view's features a search names (by name or description)."""
+    terms = q.lower().split()
+    return [
+        f["name"]
+        for f in spec.get("schema") or []
+        if any(t in f"{f.get('name', '')} {f.get('description', '')}".lower() for t in terms)
+    ]
+
+
 # -- /ui/features -------------------------------------------------------------------------
 
 
@@ -139,6 +149,7 @@ def catalog(
                     "tags": spec.get("tags") or {},
                     "fresh": None if on_demand else freshness(spec, obj.name, loads, marks, now),
                     "updated_ms": obj.created_ms,
+                    "hits": _feature_hits(q, spec) if q else [],
                 }
             )
     return page(
