@@ -125,7 +125,7 @@ def catalog(
     now = _now_ms(client)
     rows, projects_with_views = [], []
     for name in looked:
-        views = [o for kind in VIEW_KINDS for o in meta.latest_feature_objects(name, kind)]
+        views = [o for o in meta.latest_feature_objects(name) if o.kind in VIEW_KINDS]
         if not views:
             continue
         projects_with_views.append(name)

@@ -405,16 +405,22 @@ def _log(blobs: Any, blob_hash: str | None) -> Log:
     """The end of a log: its last LOG_TAIL bytes, read without holding the rest."""
     if not blob_hash:
         return Log("", 0, False)
-    size = blobs.size(blob_hash)
-    with blobs.open(blob_hash) as reader:
-        skip = max(0, size - LOG_TAIL)
-        while skip > 0:
-            chunk = reader.read(min(skip, 1 << 20))
-            if not chunk:
-                break
-            skip -= len(chunk)
-        data = reader.read(LOG_TAIL)
-    return Log(data.decode("utf-8", "replace"), size, size > LOG_TAIL)
+    try:
+        size = blobs.size(blob_hash)
+        with blobs.open(blob_hash) as reader:
+            skip = max(0, size - LOG_TAIL)
+            while skip > 0:
+                chunk = reader.read(min(skip, 1 << 20))
+                if not chunk:
+                    break
+                skip -= len(chunk)
+            data = reader.read(LOG_TAIL)
+    except (ShipyardError, OSError) as exc:  # collected, or the blob store is away
+        return Log(f"(the log cannot be read: {exc})", 0, False)
+    text = data.decode("utf-8", "replace")
+    if size > LOG_TAIL:  # from the first whole line
+        text = text.partition("\n")[2] or text
+    return Log(text, size, size > LOG_TAIL)
 
 
 @dataclass
