@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.ui.conftest import PageErrors, Server, sign_in
+from tests.ui.conftest import PageErrors, Server, charts_drawn, sign_in
 
 pytestmark = pytest.mark.ui
 
@@ -85,10 +85,12 @@ def test_feature_view_page(
     screenshot(page, "feature-view")
 
 
-def test_version_history_shows_what_changed(ui: Server, browser_page: Any) -> None:
-    """Two versions of a view of this test's own project: the page says what v2 changed."""
+def test_version_history_and_staleness(ui: Server, browser_page: Any) -> None:
+    """Two versions of a view of this test's own project, loaded twice, the last time
+    longer ago than its TTL: the page says what v2 changed, that it is stale, and charts
+    the loads."""
     from shipyard.errors import NotFound
-    from shipyard.store.base import NewFeatureObject
+    from shipyard.store.base import Materialization, NewFeatureObject
 
     meta = ui.client.store.features
     project, name = "ui_feature_diffs", "fd_orders"
@@ -116,6 +118,12 @@ def test_version_history_shows_what_changed(ui: Server, browser_page: Any) -> No
         meta.apply_feature_objects(
             project, [NewFeatureObject("feature_view", name, v2, "f2", 1)], "ui-tests", now + 1
         )
+        hour = 3_600_000
+        for ago, rows in ((5 * hour, 40), (3 * hour, 55)):  # newest data 3 h old, TTL 2 h
+            end = now - ago
+            meta.record_materialization(
+                Materialization(project, name, 2, "materialize", None, end, rows, end + 5, 12)
+            )
     page = browser_page
     page.goto(f"{ui.url}/ui/features/{project}/{name}")
     versions = page.locator("[data-testid=versions]").inner_text()
@@ -123,7 +131,9 @@ def test_version_history_shows_what_changed(ui: Server, browser_page: Any) -> No
     assert "+ feature order_value" in versions
     assert "order_count: dtype 'int64' → 'float64'" in versions
     assert "ttl_seconds: 3600.0 → 7200.0" in versions
-    assert page.locator("[data-testid=freshness-badge]").inner_text() == "never loaded"
+    assert page.locator("[data-testid=freshness-badge]").inner_text() == "stale"
+    assert "2:00:00" in page.locator("[data-testid=ttl]").inner_text()
+    assert charts_drawn(page) == 1  # rows loaded by each materialization
 
 
 def test_features_follow_the_readers_roles(

@@ -162,6 +162,12 @@ def test_failed_flow_run_shows_failed_step_and_resume(
     command = page.locator("[data-testid=resume-command]").inner_text()
     assert command == f"python broken_flow.py resume --origin-run-id {number}"
     assert "b is broken on purpose" in page.locator("[data-testid=resume]").inner_text()
+    copy = page.locator("button[data-copy=resume-cmd]")
+    copy.click()
+    page.wait_for_function(
+        "document.querySelector('button[data-copy=resume-cmd]').textContent !== 'Copy'"
+    )
+    assert copy.inner_text() in ("Copied", "Selected: Ctrl+C")
     page.locator("[data-testid=step-b] a").click()
     page.wait_for_url(f"**/ui/flows/UiBrokenFlow/{number}/b/*")
     assert "b is broken on purpose" in page.locator("[data-testid=task-error]").inner_text()
