@@ -132,7 +132,7 @@ def test_version_history_and_staleness(ui: Server, browser_page: Any) -> None:
     assert "order_count: dtype 'int64' → 'float64'" in versions
     assert "ttl_seconds: 3600.0 → 7200.0" in versions
     assert page.locator("[data-testid=freshness-badge]").inner_text() == "stale"
-    assert "2:00:00" in page.locator("[data-testid=ttl]").inner_text()
+    assert "2 h" in page.locator("[data-testid=ttl]").inner_text()
     assert charts_drawn(page) == 1  # rows loaded by each materialization
 
 

@@ -9,7 +9,6 @@ server runs only when its admin allows it (``server_trusts_code``).
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -366,9 +365,16 @@ def feature_view(request: Request, project: str, view: str) -> Response:
 
 
 def _ttl(seconds: float | None) -> str:
+    """A TTL as people say it: 30 days, 2 h, 1 day 6 h, 90 s."""
     if seconds is None:
         return "none (values never expire)"
-    return str(dt.timedelta(seconds=seconds)).removesuffix(", 0:00:00")
+    parts, left = [], int(seconds)
+    for unit, size in (("day", 86400), ("h", 3600), ("min", 60), ("s", 1)):
+        count, left = divmod(left, size)
+        if count:
+            plural = "s" if unit == "day" and count > 1 else ""
+            parts.append(f"{count} {unit}{plural}")
+    return " ".join(parts[:2]) or f"{seconds:g} s"
 
 
 __all__ = ["diff_versions", "freshness", "router", "used_by"]
