@@ -299,16 +299,16 @@ def resume_command(flow: str, number: int, command: str) -> tuple[str | None, st
 def flow_run(
     request: Request,
     flow: str,
-    number: int,
+    number: str,
     step: str | None = None,
     offset: int = Query(0, ge=0),
 ) -> Response:
     client = request.app.state.client
-    record = client.store.flows.get_flow_run(flow, number)
+    record = _flow_run(client, flow, number)
     info = client.store.get_run(record.run_id)
     graph = json.loads(record.graph or "{}")
     tasks = client.store.flows.tasks(record.run_id)  # one query, status and times joined
-    base = f"/ui/flows/{flow}/{number}"
+    base = f"/ui/flows/{flow}/{record.number}"
     steps, edges, width, height = layout(graph)
     _colour(steps, tasks, base)
     fanouts = {c: s.fanout for s in steps if s.fanout is not None for c in s.next}
@@ -321,15 +321,15 @@ def flow_run(
             origin = None
     resume = None
     if info.status in (RunStatus.FAILED, RunStatus.KILLED):
-        resume = resume_command(flow, number, info.command)
+        resume = resume_command(flow, record.number, info.command)
     failed = [t for t in _latest_attempts(tasks) if STATE.get(t.status) == "failed"]
     return page(
         request,
         "flows_run.html",
         section="flows",
-        crumbs=[("Flows", "/ui/flows"), (flow, f"/ui/flows/{flow}"), (str(number), None)],
+        crumbs=[("Flows", "/ui/flows"), (flow, f"/ui/flows/{flow}"), (str(record.number), None)],
         flow=flow,
-        number=number,
+        number=record.number,
         run=info,
         base=base,
         steps=steps,
@@ -358,18 +358,18 @@ def flow_run(
 
 @router.get("/ui/flows/{flow}/{number}/{step}/{task}")
 @rule(Need.READ, names="flow")
-def task_page(request: Request, flow: str, number: int, step: str, task: str) -> Response:
+def task_page(request: Request, flow: str, number: str, step: str, task: str) -> Response:
     client = request.app.state.client
-    record = client.store.flows.get_flow_run(flow, number)
+    record = _flow_run(client, flow, number)
     found = [t for t in client.store.flows.tasks(record.run_id, step) if t.run_id == task]
     if not found:
-        raise NotFound(f"{flow}/{number}/{step} has no task {task!r}")
+        raise NotFound(f"{flow}/{record.number}/{step} has no task {task!r}")
     this = found[0]
     info = client.store.get_run(this.run_id)
     artifacts = [
         _artifact(client.blobs, r) for r in client.store.list_artifacts(this.run_id, DATA_PREFIX)
     ]
-    base = f"/ui/flows/{flow}/{number}"
+    base = f"/ui/flows/{flow}/{record.number}"
     return page(
         request,
         "flows_task.html",
@@ -377,12 +377,12 @@ def task_page(request: Request, flow: str, number: int, step: str, task: str) ->
         crumbs=[
             ("Flows", "/ui/flows"),
             (flow, f"/ui/flows/{flow}"),
-            (str(number), base),
+            (str(record.number), base),
             (step, f"{base}?step={step}#tasks"),
             (task[:8], None),
         ],
         flow=flow,
-        number=number,
+        number=record.number,
         base=base,
         task=this,
         info=info,
@@ -392,6 +392,13 @@ def task_page(request: Request, flow: str, number: int, step: str, task: str) ->
         artifacts=artifacts,
         cloned_from=info.tags.get("cloned_from"),
     )
+
+
+def _flow_run(client: Any, flow: str, number: str) -> Any:
+    """The run FLOW/NUMBER (a number that is not one names no run: 404, as a page)."""
+    if not number.isdigit():
+        raise NotFound(f"{flow}/{number} is not a flow run: runs are numbered, as {flow}/1")
+    return client.store.flows.get_flow_run(flow, int(number))
 
 
 @dataclass
