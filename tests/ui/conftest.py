@@ -90,12 +90,17 @@ def ui(ui_client: Client) -> Iterator[Server]:
 
 
 def _make_user(client: Client, name: str, admin: bool, role: str | None) -> str:
+    # the quickstart's features are in "quickstart", its runs and model in its flow's
+    return make_user(client, name, dict.fromkeys(QUICKSTART_PROJECTS, role) if role else {}, admin)
+
+
+def make_user(client: Client, name: str, roles: dict[str, str], admin: bool = False) -> str:
+    """A new user with ``roles`` (project -> role); their API token."""
     identity = client.store.identity
     now = int(client.clock.now().timestamp() * 1000)
     identity.create_user(name, "user", admin, "tests", now)
-    if role:  # the quickstart's features are in "quickstart", its runs and model in its flow's
-        for project in QUICKSTART_PROJECTS:
-            identity.grant_role(name, project, role, now)
+    for project, role in roles.items():
+        identity.grant_role(name, project, role, now)
     secret = new_secret()
     identity.create_token(name, "ui tests", hash_secret(secret), shown_prefix(secret), now, None)
     return secret
@@ -183,4 +188,4 @@ def charts_drawn(page: Any, selector: str = "[data-chart]") -> int:
     return count
 
 
-__all__ = ["PageErrors", "Server", "charts_drawn", "sign_in"]
+__all__ = ["PageErrors", "Server", "charts_drawn", "make_user", "sign_in"]

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from shipyard.store import RunStatus
-from tests.ui.conftest import PageErrors, Server, sign_in
+from tests.ui.conftest import PageErrors, Server, make_user, sign_in
 
 pytestmark = pytest.mark.ui
 
@@ -192,12 +192,13 @@ def test_resume_command_from_the_flow_file_or_python() -> None:
 def test_flows_follow_the_readers_roles(
     ui_auth: Server, browser_page: Any, page_errors: PageErrors
 ) -> None:
-    """A flow run belongs to its tracking run's project: victor, a viewer of quickstart
+    """A flow run belongs to its tracking run's project: quinn, a viewer of quickstart
     only, neither sees QuickstartFlow's runs (project QuickstartFlow) nor opens one."""
     project = ui_auth.client.store.get_run(_quickstart_run(ui_auth).run_id).project
     assert project != "quickstart"
+    ui_auth.tokens["quinn"] = make_user(ui_auth.client, "quinn", {"quickstart": "viewer"})
     page = browser_page
-    sign_in(page, ui_auth, "victor")
+    sign_in(page, ui_auth, "quinn")
     page.goto(f"{ui_auth.url}/ui/flows")
     assert page.locator("[data-testid=flow-QuickstartFlow]").count() == 0
     page_errors.allowed.append("403")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.ui.conftest import Server, sign_in
+from tests.ui.conftest import Server, make_user, sign_in
 
 
 def test_the_overview_shows_the_live_model_its_health_and_alerts(
@@ -30,18 +30,8 @@ def test_the_overview_shows_the_live_model_its_health_and_alerts(
 def test_the_overview_shows_a_user_only_what_their_roles_let_them_read(
     ui_auth: Server, browser_page: Any
 ) -> None:
-    client = ui_auth.client
-    identity = client.store.identity
-    now = int(client.clock.now().timestamp() * 1000)
-    identity.create_user("olga", "user", False, "tests", now)
-    client.create_project("olgas-project")
-    identity.grant_role("olga", "olgas-project", "viewer", now)
-    from shipyard.governance import hash_secret
-    from shipyard.governance.tokens import new_secret, shown_prefix
-
-    secret = new_secret()
-    identity.create_token("olga", "t", hash_secret(secret), shown_prefix(secret), now, None)
-    ui_auth.tokens["olga"] = secret
+    ui_auth.client.create_project("olgas-project")
+    ui_auth.tokens["olga"] = make_user(ui_auth.client, "olga", {"olgas-project": "viewer"})
     sign_in(browser_page, ui_auth, "olga")
     assert (
         "No model has an alias yet"

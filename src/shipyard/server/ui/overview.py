@@ -10,12 +10,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from shipyard.errors import ShipyardError
 from shipyard.governance import Need
 from shipyard.registry import model_statuses
 from shipyard.server.authz import readable_projects, rule
 from shipyard.server.authz_scope import model_projects
-from shipyard.server.routes._features_catalog import feature_store
+from shipyard.server.ui.features import MAX_PROJECTS, RECENT_LOADS, freshness
 from shipyard.server.ui.render import page
 
 router = APIRouter(include_in_schema=False)
@@ -91,15 +90,19 @@ def _visible(store: Any, model: str, readable: set[str] | None) -> bool:
     return readable is None or bool(model_projects(store, model) & readable)
 
 
-def _stale_features(request: Request, projects: list[str]) -> list[tuple[str, Any]]:
-    """(project, view status) of every stale online view."""
-    out = []
-    for project in projects:
-        try:
-            with feature_store(request, project) as fs:
-                out += [(project, s) for s in fs.catalog.status() if s.stale]
-        except ShipyardError:  # a project without feature definitions, or one unreadable
+def _stale_features(client: Any, projects: list[str], now_ms: int) -> list[dict[str, Any]]:
+    """Every stale online view, from the stored definitions and loads (nothing a client
+    stored is unpickled for it)."""
+    meta, out = client.store.features, []
+    for project in projects[:MAX_PROJECTS]:
+        views = [o for o in meta.latest_feature_objects(project) if o.kind == "feature_view"]
+        if not views:
             continue
+        loads, marks = meta.materializations(project, limit=RECENT_LOADS), meta.watermarks(project)
+        for view in views:
+            fresh = freshness(view.spec, view.name, loads, marks, now_ms)
+            if fresh.state in ("stale", "never loaded"):
+                out.append({"project": project, "view": view.name, "fresh": fresh})
     return out
 
 
@@ -117,6 +120,7 @@ def overview(request: Request) -> Response:
         s for s in model_statuses(client) if s.stale and _visible(store, s.model.name, readable)
     ]
     live = _live_models(client, readable)
+    now_ms = int(client.clock.now().timestamp() * 1000)
     return page(
         request,
         "overview.html",
@@ -125,7 +129,7 @@ def overview(request: Request) -> Response:
         recent=recent,
         failed=failed,
         stale_models=stale_models,
-        stale_features=_stale_features(request, names),
+        stale_features=_stale_features(client, names, now_ms),
         firing=sum(len(m.alerts) for m in live if m.alias == "production"),
-        now_ms=int(client.clock.now().timestamp() * 1000),
+        now_ms=now_ms,
     )
