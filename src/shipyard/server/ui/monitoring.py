@@ -1,7 +1,402 @@
-"""The web UI's monitoring pages."""
+"""The web UI's monitoring pages: what is served (variants, weights as logged, shadows),
+the monitors' last status and the firing alerts; and per monitor, drift per feature
+(reference vs current histograms), performance, latency and errors per variant over the
+monitor's window, its result history and its alerts.
+
+Deployments are not stored (a server's deployment is its own YAML or flags), so traffic
+is what the prediction log shows: each (variant, version, shadow) that answered, with its
+share of the live calls. Chart data comes from one read of the monitor's last window.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from shipyard._clock import from_millis, to_millis
+from shipyard.errors import ShipyardError
+from shipyard.governance import Need
+from shipyard.server.authz import readable_projects, rule
+from shipyard.server.authz_scope import _model_project
+from shipyard.server.ui.render import page
+from shipyard.store.base import MonitorRecord, MonitorResultRecord
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from shipyard.tracking import Client
 
 router = APIRouter(include_in_schema=False)
+
+MAX_RESULTS = 200  # a monitor's results read for its history
+MAX_ALERTS = 50
+MAX_FEATURES = 24  # histograms drawn per drift monitor
+SPANS = {"1h": 3_600_000, "24h": 86_400_000, "7d": 7 * 86_400_000}
+BUCKETS = ("1s", "5s", "10s", "30s", "1min", "5min", "15min", "1h", "6h", "1d")
+BUCKET_MS = {"s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
+MAX_POINTS = 60  # windows per time chart
+
+
+@router.get("/ui/monitoring")
+@rule(Need.READ, lists=True)
+def monitoring_overview(
+    request: Request, since: str = Query("24h", pattern="^(1h|24h|7d)$")
+) -> Response:
+    client: Client = request.app.state.client
+    store = client.store
+    readable = readable_projects(request)
+    shown = _visible(store, readable)
+    monitors = [m for m in store.monitors.list_monitors() if shown(m.model)]
+    latest = {m.id: next(iter(store.monitors.results(m.id, limit=1)), None) for m in monitors}
+    alerts = [a for a in store.monitors.list_alerts() if shown(a.model)][:MAX_ALERTS]
+    logged = store.predictions.logged_versions()
+    last = store.predictions.last_prediction_ms()
+    now = to_millis(client.clock.now())
+    served = [
+        _traffic(client, model, now - SPANS[since], now, logged, last.get(model))
+        for model in sorted({m for m, _ in logged} | set(last))
+        if shown(model)
+    ]
+    return page(
+        request,
+        "monitoring_overview.html",
+        section="deployments",
+        crumbs=[("Monitoring", None)],
+        monitors=sorted(monitors, key=lambda m: (m.model, m.name)),
+        latest=latest,
+        alerts=alerts,
+        served=served,
+        since=since,
+        spans=list(SPANS),
+        summary=summary,
+    )
+
+
+@router.get("/ui/monitoring/{monitor}")
+@rule(Need.READ, names="monitor")
+def monitor_page(
+    request: Request,
+    monitor: str,
+    model: str | None = Query(None, max_length=256, description="when several share the name"),
+) -> Response:
+    client: Client = request.app.state.client
+    store = client.store.monitors
+    record = store.get_monitor(monitor, model)
+    results = store.results(record.id, limit=MAX_RESULTS)
+    latest = results[0] if results else None
+    alerts = [a for a in store.list_alerts(include_resolved=True) if a.monitor_id == record.id]
+    now = to_millis(client.clock.now())
+    start, end = (
+        (latest.window_start_ms, latest.window_end_ms) if latest else (now - 3_600_000, now)
+    )
+    charts = Charts()
+    frame = _window(client, record.model, start, end, charts)
+    if record.check_kind == "drift" and latest is not None and latest.version is not None:
+        _histograms(client, record, latest, frame, charts)
+    if frame is not None and len(frame):
+        _over_time(frame, record, charts)
+    return page(
+        request,
+        "monitoring_monitor.html",
+        section="deployments",
+        crumbs=[("Monitoring", "/ui/monitoring"), (f"{record.model} · {record.name}", None)],
+        monitor=record,
+        results=results,
+        latest=latest,
+        drift_rows=(latest.details.get("features", []) if latest else []),
+        history_chart=_history_chart(record, results),
+        alerts=alerts[:MAX_ALERTS],
+        charts=charts,
+        window=(start, end),
+        summary=summary,
+    )
+
+
+# -- the overview's traffic ------------------------------------------------------------
+
+
+@dataclass
+class Variant:
+    variant: str
+    version: int
+    shadow: bool
+    calls: int
+    errors: int
+    share: float | None  # of the live calls; None for a shadow
+    p50_ms: float | None
+
+
+@dataclass
+class Served:
+    model: str
+    versions: dict[int, int]  # version -> calls in the whole log
+    last_prediction_ms: int | None
+    variants: list[Variant] = field(default_factory=list)
+    note: str | None = None
+
+    @property
+    def total(self) -> int:
+        return sum(self.versions.values())
+
+
+def _traffic(
+    client: Client,
+    model: str,
+    start: int,
+    end: int,
+    logged: dict[tuple[str, int], int],
+    last: int | None,
+) -> Served:
+    versions = {v: n for (m, v), n in sorted(logged.items()) if m == model}
+    served = Served(model, versions, last)
+    columns = ["prediction_id", "variant", "version", "shadow", "error", "latency_ms"]
+    try:
+        frame = _read(client, model, start, end, columns)
+    except ShipyardError as exc:
+        served.note = exc.message
+        return served
+    if frame is None or not len(frame):
+        served.note = "no calls in this span"
+        return served
+    frame = frame.assign(call=frame["prediction_id"].astype(str).str[:26])
+    live_calls = frame.loc[~frame["shadow"].astype(bool), "call"].nunique()
+    for (variant, version, shadow), group in frame.groupby(["variant", "version", "shadow"]):
+        calls = int(group["call"].nunique())
+        served.variants.append(
+            Variant(
+                str(variant),
+                int(version),
+                bool(shadow),
+                calls,
+                int(group["error"].notna().sum()),
+                None if shadow or not live_calls else calls / live_calls,
+                float(group["latency_ms"].median()) if len(group) else None,
+            )
+        )
+    served.variants.sort(key=lambda v: (v.shadow, -(v.share or 0), v.variant))
+    return served
+
+
+# -- the monitor page's charts ---------------------------------------------------------
+
+
+@dataclass
+class Charts:
+    """Chart specs (data-chart JSON) by group, and notes on what could not be drawn."""
+
+    histograms: list[dict[str, Any]] = field(default_factory=list)
+    performance: list[dict[str, Any]] = field(default_factory=list)
+    serving: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    bucket: str = ""
+
+
+def _read(
+    client: Client, model: str, start: int, end: int, columns: list[str] | None
+) -> pd.DataFrame | None:
+    from shipyard.monitoring.window import read_window
+
+    return read_window(
+        model, since=from_millis(start), until=from_millis(end), columns=columns, client=client
+    )
+
+
+def _window(
+    client: Client, model: str, start: int, end: int, charts: Charts
+) -> pd.DataFrame | None:
+    try:
+        frame = _read(client, model, start, end, None)
+    except ShipyardError as exc:
+        charts.notes.append(f"the prediction log could not be read: {exc.message}")
+        return None
+    if frame is None or not len(frame):
+        charts.notes.append("no predictions were logged in the monitor's last window")
+    return frame
+
+
+def _histograms(
+    client: Client,
+    record: MonitorRecord,
+    latest: MonitorResultRecord,
+    frame: pd.DataFrame | None,
+    charts: Charts,
+) -> None:
+    """Reference vs current shares per bin of the reference's profile (its deciles for a
+    numeric feature, its categories for a categorical one), as drift's psi/js compare."""
+    import numpy as np
+
+    from shipyard.monitoring import _stats_columns as cols
+    from shipyard.monitoring.profiles import Profile, profile
+    from shipyard.monitoring.runner import reference_for
+
+    assert latest.version is not None
+    try:
+        version = client.store.models.get_model_version(record.model, latest.version)
+        reference = reference_for(client, version)
+    except ShipyardError as exc:
+        charts.notes.append(f"no reference to draw: {exc.message}")
+        return
+    if not isinstance(reference, Profile):
+        reference = profile(reference)
+    drifted = set(latest.details.get("drifted") or [])
+    names = [str(f.get("feature")) for f in latest.details.get("features", [])]
+    names = list(dict.fromkeys(names))[:MAX_FEATURES]
+    ok = frame[frame["error"].isna()] if frame is not None and "error" in frame else frame
+    for name in names:
+        ref = reference.columns.get(name)
+        if ref is None or ok is None or name not in ok.columns:
+            continue
+        series = ok[name]
+        if ref.kind == cols.NUMERIC and ref.bin_edges:
+            values, _ = cols.numeric_values(series)
+            edges = np.asarray(ref.bin_edges)
+            current = cols.bin_counts(values, edges).tolist()
+            reference_counts = list(ref.bin_counts)
+            inner = [f"{e:.4g}" for e in ref.bin_edges[1:-1]]
+            labels = [f"< {inner[0]}"] + [f"{a}–{b}" for a, b in zip(inner, inner[1:], strict=False)]
+            labels.append(f"≥ {inner[-1]}")
+        elif ref.kind == cols.CATEGORICAL:
+            keys, counts, _ = cols.category_counts(series)
+            found = dict(zip(keys, counts.tolist(), strict=True))
+            labels = list(ref.categories)
+            reference_counts = [int(ref.categories[k]) for k in labels]
+            current = [int(found.pop(k, 0)) for k in labels]
+            if found:
+                labels.append("unseen")
+                reference_counts.append(0)
+                current.append(int(sum(found.values())))
+        else:
+            continue
+        charts.histograms.append(
+            {
+                "feature": name,
+                "drifted": name in drifted,
+                "labels": labels,
+                "spec": {
+                    "x": list(range(1, len(labels) + 1)),
+                    "series": [
+                        {"label": "reference", "y": _shares(reference_counts), "color": "#7f7f7f"},
+                        {"label": "current", "y": _shares(current),
+                         "color": "#d62728" if name in drifted else "#1f77b4"},
+                    ],  # fmt: skip
+                    "xLabel": "bin (see the table)" if ref.kind == cols.CATEGORICAL else "decile of the reference",
+                    "yLabel": "share of rows",
+                    "bars": True,
+                },
+            }
+        )
+
+
+def _shares(counts: list[int]) -> list[float]:
+    total = sum(counts)
+    return [round(c / total, 4) if total else 0.0 for c in counts]
+
+
+def _bucket(frame: pd.DataFrame) -> str:
+    span_ms = (frame["ts"].max() - frame["ts"].min()) / timedelta(milliseconds=1)
+    for bucket in BUCKETS:
+        number = int("".join(ch for ch in bucket if ch.isdigit()))
+        unit = bucket.lstrip("0123456789")
+        if span_ms / (number * BUCKET_MS[unit]) <= MAX_POINTS:
+            return bucket
+    return BUCKETS[-1]
+
+
+def _over_time(frame: pd.DataFrame, record: MonitorRecord, charts: Charts) -> None:
+    """Per window and variant: the model's metric on labelled rows, latency and errors."""
+    from shipyard.monitoring import performance
+
+    bucket = _bucket(frame)
+    charts.bucket = bucket
+    try:
+        table = performance(frame, by="variant", window=bucket)
+    except ShipyardError as exc:
+        charts.notes.append(f"no performance over time: {exc.message}")
+        return
+    metric = str(record.spec.get("metric") or "")
+    if metric not in table.columns:
+        metric = next((m for m in ("roc_auc", "accuracy", "r2", "mae") if m in table.columns), "")
+    x = sorted({int(t.timestamp()) for t in table["window_start"]})
+
+    def spec(column: str, label: str) -> dict[str, Any]:
+        series = []
+        for variant, group in table.groupby("variant"):
+            by_x = {int(t.timestamp()): v for t, v in zip(group["window_start"], group[column], strict=True)}
+            series.append({"label": f"{variant}", "y": [_num(by_x.get(t)) for t in x]})
+        return {"x": x, "series": series, "xLabel": "time", "yLabel": label, "time": True}
+
+    if metric:
+        charts.performance.append({"title": f"{metric} per {bucket} window", "spec": spec(metric, metric)})
+    charts.serving.append({"title": "latency p50 (ms)", "spec": spec("latency_p50", "ms")})
+    charts.serving.append({"title": "latency p95 (ms)", "spec": spec("latency_p95", "ms")})
+    charts.serving.append({"title": "error rate", "spec": spec("error_rate", "errors / calls")})
+    charts.serving.append({"title": f"calls per {bucket}", "spec": spec("calls", "calls")})
+
+
+def _num(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if number != number else round(number, 6)  # NaN: a gap
+
+
+def _history_chart(record: MonitorRecord, results: list[MonitorResultRecord]) -> dict[str, Any] | None:
+    """The monitor's value per evaluation (oldest first): the metric for performance, the
+    number of drifted features for drift, and each feature's drift statistic."""
+    ordered = [r for r in reversed(results) if r.status != "error"]
+    if not ordered:
+        return None
+    x = [r.evaluated_ms // 1000 for r in ordered]
+    series: list[dict[str, Any]] = []
+    if record.check_kind == "drift":
+        names = list(dict.fromkeys(
+            str(f.get("feature")) for r in ordered for f in r.details.get("features", [])
+        ))[:10]  # fmt: skip
+        for name in names:
+            y = []
+            for r in ordered:
+                stat = next((f for f in r.details.get("features", []) if f.get("feature") == name), None)
+                y.append(_num(stat.get("statistic")) if stat else None)
+            series.append({"label": name, "y": y})
+        label = "drift statistic"
+    else:
+        series.append({"label": str(record.spec.get("metric") or record.check_kind), "y": [_num(r.value) for r in ordered]})
+        if any(r.threshold is not None for r in ordered):
+            series.append({"label": "threshold", "y": [_num(r.threshold) for r in ordered], "color": "#d62728"})
+        label = str(record.spec.get("metric") or "value")
+    return {"x": x, "series": series, "xLabel": "evaluated", "yLabel": label, "time": True}
+
+
+def summary(r: MonitorResultRecord | None) -> str:
+    """A result in one line, as `shipyard monitor ls` says it."""
+    if r is None:
+        return "never evaluated"
+    if r.status == "error":
+        return str(r.details.get("error", "error"))
+    drifted = r.details.get("drifted")
+    if drifted is not None:
+        count = len(r.details.get("features", []))
+        return f"{len(drifted)} of {count} feature(s) drifted" + (f": {', '.join(drifted)}" if drifted else "")
+    value = "n/a" if r.value is None else f"{r.value:.4g}"
+    metric = r.details.get("metric") or "value"
+    fires = r.details.get("fires_when")
+    return f"{metric} {value}" + (f", fires {fires} {r.threshold:g}" if fires and r.threshold is not None else "")
+
+
+def _visible(store: Any, readable: set[str] | None) -> Any:
+    """model name -> whether the caller may read it (cached per request)."""
+    known: dict[str, bool] = {}
+
+    def shown(model: str) -> bool:
+        if readable is None:
+            return True
+        if model not in known:
+            known[model] = bool(_model_project(store, model) & readable)
+        return known[model]
+
+    return shown
