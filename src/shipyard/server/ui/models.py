@@ -91,6 +91,7 @@ def _model_page(
         versions=versions,
         record=record,
         moves=moves[:MAX_MOVES],
+        movers=_movers(registry, name, moves[:MAX_MOVES]),
         more_moves=len(moves) > MAX_MOVES,
         sections=[s for s in card.sections if s.title != "Alias history"],
         is_table=lambda b: isinstance(b, Table),
@@ -166,6 +167,33 @@ def _back(name: str, version: int | None, text: str, kind: str = "ok") -> Redire
     return RedirectResponse(f"/ui/models/{quote(name, safe='')}?{urlencode(query)}", 303)
 
 
+def _movers(registry: ModelRegistry, name: str, moves: list[Any]) -> list[str]:
+    """Who made each move, as the audit log names them: a server records the version's
+    ``moved_by`` as its own process user, while the audit entry of the same move (same
+    alias, before and after, same moment) names the signed-in caller."""
+    try:
+        entries = registry.client.store.audit.list_audit(
+            object=f"model:{name}@*", action="model.alias.*", limit=4 * MAX_MOVES
+        )
+    except ShipyardError:
+        return [m.moved_by for m in moves]
+    out = []
+    for m in moves:
+        found = next(
+            (
+                e.actor
+                for e in entries
+                if e.object == f"model:{name}@{m.alias}"
+                and (e.summary.get("before") or {}).get("version") == m.from_version
+                and (e.summary.get("after") or {}).get("version") == m.to_version
+                and abs(e.ts_ms - m.moved_ms) < 5_000
+            ),
+            None,
+        )
+        out.append(found.removeprefix("local:") if found else m.moved_by)
+    return out
+
+
 def _alias_order(alias: str) -> tuple[int, str]:
     return (DEFAULT_ALIASES.index(alias) if alias in DEFAULT_ALIASES else 99, alias)
 
@@ -229,7 +257,7 @@ def _detail(kind: str, attrs: dict[str, Any]) -> str:
     if kind == "code":
         return ("uncommitted changes · " if attrs.get("dirty") else "") + str(attrs.get("repo") or "")
     if kind == "dataset":
-        return f"{attrs.get('rows') or 0:,} rows · {attrs.get('created') or ''}"
+        return f"{attrs.get('rows') or 0:,} rows · saved {str(attrs.get('created') or '')[:10]}"
     if kind in ("feature_view", "on_demand_feature_view"):
         return ", ".join(str(f) for f in attrs.get("features") or [])
     if kind == "source":

@@ -36,8 +36,10 @@ MAX_RESULTS = 200  # a monitor's results read for its history
 MAX_ALERTS = 50
 MAX_FEATURES = 24  # histograms drawn per drift monitor
 SPANS = {"1h": 3_600_000, "24h": 86_400_000, "7d": 7 * 86_400_000}
-BUCKETS = ("1s", "5s", "10s", "30s", "1min", "5min", "15min", "1h", "6h", "1d")
-BUCKET_MS = {"s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
+BUCKETS_MS = (
+    100, 250, 500, 1000, 5000, 10_000, 30_000, 60_000, 300_000, 900_000, 3_600_000,
+    21_600_000, 86_400_000,
+)  # fmt: skip
 MAX_POINTS = 60  # windows per time chart
 
 
@@ -271,24 +273,44 @@ def _histograms(
                 current.append(int(sum(found.values())))
         else:
             continue
+        colour = "#d62728" if name in drifted else "#1f77b4"
         charts.histograms.append(
             {
                 "feature": name,
                 "drifted": name in drifted,
                 "labels": labels,
-                "spec": {
-                    "x": list(range(1, len(labels) + 1)),
-                    "series": [
-                        {"label": "reference", "y": _shares(reference_counts), "color": "#7f7f7f"},
-                        {"label": "current", "y": _shares(current),
-                         "color": "#d62728" if name in drifted else "#1f77b4"},
-                    ],  # fmt: skip
-                    "xLabel": "bin (see the table)" if ref.kind == cols.CATEGORICAL else "decile of the reference",
-                    "yLabel": "share of rows",
-                    "bars": True,
-                },
+                "spec": _grouped_bars(
+                    _shares(reference_counts), _shares(current), colour,
+                    "bin (see below)" if ref.kind == cols.CATEGORICAL else "decile of the reference",
+                ),  # fmt: skip
             }
         )
+
+
+def _grouped_bars(reference: list[float], current: list[float], colour: str, x_label: str) -> dict[str, Any]:
+    """Side-by-side bars per bin: the two series on interleaved x (bin ± 0.2, the other
+    series null there), with an empty bin each side so the axis starts at 0 and no bar is
+    cut at the edges."""
+    x: list[float] = [0.4]
+    ref_y: list[float | None] = [0.0]
+    cur_y: list[float | None] = [0.0]
+    for i, (r, c) in enumerate(zip(reference, current, strict=True), start=1):
+        x += [i - 0.2, i + 0.2]
+        ref_y += [r, None]
+        cur_y += [None, c]
+    x.append(len(reference) + 0.6)
+    ref_y.append(0.0)
+    cur_y.append(0.0)
+    return {
+        "x": [round(v, 2) for v in x],
+        "series": [
+            {"label": "reference", "y": ref_y, "color": "#7f7f7f"},
+            {"label": "current", "y": cur_y, "color": colour},
+        ],
+        "xLabel": x_label,
+        "yLabel": "share of rows",
+        "bars": True,
+    }
 
 
 def _shares(counts: list[int]) -> list[float]:
@@ -296,45 +318,50 @@ def _shares(counts: list[int]) -> list[float]:
     return [round(c / total, 4) if total else 0.0 for c in counts]
 
 
-def _bucket(frame: pd.DataFrame) -> str:
+def _bucket_ms(frame: pd.DataFrame) -> int:
+    """The smallest window that gives at most MAX_POINTS windows over the frame's span."""
     span_ms = (frame["ts"].max() - frame["ts"].min()) / timedelta(milliseconds=1)
-    for bucket in BUCKETS:
-        number = int("".join(ch for ch in bucket if ch.isdigit()))
-        unit = bucket.lstrip("0123456789")
-        if span_ms / (number * BUCKET_MS[unit]) <= MAX_POINTS:
-            return bucket
-    return BUCKETS[-1]
+    return next((b for b in BUCKETS_MS if span_ms / b <= MAX_POINTS), BUCKETS_MS[-1])
+
+
+def _bucket_label(ms: int) -> str:
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("min", 60_000), ("s", 1000)):
+        if ms >= size:
+            return f"{ms // size} {unit}"
+    return f"{ms} ms"
 
 
 def _over_time(frame: pd.DataFrame, record: MonitorRecord, charts: Charts) -> None:
     """Per window and variant: the model's metric on labelled rows, latency and errors."""
     from shipyard.monitoring import performance
 
-    bucket = _bucket(frame)
-    charts.bucket = bucket
+    bucket_ms = _bucket_ms(frame)
+    charts.bucket = _bucket_label(bucket_ms)
+    data = frame.assign(bucket=frame["ts"].dt.floor(f"{bucket_ms}ms"))
     try:
-        table = performance(frame, by="variant", window=bucket)
+        table = performance(data, by=["bucket", "variant"])
     except ShipyardError as exc:
         charts.notes.append(f"no performance over time: {exc.message}")
         return
     metric = str(record.spec.get("metric") or "")
     if metric not in table.columns:
         metric = next((m for m in ("roc_auc", "accuracy", "r2", "mae") if m in table.columns), "")
-    x = sorted({int(t.timestamp()) for t in table["window_start"]})
+    x = sorted({t.timestamp() for t in table["bucket"]})
 
     def spec(column: str, label: str) -> dict[str, Any]:
         series = []
         for variant, group in table.groupby("variant"):
-            by_x = {int(t.timestamp()): v for t, v in zip(group["window_start"], group[column], strict=True)}
+            by_x = {t.timestamp(): v for t, v in zip(group["bucket"], group[column], strict=True)}
             series.append({"label": f"{variant}", "y": [_num(by_x.get(t)) for t in x]})
         return {"x": x, "series": series, "xLabel": "time", "yLabel": label, "time": True}
 
+    every = f"per {charts.bucket}"
     if metric:
-        charts.performance.append({"title": f"{metric} per {bucket} window", "spec": spec(metric, metric)})
-    charts.serving.append({"title": "latency p50 (ms)", "spec": spec("latency_p50", "ms")})
-    charts.serving.append({"title": "latency p95 (ms)", "spec": spec("latency_p95", "ms")})
-    charts.serving.append({"title": "error rate", "spec": spec("error_rate", "errors / calls")})
-    charts.serving.append({"title": f"calls per {bucket}", "spec": spec("calls", "calls")})
+        charts.performance.append({"title": f"{metric} {every}", "spec": spec(metric, metric)})
+    charts.serving.append({"title": f"latency p50 (ms) {every}", "spec": spec("latency_p50", "ms")})
+    charts.serving.append({"title": f"latency p95 (ms) {every}", "spec": spec("latency_p95", "ms")})
+    charts.serving.append({"title": f"error rate {every}", "spec": spec("error_rate", "errors / calls")})
+    charts.serving.append({"title": f"calls {every}", "spec": spec("calls", "calls")})
 
 
 def _num(value: Any) -> float | None:
@@ -349,7 +376,7 @@ def _history_chart(record: MonitorRecord, results: list[MonitorResultRecord]) ->
     """The monitor's value per evaluation (oldest first): the metric for performance, the
     number of drifted features for drift, and each feature's drift statistic."""
     ordered = [r for r in reversed(results) if r.status != "error"]
-    if not ordered:
+    if len(ordered) < 2:  # one point says no more than the table
         return None
     x = [r.evaluated_ms // 1000 for r in ordered]
     series: list[dict[str, Any]] = []
