@@ -115,7 +115,9 @@ def test_an_editor_promotes_and_rolls_back_in_the_browser(
         object=f"model:{PROMOTED}*", action="model.alias.move", limit=5
     )
     assert audit[0].actor == "alice"
-    assert "alice" in browser_page.locator("[data-testid=alias-history] tbody tr").first.inner_text()
+    assert (
+        "alice" in browser_page.locator("[data-testid=alias-history] tbody tr").first.inner_text()
+    )
 
     browser_page.click("[data-testid=rollback-production]")
     browser_page.wait_for_load_state()

@@ -6,8 +6,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from shipyard.monitoring import Monitor, apply_monitors
 from shipyard.registry import ModelRegistry
 from tests.ui.conftest import PageErrors, Server, charts_drawn, sign_in
+
+WATCHED = "ui-monitor-test"  # a model of project quickstart, with a monitor never run
+
+
+@pytest.fixture(scope="module")
+def watched(ui_auth: Server) -> str:
+    client = ui_auth.client
+    run = client.create_run("quickstart", "ui-monitor-test", capture_code=False)
+    X = pd.DataFrame({"x": np.arange(20.0)})
+    model = LogisticRegression().fit(X, (X["x"] > 9).astype(int))
+    ModelRegistry(client).register_model(WATCHED, model, run_id=run.id, metrics={})
+    client.end_run(run.id)
+    monitor = Monitor("ui-volume", model=f"{WATCHED}/1", check="volume", threshold=1)
+    apply_monitors([monitor], client)
+    return "ui-volume"
 
 
 def _latest_status(ui: Server, name: str) -> str:
@@ -76,13 +97,15 @@ def test_a_performance_monitor_shows_its_metric(ui: Server, browser_page: Any) -
     assert latest.value is not None
     browser_page.goto(ui.url + "/ui/monitoring/churn-auc?model=churn")
     assert browser_page.locator("[data-testid=monitor-status]").inner_text() == "OK"
-    assert f"roc_auc {latest.value:.4g}" in browser_page.locator("[data-testid=results]").inner_text()
+    assert (
+        f"roc_auc {latest.value:.4g}" in browser_page.locator("[data-testid=results]").inner_text()
+    )
     assert charts_drawn(browser_page) >= 4
     assert "No alert was raised" in browser_page.locator("[data-testid=alerts]").inner_text()
 
 
 def test_monitoring_lists_only_what_the_caller_may_read(
-    ui_auth: Server, browser_page: Any, page_errors: PageErrors
+    ui_auth: Server, watched: str, browser_page: Any, page_errors: PageErrors
 ) -> None:
     """churn was trained by a flow task, so it belongs to the flow's project, where victor
     (viewer on quickstart) has no role: he sees no churn monitor, and its page is refused."""
@@ -97,6 +120,10 @@ def test_monitoring_lists_only_what_the_caller_may_read(
     sign_in(browser_page, ui_auth, "victor")
     browser_page.goto(ui_auth.url + "/ui/monitoring")
     assert browser_page.locator("[data-testid=monitors] tr[data-monitor=churn-drift]").count() == 0
+    assert browser_page.locator(f"[data-testid=monitors] tr[data-monitor={watched}]").count() == 1
+    browser_page.goto(f"{ui_auth.url}/ui/monitoring/{watched}")
+    assert browser_page.locator("[data-testid=monitor-status]").inner_text() == "never run"
+    assert "Never evaluated" in browser_page.locator("[data-testid=results]").inner_text()
     page_errors.allowed.append("403")
     answer = browser_page.goto(ui_auth.url + "/ui/monitoring/churn-drift")
     assert answer is not None and answer.status == 403

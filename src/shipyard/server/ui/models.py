@@ -224,9 +224,8 @@ def _tree(graph: Graph, key: str, seen: set[str], relation: str) -> dict[str, An
     node = graph.nodes[key]
     repeated = key in seen
     seen.add(key)
-    children = [] if repeated else [
-        _tree(graph, e.target, seen, e.relation) for e in graph.children(key) if e.target in graph.nodes
-    ]  # fmt: skip
+    edges = [] if repeated else [e for e in graph.children(key) if e.target in graph.nodes]
+    children = [_tree(graph, e.target, seen, e.relation) for e in edges]
     return {
         "kind": node.kind,
         "label": node.label,
@@ -242,7 +241,7 @@ def _href(kind: str, ident: str, attrs: dict[str, Any]) -> str | None:
     if kind in ("run", "flow_run"):
         return f"/ui/runs/{quote(ident, safe='')}"
     if kind == "feature_view":
-        project, view, _version = (ident.split("/") + ["", ""])[:3]
+        project, view, _version = [*ident.split("/"), "", ""][:3]
         return f"/ui/features/{quote(project, safe='')}/{quote(view, safe='')}"
     if kind == "model_version":
         name = ident.rsplit("/", 1)[0]
@@ -255,7 +254,8 @@ def _detail(kind: str, attrs: dict[str, Any]) -> str:
     if kind == "run":
         return f"{attrs.get('project')} · {attrs.get('status')} · {attrs.get('user') or ''}"
     if kind == "code":
-        return ("uncommitted changes · " if attrs.get("dirty") else "") + str(attrs.get("repo") or "")
+        dirty = "uncommitted changes · " if attrs.get("dirty") else ""
+        return dirty + str(attrs.get("repo") or "")
     if kind == "dataset":
         return f"{attrs.get('rows') or 0:,} rows · saved {str(attrs.get('created') or '')[:10]}"
     if kind in ("feature_view", "on_demand_feature_view"):

@@ -10,6 +10,7 @@ share of the live calls. Chart data comes from one read of the monitor's last wi
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -78,16 +79,16 @@ def monitoring_overview(
     )
 
 
-@router.get("/ui/monitoring/{monitor}")
+@router.get("/ui/monitoring/{name}")
 @rule(Need.READ, names="monitor")
 def monitor_page(
     request: Request,
-    monitor: str,
+    name: str,
     model: str | None = Query(None, max_length=256, description="when several share the name"),
 ) -> Response:
     client: Client = request.app.state.client
     store = client.store.monitors
-    record = store.get_monitor(monitor, model)
+    record = store.get_monitor(name, model)
     results = store.results(record.id, limit=MAX_RESULTS)
     latest = results[0] if results else None
     alerts = [a for a in store.list_alerts(include_resolved=True) if a.monitor_id == record.id]
@@ -259,7 +260,8 @@ def _histograms(
             current = cols.bin_counts(values, edges).tolist()
             reference_counts = list(ref.bin_counts)
             inner = [f"{e:.4g}" for e in ref.bin_edges[1:-1]]
-            labels = [f"< {inner[0]}"] + [f"{a}–{b}" for a, b in zip(inner, inner[1:], strict=False)]
+            between = [f"{a}\u2013{b}" for a, b in itertools.pairwise(inner)]
+            labels = [f"< {inner[0]}", *between]
             labels.append(f"≥ {inner[-1]}")
         elif ref.kind == cols.CATEGORICAL:
             keys, counts, _ = cols.category_counts(series)
@@ -280,14 +282,18 @@ def _histograms(
                 "drifted": name in drifted,
                 "labels": labels,
                 "spec": _grouped_bars(
-                    _shares(reference_counts), _shares(current), colour,
-                    "bin (see below)" if ref.kind == cols.CATEGORICAL else "decile of the reference",
-                ),  # fmt: skip
+                    _shares(reference_counts),
+                    _shares(current),
+                    colour,
+                    "category" if ref.kind == cols.CATEGORICAL else "decile of the reference",
+                ),
             }
         )
 
 
-def _grouped_bars(reference: list[float], current: list[float], colour: str, x_label: str) -> dict[str, Any]:
+def _grouped_bars(
+    reference: list[float], current: list[float], colour: str, x_label: str
+) -> dict[str, Any]:
     """Side-by-side bars per bin: the two series on interleaved x (bin ± 0.2, the other
     series null there), with an empty bin each side so the axis starts at 0 and no bar is
     cut at the edges."""
@@ -360,7 +366,9 @@ def _over_time(frame: pd.DataFrame, record: MonitorRecord, charts: Charts) -> No
         charts.performance.append({"title": f"{metric} {every}", "spec": spec(metric, metric)})
     charts.serving.append({"title": f"latency p50 (ms) {every}", "spec": spec("latency_p50", "ms")})
     charts.serving.append({"title": f"latency p95 (ms) {every}", "spec": spec("latency_p95", "ms")})
-    charts.serving.append({"title": f"error rate {every}", "spec": spec("error_rate", "errors / calls")})
+    charts.serving.append(
+        {"title": f"error rate {every}", "spec": spec("error_rate", "errors / calls")}
+    )
     charts.serving.append({"title": f"calls {every}", "spec": spec("calls", "calls")})
 
 
@@ -372,7 +380,9 @@ def _num(value: Any) -> float | None:
     return None if number != number else round(number, 6)  # NaN: a gap
 
 
-def _history_chart(record: MonitorRecord, results: list[MonitorResultRecord]) -> dict[str, Any] | None:
+def _history_chart(
+    record: MonitorRecord, results: list[MonitorResultRecord]
+) -> dict[str, Any] | None:
     """The monitor's value per evaluation (oldest first): the metric for performance, the
     number of drifted features for drift, and each feature's drift statistic."""
     ordered = [r for r in reversed(results) if r.status != "error"]
@@ -387,14 +397,27 @@ def _history_chart(record: MonitorRecord, results: list[MonitorResultRecord]) ->
         for name in names:
             y = []
             for r in ordered:
-                stat = next((f for f in r.details.get("features", []) if f.get("feature") == name), None)
+                stat = next(
+                    (f for f in r.details.get("features", []) if f.get("feature") == name), None
+                )
                 y.append(_num(stat.get("statistic")) if stat else None)
             series.append({"label": name, "y": y})
         label = "drift statistic"
     else:
-        series.append({"label": str(record.spec.get("metric") or record.check_kind), "y": [_num(r.value) for r in ordered]})
+        series.append(
+            {
+                "label": str(record.spec.get("metric") or record.check_kind),
+                "y": [_num(r.value) for r in ordered],
+            }
+        )
         if any(r.threshold is not None for r in ordered):
-            series.append({"label": "threshold", "y": [_num(r.threshold) for r in ordered], "color": "#d62728"})
+            series.append(
+                {
+                    "label": "threshold",
+                    "y": [_num(r.threshold) for r in ordered],
+                    "color": "#d62728",
+                }
+            )
         label = str(record.spec.get("metric") or "value")
     return {"x": x, "series": series, "xLabel": "evaluated", "yLabel": label, "time": True}
 
@@ -408,11 +431,15 @@ def summary(r: MonitorResultRecord | None) -> str:
     drifted = r.details.get("drifted")
     if drifted is not None:
         count = len(r.details.get("features", []))
-        return f"{len(drifted)} of {count} feature(s) drifted" + (f": {', '.join(drifted)}" if drifted else "")
+        return f"{len(drifted)} of {count} feature(s) drifted" + (
+            f": {', '.join(drifted)}" if drifted else ""
+        )
     value = "n/a" if r.value is None else f"{r.value:.4g}"
     metric = r.details.get("metric") or "value"
     fires = r.details.get("fires_when")
-    return f"{metric} {value}" + (f", fires {fires} {r.threshold:g}" if fires and r.threshold is not None else "")
+    return f"{metric} {value}" + (
+        f", fires {fires} {r.threshold:g}" if fires and r.threshold is not None else ""
+    )
 
 
 def _visible(store: Any, readable: set[str] | None) -> Any:
