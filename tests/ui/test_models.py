@@ -82,6 +82,8 @@ def test_the_model_page_shows_versions_aliases_card_and_lineage(
     assert lineage.locator(f"a[href='/ui/runs/{live.run_id}']").count() >= 1
     assert lineage.locator("a[href^='/ui/features/quickstart/']").count() >= 1
     assert "dataset quickstart/churn_training" in lineage.inner_text()
+    monitors = browser_page.locator("[data-testid=model-monitors]").inner_text()
+    assert "churn-drift" in monitors and "FIRED" in monitors
     screenshot(browser_page, "model")
 
 

@@ -75,6 +75,7 @@ def _model_page(
     request: Request, name: str, version: int | None, status: int = 200, **extra: Any
 ) -> Response:
     registry = registry_of(request)
+    store = registry.client.store
     model = registry.get_model(name)
     versions = registry.versions(name)[:MAX_VERSIONS]
     shown = version or model.aliases.get("production") or model.latest_version
@@ -99,6 +100,8 @@ def _model_page(
         alias_choices=sorted({*model.aliases, *DEFAULT_ALIASES}, key=_alias_order),
         rollbacks=_rollbacks(model.aliases, moves),
         can_write=may_write(request, name),
+        monitors=_monitors(registry, name),
+        calls={v: n for (m, v), n in store.predictions.logged_versions().items() if m == name},
         **extra,
     )
 
@@ -192,6 +195,14 @@ def _movers(registry: ModelRegistry, name: str, moves: list[Any]) -> list[str]:
         )
         out.append(found.removeprefix("local:") if found else m.moved_by)
     return out
+
+
+def _monitors(registry: ModelRegistry, name: str) -> list[tuple[Any, Any]]:
+    """The model's monitors with their latest result (None: never evaluated)."""
+    store = registry.client.store.monitors
+    return [
+        (m, next(iter(store.results(m.id, limit=1)), None)) for m in store.list_monitors(name)
+    ]
 
 
 def _alias_order(alias: str) -> tuple[int, str]:

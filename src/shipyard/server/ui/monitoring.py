@@ -354,22 +354,30 @@ def _over_time(frame: pd.DataFrame, record: MonitorRecord, charts: Charts) -> No
         metric = next((m for m in ("roc_auc", "accuracy", "r2", "mae") if m in table.columns), "")
     x = sorted({t.timestamp() for t in table["bucket"]})
 
-    def spec(column: str, label: str) -> dict[str, Any]:
+    def spec(column: str, label: str, scale: float = 1.0) -> dict[str, Any]:
         series = []
         for variant, group in table.groupby("variant"):
             by_x = {t.timestamp(): v for t, v in zip(group["bucket"], group[column], strict=True)}
-            series.append({"label": f"{variant}", "y": [_num(by_x.get(t)) for t in x]})
+            y = [_num(by_x.get(t)) for t in x]
+            series.append(
+                {"label": f"{variant}", "y": [v * scale if v is not None else None for v in y]}
+            )
         return {"x": x, "series": series, "xLabel": "time", "yLabel": label, "time": True}
 
     every = f"per {charts.bucket}"
     if metric:
-        charts.performance.append({"title": f"{metric} {every}", "spec": spec(metric, metric)})
-    charts.serving.append({"title": f"latency p50 (ms) {every}", "spec": spec("latency_p50", "ms")})
-    charts.serving.append({"title": f"latency p95 (ms) {every}", "spec": spec("latency_p95", "ms")})
-    charts.serving.append(
-        {"title": f"error rate {every}", "spec": spec("error_rate", "errors / calls")}
-    )
-    charts.serving.append({"title": f"calls {every}", "spec": spec("calls", "calls")})
+        chart = spec(metric, metric)
+        threshold = record.spec.get("threshold")
+        if record.check_kind == "performance" and isinstance(threshold, int | float):
+            line = {"label": "threshold", "y": [float(threshold)] * len(x), "color": "#d62728"}
+            chart["series"].append(line)
+        charts.performance.append({"title": f"{metric} {every}", "spec": chart})
+    charts.serving += [
+        {"title": f"latency p50 (ms) {every}", "spec": spec("latency_p50", "ms")},
+        {"title": f"latency p95 (ms) {every}", "spec": spec("latency_p95", "ms")},
+        {"title": f"errors (% of calls) {every}", "spec": spec("error_rate", "%", 100.0)},
+        {"title": f"calls {every}", "spec": spec("calls", "calls")},
+    ]
 
 
 def _num(value: Any) -> float | None:
