@@ -52,7 +52,7 @@ def test_the_overview_shows_monitors_alerts_and_traffic(
     assert firing[0].message in alerts
     calls = ui.client.store.predictions.logged_versions()
     served = browser_page.locator("[data-testid=served] [data-model=churn]")
-    assert f"{sum(n for (m, _), n in calls.items() if m == 'churn'):,} calls logged" in (
+    assert f"{sum(n for (m, _), n in calls.items() if m == 'churn'):,} calls in the last 24h" in (
         served.inner_text()
     )
     variants = served.locator("[data-testid=variants] tbody tr")

@@ -3,6 +3,7 @@ and lineage, with promotion (the CLI's gates) and roll-back from the page."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
@@ -22,6 +23,7 @@ router = APIRouter(include_in_schema=False)
 
 MAX_VERSIONS = 100  # versions shown on a model page (newest first)
 MAX_MOVES = 50  # alias moves shown
+RECENT = timedelta(days=1)  # the span of the calls counted per version
 DEFAULT_ALIASES = ("production", "staging", "champion", "challenger")
 
 
@@ -75,7 +77,6 @@ def _model_page(
     request: Request, name: str, version: int | None, status: int = 200, **extra: Any
 ) -> Response:
     registry = registry_of(request)
-    store = registry.client.store
     model = registry.get_model(name)
     versions = registry.versions(name)[:MAX_VERSIONS]
     shown = version or model.aliases.get("production") or model.latest_version
@@ -101,7 +102,7 @@ def _model_page(
         rollbacks=_rollbacks(model.aliases, moves),
         can_write=may_write(request, name),
         monitors=_monitors(registry, name),
-        calls={v: n for (m, v), n in store.predictions.logged_versions().items() if m == name},
+        calls=_recent_calls(registry, name),
         **extra,
     )
 
@@ -197,12 +198,29 @@ def _movers(registry: ModelRegistry, name: str, moves: list[Any]) -> list[str]:
     return out
 
 
+def _recent_calls(registry: ModelRegistry, name: str) -> dict[int, int]:
+    """version -> calls logged in the last day (one read of two columns of the log)."""
+    from shipyard.monitoring.window import read_window
+
+    client = registry.client
+    now = client.clock.now()
+    try:
+        frame = read_window(
+            name, since=now - RECENT, until=now, columns=["prediction_id", "version"], client=client
+        )
+    except ShipyardError:
+        return {}
+    if not len(frame):
+        return {}
+    calls = frame.assign(call=frame["prediction_id"].astype(str).str[:26])
+    counts = calls.groupby("version")["call"].nunique()
+    return {int(v): int(n) for v, n in counts.items()}
+
+
 def _monitors(registry: ModelRegistry, name: str) -> list[tuple[Any, Any]]:
     """The model's monitors with their latest result (None: never evaluated)."""
     store = registry.client.store.monitors
-    return [
-        (m, next(iter(store.results(m.id, limit=1)), None)) for m in store.list_monitors(name)
-    ]
+    return [(m, next(iter(store.results(m.id, limit=1)), None)) for m in store.list_monitors(name)]
 
 
 def _alias_order(alias: str) -> tuple[int, str]:

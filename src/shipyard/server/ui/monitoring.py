@@ -56,12 +56,12 @@ def monitoring_overview(
     monitors = [m for m in store.monitors.list_monitors() if shown(m.model)]
     latest = {m.id: next(iter(store.monitors.results(m.id, limit=1)), None) for m in monitors}
     alerts = [a for a in store.monitors.list_alerts() if shown(a.model)][:MAX_ALERTS]
-    logged = store.predictions.logged_versions()
     last = store.predictions.last_prediction_ms()
     now = to_millis(client.clock.now())
+    start = now - SPANS[since]
     served = [
-        _traffic(client, model, now - SPANS[since], now, logged, last.get(model))
-        for model in sorted({m for m, _ in logged} | set(last))
+        _traffic(client, model, start, now, t) if t >= start else Served(model, {}, t)
+        for model, t in sorted(last.items())
         if shown(model)
     ]
     return page(
@@ -136,7 +136,7 @@ class Variant:
 @dataclass
 class Served:
     model: str
-    versions: dict[int, int]  # version -> calls in the whole log
+    versions: dict[int, int]  # version -> calls in the span
     last_prediction_ms: int | None
     variants: list[Variant] = field(default_factory=list)
     note: str | None = None
@@ -146,16 +146,9 @@ class Served:
         return sum(self.versions.values())
 
 
-def _traffic(
-    client: Client,
-    model: str,
-    start: int,
-    end: int,
-    logged: dict[tuple[str, int], int],
-    last: int | None,
-) -> Served:
-    versions = {v: n for (m, v), n in sorted(logged.items()) if m == model}
-    served = Served(model, versions, last)
+def _traffic(client: Client, model: str, start: int, end: int, last: int | None) -> Served:
+    """What answered for ``model`` in ``[start, end)``: one read of a few log columns."""
+    served = Served(model, {}, last)
     columns = ["prediction_id", "variant", "version", "shadow", "error", "latency_ms"]
     try:
         frame = _read(client, model, start, end, columns)
@@ -167,6 +160,8 @@ def _traffic(
         return served
     frame = frame.assign(call=frame["prediction_id"].astype(str).str[:26])
     live_calls = frame.loc[~frame["shadow"].astype(bool), "call"].nunique()
+    for version, group in frame.groupby("version"):
+        served.versions[int(version)] = int(group["call"].nunique())
     for (variant, version, shadow), group in frame.groupby(["variant", "version", "shadow"]):
         calls = int(group["call"].nunique())
         served.variants.append(
