@@ -82,6 +82,11 @@ def test_the_model_page_shows_versions_aliases_card_and_lineage(
     assert lineage.locator(f"a[href='/ui/runs/{live.run_id}']").count() >= 1
     assert lineage.locator("a[href^='/ui/features/quickstart/']").count() >= 1
     assert "dataset quickstart/churn_training" in lineage.inner_text()
+    logged = sum(
+        n for (m, _), n in ui.client.store.predictions.logged_versions().items() if m == "churn"
+    )
+    recent = browser_page.locator("[data-testid=recent-calls]").inner_text()
+    assert recent.startswith(f"{logged:,} calls")  # the quickstart's, made minutes ago
     monitors = browser_page.locator("[data-testid=model-monitors]").inner_text()
     assert "churn-drift" in monitors and "FIRED" in monitors
     screenshot(browser_page, "model")

@@ -3,13 +3,13 @@ and lineage, with promotion (the CLI's gates) and roll-back from the page."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
+from shipyard._clock import to_millis
 from shipyard.errors import Conflict, GateFailed, InvalidArgument, NotFound, ShipyardError
 from shipyard.governance import Need, allowed
 from shipyard.lineage import Graph, upstream
@@ -23,7 +23,7 @@ router = APIRouter(include_in_schema=False)
 
 MAX_VERSIONS = 100  # versions shown on a model page (newest first)
 MAX_MOVES = 50  # alias moves shown
-RECENT = timedelta(days=1)  # the span of the calls counted per version
+RECENT_MS = 86_400_000  # the span of the calls counted on a model's page
 DEFAULT_ALIASES = ("production", "staging", "champion", "challenger")
 
 
@@ -198,23 +198,16 @@ def _movers(registry: ModelRegistry, name: str, moves: list[Any]) -> list[str]:
     return out
 
 
-def _recent_calls(registry: ModelRegistry, name: str) -> dict[int, int]:
-    """version -> calls logged in the last day (one read of two columns of the log)."""
-    from shipyard.monitoring.window import read_window
-
-    client = registry.client
-    now = client.clock.now()
+def _recent_calls(registry: ModelRegistry, name: str) -> int:
+    """Calls of the model logged in the last day, from the log's per-hour counts."""
+    now = to_millis(registry.client.clock.now())
     try:
-        frame = read_window(
-            name, since=now - RECENT, until=now, columns=["prediction_id", "version"], client=client
+        counts = registry.client.store.predictions.bucket_counts(
+            name, now - RECENT_MS, now, 3_600_000
         )
     except ShipyardError:
-        return {}
-    if not len(frame):
-        return {}
-    calls = frame.assign(call=frame["prediction_id"].astype(str).str[:26])
-    counts = calls.groupby("version")["call"].nunique()
-    return {int(v): int(n) for v, n in counts.items()}
+        return 0
+    return sum(counts.values())
 
 
 def _monitors(registry: ModelRegistry, name: str) -> list[tuple[Any, Any]]:

@@ -36,6 +36,9 @@ router = APIRouter(include_in_schema=False)
 MAX_RESULTS = 200  # a monitor's results read for its history
 MAX_ALERTS = 50
 MAX_FEATURES = 24  # histograms drawn per drift monitor
+SAMPLE_CALLS = 5_000  # the newest calls a traffic split is computed over
+WINDOW_CALLS = 5_000  # the newest calls of a monitor's window its charts are drawn from
+MINUTE_MS = 60_000
 SPANS = {"1h": 3_600_000, "24h": 86_400_000, "7d": 7 * 86_400_000}
 BUCKETS_MS = (
     100, 250, 500, 1000, 5000, 10_000, 30_000, 60_000, 300_000, 900_000, 3_600_000,
@@ -136,43 +139,57 @@ class Variant:
 @dataclass
 class Served:
     model: str
-    versions: dict[int, int]  # version -> calls in the span
+    versions: dict[int, int]  # version -> calls among the newest ones read
     last_prediction_ms: int | None
     variants: list[Variant] = field(default_factory=list)
     note: str | None = None
+    span_calls: int = 0  # every call in the span
+    sampled: int = 0  # the newest calls the split is computed over
 
-    @property
-    def total(self) -> int:
-        return sum(self.versions.values())
+
+def newest_range(store: Any, model: str, start: int, end: int, most: int) -> tuple[int, int]:
+    """(since, calls in [start, end)): ``since`` is where the newest ``most`` calls of the
+    span begin (to the minute), from the log's per-minute counts: reads stay bounded
+    however busy the model is."""
+    counts = store.bucket_counts(model, start, end, MINUTE_MS)
+    since, taken = end, 0
+    for bucket in sorted(counts, reverse=True):
+        if taken >= most:
+            break
+        since, taken = max(bucket, start), taken + counts[bucket]
+    return since, sum(counts.values())
 
 
 def _traffic(client: Client, model: str, start: int, end: int, last: int | None) -> Served:
-    """What answered for ``model`` in ``[start, end)``: one read of a few log columns."""
+    """What answered for ``model`` in ``[start, end)``: the split over its newest calls."""
+    store = client.store.predictions
     served = Served(model, {}, last)
-    columns = ["prediction_id", "variant", "version", "shadow", "error", "latency_ms"]
     try:
-        frame = _read(client, model, start, end, columns)
+        since, served.span_calls = newest_range(store, model, start, end, SAMPLE_CALLS)
+        calls = store.raw_calls(model, [(since, end)])
     except ShipyardError as exc:
         served.note = exc.message
         return served
-    if frame is None or not len(frame):
-        served.note = "no calls in this span"
+    if not calls:
+        served.note = "no calls"
         return served
-    frame = frame.assign(call=frame["prediction_id"].astype(str).str[:26])
-    live_calls = frame.loc[~frame["shadow"].astype(bool), "call"].nunique()
-    for version, group in frame.groupby("version"):
-        served.versions[int(version)] = int(group["call"].nunique())
-    for (variant, version, shadow), group in frame.groupby(["variant", "version", "shadow"]):
-        calls = int(group["call"].nunique())
+    served.sampled = len(calls)
+    groups: dict[tuple[str, int, bool], list[Any]] = {}
+    for call in calls:
+        groups.setdefault((call.variant, call.version, bool(call.shadow)), []).append(call)
+        served.versions[call.version] = served.versions.get(call.version, 0) + 1
+    live = sum(len(g) for (_, _, shadow), g in groups.items() if not shadow)
+    for (variant, version, shadow), group in groups.items():
+        latencies = sorted(c.latency_ms for c in group)
         served.variants.append(
             Variant(
-                str(variant),
-                int(version),
-                bool(shadow),
-                calls,
-                int(group["error"].notna().sum()),
-                None if shadow or not live_calls else calls / live_calls,
-                float(group["latency_ms"].median()) if len(group) else None,
+                variant,
+                version,
+                shadow,
+                len(group),
+                sum(c.error is not None for c in group),
+                None if shadow or not live else len(group) / live,
+                latencies[len(latencies) // 2],
             )
         )
     served.variants.sort(key=lambda v: (v.shadow, -(v.share or 0), v.variant))
@@ -207,7 +224,13 @@ def _window(
     client: Client, model: str, start: int, end: int, charts: Charts
 ) -> pd.DataFrame | None:
     try:
-        frame = _read(client, model, start, end, None)
+        since, total = newest_range(client.store.predictions, model, start, end, WINDOW_CALLS)
+        if since > start:
+            charts.notes.append(
+                f"The charts show the newest calls of the window, from {from_millis(since):%H:%M} "
+                f"UTC ({total:,} calls in the whole window; the drift table covers them all)."
+            )
+        frame = _read(client, model, since, end, None)
     except ShipyardError as exc:
         charts.notes.append(f"the prediction log could not be read: {exc.message}")
         return None
@@ -338,20 +361,35 @@ def _over_time(frame: pd.DataFrame, record: MonitorRecord, charts: Charts) -> No
 
     bucket_ms = _bucket_ms(frame)
     charts.bucket = _bucket_label(bucket_ms)
-    data = frame.assign(bucket=frame["ts"].dt.floor(f"{bucket_ms}ms"))
+    data = frame.assign(
+        bucket=frame["ts"].dt.floor(f"{bucket_ms}ms"),
+        call=frame["prediction_id"].astype(str).str[:26],
+        failed=frame["error"].notna(),
+    )
+    stats = (
+        data.groupby(["bucket", "variant"])
+        .agg(
+            calls=("call", "nunique"),
+            errors=("failed", "sum"),
+            latency_p50=("latency_ms", "median"),
+            latency_p95=("latency_ms", lambda s: s.quantile(0.95)),
+        )
+        .reset_index()
+    )
+    stats["error_rate"] = stats["errors"] / stats["calls"]
     try:
         table = performance(data, by=["bucket", "variant"])
     except ShipyardError as exc:
-        charts.notes.append(f"no performance over time: {exc.message}")
-        return
+        charts.notes.append(f"No model metric over time: {exc.message}")
+        table = stats
     metric = str(record.spec.get("metric") or "")
     if metric not in table.columns:
         metric = next((m for m in ("roc_auc", "accuracy", "r2", "mae") if m in table.columns), "")
-    x = sorted({t.timestamp() for t in table["bucket"]})
+    x = sorted({t.timestamp() for t in stats["bucket"]})
 
-    def spec(column: str, label: str, scale: float = 1.0) -> dict[str, Any]:
+    def spec(column: str, label: str, scale: float = 1.0, source: Any = stats) -> dict[str, Any]:
         series = []
-        for variant, group in table.groupby("variant"):
+        for variant, group in source.groupby("variant"):
             by_x = {t.timestamp(): v for t, v in zip(group["bucket"], group[column], strict=True)}
             y = [_num(by_x.get(t)) for t in x]
             series.append(
@@ -361,7 +399,7 @@ def _over_time(frame: pd.DataFrame, record: MonitorRecord, charts: Charts) -> No
 
     every = f"per {charts.bucket}"
     if metric:
-        chart = spec(metric, metric)
+        chart = spec(metric, metric, source=table)
         threshold = record.spec.get("threshold")
         if record.check_kind == "performance" and isinstance(threshold, int | float):
             line = {"label": "threshold", "y": [float(threshold)] * len(x), "color": "#d62728"}
