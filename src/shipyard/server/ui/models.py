@@ -130,12 +130,13 @@ def promote(
         )
         return _model_page(
             request, name, version, 422, flash=text, flash_kind="error",
-            gate_results=exc.results, promoted_version=version, gates_text=gates,
+            gate_results=exc.results, promoted_version=version, promoted_alias=alias,
+            gates_text=gates,
         )  # fmt: skip
     except (InvalidArgument, NotFound, Conflict) as exc:
         return _model_page(
             request, name, version, exc.http_status, flash=exc.message, flash_kind="error",
-            promoted_version=version, gates_text=gates,
+            promoted_version=version, promoted_alias=alias, gates_text=gates,
         )  # fmt: skip
     before = f"v{move.from_version}" if move.from_version is not None else "unset"
     passed = f" ({len(move.gates)} gate(s) passed)" if move.gates else ""
