@@ -2,9 +2,10 @@
 against servers on loopback over one store that ``shipyard quickstart`` filled.
 
 Two servers share that store: ``ui`` with auth off (as ``shipyard ui`` runs it), and
-``ui_auth`` with auth on and three users: ``admin`` (server admin), ``alice`` (editor on
-the quickstart's projects) and ``victor`` (viewer on them). ``browser_page`` fails a test on any
-console error or uncaught exception on the page. With SHIPYARD_UI_SCREENSHOTS=1,
+``ui_auth`` with auth on and four users: ``admin`` (server admin), ``alice`` (editor on
+the quickstart's projects), ``victor`` (viewer on them) and ``quinn`` (viewer on
+"quickstart" only: its features, not its flow's runs and model). ``browser_page`` fails a
+test on any console error or uncaught exception on the page. With SHIPYARD_UI_SCREENSHOTS=1,
 ``screenshot`` saves the pages under docs/ui/ (the README's and the docs' pictures).
 """
 
@@ -112,6 +113,7 @@ def ui_auth(ui_client: Client) -> Iterator[Server]:
         "admin": _make_user(ui_client, "admin", True, None),
         "alice": _make_user(ui_client, "alice", False, "editor"),
         "victor": _make_user(ui_client, "victor", False, "viewer"),
+        "quinn": make_user(ui_client, "quinn", {"quickstart": "viewer"}),
     }
     server = ServerThread(create_app(ui_client, auth=AuthConfig(enabled=True))).start()
     yield Server(server.url, ui_client, tokens)

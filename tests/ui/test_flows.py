@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from shipyard.store import RunStatus
-from tests.ui.conftest import PageErrors, Server, make_user, sign_in
+from tests.ui.conftest import PageErrors, Server, sign_in
 
 pytestmark = pytest.mark.ui
 
@@ -196,7 +196,6 @@ def test_flows_follow_the_readers_roles(
     only, neither sees QuickstartFlow's runs (project QuickstartFlow) nor opens one."""
     project = ui_auth.client.store.get_run(_quickstart_run(ui_auth).run_id).project
     assert project != "quickstart"
-    ui_auth.tokens["quinn"] = make_user(ui_auth.client, "quinn", {"quickstart": "viewer"})
     page = browser_page
     sign_in(page, ui_auth, "quinn")
     page.goto(f"{ui_auth.url}/ui/flows")

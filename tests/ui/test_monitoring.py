@@ -107,7 +107,7 @@ def test_a_performance_monitor_shows_its_metric(ui: Server, browser_page: Any) -
 def test_monitoring_lists_only_what_the_caller_may_read(
     ui_auth: Server, watched: str, browser_page: Any, page_errors: PageErrors
 ) -> None:
-    """churn was trained by a flow task, so it belongs to the flow's project, where victor
+    """churn was trained by a flow task, so it belongs to the flow's project, where quinn
     (viewer on quickstart) has no role: he sees no churn monitor, and its page is refused."""
     project = ui_auth.client.get_run(
         ModelRegistry(ui_auth.client).get_version("churn", 1).record.run_id or ""
@@ -117,7 +117,7 @@ def test_monitoring_lists_only_what_the_caller_may_read(
     browser_page.goto(ui_auth.url + "/ui/monitoring")
     assert browser_page.locator("[data-testid=monitors] tr[data-monitor=churn-drift]").count() == 1
     browser_page.context.clear_cookies()
-    sign_in(browser_page, ui_auth, "victor")
+    sign_in(browser_page, ui_auth, "quinn")
     browser_page.goto(ui_auth.url + "/ui/monitoring")
     assert browser_page.locator("[data-testid=monitors] tr[data-monitor=churn-drift]").count() == 0
     assert browser_page.locator(f"[data-testid=monitors] tr[data-monitor={watched}]").count() == 1

@@ -28,6 +28,7 @@ from shipyard.registry.flavors import flavor_for, load_flavor
 from shipyard.registry.gates import evaluate_gates, parse_gates
 from shipyard.registry.reference import profile_bytes, reference_frame
 from shipyard.registry.signature import infer_signature
+from shipyard.store.actor import current_actor
 from shipyard.store.base import (
     UNCHECKED,
     AliasMove,
@@ -355,4 +356,9 @@ def _dataset_ref(dataset: Any) -> str | None:
 
 
 def _user() -> str:
+    """Who moves an alias or registers a version: the server's signed-in caller when this
+    runs in one of its requests (the web UI), else this process's user."""
+    actor = current_actor()
+    if actor.source != "local" and actor.user != "anonymous":
+        return actor.user
     return current_user() or "unknown"

@@ -16,7 +16,7 @@ from shipyard.lineage import Graph, upstream
 from shipyard.registry import ModelRegistry, model_card, model_statuses
 from shipyard.registry.cards import Table
 from shipyard.server.authz import readable_projects, rule
-from shipyard.server.authz_scope import _model_project
+from shipyard.server.authz_scope import model_projects
 from shipyard.server.ui.render import page
 
 router = APIRouter(include_in_schema=False)
@@ -39,7 +39,7 @@ def may_write(request: Request, name: str) -> bool:
     user = getattr(principal, "user", None)
     if principal is None or user is None:
         return False
-    projects = _model_project(request.app.state.client.store, name)
+    projects = model_projects(request.app.state.client.store, name)
     return allowed(user, principal.roles, Need.WRITE, projects)
 
 
@@ -50,7 +50,7 @@ def models_list(request: Request) -> Response:
     readable = readable_projects(request)
     statuses = model_statuses(client)
     if readable is not None:
-        statuses = [s for s in statuses if _model_project(client.store, s.model.name) & readable]
+        statuses = [s for s in statuses if model_projects(client.store, s.model.name) & readable]
     statuses.sort(key=lambda s: s.model.name)
     return page(
         request,

@@ -22,7 +22,7 @@ from shipyard._clock import from_millis, to_millis
 from shipyard.errors import ShipyardError
 from shipyard.governance import Need
 from shipyard.server.authz import readable_projects, rule
-from shipyard.server.authz_scope import _model_project
+from shipyard.server.authz_scope import model_projects
 from shipyard.server.ui.render import page
 from shipyard.store.base import MonitorRecord, MonitorResultRecord
 
@@ -491,7 +491,7 @@ def _visible(store: Any, readable: set[str] | None) -> Any:
         if readable is None:
             return True
         if model not in known:
-            known[model] = bool(_model_project(store, model) & readable)
+            known[model] = bool(model_projects(store, model) & readable)
         return known[model]
 
     return shown
