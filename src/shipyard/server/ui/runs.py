@@ -25,7 +25,7 @@ from fastapi.responses import Response, StreamingResponse
 from shipyard.errors import InvalidArgument, NotFound, PermissionDenied, ShipyardError
 from shipyard.governance import Need
 from shipyard.server.authz import readable_projects, rule
-from shipyard.server.ui.render import page
+from shipyard.server.ui.render import page, signed_in
 from shipyard.store.base import ArtifactRecord, Metric, RunRecord
 from shipyard.tracking import validation as v
 from shipyard.tracking.downsample import downsample
@@ -688,7 +688,8 @@ def _compare_runs(request: Request, ids: list[str]) -> list[RunRecord]:
     if readable is not None:
         hidden = sorted({r.project for r in found if r.project not in readable})
         if hidden:
-            raise PermissionDenied(f"you may not read project(s) {', '.join(hidden)}")
+            who = signed_in(request) or "this caller"
+            raise PermissionDenied(f"user {who!r} may not read on {', '.join(hidden)}")
     return [by_id[i] for i in ids]
 
 
@@ -720,23 +721,23 @@ def _aligned(
     }
 
 
-def _bars(runs: list[RunRecord], key: str) -> dict[str, Any]:
-    """A metric each run logged once: one bar per run."""
-    xs = list(range(len(runs)))
-    return {
-        "x": xs,
-        "series": [
-            {
-                "label": run.name or run.id[:8],
-                "y": [_finite(run.metrics.get(key)) if i == j else None for j in xs],
-            }
-            for i, run in enumerate(runs)
-        ],
-        "xLabel": "run",
-        "yLabel": "",
-        "time": False,
-        "bars": True,
-    }
+def _latest_bars(runs: list[RunRecord], key: str) -> list[dict[str, Any]]:
+    """A metric each run logged once, as one bar per run (HTML, widths in percent of the
+    largest value, or of the span when some values are negative)."""
+    values = [_finite(r.metrics.get(key)) for r in runs]
+    finite = [x for x in values if x is not None]
+    low = min(finite, default=0.0)
+    high = max(finite, default=0.0)
+    bars = []
+    for i, (run, value) in enumerate(zip(runs, values, strict=True)):
+        if value is None:
+            width = 0.0
+        elif low >= 0:
+            width = 100 * value / high if high > 0 else 0.0
+        else:
+            width = 100 * (value - low) / (high - low) if high > low else 100.0
+        bars.append({"index": i, "run": run, "value": value, "width": round(max(width, 0.5), 1)})
+    return bars
 
 
 @dataclass
@@ -794,10 +795,13 @@ def compare_page(
     shared = sorted(k for k, n in counts.items() if n >= 2)[:MAX_CHARTS]
     histories = _client(request).store.get_metric_histories([r.id for r in runs], shared)
     charts: list[dict[str, Any]] = []
+    latest: list[dict[str, Any]] = []
     for key in shared:
-        longest = max(len(histories.get(r.id, {}).get(key, [])) for r in runs)
-        spec = _aligned(runs, histories, key, x) if longest > 1 else _bars(runs, key)
-        charts.append({"id": f"c{len(charts)}", "key": key, "spec": spec, "bars": longest <= 1})
+        if max(len(histories.get(r.id, {}).get(key, [])) for r in runs) > 1:
+            spec = _aligned(runs, histories, key, x)
+            charts.append({"id": f"c{len(charts)}", "key": key, "spec": spec})
+        else:
+            latest.append({"key": key, "bars": _latest_bars(runs, key)})
     rows = _diff_rows(runs, _now_ms(request))
     shown = [r for r in rows if r.differs] if only_diff else rows
     base = [("run", r.id) for r in runs]
@@ -808,6 +812,7 @@ def compare_page(
         crumbs=[("Projects", "/ui/projects"), (f"Compare {len(runs)} runs", None)],
         runs=runs,
         charts=charts,
+        latest=latest,
         rows=shown,
         differing=sum(r.differs for r in rows),
         total_rows=len(rows),
