@@ -256,6 +256,9 @@ def test_comparison_charts_and_diff(
     assert diff.locator("tr[data-key='params.optimizer']").count() == 0
     assert diff.locator("tr[data-key='params.lr']").count() == 1
     assert charts_drawn(browser_page) == 2
+    browser_page.goto(browser_page.url + "&metric=loss")  # pick what to chart
+    assert charts_drawn(browser_page) == 1
+    assert browser_page.locator(".chart-box h3").all_inner_texts() == ["loss"]
 
 
 def test_artifact_browser_previews(

@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, TypeVar
@@ -42,6 +43,21 @@ MAX_CHARTS = 40
 DEFAULT_PARAM_COLUMNS = 6
 DEFAULT_METRIC_COLUMNS = 6
 MAX_COMPARE = 10
+COMPARE_CHARTS = 8  # metrics charted unless picked: each costs a read of 10 histories
+PALETTE = [
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+]  # app.js's, for the swatches beside names
+CHILDREN_LIMIT = 200
+COUNT_TTL_S = 30.0
 PREVIEW_BYTES = 256 * 1024  # text shown inline
 TABLE_BYTES = 64 * 1024 * 1024  # the biggest Parquet file read for its first rows
 TABLE_ROWS = 50
@@ -153,6 +169,23 @@ def _count_runs(store: Any, project: str, newest: list[RunRecord]) -> int:
     return low
 
 
+_COUNTS: dict[tuple[int, str], tuple[float, str, int]] = {}
+
+
+def _cached_count(store: Any, project: str, newest: list[RunRecord]) -> int:
+    """``_count_runs``, remembered for ``COUNT_TTL_S`` while the newest run stays the same
+    (a new run recounts at once; a deletion shows within the TTL)."""
+    key = (id(store), project)
+    newest_id = newest[0].id if newest else ""
+    now = time.monotonic()
+    known = _COUNTS.get(key)
+    if known is not None and known[1] == newest_id and now - known[0] < COUNT_TTL_S:
+        return known[2]
+    count = _count_runs(store, project, newest)
+    _COUNTS[key] = (now, newest_id, count)
+    return count
+
+
 @router.get("/ui/projects")
 @rule(Need.READ, lists=True)
 def projects_page(request: Request) -> Response:
@@ -168,7 +201,7 @@ def projects_page(request: Request) -> Response:
                 "name": project.name,
                 "description": project.description,
                 "created_ms": project.created_ms,
-                "runs": _count_runs(store, project.name, newest),
+                "runs": _cached_count(store, project.name, newest),
                 "last_ms": newest[0].start_ms if newest else None,
                 "last_run": newest[0] if newest else None,
             }
@@ -370,7 +403,7 @@ def _children(client: Any, run: RunRecord) -> list[RunRecord]:
     if run.end_ms is not None:
         terms.append(f"start_time <= {run.end_ms}")
     found = client.store.search_runs(
-        [run.project], " and ".join(terms), ["start_time ASC"], 1000, 0, False
+        [run.project], " and ".join(terms), ["start_time ASC"], CHILDREN_LIMIT, 0, False
     )
     return [r for r in found if r.parent_id == run.id]
 
@@ -783,6 +816,7 @@ def _diff_rows(runs: list[RunRecord], now_ms: int) -> list[DiffRow]:
 def compare_page(
     request: Request,
     run: Annotated[list[str], Query()] = [],  # noqa: B006 (FastAPI copies the default)
+    metric: Annotated[list[str], Query()] = [],  # noqa: B006
     only_diff: Annotated[bool, Query()] = False,
     x: Annotated[Axis, Query()] = "step",
 ) -> Response:
@@ -792,11 +826,13 @@ def compare_page(
     for r in runs:
         for key in r.metrics:
             counts[key] = counts.get(key, 0) + 1
-    shared = sorted(k for k, n in counts.items() if n >= 2)[:MAX_CHARTS]
-    histories = _client(request).store.get_metric_histories([r.id for r in runs], shared)
+    shared = sorted(k for k, n in counts.items() if n >= 2)
+    chosen = [k for k in dict.fromkeys(metric) if k in counts][:MAX_CHARTS]
+    charted = chosen or shared[:COMPARE_CHARTS]
+    histories = _client(request).store.get_metric_histories([r.id for r in runs], charted)
     charts: list[dict[str, Any]] = []
     latest: list[dict[str, Any]] = []
-    for key in shared:
+    for key in charted:
         if max(len(histories.get(r.id, {}).get(key, [])) for r in runs) > 1:
             spec = _aligned(runs, histories, key, x)
             charts.append({"id": f"c{len(charts)}", "key": key, "spec": spec})
@@ -804,7 +840,15 @@ def compare_page(
             latest.append({"key": key, "bars": _latest_bars(runs, key)})
     rows = _diff_rows(runs, _now_ms(request))
     shown = [r for r in rows if r.differs] if only_diff else rows
-    base = [("run", r.id) for r in runs]
+    state: dict[str, Any] = {"only_diff": only_diff, "x": x}
+
+    def url(**changes: Any) -> str:
+        now = {**state, **changes}
+        query = [("run", r.id) for r in runs] + [("metric", k) for k in chosen]
+        query += [("only_diff", "1")] if now["only_diff"] else []
+        query += [("x", now["x"])] if now["x"] != "step" else []
+        return "/ui/compare?" + urlencode(query)
+
     return page(
         request,
         "runs_compare.html",
@@ -813,29 +857,14 @@ def compare_page(
         runs=runs,
         charts=charts,
         latest=latest,
+        metric_keys=sorted(counts),
+        charted=set(charted),
         rows=shown,
         differing=sum(r.differs for r in rows),
         total_rows=len(rows),
         only_diff=only_diff,
         x=x,
-        palette=[
-            "#1f77b4",
-            "#ff7f0e",
-            "#2ca02c",
-            "#d62728",
-            "#9467bd",
-            "#8c564b",
-            "#e377c2",
-            "#7f7f7f",
-            "#bcbd22",
-            "#17becf",
-        ],
-        toggle_url="/ui/compare?"
-        + urlencode(
-            base + ([] if only_diff else [("only_diff", "1")]) + ([("x", x)] if x != "step" else [])
-        ),
-        axis_url=lambda axis: (
-            "/ui/compare?"
-            + urlencode(base + ([("only_diff", "1")] if only_diff else []) + [("x", axis)])
-        ),
+        palette=PALETTE,
+        toggle_url=url(only_diff=not only_diff),
+        axis_url=lambda axis: url(x=axis),
     )
