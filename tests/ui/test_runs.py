@@ -227,6 +227,18 @@ def test_run_page_of_a_flow_run_lists_its_tasks(ui: Server, browser_page: Any) -
     assert children.count() == len(tasks) > 0
 
 
+def test_run_page_lists_model_versions_registered_from_it(ui: Server, browser_page: Any) -> None:
+    models = ui.client.store.models
+    versions = [
+        mv for m in models.list_models() for mv in models.list_model_versions(m.name) if mv.run_id
+    ]
+    if not versions:
+        pytest.skip("the quickstart registered no model version from a run")
+    mv = versions[0]
+    browser_page.goto(f"{ui.url}/ui/runs/{mv.run_id}")
+    assert f"{mv.name} v{mv.version}" in browser_page.locator("[data-testid=models]").inner_text()
+
+
 def test_comparison_charts_and_diff(
     ui: Server, own: OwnRuns, browser_page: Any, screenshot: Shot
 ) -> None:

@@ -492,6 +492,7 @@ def run_page(run_id: str, request: Request, x: Annotated[Axis, Query()] = "step"
         x=x,
         parent=parent,
         children=part("children", lambda: _children(client, run), no_runs),
+        children_limit=CHILDREN_LIMIT,
         flow=part("flow", lambda: _flow_of(client, run), None),
         charts=charts,
         metric_keys=sorted(run.metrics),
@@ -570,11 +571,19 @@ def _head_text(client: Any, record: ArtifactRecord, limit: int) -> str:
     return _head_bytes(client, record, limit).decode("utf-8", errors="replace")
 
 
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"  # no float noise (0.30000000000000004)
+    return str(value)
+
+
 def _table_preview(header: list[Any], rows: list[list[Any]], total: int | None) -> Preview:
     return Preview(
         "table",
         header=[str(h) for h in header],
-        rows=[["" if c is None else str(c) for c in row] for row in rows],
+        rows=[[_cell(c) for c in row] for row in rows],
         total_rows=total,
     )
 
