@@ -204,12 +204,18 @@ def test_run_page_shows_the_run(ui: Server, browser_page: Any, screenshot: Shot)
         flow = store.flows.flow_run_of(run.parent_id)
         link = browser_page.locator("[data-testid=flow-run]")
         assert link.inner_text() == f"{flow.flow_name}/{flow.number}"
+        step = run.tags["step"]
+        assert browser_page.locator("[data-testid=task-page]").get_attribute("href") == (
+            f"/ui/flows/{flow.flow_name}/{flow.number}/{step}/{run.id}"
+        )
     environment = ui.client.get_environment(run.id)
     if environment.get("python"):
         assert (
             environment["python"] in browser_page.locator("[data-testid=environment]").inner_text()
         )
     browser_page.locator("[data-testid=smoothing]").fill("0.8")  # redraws, no error
+    smoothing = browser_page.locator("[data-chart]").first.get_attribute("data-smoothing")
+    assert smoothing == "0.8"
     screenshot(browser_page, "run")
     browser_page.click("[data-testid=axis-time]")
     browser_page.wait_for_url("**?x=time")
