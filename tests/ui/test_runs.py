@@ -274,6 +274,12 @@ def test_comparison_charts_and_diff(
     assert diff.locator("tr[data-key='params.optimizer']").count() == 0
     assert diff.locator("tr[data-key='params.lr']").count() == 1
     assert charts_drawn(browser_page) == 2
+    browser_page.click("text=Relative time")
+    browser_page.wait_for_url("**x=time**")
+    assert charts_drawn(browser_page) == 2
+    spec = browser_page.evaluate("Shipyard.readJson('c0')")
+    assert spec["x"][0] == 0 or spec["x"][0] < 5  # seconds since each run started
+    assert diff.locator("tr[data-key='params.optimizer']").count() == 0  # still only diffs
     browser_page.goto(browser_page.url + "&metric=loss")  # pick what to chart
     assert charts_drawn(browser_page) == 1
     assert browser_page.locator(".chart-box h3").all_inner_texts() == ["loss"]

@@ -739,16 +739,16 @@ def _aligned(
     runs: list[RunRecord], histories: dict[str, dict[str, list[Metric]]], key: str, x: Axis
 ) -> dict[str, Any]:
     """One chart: every run's series of ``key`` on the union of their x values (null
-    where a run has no point there)."""
+    where a run has no point there). Runs happen at different times, so ``x=time`` is
+    the time since each run started (seconds), which lines their curves up."""
     per_run: list[dict[float, float | None]] = []
     for run in runs:
         kept = downsample(histories.get(run.id, {}).get(key, []), MAX_POINTS, x)
-        per_run.append(
-            {
-                (m.timestamp_ms / 1000 if x == "time" else float(m.step)): _finite(m.value)
-                for m in kept
-            }
-        )
+        if x == "time":
+            points = {round((m.timestamp_ms - run.start_ms) / 1000, 3): m.value for m in kept}
+        else:
+            points = {float(m.step): m.value for m in kept}
+        per_run.append({at: _finite(value) for at, value in points.items()})
     xs = sorted({at for points in per_run for at in points})
     return {
         "x": xs,
@@ -756,9 +756,9 @@ def _aligned(
             {"label": run.name or run.id[:8], "y": [points.get(at) for at in xs]}
             for run, points in zip(runs, per_run, strict=True)
         ],
-        "xLabel": "time" if x == "time" else "step",
+        "xLabel": "seconds since the run started" if x == "time" else "step",
         "yLabel": "",
-        "time": x == "time",
+        "time": False,
         "bars": False,
     }
 
