@@ -262,6 +262,17 @@ def _default_columns(runs: list[RunRecord]) -> tuple[list[Column], int]:
     return chosen, hidden
 
 
+def _page_keys(runs: list[RunRecord]) -> list[Column]:
+    """Every params and metrics key of the page's runs, for the column picker."""
+    keys = {
+        Column(kind, k)
+        for run in runs
+        for kind in ("params", "metrics")
+        for k in getattr(run, kind)
+    }
+    return sorted(keys, key=lambda c: (c.kind != "params", c.key))
+
+
 def _order_parts(order_by: str) -> tuple[str, bool]:
     """``'metrics.auc DESC'`` -> ``('metrics.auc', True)``."""
     text = order_by.strip()
@@ -327,6 +338,8 @@ def runs_page(
         runs=runs,
         columns=chosen,
         hidden_columns=hidden,
+        other_columns=[c for c in _page_keys(runs) if c not in chosen],
+        columns_link=lambda more: link(columns=",".join(c.label for c in [*chosen, *more])),
         attribute_sorts=_ATTRIBUTE_SORTS,
         filter=filter,
         order_by=order_by,
