@@ -247,11 +247,11 @@ def _parse_columns(text: str) -> list[Column]:
 
 
 def _default_columns(runs: list[RunRecord]) -> tuple[list[Column], int]:
-    """The params and metrics keys the page's runs have, most common first (capped);
+    """The metrics then params keys the page's runs have, the most common ones (capped);
     and how many more keys there were."""
     chosen: list[Column] = []
     hidden = 0
-    for kind, cap in (("params", DEFAULT_PARAM_COLUMNS), ("metrics", DEFAULT_METRIC_COLUMNS)):
+    for kind, cap in (("metrics", DEFAULT_METRIC_COLUMNS), ("params", DEFAULT_PARAM_COLUMNS)):
         counts: dict[str, int] = {}
         for run in runs:
             for key in getattr(run, kind):
@@ -270,7 +270,7 @@ def _page_keys(runs: list[RunRecord]) -> list[Column]:
         for kind in ("params", "metrics")
         for k in getattr(run, kind)
     }
-    return sorted(keys, key=lambda c: (c.kind != "params", c.key))
+    return sorted(keys, key=lambda c: (c.kind != "metrics", c.key))
 
 
 def _order_parts(order_by: str) -> tuple[str, bool]:
