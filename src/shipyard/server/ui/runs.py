@@ -44,25 +44,14 @@ DEFAULT_PARAM_COLUMNS = 6
 DEFAULT_METRIC_COLUMNS = 6
 MAX_COMPARE = 10
 COMPARE_CHARTS = 8  # metrics charted unless picked: each costs a read of 10 histories
-PALETTE = [
-    "#1f77b4",
-    "#ff7f0e",
-    "#2ca02c",
-    "#d62728",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#7f7f7f",
-    "#bcbd22",
-    "#17becf",
-]  # app.js's, for the swatches beside names
+# app.js's palette, for the swatches beside run names
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22", "#17becf"]  # fmt: skip
 CHILDREN_LIMIT = 200
 COUNT_TTL_S = 30.0
 PREVIEW_BYTES = 256 * 1024  # text shown inline
 TABLE_BYTES = 64 * 1024 * 1024  # the biggest Parquet file read for its first rows
 TABLE_ROWS = 50
-DIFF_ARTIFACT = "code/uncommitted.diff"
-DATASET_TAG = "shipyard.dataset."
 IMAGES = {
     ".png": "image/png",
     ".jpg": "image/jpeg",
@@ -70,39 +59,18 @@ IMAGES = {
     ".gif": "image/gif",
     ".svg": "image/svg+xml",
 }
-TEXT = {
-    ".txt",
-    ".log",
-    ".md",
-    ".json",
-    ".yaml",
-    ".yml",
-    ".py",
-    ".diff",
-    ".patch",
-    ".toml",
-    ".cfg",
-    ".ini",
-    ".sh",
-    ".html",
-    ".xml",
-    ".csv",
-    ".tsv",
-    ".jsonl",
-    ".sql",
-}
+# shown as text (escaped), whatever the serializer
+TEXT = {".txt", ".log", ".md", ".json", ".jsonl", ".yaml", ".yml", ".toml", ".cfg", ".ini",
+        ".py", ".sh", ".sql", ".diff", ".patch", ".html", ".xml", ".csv", ".tsv"}  # fmt: skip
+# as tracking and lineage name them (shipyard.lineage.upstream_walk: a heavy import)
+DIFF_ARTIFACT = "code/uncommitted.diff"
+DATASET_TAG = "shipyard.dataset."
+GIT_REPO_TAG = "shipyard.git.repo"
 # an image answered as itself may not run anything (an SVG can carry scripts)
 IMAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 _PLAIN_NAME = re.compile(r"^[A-Za-z_][\w\-]*$")
-_COLUMN_KINDS = {
-    "params": "params",
-    "param": "params",
-    "metrics": "metrics",
-    "metric": "metrics",
-    "tags": "tags",
-    "tag": "tags",
-}
-_ATTRIBUTE_SORTS = {"name": "name", "status": "status", "start": "start_time", "user": "user"}
+_COLUMN_KINDS = {"params": "params", "param": "params", "metrics": "metrics",
+                 "metric": "metrics", "tags": "tags", "tag": "tags"}  # fmt: skip
 
 
 # -- shared helpers ----------------------------------------------------------------------
@@ -246,11 +214,10 @@ def _parse_columns(text: str) -> list[Column]:
     return list(dict.fromkeys(columns))
 
 
-def _default_columns(runs: list[RunRecord]) -> tuple[list[Column], int]:
-    """The metrics then params keys the page's runs have, the most common ones (capped);
-    and how many more keys there were."""
+def _default_columns(runs: list[RunRecord]) -> list[Column]:
+    """The metrics then params keys the page's runs have, the most common ones (capped;
+    the column picker offers the rest)."""
     chosen: list[Column] = []
-    hidden = 0
     for kind, cap in (("metrics", DEFAULT_METRIC_COLUMNS), ("params", DEFAULT_PARAM_COLUMNS)):
         counts: dict[str, int] = {}
         for run in runs:
@@ -258,8 +225,7 @@ def _default_columns(runs: list[RunRecord]) -> tuple[list[Column], int]:
                 counts[key] = counts.get(key, 0) + 1
         keys = sorted(counts, key=lambda k: (-counts[k], k))
         chosen += [Column(kind, k) for k in sorted(keys[:cap])]
-        hidden += max(0, len(keys) - cap)
-    return chosen, hidden
+    return chosen
 
 
 def _page_keys(runs: list[RunRecord]) -> list[Column]:
@@ -304,13 +270,12 @@ def runs_page(
         found, error = [], exc.message
     more = len(found) > limit
     runs = found[:limit]
-    hidden = 0
     try:
         chosen = _parse_columns(columns) if columns.strip() else None
     except InvalidArgument as exc:
         chosen, error = None, error or exc.message
     if chosen is None:
-        chosen, hidden = _default_columns(runs)
+        chosen = _default_columns(runs)
     order_key, descending = _order_parts(order)
     base = {"filter": filter, "columns": columns, "limit": limit}
     base = {k: val for k, val in base.items() if val and val != PAGE_SIZE}
@@ -337,10 +302,8 @@ def runs_page(
         project=project,
         runs=runs,
         columns=chosen,
-        hidden_columns=hidden,
         other_columns=[c for c in _page_keys(runs) if c not in chosen],
         columns_link=lambda more: link(columns=",".join(c.label for c in [*chosen, *more])),
-        attribute_sorts=_ATTRIBUTE_SORTS,
         filter=filter,
         order_by=order_by,
         columns_text=columns,
@@ -389,7 +352,7 @@ def _code(client: Any, run: RunRecord, parent: RunRecord | None) -> Code:
     source = run
     if not run.code_version and run.kind == "task" and parent is not None:
         source = parent  # tasks run the code their flow run recorded
-    code = Code(version=source.code_version, repo=source.tags.get("shipyard.git.repo"))
+    code = Code(version=source.code_version, repo=source.tags.get(GIT_REPO_TAG))
     code.commit, _, dirty = source.code_version.partition("-")
     code.dirty = bool(dirty)
     code.recorded_by = source.id if source is not run else None
@@ -409,14 +372,24 @@ def _environment(client: Any, run: RunRecord) -> dict[str, Any] | None:
 
 
 def _children(client: Any, run: RunRecord) -> list[RunRecord]:
-    """Runs whose parent is this run: a flow run's tasks, or nested runs. The filter
-    language has no parent attribute, so this reads the runs of the project that started
-    while this run was going (one bounded search) and keeps its children."""
-    terms = [f"start_time >= {run.start_ms}"]
-    if run.end_ms is not None:
-        terms.append(f"start_time <= {run.end_ms}")
+    """Runs whose parent is this run, at most ``CHILDREN_LIMIT``, in one search: a flow
+    run's tasks by id; for other runs (nested ones), the filter language has no parent
+    attribute, so the runs of the project that started while this one was going are read
+    and its children kept."""
+    if run.kind == "task":
+        return []
+    if run.kind == "flow":
+        ids = list(dict.fromkeys(t.run_id for t in client.store.flows.tasks(run.id)))
+        if not ids:
+            return []
+        wanted = ", ".join(f"'{v.check_run_id(i)}'" for i in ids[:CHILDREN_LIMIT])
+        text = f"run_id in ({wanted})"
+    else:
+        text = f"start_time >= {run.start_ms}"
+        if run.end_ms is not None:
+            text += f" and start_time <= {run.end_ms}"
     found = client.store.search_runs(
-        [run.project], " and ".join(terms), ["start_time ASC"], CHILDREN_LIMIT, 0, False
+        [run.project], text, ["start_time ASC"], CHILDREN_LIMIT, 0, False
     )
     return [r for r in found if r.parent_id == run.id]
 
@@ -713,6 +686,8 @@ def artifact_bytes(
     """An artifact's bytes: images as themselves (for <img>), anything else a download."""
     client = _client(request)
     record = client.store.get_artifact(v.check_run_id(run_id), v.artifact_path(path))
+    if not client.blobs.exists(record.blob_hash):  # refuse before the headers go out
+        raise NotFound(f"the blob of artifact {record.path!r} is missing: see `shipyard doctor`")
     kind = IMAGES.get(_extension(record.path))
     filename = record.path.rsplit("/", 1)[-1] or "artifact"
     headers = {"x-content-type-options": "nosniff", "content-length": str(record.size)}
