@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
-from shipyard.store.base import RunRecord
+from shipyard.store.base import RunRecord, RunStatus
 from tests.ui.conftest import PageErrors, Server, charts_drawn, sign_in
 
 PROJECT = "ui-runs-test"
@@ -365,3 +365,18 @@ def test_columns_can_be_chosen(ui: Server, own: OwnRuns, browser_page: Any) -> N
     run = ui.client.store.get_run(own.ids[0])
     cell = browser_page.locator(f"tr[data-run='{run.id}'] td[data-column='metrics.loss']")
     assert float(cell.get_attribute("data-value") or "nan") == run.metrics["loss"]
+
+
+def test_a_run_with_little_recorded_still_shows(ui: Server, browser_page: Any) -> None:
+    import uuid
+
+    from shipyard.store.base import NewRun
+
+    now = int(ui.client.clock.now().timestamp() * 1000)
+    bare = ui.client.store.create_run(NewRun(uuid.uuid4().hex, PROJECT, "bare", now))
+    browser_page.goto(f"{ui.url}/ui/runs/{bare.id}")
+    assert browser_page.locator("[data-testid=run-status]").inner_text() == "RUNNING"
+    assert "Not recorded" in browser_page.locator("[data-testid=environment]").inner_text()
+    assert "Not recorded" in browser_page.locator("[data-testid=code]").inner_text()
+    assert browser_page.locator("[data-chart]").count() == 0
+    ui.client.store.set_run_status(bare.id, RunStatus.KILLED, now + 1)
