@@ -380,3 +380,13 @@ def test_a_run_with_little_recorded_still_shows(ui: Server, browser_page: Any) -
     assert "Not recorded" in browser_page.locator("[data-testid=code]").inner_text()
     assert browser_page.locator("[data-chart]").count() == 0
     ui.client.store.set_run_status(bare.id, RunStatus.KILLED, now + 1)
+
+
+def test_status_quick_filter(ui: Server, own: OwnRuns, browser_page: Any) -> None:
+    browser_page.goto(f"{ui.url}/ui/projects/{PROJECT}/runs")
+    browser_page.click(".quick a:text-is('finished')")
+    browser_page.wait_for_url(re.compile(r".*filter=status.*"))
+    finished = ui.client.store.search_runs([PROJECT], "status = 'FINISHED'", [], 100, 0, False)
+    rows = browser_page.locator("[data-testid=runs] tbody tr[data-run]")
+    assert rows.count() == len(finished) >= 3
+    assert set(browser_page.locator("[data-testid=runs] .badge").all_inner_texts()) == {"FINISHED"}

@@ -312,6 +312,7 @@ def runs_page(
         prev_url=link(offset=max(0, offset - limit)) if offset > 0 else None,
         next_url=link(offset=offset + limit) if more else None,
         sort_link=sort_link,
+        status_link=lambda status: link(filter=f"status = '{status}'", offset=0),
         sorted_by=sorted_by,
         now_ms=_now_ms(request),
         duration_ms=_duration_ms,
