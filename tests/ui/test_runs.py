@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from shipyard.store.base import RunRecord, RunStatus
-from tests.ui.conftest import PageErrors, Server, charts_drawn, sign_in
+from tests.ui.conftest import QUICKSTART_PROJECTS, PageErrors, Server, charts_drawn, sign_in
 
 PROJECT = "ui-runs-test"
 Shot = Callable[[Any, str], Path]
@@ -333,10 +333,11 @@ def test_a_viewer_sees_only_their_projects(
     sign_in(browser_page, ui_auth, "victor")
     browser_page.goto(ui_auth.url + "/ui/projects")
     names = browser_page.locator("[data-testid=project-link]").all_inner_texts()
-    assert names == ["quickstart"]
-    browser_page.goto(ui_auth.url + "/ui/projects/quickstart/runs")
-    assert browser_page.locator("h1").first.inner_text() == "quickstart"
-    count = len(ui_auth.client.store.search_runs(["quickstart"], "", [], 50, 0, False))
+    assert sorted(names) == sorted(QUICKSTART_PROJECTS)  # not ui-runs-test
+    browser_page.goto(ui_auth.url + "/ui/projects/QuickstartFlow/runs")
+    assert browser_page.locator("h1").first.inner_text() == "QuickstartFlow"
+    count = len(ui_auth.client.store.search_runs(["QuickstartFlow"], "", [], 50, 0, False))
+    assert count > 0
     assert browser_page.locator("[data-testid=runs] tbody tr[data-run]").count() == count
 
     page_errors.allowed.append("403")

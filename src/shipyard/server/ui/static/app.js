@@ -85,12 +85,14 @@ const Shipyard = (() => {
     });
   }
 
-  /* a range input with data-smoothing-for="id1 id2" re-draws those charts smoothed */
+  /* a range input with data-smoothing-for="c1 c2" re-draws those charts smoothed: the
+     charts drawn from data c1 and c2, or every chart with data-chart-group="c1" */
   function wireSmoothing() {
     document.querySelectorAll("[data-smoothing-for]").forEach((input) => {
       input.addEventListener("input", () => {
         input.dataset.smoothingFor.split(/\s+/).forEach((id) => {
-          document.querySelectorAll(`[data-chart-group="${id}"], #${CSS.escape(id)}`).forEach((el) => {
+          const target = CSS.escape(id);
+          document.querySelectorAll(`[data-chart-group="${target}"], [data-chart="${target}"]`).forEach((el) => {
             el.dataset.smoothing = input.value;
             if (el._spec) chart(el, el._spec);
           });
