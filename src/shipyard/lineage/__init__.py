@@ -9,6 +9,7 @@ run or dataset (``upstream``), and what depends on a feature view (``impact``).
 Both walks read the metadata store's interfaces only, so they run on every backend.
 """
 
+from shipyard.lineage import graph as node_kinds  # the kinds of node: MODEL_VERSION, ...
 from shipyard.lineage.graph import Edge, Graph, Node
 from shipyard.lineage.impact_walk import IMPACT_KINDS, dependents, impact
 from shipyard.lineage.refs import KINDS, dataset_ref, model_ref
@@ -16,5 +17,5 @@ from shipyard.lineage.upstream_walk import upstream
 
 __all__ = [
     "IMPACT_KINDS", "KINDS", "Edge", "Graph", "Node", "dataset_ref", "dependents", "impact",
-    "model_ref", "upstream",
+    "model_ref", "node_kinds", "upstream",
 ]  # fmt: skip

@@ -17,8 +17,8 @@ from fastapi.responses import Response
 
 from shipyard.errors import NotFound, ShipyardError
 from shipyard.governance import Need
-from shipyard.lineage import graph as lineage
 from shipyard.lineage import impact
+from shipyard.lineage import node_kinds as lineage
 from shipyard.server.authz import readable_projects, rule
 from shipyard.server.ui.render import page
 
