@@ -18,12 +18,15 @@ from shipyard.errors import InvalidArgument, ShipyardError, Unauthenticated
 from shipyard.server.authz import public
 from shipyard.server.errors import status_of
 from shipyard.server.ui import (
+    artifacts,
+    compare,
     features,
     flows,
     governance,
     models,
     monitoring,
     overview,
+    run_page,
     runs,
     session,
     static,
@@ -32,7 +35,8 @@ from shipyard.server.ui.render import page
 
 root = APIRouter(include_in_schema=False)
 PAGES = (
-    static, session, overview, runs, flows, features, models, monitoring, governance,
+    static, session, overview, runs, run_page, artifacts, compare, flows, features, models,
+    monitoring, governance,
 )  # fmt: skip
 
 
