@@ -192,6 +192,46 @@ def test_a_failure_while_writing_leaves_nothing(cli, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_folder_made_meanwhile_is_not_replaced(tmp_path, monkeypatch):
+    """Someone creates the target while the project is being written: the rename at the
+    end refuses, their file stays, the half-written project goes."""
+    from shipyard.cli import init
+    from shipyard.errors import AlreadyExists
+
+    real = init.render
+
+    def racing(text: str, values: dict[str, str]) -> str:
+        if not (tmp_path / "demo").exists():
+            (tmp_path / "demo").mkdir()
+            (tmp_path / "demo" / "theirs.txt").write_text("theirs")
+        return real(text, values)
+
+    monkeypatch.setattr(init, "render", racing)
+    with pytest.raises(AlreadyExists):
+        init.scaffold("demo", "basic", tmp_path)
+    assert _files(tmp_path) == {"demo/theirs.txt"}
+
+
+def test_the_sample_data_is_what_its_script_makes(cli, tmp_path, monkeypatch):
+    """The features template ships data/*.csv and the script that made them: running it
+    reproduces them byte for byte (so the script is the data's documentation)."""
+    monkeypatch.chdir(tmp_path)
+    assert cli("init", "demo", "--template", "features")[0] == 0
+    data = tmp_path / "demo" / "data"
+    shipped = {p.name: p.read_bytes() for p in data.iterdir()}
+    shutil.rmtree(data)
+    done = subprocess.run(
+        [sys.executable, "scripts/make_data.py"],
+        cwd=tmp_path / "demo",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert {p.name: p.read_bytes() for p in data.iterdir()} == shipped
+
+
 def test_help_lists_the_templates(cli):
     code, out, _ = cli("init", "--help")
     assert code == 0 and "basic" in out and "features" in out and "full" in out

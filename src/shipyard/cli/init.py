@@ -4,10 +4,12 @@ Templates are package data under ``shipyard/templates/``, layered: ``features`` 
 ``basic`` plus the files of ``templates/features`` (a file of the same path replaces
 the lower one), ``full`` is ``features`` plus ``templates/full``. File names encode what
 packaging would lose or tools would misread: ``dot_x`` becomes ``.x``, a ``__package__``
-folder the project's package, and ``.py-tpl`` ``.py`` (so that the template sources are
-not linted, type-checked or collected as Shipyard's own). Contents are rendered by
-replacing ``{{ name }}``, ``{{ package }}`` and ``{{ shipyard_version }}`` only, so other
-braces (GitHub Actions' ``${{ runner.os }}``) pass through untouched.
+folder the project's package, and a ``-tpl`` suffix is dropped (``train.py-tpl``,
+``pyproject.toml-tpl``: template sources are not linted, type-checked or collected as
+Shipyard's own, and ruff does not take the template folder for a project of its own).
+Contents are rendered by replacing ``{{ name }}``, ``{{ package }}`` and
+``{{ shipyard_version }}`` only, so other braces (GitHub Actions' ``${{ runner.os }}``)
+pass through untouched.
 
 The project is written into a temporary folder beside the target and renamed at the end:
 an error leaves nothing behind, and an existing non-empty folder is never written to.
@@ -84,8 +86,8 @@ def template_files(template: str) -> dict[str, Traversable]:
 
 def _walk(folder: Traversable, prefix: str, into: dict[str, Traversable]) -> None:
     for entry in folder.iterdir():
-        if entry.name == "__pycache__":
-            continue
+        if entry.name.startswith(".") or entry.name == "__pycache__":
+            continue  # caches that tools leave (.ruff_cache, .DS_Store): never part of one
         if entry.is_dir():
             _walk(entry, f"{prefix}{entry.name}/", into)
         else:
@@ -98,26 +100,46 @@ def scaffold(name: str, template: str, parent: Path) -> Path:
 
     package = package_name(name)
     target = parent / name
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise AlreadyExists(
-            f"{target} already exists and is not an empty folder; choose another name or "
-            "run `shipyard init` in another folder"
-        )
+    _check_free(target)
     values = {"name": name, "package": package, "shipyard_version": __version__}
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=parent))
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=parent))
+    except OSError as exc:
+        raise InvalidArgument(
+            f"cannot create a project in {parent}: {exc.strerror or exc}; run `shipyard "
+            "init` in a folder you can write to"
+        ) from exc
     try:
         for relative, source in sorted(template_files(template).items()):
             path = staging / target_path(relative, package)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(render(source.read_text(encoding="utf-8"), values), "utf-8")
         os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes it private (0700)
-        if target.is_dir():
-            target.rmdir()  # empty (checked above); fails if something appeared since
-        os.rename(staging, target)  # refuses an existing non-empty folder
+        _move_into_place(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def _check_free(target: Path) -> None:
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise AlreadyExists(
+            f"{target} already exists and is not an empty folder; choose another name or "
+            "run `shipyard init` in another folder"
+        )
+
+
+def _move_into_place(staging: Path, target: Path) -> None:
+    """Rename the finished project to its name; refuses (AlreadyExists) if something was
+    put there meanwhile, never replacing it."""
+    try:
+        if target.is_dir():
+            target.rmdir()  # empty (checked before); fails if something appeared since
+        os.rename(staging, target)  # POSIX replaces only an empty folder
+    except OSError as exc:
+        _check_free(target)
+        raise InvalidArgument(f"cannot create {target}: {exc.strerror or exc}") from exc
 
 
 def _umask() -> int:
