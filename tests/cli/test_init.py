@@ -117,6 +117,41 @@ def test_the_generated_project_passes_its_own_tests(cli, tmp_path, monkeypatch, 
     assert not (project / ".shipyard").exists()
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="the steps are POSIX shell commands")
+@pytest.mark.parametrize("template", ["basic", "features", "full"])
+def test_the_ci_workflow_steps_pass(cli, tmp_path, monkeypatch, template):
+    """CI's steps after install and tests, as CI runs them: in the project folder, on the
+    store shipyard.toml names (.shipyard/ there), with `shipyard` this checkout's."""
+    monkeypatch.chdir(tmp_path)
+    assert cli("init", "demo", "--template", template)[0] == 0
+    project = tmp_path / "demo"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "shipyard").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m shipyard.cli "$@"\n')
+    (bin_dir / "shipyard").chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
+    env["PATH"] = os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent), env["PATH"]])
+    env["PYTHONPATH"] = os.pathsep.join([str(SRC), str(project / "src")])
+    ran = []
+    for name, command in _ci_steps(project).items():
+        if name in ("Install", "Tests") or (name == "Lint" and not shutil.which("ruff")):
+            continue
+        done = subprocess.run(
+            ["bash", "-eo", "pipefail", "-c", command.replace("python ", f"{sys.executable} ")],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+        assert done.returncode == 0, f"step {name!r} failed: {done.stdout}{done.stderr}"
+        ran.append(name)
+    assert {"Flow smoke run", "Promotion gate"} <= set(ran)
+    assert (project / ".shipyard").is_dir()  # the store shipyard.toml names
+
+
 @pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff is not installed")
 @pytest.mark.parametrize("template", ["basic", "full"])
 def test_the_generated_project_is_lint_clean(cli, tmp_path, monkeypatch, template):
