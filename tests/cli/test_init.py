@@ -5,6 +5,7 @@ bad names or an occupied folder are refused with nothing written."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -53,6 +54,18 @@ def _ci_steps(project: Path) -> dict[str, str]:
     return {s["name"]: s["run"] for s in steps if "run" in s}
 
 
+def _assert_command_exists(group: str, sub: str) -> None:
+    """The README and CI name only commands this shipyard has (`init` is no group)."""
+    import click
+
+    from shipyard.cli.main import cli
+
+    assert group in cli.commands, f"`shipyard {group}` does not exist"
+    command = cli.commands[group]
+    if isinstance(command, click.Group) and sub:
+        assert sub in command.commands, f"`shipyard {group} {sub}` does not exist"
+
+
 def _subprocess_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
     env["SHIPYARD_HOME"] = str(home)
@@ -89,6 +102,9 @@ def test_each_template_renders_every_file(cli, tmp_path, monkeypatch, template):
     assert "${{" not in runs  # nothing of GitHub's own syntax was mangled, none needed
     assert ("shipyard features plan --repo features" in runs) == (template != "basic")
     assert ("shipyard monitor apply monitors.yaml" in runs) == (template == "full")
+    readme = (project / "README.md").read_text()
+    for command in re.findall(r"\bshipyard ([a-z-]+)(?: ([a-z-]+))?", readme + runs):
+        _assert_command_exists(*command)
     hooks = yaml.safe_load((project / ".pre-commit-config.yaml").read_text())["repos"]
     assert {"ruff", "ruff-format"} <= {h["id"] for repo in hooks for h in repo["hooks"]}
 
