@@ -16,6 +16,7 @@ from shipyard.cli import (
     features,
     flows,
     gc,
+    init,
     lineage,
     models,
     monitor,
@@ -65,6 +66,7 @@ for command in (
     access.tokens,
     access.roles,
     quickstart.quickstart,
+    init.init,
 ):
     cli.add_command(command)
 
