@@ -26,6 +26,11 @@ b. run page: ``GET /api/v1/runs/{id}`` then ``POST /api/v1/runs/metric-histories
 c. comparison: ``POST /api/v1/runs/metric-histories`` for 10 runs x 5 metrics,
    ``max_points`` 500.
 
+d. the same three pages as the web UI serves them (HTML rendered by the server, charts'
+   data inside): ``GET /ui/projects/bench/runs?filter=…&order_by=metrics.m0 DESC`` (first
+   page of 50, the page's own columns), ``GET /ui/runs/{id}`` (20 charts of 100 points),
+   ``GET /ui/compare?run=…`` x 10 (8 charts of 10 runs, the diff table).
+
 Target (issue 16): each < 300 ms, on SQLite and on PostgreSQL.
 
 MLflow side by side (``--mlflow-runs N``, default 0: skipped): ``mlflow server`` (SQLite,
@@ -226,7 +231,26 @@ def shipyard_pages(http: httpx.Client, ids: list[str], args: Any) -> dict[str, l
         body = {"run_ids": chosen, "keys": METRICS[:5], "max_points": MAX_POINTS}
         ok(http.post("/api/v1/runs/metric-histories", json=body))
 
+    def html(path: str, params: Any = None) -> None:
+        answer = http.get(path, params=params)
+        answer.raise_for_status()
+        assert answer.headers["content-type"].startswith("text/html")
+
+    table = {"filter": FILTER, "order_by": ORDER}
+
+    def runs_html(_: int) -> None:
+        html("/ui/projects/bench/runs", table)
+
+    def run_html(i: int) -> None:
+        html(f"/ui/runs/{ids[(i * 7919) % len(ids)]}")
+
+    def compare_html(_: int) -> None:
+        html("/ui/compare", [("run", rid) for rid in pick.sample(ids, min(10, len(ids)))])
+
     return {
+        "runs page, HTML (/ui/projects/P/runs)": timed(runs_html, args.warmup, args.requests),
+        "run page, HTML (/ui/runs/ID)": timed(run_html, args.warmup, args.requests),
+        "comparison, HTML (/ui/compare, 10 runs)": timed(compare_html, args.warmup, args.requests),
         "runs page (search, filter, sort, 50)": timed(runs_page, args.warmup, args.requests),
         "run page (get + 20 histories, batched)": timed(run_page, args.warmup, args.requests),
         "run page, 20 metric-history requests": timed(run_page_per_key, args.warmup, args.requests),
