@@ -167,9 +167,13 @@ def test_two_scheduler_processes_never_start_the_same_run_twice(clients, tmp_pat
     outputs = [p.communicate(timeout=240)[0].decode() for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     firings = client.store.events.firings("RaceFlow")
-    assert len(firings) == 4, outputs  # the latest cron due time and three events, once each
+    # the latest cron due time (two when a minute turns while they run) and three events,
+    # each fired once: no firing key twice, one run per firing
+    cron = [f for f in firings if f.kind == "schedule"]
+    assert 1 <= len(cron) <= 2 and len(firings) == len(cron) + 3, outputs
+    assert len({f.firing_key for f in firings}) == len(firings)
     assert sorted(f.event_id for f in firings if f.kind == "event") == sorted(sent)
     assert {f.status for f in firings} == {"succeeded"}
     runs = {f.run_id for f in firings}
-    assert len(runs) == 4 and None not in runs
-    assert len(client.store.flows.list_flow_runs("RaceFlow")) == 4
+    assert len(runs) == len(firings) and None not in runs
+    assert len(client.store.flows.list_flow_runs("RaceFlow")) == len(firings)
