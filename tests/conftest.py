@@ -6,9 +6,10 @@ PostgreSQL tests skip when no server answers, except with SHIPYARD_TEST_SERVICES
 where an unreachable server fails them. Each test session gets its own database.
 
 Two kinds of test may skip for want of something outside the code, and CI must not pass
-on such a skip: ``services`` tests (PostgreSQL, Redis) and ``flavors`` tests (a model
-framework; torch is not in the ``dev`` extra for its size, see ``heavy-flavors``). With
-the kind's variable set to 1 (``GATES``: SHIPYARD_TEST_SERVICES, SHIPYARD_TEST_FLAVORS),
+on such a skip: ``services`` tests (PostgreSQL, Redis), ``flavors`` tests (a model
+framework; torch is not in the ``dev`` extra for its size, see ``heavy-flavors``) and
+``ray`` tests (the ``ray`` extra, not in ``dev`` either). With the kind's variable set to
+1 (``GATES``: SHIPYARD_TEST_SERVICES, SHIPYARD_TEST_FLAVORS, SHIPYARD_TEST_RAY),
 the run fails if any test of that kind was skipped or deselected (``RequiredGate``).
 """
 
@@ -40,6 +41,7 @@ GATES = {
         "SHIPYARD_TEST_FLAVORS",
         "every framework installed: pip install -e '.[dev,heavy-flavors]'",
     ),
+    "ray": ("SHIPYARD_TEST_RAY", "Ray installed: pip install -e '.[dev,ray]'"),
 }
 
 
