@@ -173,11 +173,15 @@ def main() -> None:
         ]  # fmt: skip
         ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
         address = ray.get_runtime_context().gcs_address
+        # ray.init turned on token authentication (RAY_AUTH_MODE=token in os.environ): a
+        # runner connecting to this cluster needs it too
+        env = {**os.environ, "PYTHONPATH": env["PYTHONPATH"]}
         rows.append(
             case("ray, running local cluster (2 CPUs)", sys.executable, shipyard_flow,
                  ["--executor", "ray", "--ray-address", address], env, args.repeat)
         )  # fmt: skip
         ray.shutdown()
+        env = {k: v for k, v in env.items() if k != "RAY_AUTH_MODE"}  # a fresh Ray's default
         if not args.skip_new_ray:
             rows.append(
                 case("ray, a new local Ray per run", sys.executable, shipyard_flow,

@@ -188,6 +188,22 @@ def test_resume_on_ray_after_the_driver_is_killed(shipyard_home, ray_address):
     assert done_run.data.total == sum(i * i for i in range(12))
     work = [shipyard.get_run(t.id).tags for t in done_run["work"]]
     assert 3 <= sum("cloned_from" in tags for tags in work) < 12  # finished ones reused
+    import ray
+
+    assert ray.cluster_resources()["CPU"] == 2  # the runners left the cluster running
+
+
+@pytest.mark.ray
+def test_an_unreachable_cluster_is_a_one_line_error(ray_address, monkeypatch):
+    from shipyard.errors import InvalidArgument
+    from shipyard.flows.executors import ray as ray_executor
+
+    def refuse(**kwargs: Any) -> None:
+        raise ConnectionError(f"Failed to connect to Ray cluster at {kwargs['address']}")
+
+    monkeypatch.setattr(ray_executor.ray, "init", refuse)
+    with pytest.raises(InvalidArgument, match=r"cannot connect to the Ray cluster at h:1 \(Failed"):
+        ray_executor._connect("h:1")
 
 
 def _pythonpath() -> str:

@@ -61,6 +61,8 @@ class FlowSpec:
         """Run the flow from Python or a notebook; returns the finished ``Run``.
 
         ``MyFlow.run(alpha=0.1)``: parameters by name; raises TaskFailed if a step fails.
+        ``executor``: an Executor, or ``"local"`` / ``"ray"`` (default: the ``executor``
+        setting; Ray at the ``ray_address`` setting, else a local Ray).
         """
         return _execute(cls, max_workers, tags, executor, params, None, None, progress)
 

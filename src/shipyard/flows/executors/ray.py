@@ -29,7 +29,7 @@ from typing import Any
 
 import ray as _ray
 
-from shipyard.errors import InvalidFlow, TaskFailed
+from shipyard.errors import InvalidArgument, InvalidFlow, TaskFailed
 from shipyard.flows.executors.base import Executor
 from shipyard.flows.worker import TaskResult, TaskSpec, flow_pickle, run_task
 
@@ -75,8 +75,6 @@ class RayExecutor(Executor):
         cpus = sum(float(r.get("CPU", 0)) for r in nodes)
         workers = max_workers if max_workers is not None else max(2, int(cpus) * 2)
         if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
-            from shipyard.errors import InvalidArgument
-
             raise InvalidArgument(f"max_workers must be a positive integer, got {workers!r}")
         self.max_workers = workers
         self._remote = ray.remote(ray_task)
@@ -164,10 +162,19 @@ class RayExecutor(Executor):
 
 def _connect(address: str | None) -> None:
     """``ray.init``: at ``address``, or a local Ray (one found running, else a new one)."""
-    if address:
-        ray.init(address=address, logging_level=logging.WARNING)
-    else:
+    if not address:
         ray.init(include_dashboard=False, logging_level=logging.WARNING)
+        return
+    try:
+        ray.init(address=address, logging_level=logging.WARNING)
+    except (ConnectionError, RuntimeError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+        raise InvalidArgument(
+            f"cannot connect to the Ray cluster at {address} ({reason}); check "
+            "--ray-address or SHIPYARD_RAY_ADDRESS. A cluster with token authentication "
+            "also needs RAY_AUTH_MODE=token here, and its token (~/.ray/auth_token or "
+            "RAY_AUTH_TOKEN)"
+        ) from exc
 
 
 def _time_out(ref: Any, timed_out: threading.Event) -> None:
