@@ -4,8 +4,9 @@ Each task is one remote call. ``@resources(cpu, memory, gpu)`` become ``num_cpus
 ``memory`` (bytes; declared in MB) and ``num_gpus``: Ray queues a task until a node has
 them free, and gives a GPU task ``CUDA_VISIBLE_DEVICES`` with its own devices. Ray's own
 retries are off: ``@retry`` and ``@catch`` work as locally, driven by the runtime and the
-worker. ``@timeout`` cancels the Ray task (its worker process is killed), as the local
-executor kills its worker. A task opens its own store client from the URIs its TaskSpec
+worker. ``@timeout`` counts from when the task starts on its Ray worker (not while Ray
+queues it): past it, the worker ends the task's run KILLED and kills its own process, as
+the local executor kills its worker. A task opens its own store client from the URIs its TaskSpec
 names (the blob store must be reachable from every node: a local folder on a single-node
 cluster, an object-store URL across nodes) and captures its output into the run's logs.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import signal
 import sys
 import threading
 import warnings
@@ -31,19 +33,70 @@ import ray as _ray
 
 from shipyard.errors import InvalidArgument, InvalidFlow, TaskFailed
 from shipyard.flows.executors.base import Executor
-from shipyard.flows.worker import TaskResult, TaskSpec, flow_pickle, run_task
+from shipyard.flows.worker import TaskResult, TaskSpec, client_for, flow_pickle, run_task
+from shipyard.store import RunStatus
 
 ray: Any = _ray  # partly typed (ray.nodes() is not): used untyped, in this module only
 MB = 2**20
 
 
 def ray_task(spec: TaskSpec, flow: bytes, path: list[str], env: dict[str, str]) -> TaskResult:
-    """In a Ray worker: the runner's import path and SHIPYARD_* settings, then the task."""
+    """In a Ray worker: the runner's import path and SHIPYARD_* settings, then the task
+    (under its @timeout's watchdog)."""
     sys.path.extend(p for p in path if p not in sys.path)
     for key in [k for k in os.environ if k.startswith("SHIPYARD_") and k not in env]:
         del os.environ[key]
     os.environ.update(env)
-    return run_task(dataclasses.replace(spec, flow_pickle=flow))
+    if not spec.timeout:
+        return run_task(dataclasses.replace(spec, flow_pickle=flow))
+    watchdog = _Watchdog(spec)
+    try:
+        return run_task(dataclasses.replace(spec, flow_pickle=flow))
+    finally:
+        watchdog.stop()
+
+
+class _Watchdog:
+    """@timeout on Ray, counted from when the task starts (not while Ray queues it): past
+    it, the task's run is ended KILLED with the timeout as its error, then the worker
+    process kills itself, as the local executor kills a worker that times out."""
+
+    def __init__(self, spec: TaskSpec) -> None:
+        self.spec = spec
+        self._lock = threading.Lock()
+        self._done = False
+        self._timer = threading.Timer(spec.timeout or 0.0, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._done = True
+            self._timer.cancel()
+
+    def _expire(self) -> None:
+        with self._lock:  # held until the process dies: the task cannot report meanwhile
+            if self._done:
+                return
+            try:
+                _record_timeout(self.spec)
+            finally:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _record_timeout(spec: TaskSpec) -> None:
+    """End this attempt's task run KILLED, with the timeout as its error."""
+    client = client_for(spec.uri, spec.artifact_uri)
+    for task in client.store.flows.tasks(spec.flow_run_id, spec.step):
+        if (task.foreach_path, task.attempt) == (spec.foreach_path, spec.attempt) and (
+            task.status is RunStatus.RUNNING
+        ):
+            client.store.flows.finish_task(task.run_id, None, None, timeout_message(spec))
+            client.end_run(task.run_id, RunStatus.KILLED)
+
+
+def timeout_message(spec: TaskSpec) -> str:
+    return f"timed out after {spec.timeout:g} s (@timeout); the task was stopped"
 
 
 class RayExecutor(Executor):
@@ -80,9 +133,7 @@ class RayExecutor(Executor):
         self._remote = ray.remote(ray_task)
         self._flows: dict[str, Any] = {}  # flow key -> ObjectRef of the pickled class
         self._path = [p for p in sys.path if p]
-        self._warned: set[str] = set()
-        self._timers: set[threading.Timer] = set()
-        self._lock = threading.Lock()
+        self._warned: set[tuple[str, str]] = set()
 
     def submit(self, spec: TaskSpec) -> Future[TaskResult]:
         options = self._options(spec)
@@ -94,23 +145,7 @@ class RayExecutor(Executor):
         )
         future: Future[TaskResult] = Future()
         future.set_running_or_notify_cancel()
-        timed_out = threading.Event()
-        timer = None
-        if spec.timeout:
-            timer = threading.Timer(spec.timeout, _time_out, (ref, timed_out))
-            timer.daemon = True
-            with self._lock:
-                self._timers.add(timer)
-            timer.start()
-
-        def resolve(done: Future[Any]) -> None:
-            if timer is not None:
-                timer.cancel()
-                with self._lock:
-                    self._timers.discard(timer)
-            _resolve(spec, done, future, timed_out.is_set())
-
-        ref.future().add_done_callback(resolve)
+        ref.future().add_done_callback(lambda done: _resolve(spec, done, future))
         return future
 
     def _options(self, spec: TaskSpec) -> dict[str, Any]:
@@ -137,8 +172,8 @@ class RayExecutor(Executor):
         largest = self._largest[key]
         if wanted <= largest or largest <= 0:
             return wanted
-        if where not in self._warned:
-            self._warned.add(where)
+        if (where, key) not in self._warned:
+            self._warned.add((where, key))
             shown = f"{wanted / MB:,.0f} MB" if key == "memory" else f"{wanted:g}"
             warnings.warn(
                 f"{where} asks for @resources({name}={shown}) but the largest node of the "
@@ -151,10 +186,6 @@ class RayExecutor(Executor):
         """Tasks in flight finish (the runtime waits for them); then disconnect if this
         executor connected. ``ray.shutdown`` stops a Ray only if this process started it:
         a cluster found at an address is left running."""
-        with self._lock:
-            timers = list(self._timers)
-        for timer in timers:
-            timer.cancel()
         if self._connected and ray.is_initialized():
             ray.shutdown()
             self._connected = False
@@ -177,14 +208,7 @@ def _connect(address: str | None) -> None:
         ) from exc
 
 
-def _time_out(ref: Any, timed_out: threading.Event) -> None:
-    timed_out.set()
-    ray.cancel(ref, force=True)  # kills the worker process, as the local executor does
-
-
-def _resolve(
-    spec: TaskSpec, done: Future[Any], future: Future[TaskResult], timed_out: bool
-) -> None:
+def _resolve(spec: TaskSpec, done: Future[Any], future: Future[TaskResult]) -> None:
     """The task's result; a killed, cancelled or lost Ray task is a failed attempt
     (TaskFailed), as a local worker that died; an error of ``run_task`` itself (not of
     the step, which it records) is raised as it is."""
@@ -195,8 +219,18 @@ def _resolve(
         cause = exc.cause if isinstance(exc.cause, BaseException) else exc
         future.set_exception(cause)
     except BaseException as exc:
-        if timed_out:
-            message = f"timed out after {spec.timeout:g} s (@timeout); the task was stopped"
+        if spec.timeout and _timed_out(spec):
+            message = timeout_message(spec)
         else:
             message = f"the Ray task was lost while running ({type(exc).__name__}: {exc})"
         future.set_exception(TaskFailed(f"{where}: {message}"))
+
+
+def _timed_out(spec: TaskSpec) -> bool:
+    """Whether this attempt's watchdog recorded a timeout before killing its worker."""
+    client = client_for(spec.uri, spec.artifact_uri)
+    return any(
+        (t.foreach_path, t.attempt, t.error)
+        == (spec.foreach_path, spec.attempt, timeout_message(spec))
+        for t in client.store.flows.tasks(spec.flow_run_id, spec.step)
+    )
