@@ -105,6 +105,13 @@ def test_resources_become_ray_requests(ray_address):
         assert executor._options(spec(cpu=64.0))["num_cpus"] == 2.0
     with pytest.raises(InvalidFlow, match=r"gpu=1\) but no node of the Ray cluster"):
         executor._options(spec(gpu=1.0))  # this cluster has none: fail, do not wait
+    executor._elastic = True  # as when connected at an address: an autoscaler may grow it
+    assert executor._options(spec(cpu=64.0, memory_mb=1.0, gpu=1.0)) == {
+        "max_retries": 0,
+        "num_cpus": 64.0,
+        "memory": MB,
+        "num_gpus": 1.0,
+    }
     executor.shutdown()
     import ray
 

@@ -113,6 +113,9 @@ class RayExecutor(Executor):
 
     def __init__(self, max_workers: int | None = None, *, address: str | None = None) -> None:
         self._connected = False
+        # a cluster at an address may grow (an autoscaler, KubeRay): requests go to Ray as
+        # they are; a local Ray (or the process's own) is as big as its nodes are now
+        self._elastic = False
         if not ray.is_initialized():
             if address is None:
                 from shipyard.config import load_settings
@@ -120,6 +123,7 @@ class RayExecutor(Executor):
                 address = load_settings().ray_address or None
             _connect(address)
             self._connected = True
+            self._elastic = bool(address)
         nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
         self._largest = {
             key: max((float(r.get(key, 0)) for r in nodes), default=0.0)
@@ -149,11 +153,18 @@ class RayExecutor(Executor):
         return future
 
     def _options(self, spec: TaskSpec) -> dict[str, Any]:
-        """Ray's resource requests for the step's @resources; a CPU or memory request
-        larger than any node is cut to the largest node (it runs alone there, as on the
-        local executor), a GPU request no node can meet fails at once."""
+        """Ray's resource requests for the step's @resources. On a Ray of fixed size, a
+        CPU or memory request larger than any node is cut to the largest node (it runs
+        alone there, as on the local executor) and a GPU request no node can meet fails
+        at once; on a cluster at an address they go to Ray as they are (an autoscaler
+        may add a node that meets them)."""
         options: dict[str, Any] = {"max_retries": 0}
         where = f"{spec.flow_name}.{spec.step}"
+        if self._elastic:
+            requests = {"num_cpus": spec.cpu, "num_gpus": spec.gpu or None}
+            if spec.memory_mb:
+                requests["memory"] = int(spec.memory_mb * MB)
+            return {**options, **{k: v for k, v in requests.items() if v is not None}}
         if spec.cpu is not None:
             options["num_cpus"] = self._fit(where, "CPU", spec.cpu, "cpu")
         if spec.memory_mb:
