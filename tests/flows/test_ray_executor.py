@@ -157,6 +157,19 @@ def test_timeout_stops_the_task_as_locally(shipyard_home, where, request):
 
 
 @pytest.mark.ray
+def test_a_worker_that_dies_fails_its_attempt_and_its_run_is_killed(shipyard_home, on_ray):
+    from tests.flows.examples.rough_flow import RoughFlow
+
+    with pytest.raises(TaskFailed, match=r"RoughFlow/1/middle: the Ray task was lost"):
+        RoughFlow.run(executor=on_ray, crash=True)
+    failed = Flow("RoughFlow").latest_run
+    assert failed.status is shipyard.RunStatus.FAILED
+    middle = failed["middle"].task  # ended by the executor: no reaper needed
+    assert middle.status is shipyard.RunStatus.KILLED and "lost" in middle.error
+    assert RoughFlow.run(executor=on_ray).successful  # Ray replaced the worker
+
+
+@pytest.mark.ray
 def test_timeout_counts_from_the_start_of_the_task_not_the_queue(shipyard_home, ray_address):
     from shipyard.flows.executors.ray import RayExecutor
     from tests.flows.examples.queued_flow import QueuedFlow

@@ -230,18 +230,26 @@ def _resolve(spec: TaskSpec, done: Future[Any], future: Future[TaskResult]) -> N
         cause = exc.cause if isinstance(exc.cause, BaseException) else exc
         future.set_exception(cause)
     except BaseException as exc:
-        if spec.timeout and _timed_out(spec):
-            message = timeout_message(spec)
-        else:
-            message = f"the Ray task was lost while running ({type(exc).__name__}: {exc})"
-        future.set_exception(TaskFailed(f"{where}: {message}"))
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        lost = f"the Ray task was lost while running ({type(exc).__name__}: {first})"
+        try:
+            reason = _settle(spec, lost)
+        except Exception as problem:  # the future must resolve, whatever the store says
+            reason = f"{lost}; its task run could not be ended ({problem})"
+        future.set_exception(TaskFailed(f"{where}: {reason}"))
 
 
-def _timed_out(spec: TaskSpec) -> bool:
-    """Whether this attempt's watchdog recorded a timeout before killing its worker."""
+def _settle(spec: TaskSpec, lost: str) -> str:
+    """Why this attempt's Ray task died: the timeout its watchdog recorded, if it did;
+    else ``lost``, and its task run (left RUNNING) is ended KILLED with that error, since
+    no process check can tell that a worker on another node is gone."""
     client = client_for(spec.uri, spec.artifact_uri)
-    return any(
-        (t.foreach_path, t.attempt, t.error)
-        == (spec.foreach_path, spec.attempt, timeout_message(spec))
-        for t in client.store.flows.tasks(spec.flow_run_id, spec.step)
-    )
+    for task in client.store.flows.tasks(spec.flow_run_id, spec.step):
+        if (task.foreach_path, task.attempt) != (spec.foreach_path, spec.attempt):
+            continue
+        if spec.timeout and task.error == timeout_message(spec):
+            return task.error
+        if task.status is RunStatus.RUNNING:
+            client.store.flows.finish_task(task.run_id, None, None, lost)
+            client.end_run(task.run_id, RunStatus.KILLED)
+    return lost
