@@ -5,12 +5,13 @@ backed by that PostgreSQL: ``server`` mode, where the client's store is a ``Rest
 PostgreSQL tests skip when no server answers, except with SHIPYARD_TEST_SERVICES=1 (CI),
 where an unreachable server fails them. Each test session gets its own database.
 
-Three kinds of test may skip for want of something outside the code, and CI must not pass
+Four kinds of test may skip for want of something outside the code, and CI must not pass
 on such a skip: ``services`` tests (PostgreSQL, Redis), ``flavors`` tests (a model
-framework; torch is not in the ``dev`` extra for its size, see ``heavy-flavors``) and the
-``docs`` test (MkDocs, in the ``docs`` extra). With
-the kind's variable set to 1 (``GATES``: SHIPYARD_TEST_SERVICES, SHIPYARD_TEST_FLAVORS,
-SHIPYARD_TEST_DOCS for the ``docs`` test that builds the site with MkDocs),
+framework; torch is not in the ``dev`` extra for its size, see ``heavy-flavors``), the
+``docs`` test (MkDocs, in the ``docs`` extra) and ``ray`` tests (the ``ray`` extra, not in
+``dev`` either). With the kind's variable set to 1 (``GATES``: SHIPYARD_TEST_SERVICES,
+SHIPYARD_TEST_FLAVORS, SHIPYARD_TEST_DOCS for the ``docs`` test that builds the site with
+MkDocs, SHIPYARD_TEST_RAY),
 the run fails if any test of that kind was skipped or deselected (``RequiredGate``).
 """
 
@@ -46,6 +47,7 @@ GATES = {
         "SHIPYARD_TEST_DOCS",
         "MkDocs and its plugins installed: pip install -e '.[docs]'",
     ),
+    "ray": ("SHIPYARD_TEST_RAY", "Ray installed: pip install -e '.[dev,ray]'"),
 }
 
 

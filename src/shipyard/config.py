@@ -143,6 +143,27 @@ SETTINGS: tuple[Setting, ...] = (
         lambda s: str(Path(s["home"]) / "blobs"),
     ),
     Setting(
+        "executor",
+        "where flow tasks run: local (reused worker processes on this machine) or ray; "
+        "`python flow.py run --executor` wins",
+        str,
+        lambda _: "local",
+    ),
+    Setting(
+        "ray_address",
+        "the Ray cluster the ray executor connects to (host:6379 or ray://host:10001); "
+        "empty: a local Ray, started if none is running; `--ray-address` wins",
+        str,
+        lambda _: "",
+    ),
+    Setting(
+        "gpus",
+        "GPU device ids the local executor hands to @resources(gpu=N) tasks, "
+        "comma-separated; empty: the runner's CUDA_VISIBLE_DEVICES, else `nvidia-smi -L`",
+        _urls,
+        lambda _: (),
+    ),
+    Setting(
         "online_uri",
         "online feature store: sqlite:///path or redis://host:port/db",
         str,

@@ -13,6 +13,16 @@ import click
 from shipyard.errors import ShipyardError
 from shipyard.flows.spec import _execute
 
+EXECUTOR_NAMES = ("local", "ray")
+EXECUTOR_HELP = (
+    "Where tasks run: local worker processes or a Ray cluster "
+    "(default: the executor setting, SHIPYARD_EXECUTOR, else local)."
+)
+RAY_ADDRESS_HELP = (
+    "With --executor ray: the cluster to connect to, host:6379 or ray://host:10001 "
+    "(default: the ray_address setting, else a local Ray)."
+)
+
 
 def _command_group(flow_cls: Any) -> click.Group:
     name = flow_cls.__name__
@@ -25,7 +35,13 @@ def _command_group(flow_cls: Any) -> click.Group:
     def show() -> None:
         click.echo(flow_cls.graph().render())
 
-    def run(max_workers: int | None, tag: tuple[str, ...], **given: str | None) -> None:
+    def run(
+        max_workers: int | None,
+        tag: tuple[str, ...],
+        executor: str | None,
+        ray_address: str | None,
+        **given: str | None,
+    ) -> None:
         declared = flow_cls.parameters()
         values = {}
         for option, raw in given.items():
@@ -33,7 +49,9 @@ def _command_group(flow_cls: Any) -> click.Group:
                 param = _by_option(declared, option)
                 values[param.name] = param.parse(raw)
         started = time.perf_counter()
-        run = _execute(flow_cls, max_workers, tag, None, values, None, None, True, fork=True)
+        run = _execute(
+            flow_cls, max_workers, tag, executor, values, None, None, True, True, ray_address
+        )
         click.echo(f"{run.pathspec} finished in {time.perf_counter() - started:.2f} s")
 
     @group.command(help="Print a task's output: RUN/STEP[/TASK], e.g. 12/train.")
@@ -51,12 +69,21 @@ def _command_group(flow_cls: Any) -> click.Group:
     @click.option("--origin-run-id", default=None, help="Run number to resume (default: latest).")
     @click.option("--max-workers", type=int, default=None, help="Tasks that may run at once.")
     @click.option("--tag", multiple=True, help="Tag the run (repeatable).")
+    @click.option("--executor", type=click.Choice(EXECUTOR_NAMES), default=None, help=EXECUTOR_HELP)
+    @click.option("--ray-address", default=None, help=RAY_ADDRESS_HELP)
     def resume(
-        step: str | None, origin_run_id: str | None, max_workers: int | None, tag: tuple[str, ...]
+        step: str | None,
+        origin_run_id: str | None,
+        max_workers: int | None,
+        tag: tuple[str, ...],
+        executor: str | None,
+        ray_address: str | None,
     ) -> None:
         started = time.perf_counter()
         origin = origin_run_id or "latest"
-        run = _execute(flow_cls, max_workers, tag, None, {}, origin, step, True, fork=True)
+        run = _execute(
+            flow_cls, max_workers, tag, executor, {}, origin, step, True, True, ray_address
+        )
         click.echo(
             f"{run.pathspec} finished in {time.perf_counter() - started:.2f} s "
             f"(resumed {name}/{run.origin_number})"
@@ -70,6 +97,10 @@ def _command_group(flow_cls: Any) -> click.Group:
             help="Tasks that may run at once (default: the number of CPUs).",
         ),
         click.Option(["--tag"], multiple=True, help="Tag the run (repeatable)."),
+        click.Option(
+            ["--executor"], type=click.Choice(EXECUTOR_NAMES), default=None, help=EXECUTOR_HELP
+        ),
+        click.Option(["--ray-address"], default=None, help=RAY_ADDRESS_HELP),
     ]
     for param in flow_cls.parameters().values():
         options.append(
@@ -83,7 +114,9 @@ def _command_group(flow_cls: Any) -> click.Group:
             )
         )
     group.add_command(
-        click.Command("run", callback=run, params=options, help="Run the flow on this machine.")
+        click.Command(
+            "run", callback=run, params=options, help="Run the flow (here, or on Ray: --executor)."
+        )
     )
     return group
 

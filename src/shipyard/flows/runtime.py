@@ -204,12 +204,16 @@ class FlowRunner:
     ) -> list[_Pending]:
         """Ready tasks that may start now: at most max_workers in flight, and declared
         @resources within the machine's capacity (a request larger than the machine
-        runs alone rather than never)."""
+        runs alone rather than never), unless the executor places tasks by their
+        resources itself (Ray)."""
         chosen: list[_Pending] = []
         in_flight = list(running.values())
         for pending in ready:
             if len(in_flight) + len(chosen) >= self.executor.max_workers:
                 break
+            if self.executor.places_by_resources:
+                chosen.append(pending)
+                continue
             cpu, memory = self._request(pending.step)
             if (cpu or memory) and (in_flight or chosen):  # a request: does it fit now?
                 taken = [self._request(p.step) for p in [*in_flight, *chosen]]
@@ -303,7 +307,20 @@ class FlowRunner:
             environment_hash=self._environment_hash,
             uri=self.client.settings.uri,
             artifact_uri=self.client.settings.artifact_uri,
+            **self._resources(pending.step),
         )
+
+    def _resources(self, step: str) -> dict[str, Any]:
+        """The step's @resources as TaskSpec fields (memory in MB, as declared)."""
+        resources = self.graph[step].decorator("resources")
+        if resources is None:
+            return {}
+        memory = resources.attributes["memory"]
+        return {
+            "cpu": float(resources.attributes["cpu"]),
+            "memory_mb": None if memory is None else float(memory),
+            "gpu": float(resources.attributes["gpu"]),
+        }
 
     def _last_attempt(self, pending: _Pending) -> bool:
         retry = self.graph[pending.step].decorator("retry")

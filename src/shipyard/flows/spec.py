@@ -61,6 +61,8 @@ class FlowSpec:
         """Run the flow from Python or a notebook; returns the finished ``Run``.
 
         ``MyFlow.run(alpha=0.1)``: parameters by name; raises TaskFailed if a step fails.
+        ``executor``: an Executor, or ``"local"`` / ``"ray"`` (default: the ``executor``
+        setting; Ray at the ``ray_address`` setting, else a local Ray).
         """
         return _execute(cls, max_workers, tags, executor, params, None, None, progress)
 
@@ -197,9 +199,11 @@ def _execute(
     step: str | None,
     progress: bool = False,
     fork: bool = False,
+    ray_address: str | None = None,
 ) -> Any:
     """Run (or resume) ``cls``. ``fork``: the first worker may be a fork of this process
-    (``python flow.py run`` asks for it: that process is ours, from its first line)."""
+    (``python flow.py run`` asks for it: that process is ours, from its first line).
+    ``executor``: an Executor, or the name of one (None: the ``executor`` setting)."""
     from shipyard.flows.client import Run
     from shipyard.flows.progress import Observer, progress_for
     from shipyard.flows.runtime import FlowRunner
@@ -210,7 +214,8 @@ def _execute(
     if origin is None:
         resolve(cls.__name__, cls.parameters(), params)
     client = Client()  # its settings only: it opens its stores on first use
-    pool = executor or _local_pool(cls, max_workers, fork, client)  # workers start first
+    owned = executor is None or isinstance(executor, str)
+    pool = _pool(cls, executor, max_workers, fork, client, ray_address)  # workers start first
     observer: Observer | None = None
     try:
         resumed = _origin(cls, client, origin, step) if origin is not None else None
@@ -219,9 +224,33 @@ def _execute(
     finally:
         if observer is not None:
             observer.close()
-        if executor is None:
+        if owned:
             pool.shutdown()
     return Run(run_id, client=client)
+
+
+def _pool(
+    cls: type[FlowSpec],
+    executor: Any,
+    max_workers: int | None,
+    fork: bool,
+    client: Any,
+    ray_address: str | None,
+) -> Any:
+    """The executor given, or the one named (by ``executor`` or the ``executor`` setting):
+    ``local``, ``ray`` (at ``ray_address``, else the ``ray_address`` setting) or one
+    registered under the ``shipyard.executors`` entry point group."""
+    if executor is not None and not isinstance(executor, str):
+        return executor
+    from shipyard.flows.executors import EXECUTORS
+
+    name = executor or client.settings.executor
+    if name == "local":
+        return _local_pool(cls, max_workers, fork, client)
+    factory = EXECUTORS.load(name)  # a missing extra: "pip install 'shipyard[ray]'"
+    if name == "ray":
+        return factory(max_workers, address=ray_address or client.settings.ray_address or None)
+    return factory(max_workers)
 
 
 def _local_pool(cls: type[FlowSpec], max_workers: int | None, fork: bool, client: Any) -> Any:

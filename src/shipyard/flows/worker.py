@@ -5,9 +5,11 @@ step with its output captured, store what it assigned, and record it all on the 
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import traceback
-from contextlib import redirect_stderr, redirect_stdout
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +59,11 @@ class TaskSpec:
     last_attempt: bool = True
     timeout: float | None = None
     flow_pickle: bytes = b""  # the class by value (cloudpickle), for a worker without it
+    # the step's @resources (None: not declared), for executors that place tasks by them
+    cpu: float | None = None
+    memory_mb: float | None = None
+    gpu: float = 0
+    env: dict[str, str] = field(default_factory=dict)  # set while the task runs (GPU ids)
 
 
 @dataclass(frozen=True)
@@ -140,7 +147,12 @@ def run_task(spec: TaskSpec) -> TaskResult:
     out, err = io.StringIO(), io.StringIO()
     token = _context.set(context)
     try:
-        with redirect_stdout(out), redirect_stderr(err), use_run(client, task_id):
+        with (
+            redirect_stdout(out),
+            redirect_stderr(err),
+            use_run(client, task_id),
+            _environ(spec.env),
+        ):
             result = _execute(spec, client, task_id, context.pathspec)
     except BaseException as exc:  # the user's step failed: record it, report it
         tail = "".join(traceback.format_exception(exc)[-6:])
@@ -160,6 +172,21 @@ def run_task(spec: TaskSpec) -> TaskResult:
     client.store.flows.finish_task(task_id, stdout_hash, stderr_hash, result.error or result.caught)
     client.end_run(task_id, RunStatus.FINISHED if result.ok else RunStatus.FAILED)
     return result
+
+
+@contextmanager
+def _environ(env: dict[str, str]) -> Iterator[None]:
+    """``env`` in ``os.environ`` while the task runs, then as it was (workers are reused)."""
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _execute(spec: TaskSpec, client: Client, task_id: str, pathspec: str) -> TaskResult:

@@ -9,7 +9,10 @@ from shipyard.flows.worker import TaskResult, TaskSpec
 
 
 class Executor(ABC):
-    max_workers: int
+    max_workers: int  # tasks in flight at once
+    # True: the executor queues each task until its @resources are free (Ray); False:
+    # the runtime admits tasks only while their requests fit this machine
+    places_by_resources: bool = False
 
     @abstractmethod
     def submit(self, spec: TaskSpec) -> Future[TaskResult]:

@@ -12,13 +12,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import IO
 
 from shipyard.errors import InvalidArgument, TaskFailed
 from shipyard.flows.executors.base import Executor
 from shipyard.flows.executors.frames import read_frame, write_frame
+from shipyard.flows.executors.gpus import DevicePool, find_devices
 from shipyard.flows.worker import TaskResult, TaskSpec, flow_pickle, run_task
 from shipyard.flows.worker_main import serve_forked
 
@@ -169,6 +170,11 @@ class LocalExecutor(Executor):
     milliseconds with everything imported, and ``warm`` (if given) runs in it before its
     first task. Fork before opening stores or starting threads; workers started later,
     and replacements, are fresh interpreters.
+
+    A task of a ``@resources(gpu=N)`` step waits for N free devices of ``gpus`` (default:
+    found as ``executors.gpus`` says, on the first such task), runs with
+    ``CUDA_VISIBLE_DEVICES`` set to them, and its worker is replaced afterwards (CUDA
+    reads that variable once per process).
     """
 
     def __init__(
@@ -177,6 +183,7 @@ class LocalExecutor(Executor):
         *,
         fork: bool = False,
         warm: Callable[[], object] | None = None,
+        gpus: Sequence[str] | None = None,
     ) -> None:
         workers = max_workers if max_workers is not None else (os.cpu_count() or 1)
         if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
@@ -186,6 +193,7 @@ class LocalExecutor(Executor):
         self._threads: list[threading.Thread] = []
         self._idle = 0  # workers waiting for a task, the ones still starting included
         self._lock = threading.Lock()
+        self._gpus = None if gpus is None else DevicePool(gpus)
         first = _WorkerProcess(fork=True, warm=warm) if fork and can_fork() else None
         self.forked = first is not None
         with self._lock:
@@ -204,7 +212,10 @@ class LocalExecutor(Executor):
         thread.start()
 
     def submit(self, spec: TaskSpec) -> Future[TaskResult]:
-        """Queue a task; start another worker if none is free (up to max_workers)."""
+        """Queue a task; start another worker if none is free (up to max_workers). A task
+        wanting more GPUs than the machine has is refused here (InvalidFlow)."""
+        if spec.gpu:
+            self._devices().check(f"{spec.flow_name}.{spec.step}", spec.gpu)
         future: Future[TaskResult] = Future()
         with self._lock:
             self._queue.put((spec, future))
@@ -226,25 +237,51 @@ class LocalExecutor(Executor):
                     with self._lock:
                         self._idle += 1
                     continue
+                devices = self._take_gpus(spec)
+                if devices:
+                    spec = dataclasses.replace(
+                        spec, env={**spec.env, "CUDA_VISIBLE_DEVICES": ",".join(devices)}
+                    )
                 try:
                     result = worker.run(spec)
                 except BaseException as exc:
                     worker.stop()
                     worker = _WorkerProcess()
-                    self._done(future, exception=exc)
+                    self._done(future, exception=exc, devices=devices)
                 else:
-                    self._done(future, result)
+                    if devices:  # CUDA keeps the devices it saw: a fresh worker for the next
+                        worker.stop()
+                        worker = _WorkerProcess()
+                    self._done(future, result, devices=devices)
         finally:
             worker.stop()
+
+    def _devices(self) -> DevicePool:
+        if self._gpus is None:
+            from shipyard.config import load_settings
+
+            self._gpus = DevicePool(find_devices(load_settings().gpus))
+        return self._gpus
+
+    def _take_gpus(self, spec: TaskSpec) -> list[str]:
+        """The devices of a GPU task (waits until enough are free); none for others."""
+        if not spec.gpu:
+            return []
+        pool = self._devices()
+        return pool.acquire(pool.check(f"{spec.flow_name}.{spec.step}", spec.gpu))
 
     def _done(
         self,
         future: Future[TaskResult],
         result: TaskResult | None = None,
         exception: BaseException | None = None,
+        devices: list[str] | None = None,
     ) -> None:
-        """Count the worker free *before* the runner hears of the result: the task it
-        submits next must not start another worker while this one is about to wait."""
+        """Count the worker (and its GPUs) free *before* the runner hears of the result:
+        the task it submits next must not start another worker while this one is about
+        to wait."""
+        if devices:
+            self._devices().release(devices)
         with self._lock:
             self._idle += 1
         if exception is not None:
