@@ -58,7 +58,7 @@ def show(target: str, as_json: bool) -> None:
         grid = out.table(
             f"runs of {target}", ["run", "status", "started", "duration", "tags", "resumed"]
         )
-        for run in Flow(target, client=client).runs():
+        for run in Flow(target, client=client).runs(all_namespaces=True):
             info = run.info
             grid.add_row(
                 run.pathspec,
@@ -70,13 +70,13 @@ def show(target: str, as_json: bool) -> None:
             )
         out.console().print(grid)
         return
-    run = Run(target, client=client)
+    run = Run(target, client=client, namespace_check=False)
     grid = out.table(
         f"{run.pathspec} ({run.status.value})",
         ["step", "tasks", "finished", "failed", "cloned", "errors"],
     )
-    for step in run.steps():
-        tasks = step.tasks()
+    for step in run.steps_in_graph_order():
+        tasks = step.tasks_in_order()
         infos = [client.get_run(t.id) for t in tasks]
         grid.add_row(
             step.name,
@@ -117,16 +117,16 @@ def _runs_json(client: Client, flow: str) -> list[dict[str, Any]]:
             "tags": run.tags,
             "resumed_from": run.origin_number,
         }
-        for run in Flow(flow, client=client).runs()
+        for run in Flow(flow, client=client).runs(all_namespaces=True)
     ]
 
 
 def _steps_json(client: Client, pathspec: str) -> dict[str, Any]:
-    run = Run(pathspec, client=client)
+    run = Run(pathspec, client=client, namespace_check=False)
     steps = []
-    for step in run.steps():
+    for step in run.steps_in_graph_order():
         tasks = []
-        for task in step.tasks():
+        for task in step.tasks_in_order():
             info = client.get_run(task.id)
             tasks.append(
                 {
@@ -147,7 +147,7 @@ def _steps_json(client: Client, pathspec: str) -> dict[str, Any]:
 @click.argument("run_pathspec")
 def graph(run_pathspec: str) -> None:
     """The graph a run was executed with (FLOW/NUMBER)."""
-    run = Run(run_pathspec, client=Client())
+    run = Run(run_pathspec, client=Client(), namespace_check=False)
     nodes = json.loads(run._record.graph or "{}")
     for name, node in nodes.items():
         line = f"{name} ({node['type']})"

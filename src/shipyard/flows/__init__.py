@@ -20,18 +20,19 @@ from shipyard.flows.decorators import (
     trigger,
 )
 from shipyard.flows.graph import FlowGraph, Node
+from shipyard.flows.namespaces import default_namespace, get_namespace, namespace
 from shipyard.flows.parameters import JSONType, Parameter
 from shipyard.flows.spec import FlowSpec
 from shipyard.flows.step import step
 
 if TYPE_CHECKING:
-    from shipyard.flows.client import Flow, Run, Step, Task
+    from shipyard.flows.client import Flow, Metaflow, Run, Step, Task
 
-_CLIENT_NAMES = frozenset({"Flow", "Run", "Step", "Task"})
+_CLIENT_NAMES = frozenset({"Flow", "Metaflow", "Run", "Step", "Task"})
 
 
 def __getattr__(name: str) -> Any:
-    """``Flow``, ``Run``, ``Step`` and ``Task`` from ``shipyard.flows.client``, on first use."""
+    """The client classes (``Flow``, ``Run``...) from ``shipyard.flows.client``, on first use."""
     if name not in _CLIENT_NAMES:
         raise AttributeError(f"module 'shipyard.flows' has no attribute {name!r}")
     from shipyard.flows import client
@@ -47,6 +48,7 @@ __all__ = [
     "FlowGraph",
     "FlowSpec",
     "JSONType",
+    "Metaflow",
     "Node",
     "Parameter",
     "Run",
@@ -54,7 +56,10 @@ __all__ = [
     "Task",
     "catch",
     "current",
+    "default_namespace",
     "environment",
+    "get_namespace",
+    "namespace",
     "resources",
     "retry",
     "schedule",

@@ -185,19 +185,20 @@ class FlowRunner:
             return TaskResult("?", pending.step, "", False, error=exc.message)
 
     def _retry(self, pending: _Pending, result: TaskResult) -> tuple[float, _Pending]:
-        """The same task again after the step's delay, or TaskFailed when out of tries."""
+        """The same task again at once, or TaskFailed when out of tries. As Metaflow's
+        local runtime, this one ignores ``minutes_between_retries`` (the delay is for
+        remote orchestrators): a flaky step is retried at once rather than seeming to hang."""
         retry = self.graph[pending.step].decorator("retry")
         if retry is None or pending.attempt >= retry.attributes["times"]:
             where = f"{self.pathspec}/{result.step}/{result.task_id}"
             raise TaskFailed(
                 f"{where} failed: {result.error}\n{result.traceback_tail.rstrip()}".rstrip()
             )
-        delay = 60.0 * float(retry.attributes["minutes_between_retries"])
         self.observer.retrying(pending.step, pending.attempt, result.error)
         again = _Pending(
             pending.step, pending.parents, pending.stack, pending.item, pending.attempt + 1
         )
-        return time.monotonic() + delay, again
+        return time.monotonic(), again
 
     def _admissible(
         self, ready: list[_Pending], running: dict[Future[TaskResult], _Pending]
