@@ -58,7 +58,7 @@ def show(target: str, as_json: bool) -> None:
         grid = out.table(
             f"runs of {target}", ["run", "status", "started", "duration", "tags", "resumed"]
         )
-        for run in Flow(target, client=client).runs(all_namespaces=True):
+        for run in Flow(target, client=client, namespace_check=False).runs(all_namespaces=True):
             info = run.info
             grid.add_row(
                 run.pathspec,
@@ -117,7 +117,7 @@ def _runs_json(client: Client, flow: str) -> list[dict[str, Any]]:
             "tags": run.tags,
             "resumed_from": run.origin_number,
         }
-        for run in Flow(flow, client=client).runs(all_namespaces=True)
+        for run in Flow(flow, client=client, namespace_check=False).runs(all_namespaces=True)
     ]
 
 

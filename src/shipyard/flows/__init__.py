@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Any
 from shipyard.flows.current import current
 from shipyard.flows.decorators import (
     CaughtException,
+    card,
     catch,
     environment,
+    project,
     resources,
     retry,
     schedule,
@@ -21,14 +23,15 @@ from shipyard.flows.decorators import (
 )
 from shipyard.flows.graph import FlowGraph, Node
 from shipyard.flows.namespaces import default_namespace, get_namespace, namespace
-from shipyard.flows.parameters import JSONType, Parameter
+from shipyard.flows.parameters import IncludeFile, JSONType, Parameter
 from shipyard.flows.spec import FlowSpec
 from shipyard.flows.step import step
+from shipyard.flows.storage import Storage, StorageObject
 
 if TYPE_CHECKING:
-    from shipyard.flows.client import Flow, Metaflow, Run, Step, Task
+    from shipyard.flows.client import Flow, Metaflow, Run, Step, Task, get_metadata
 
-_CLIENT_NAMES = frozenset({"Flow", "Metaflow", "Run", "Step", "Task"})
+_CLIENT_NAMES = frozenset({"Flow", "Metaflow", "Run", "Step", "Task", "get_metadata"})
 
 
 def __getattr__(name: str) -> Any:
@@ -47,19 +50,25 @@ __all__ = [
     "Flow",
     "FlowGraph",
     "FlowSpec",
+    "IncludeFile",
     "JSONType",
     "Metaflow",
     "Node",
     "Parameter",
     "Run",
     "Step",
+    "Storage",
+    "StorageObject",
     "Task",
+    "card",
     "catch",
     "current",
     "default_namespace",
     "environment",
+    "get_metadata",
     "get_namespace",
     "namespace",
+    "project",
     "resources",
     "retry",
     "schedule",

@@ -27,7 +27,7 @@ from shipyard.store import RunStatus
 from shipyard.store.base import FlowRunRecord, TaskRecord
 from shipyard.tracking import Client
 
-__all__ = ["Flow", "Metaflow", "Run", "Step", "Task", "task_logs"]
+__all__ = ["Flow", "Metaflow", "Run", "Step", "Task", "get_metadata", "task_logs"]
 
 PROJECT_TAG = "shipyard.project"  # @project(name=...) on the flow run
 BRANCH_TAG = "shipyard.project_branch"
@@ -42,8 +42,8 @@ class Metaflow:
     @property
     def flows(self) -> list[Flow]:
         names = sorted({r.flow_name for r in self._client.store.flows.list_flow_runs()})
-        found = [Flow(name, client=self._client) for name in names]
-        return [f for f in found if get_namespace() is None or next(iter(f), None)]
+        found = [Flow(name, client=self._client, namespace_check=False) for name in names]
+        return [f for f in found if get_namespace() is None or f.runs()]
 
     def __iter__(self) -> Iterator[Flow]:
         return iter(self.flows)
@@ -55,11 +55,19 @@ class Metaflow:
 class Flow:
     """A flow by name; NotFound when it never ran."""
 
-    def __init__(self, name: str, client: Client | None = None) -> None:
+    def __init__(
+        self, name: str, client: Client | None = None, *, namespace_check: bool = True
+    ) -> None:
         self.name = self.id = self.pathspec = name
         self._client = client or Client()
         if not self._client.store.flows.list_flow_runs(name):
             raise NotFound(f"no runs of flow {name!r} yet")
+        ns = get_namespace()
+        if namespace_check and ns is not None and not self.runs():
+            raise NotFound(
+                f"flow {name!r} has no run in namespace {ns!r}; call namespace(None) to "
+                "see every run"
+            )
 
     def __repr__(self) -> str:
         return f"Flow('{self.name}')"
@@ -144,7 +152,7 @@ class Run:
 
     @property
     def parent(self) -> Flow:
-        return Flow(self.flow_name, client=self._client)
+        return Flow(self.flow_name, client=self._client, namespace_check=False)
 
     @property
     def origin(self) -> Run | None:
@@ -264,6 +272,13 @@ class Run:
     def code(self) -> None:
         """Metaflow's code package: Shipyard records the code version on ``info`` instead."""
         return None
+
+
+def get_metadata() -> str:
+    """Where the client reads from, as Metaflow's ``get_metadata()``: ``local@<store>``
+    for an embedded store, else ``service@<url>``."""
+    uri = Client().settings.uri
+    return f"{'service' if uri.startswith(('http:', 'https:')) else 'local'}@{uri}"
 
 
 def _user_tags(info: Any) -> frozenset[str]:

@@ -7,7 +7,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from shipyard._clock import from_millis
+from shipyard.errors import InvalidArgument, NotFound
 from shipyard.flows.artifacts import ArtifactRef, ArtifactStore, TaskView
+from shipyard.flows.decorators.card import CARD_PATH
 from shipyard.flows.decorators.catch import CaughtException
 from shipyard.flows.worker import task_refs
 from shipyard.store import RunStatus
@@ -16,13 +18,36 @@ from shipyard.store.base import TaskRecord
 if TYPE_CHECKING:
     from shipyard.flows.client import Run
 
-CARD_PATH = "_card.html"  # where @card stores a task's card, among its run's artifacts
+
+def _run_of(pathspec: str, parts: int, example: str, client: Any) -> tuple[Run, list[str]]:
+    """The run of a step or task pathspec, and the pathspec's parts."""
+    from shipyard.flows.client import Run
+
+    found = pathspec.strip("/").split("/")
+    if len(found) != parts:
+        raise InvalidArgument(f"{pathspec!r} is not a pathspec like {example!r}")
+    return Run("/".join(found[:2]), client=client), found
 
 
 class Step:
-    """A step of a run: ``id`` is its name; iterating gives its tasks, newest first."""
+    """A step of a run: ``id`` is its name; iterating gives its tasks, newest first.
+    ``Step("Flow/12/train")`` finds one by pathspec."""
 
-    def __init__(self, run: Run, name: str, tasks: list[TaskRecord]) -> None:
+    def __init__(
+        self,
+        run: Run | str,
+        name: str | None = None,
+        tasks: list[TaskRecord] | None = None,
+        *,
+        client: Any = None,
+    ) -> None:
+        if isinstance(run, str):
+            run, parts = _run_of(run, 3, "Flow/12/train", client)
+            name = parts[2]
+            tasks = run._task_records(name)
+            if not tasks:
+                raise NotFound(f"{run.pathspec} has no step {name!r}")
+        assert name is not None and tasks is not None, "Step(run, name, tasks)"
         self.run = self.parent = run
         self.name = self.id = name
         self.pathspec = f"{run.pathspec}/{name}"
@@ -81,9 +106,17 @@ class Step:
 
 
 class Task:
-    """One task (one attempt) of a step: its artifacts, output, status and exception."""
+    """One task (one attempt) of a step: its artifacts, output, status and exception.
+    ``Task("Flow/12/train/<task id>")`` finds one by pathspec."""
 
-    def __init__(self, run: Run, record: TaskRecord) -> None:
+    def __init__(self, run: Run | str, record: TaskRecord | None = None, *, client: Any = None):
+        if isinstance(run, str):
+            run, parts = _run_of(run, 4, "Flow/12/train/<task id>", client)
+            found = [t for t in run._task_records(parts[2]) if t.run_id == parts[3]]
+            if not found:
+                raise NotFound(f"{run.pathspec}/{parts[2]} has no task {parts[3]!r}")
+            record = found[0]
+        assert record is not None, "Task(run, record)"
         self.run = run
         self._record = record
         self.id = record.run_id  # current.task_id, as the step saw it
@@ -186,6 +219,12 @@ class Task:
         client = self.run._client
         found = [a for a in client.list_artifacts(self.id) if a.path == CARD_PATH]
         return client.blobs.get_bytes(found[0].blob_hash).decode() if found else None
+
+
+def get_cards(task: Task) -> list[str]:
+    """The cards of a task (HTML), as Metaflow's ``get_cards``: none, or @card's one."""
+    card = task.card
+    return [] if card is None else [card]
 
 
 class DataArtifact:
