@@ -54,9 +54,8 @@ EXPECTED: dict[str, Any] = {
     "foreach_indices": list(range(12)),
     "foreach_tasks": 12,
     "genre": "Sci-Fi",
-    "genres_computed": sorted(
-        "Action Adventure Animation Comedy Crime Drama Fantasy Horror Mystery Romance "
-        "Sci-Fi Thriller".split()
+    "genres_computed": list(
+        sorted({g for line in MOVIES.splitlines()[1:] for g in line.split(",")[2].split("|")})
     ),
     "genre_stats": {
         "Action": {"count": 3, "median": 171400000.0},
@@ -204,3 +203,107 @@ def test_metaflow_gives_the_same_answers(tmp_path: Path, shipyard_answers):
     env["METAFLOW_DATASTORE_SYSROOT_LOCAL"] = str(folder)
     answers = run_tutorial(str(python), folder, env)
     assert answers == shipyard_answers[0]
+
+
+def test_what_real_flows_use(tmp_path: Path, monkeypatch):
+    """@project, @retry retried at once, @catch and Task.exception, @card, current's
+    Metaflow names, and Storage, in one run from the command line."""
+    import time
+
+    home = tmp_path / "home"
+    env = user_env(SHIPYARD_HOME=str(home), PYTHONPATH=str(SRC))
+    started = time.monotonic()
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).parent / "examples" / "metaflow_extras_flow.py"),
+            "run",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert time.monotonic() - started < 60  # the retry did not wait its 2 minutes
+    monkeypatch.setenv("SHIPYARD_HOME", str(home))
+    monkeypatch.setenv("SHIPYARD_USER", USER)  # the namespace of the user who ran it
+    import shipyard
+
+    run = shipyard.Run("ExtrasFlow/1")
+    start = run["start"]
+    assert [t.successful for t in start] == [True, False]  # newest first: the retry won
+    assert start.task.data.attempt == 1
+    assert "flaky on the first attempt" in start.tasks()[-1].exception.message
+    data = start.task.data
+    assert (data.who, data.parameter_names, data.production) == (USER, ("size",), False)
+    assert data.project == ("tutorial", f"user.{USER}", f"tutorial.user.{USER}.ExtrasFlow")
+    assert run.info.project == "tutorial"  # @project: the runs go to that project
+    assert {"project:tutorial", f"project_branch:user.{USER}"} <= run.system_tags
+    shipyard.namespace("project:tutorial")
+    try:
+        assert [r.id for r in shipyard.Flow("ExtrasFlow")] == ["1"]
+    finally:
+        shipyard.default_namespace()
+    check = run["check"].task
+    assert check.successful and check.exception.type == "ValueError"  # @catch caught it
+    assert check.data.problem.message == "caught, and the run goes on"
+    assert (check.data.numbers, check.data.blob) == ("0,1,2", b"\x00\x01")
+    assert check.data.keys == ["raw/blob.bin", "raw/numbers.txt"]
+    assert data.url.endswith("/storage/ExtrasFlow/1/raw/numbers.txt")
+    with shipyard.Storage(run=run) as s:  # after the run, from the client
+        assert s.get("raw/numbers.txt").text == "0,1,2"
+        with pytest.raises(shipyard.NotFound):
+            s.get("raw/missing.txt")
+        assert not s.get("raw/missing.txt", return_missing=True).exists
+        with pytest.raises(shipyard.InvalidArgument):
+            s.get("../escape")
+    card = start.task.card
+    assert card is not None and "<td><code>who</code></td>" in card and "tester" in card
+    assert run["check"].task.card is None  # only where @card is
+    from shipyard.flows.decorators import flow_decorators
+    from tests.flows.examples.metaflow_extras_flow import ExtrasFlow
+
+    assert flow_decorators(ExtrasFlow)["schedule"].cron == "0 0 * * *"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "cron"),
+    [
+        ({"daily": True}, "0 0 * * *"),
+        ({"hourly": True}, "0 * * * *"),
+        ({"weekly": True}, "0 0 * * 0"),
+        ({"cron": "0 3 * * *"}, "0 3 * * *"),
+        ({"cron": "0 3 * * *", "timezone": "Europe/Paris"}, "0 3 * * *"),
+    ],
+)
+def test_schedule_takes_metaflow_arguments(arguments, cron):
+    from shipyard import FlowSpec, schedule, step
+    from shipyard.flows.decorators import flow_decorators
+
+    @schedule(**arguments)
+    class Scheduled(FlowSpec):
+        @step
+        def start(self):
+            self.next(self.end)
+
+        @step
+        def end(self):
+            pass
+
+    assert flow_decorators(Scheduled)["schedule"].cron == cron
+
+
+def test_include_file_reads_the_file_or_says_which(tmp_path: Path):
+    from shipyard import IncludeFile
+    from shipyard.errors import InvalidFlow
+
+    data = tmp_path / "data.csv"
+    data.write_text("a,b\n1,2\n")
+    text = IncludeFile("data", default=str(data))
+    assert text.check(str(data)) == "a,b\n1,2\n"
+    assert text.check(text.parse(str(data))) == "a,b\n1,2\n"  # the command line's way
+    assert IncludeFile("data", is_text=False).check(data) == b"a,b\n1,2\n"
+    with pytest.raises(InvalidFlow, match="IncludeFile 'data': cannot read"):
+        text.check(str(tmp_path / "missing.csv"))
