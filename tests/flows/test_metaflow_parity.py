@@ -307,3 +307,28 @@ def test_include_file_reads_the_file_or_says_which(tmp_path: Path):
     assert IncludeFile("data", is_text=False).check(data) == b"a,b\n1,2\n"
     with pytest.raises(InvalidFlow, match="IncludeFile 'data': cannot read"):
         text.check(str(tmp_path / "missing.csv"))
+
+
+def test_cards_from_the_command_line(tmp_path: Path, monkeypatch):
+    from click.testing import CliRunner
+
+    from shipyard.cli.main import cli
+
+    home = tmp_path / "home"
+    env = user_env(SHIPYARD_HOME=str(home), PYTHONPATH=str(SRC))
+    flow = Path(__file__).parent / "examples" / "metaflow_extras_flow.py"
+    done = subprocess.run(
+        [sys.executable, str(flow), "run"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    monkeypatch.setenv("SHIPYARD_HOME", str(home))
+    runner = CliRunner()
+    shown = runner.invoke(cli, ["flows", "card", "ExtrasFlow/1/start"])
+    assert shown.exit_code == 0 and "<h1>ExtrasFlow/1/start/" in shown.output
+    target = tmp_path / "card.html"
+    written = runner.invoke(cli, ["flows", "card", "ExtrasFlow/1/start", "-o", str(target)])
+    assert written.exit_code == 0 and target.read_text().startswith("<!doctype html>")
+    missing = runner.invoke(cli, ["flows", "card", "ExtrasFlow/1/check"])
+    assert missing.exit_code == 1 and "has no card" in missing.output
+    unknown = runner.invoke(cli, ["flows", "card", "ExtrasFlow/1/nope"])
+    assert unknown.exit_code == 1 and "no step 'nope'" in unknown.output

@@ -1,4 +1,4 @@
-"""`shipyard flows ls|show|graph|logs`: flows and their runs, as recorded in the store."""
+"""`shipyard flows ls|show|graph|logs|card`: flows and their runs, as recorded in the store."""
 
 from __future__ import annotations
 
@@ -164,3 +164,30 @@ def graph(run_pathspec: str) -> None:
 def logs(pathspec: str, which: str) -> None:
     """Captured output of FLOW/NUMBER/STEP (every task) or FLOW/NUMBER/STEP/TASK."""
     click.echo(task_logs(pathspec, which), nl=False)
+
+
+@flows.command("card")
+@click.argument("pathspec")
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write it to a file."
+)
+def card(pathspec: str, output: str | None) -> None:
+    """The HTML card @card made for FLOW/NUMBER/STEP (its task) or FLOW/NUMBER/STEP/TASK."""
+    parts = pathspec.strip("/").split("/")
+    if len(parts) not in (3, 4):
+        raise click.UsageError(f"{pathspec!r}: give FLOW/NUMBER/STEP or FLOW/NUMBER/STEP/TASK")
+    run = Run("/".join(parts[:2]), client=Client(), namespace_check=False)
+    try:
+        step = run[parts[2]]
+        task = step[parts[3]] if len(parts) == 4 else step.task
+    except KeyError as exc:
+        raise click.ClickException(str(exc.args[0])) from None
+    html = task.card
+    if html is None:
+        raise click.ClickException(f"{task.pathspec} has no card: decorate its step with @card")
+    if output is None:
+        click.echo(html)
+        return
+    with open(output, "w", encoding="utf-8") as handle:
+        handle.write(html)
+    click.echo(f"wrote {output}")
