@@ -237,7 +237,7 @@ def test_what_real_flows_use(tmp_path: Path, monkeypatch):
     assert start.task.data.attempt == 1
     assert "flaky on the first attempt" in start.tasks()[-1].exception.message
     data = start.task.data
-    assert (data.who, data.parameter_names, data.production) == (USER, ("size",), False)
+    assert (data.who, data.parameter_names, data.production) == (USER, ["size"], False)
     assert data.project == ("tutorial", f"user.{USER}", f"tutorial.user.{USER}.ExtrasFlow")
     assert run.info.project == "tutorial"  # @project: the runs go to that project
     assert {"project:tutorial", f"project_branch:user.{USER}"} <= run.system_tags

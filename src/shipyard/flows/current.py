@@ -23,10 +23,15 @@ class TaskContext:
     tags: frozenset[str] = field(default_factory=frozenset)
     run_uuid: str = ""  # the tracking run id of the flow run
     username: str = ""
-    parameter_names: tuple[str, ...] = ()
+    parameters: tuple[str, ...] = ()  # the flow's parameters (attribute names)
     project_name: str | None = None  # with @project
     branch_name: str | None = None
     is_production: bool = False
+
+    @property
+    def parameter_names(self) -> list[str]:
+        """The flow's parameters, as a list (Metaflow's type)."""
+        return list(self.parameters)
 
     @property
     def project_flow_name(self) -> str | None:

@@ -141,7 +141,7 @@ def run_task(spec: TaskSpec) -> TaskResult:
         tags=frozenset(spec.tags),
         run_uuid=spec.flow_run_id,
         username=spec.username,
-        parameter_names=spec.parameter_names,
+        parameters=spec.parameter_names,
         project_name=spec.project[0] if spec.project else None,
         branch_name=spec.project[1] if spec.project else None,
         is_production=bool(spec.project and spec.project[2]),
