@@ -189,6 +189,14 @@ def test_the_tutorial_runs_are_shipyard_runs_too(shipyard_answers, monkeypatch):
     finally:
         shipyard.default_namespace()
     assert shipyard.Run(run.tracking_id).pathspec == "PlayListFlow/1"  # by tracking id too
+    run.add_tags(["reviewed", "keep"])
+    run.replace_tag("keep", "archived")
+    assert run.tags == ["archived", "reviewed"] and f"user:{USER}" in run.tags_all
+    assert [r.id for r in shipyard.Flow("PlayListFlow").runs("reviewed")] == ["1"]
+    run.remove_tag("reviewed")
+    assert shipyard.Run("PlayListFlow/1").tags == ["archived"]
+    with pytest.raises(shipyard.InvalidArgument):
+        run.add_tag("shipyard.project")
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ tracking run's id.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -229,6 +229,30 @@ class Run:
     def tags_all(self) -> frozenset[str]:
         return self.user_tags | self.system_tags
 
+    def add_tag(self, tag: str) -> None:
+        """Tag the run (as ``--tag`` does), as Metaflow's ``Run.add_tag``."""
+        self.add_tags([tag])
+
+    def add_tags(self, tags: Iterable[str]) -> None:
+        self._client.set_tags(self.tracking_id, {_user_tag(t): "" for t in tags})
+        self.refresh()
+
+    def remove_tag(self, tag: str) -> None:
+        self.remove_tags([tag])
+
+    def remove_tags(self, tags: Iterable[str]) -> None:
+        for tag in tags:
+            if _user_tag(tag) in self.user_tags:
+                self._client.delete_tag(self.tracking_id, tag)
+        self.refresh()
+
+    def replace_tag(self, tag_to_remove: str, tag_to_add: str) -> None:
+        self.replace_tags([tag_to_remove], [tag_to_add])
+
+    def replace_tags(self, tags_to_remove: Iterable[str], tags_to_add: Iterable[str]) -> None:
+        self.remove_tags(tags_to_remove)
+        self.add_tags(tags_to_add)
+
     def _task_records(self, step: str | None = None) -> list[TaskRecord]:
         return self._client.store.flows.tasks(self.tracking_id, step)
 
@@ -279,6 +303,12 @@ def get_metadata() -> str:
     for an embedded store, else ``service@<url>``."""
     uri = Client().settings.uri
     return f"{'service' if uri.startswith(('http:', 'https:')) else 'local'}@{uri}"
+
+
+def _user_tag(tag: str) -> str:
+    if not isinstance(tag, str) or not tag or tag.startswith("shipyard."):
+        raise InvalidArgument(f"{tag!r} cannot be a user tag (shipyard.* tags are Shipyard's)")
+    return tag
 
 
 def _user_tags(info: Any) -> frozenset[str]:
