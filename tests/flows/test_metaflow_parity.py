@@ -50,7 +50,15 @@ EXPECTED: dict[str, Any] = {
     "exception": None,
     "finished": True,
     "finished_after_created": True,
-    "flows": ["HelloFlow", "MovieStatsFlow", "PlayListFlow", "PlayListPlusFlow"],
+    "flaky_attempt_seen": 1,
+    "flaky_caught": True,
+    "flaky_risky_exception": None,  # caught: in @catch's var, not here
+    "flaky_risky_finished": True,
+    "flaky_risky_successful": False,  # as Metaflow: caught is finished, not successful
+    "flaky_start_tasks": [True],
+    "flaky_steps": ["end", "risky", "start"],
+    "flaky_successful": True,
+    "flows": ["FlakyFlow", "HelloFlow", "MovieStatsFlow", "PlayListFlow", "PlayListPlusFlow"],
     "foreach_indices": list(range(12)),
     "foreach_tasks": 12,
     "genre": "Sci-Fi",
@@ -125,12 +133,13 @@ def user_env(**extra: str) -> dict[str, str]:
 
 
 def run_tutorial(python: str, folder: Path, env: dict[str, str]) -> dict[str, Any]:
-    """Run episodes 00, 01 (twice), 02 and 04 as flows, then the client script; its answers."""
+    """Run episodes 00, 01 (twice), 02, 04 and a flaky flow, then the client script."""
     commands = [
         ["00_helloworld.py", "run"],
         ["01_playlist.py", "run", "--genre", "Comedy", "--recommendations", "2"],
         ["01_playlist.py", "run"],
         ["02_statistics.py", "run", "--movie_data", "movies.csv"],
+        ["03_flaky.py", "run"],
         ["04_playlist_plus.py", "run"],
     ]
     for command in commands:
@@ -241,9 +250,10 @@ def test_what_real_flows_use(tmp_path: Path, monkeypatch):
 
     run = shipyard.Run("ExtrasFlow/1")
     start = run["start"]
-    assert [t.successful for t in start] == [True, False]  # newest first: the retry won
+    assert [(t.attempt, t.successful) for t in start] == [(1, True)]  # the latest attempt
+    assert [t.successful for t in start.attempts()] == [False, True]  # the retry won
     assert start.task.data.attempt == 1
-    assert "flaky on the first attempt" in start.tasks()[-1].exception.message
+    assert "flaky on the first attempt" in start.attempts()[0].exception.message
     data = start.task.data
     assert (data.who, data.parameter_names, data.production) == (USER, ["size"], False)
     assert data.project == ("tutorial", f"user.{USER}", f"tutorial.user.{USER}.ExtrasFlow")
@@ -255,7 +265,8 @@ def test_what_real_flows_use(tmp_path: Path, monkeypatch):
     finally:
         shipyard.default_namespace()
     check = run["check"].task
-    assert check.successful and check.exception.type == "ValueError"  # @catch caught it
+    assert check.finished and not check.successful  # @catch caught it: the run went on
+    assert check.exception is None and check.error == "ValueError: caught, and the run goes on"
     assert check.data.problem.message == "caught, and the run goes on"
     assert (check.data.numbers, check.data.blob) == ("0,1,2", b"\x00\x01")
     assert check.data.keys == ["raw/blob.bin", "raw/numbers.txt"]

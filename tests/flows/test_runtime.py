@@ -159,13 +159,15 @@ def test_step_decorators(shipyard_home, pool):
         run = DecoratedFlow.run(executor=pool)
     assert run.successful
     # @retry: the first attempt failed, the second succeeded; both are recorded
-    attempts = sorted(run["start"].tasks(), key=lambda t: t.id)
+    attempts = sorted(run["start"].attempts(), key=lambda t: t.id)
+    assert [t.attempt for t in run["start"]] == [1]  # tasks: the latest attempt, as Metaflow
     assert sorted(shipyard.get_run(t.id).tags["attempt"] for t in attempts) == ["0", "1"]
     assert run["start"].task.data.attempts_seen == 1
     # @catch: the exception is an artifact and the run went on
     problem = run["risky"].task.data.problem
     assert isinstance(problem, CaughtException) and problem.type == "IndexError"
-    assert run["risky"].task.successful and "IndexError" in run["risky"].task.error
+    risky = run["risky"].task  # caught: finished, not successful (as in Metaflow)
+    assert risky.finished and not risky.successful and "IndexError" in risky.error
     # @environment: set during the step only (workers are reused)
     assert run["configured"].task.data.mode == "on"
     assert run.data.mode_after is None

@@ -76,7 +76,7 @@ def show(target: str, as_json: bool) -> None:
         ["step", "tasks", "finished", "failed", "cloned", "errors"],
     )
     for step in run.steps_in_graph_order():
-        tasks = step.tasks_in_order()
+        tasks = step.attempts()
         infos = [client.get_run(t.id) for t in tasks]
         grid.add_row(
             step.name,
@@ -126,7 +126,7 @@ def _steps_json(client: Client, pathspec: str) -> dict[str, Any]:
     steps = []
     for step in run.steps_in_graph_order():
         tasks = []
-        for task in step.tasks_in_order():
+        for task in step.attempts():
             info = client.get_run(task.id)
             tasks.append(
                 {

@@ -330,7 +330,7 @@ def task_logs(pathspec: str, which: str = "stdout", client: Client | None = None
     if len(parts) not in (3, 4):
         raise InvalidArgument(f"{pathspec!r}: give FLOW/NUMBER/STEP or FLOW/NUMBER/STEP/TASK")
     run = Run("/".join(parts[:2]), client=client, namespace_check=False)
-    tasks = run[parts[2]].tasks_in_order()
+    tasks = run[parts[2]].attempts()
     if len(parts) == 4:
         tasks = [t for t in tasks if t.id.startswith(parts[3])]
         if not tasks:

@@ -56,13 +56,16 @@ class Step:
     def __repr__(self) -> str:
         return f"Step('{self.pathspec}')"
 
-    def tasks_in_order(self) -> list[Task]:
-        """Every task (retries too), in the order they started."""
+    def attempts(self) -> list[Task]:
+        """Every attempt of every task (failed ones that @retry ran again too), in the
+        order they started. Each attempt is a task of its own here, with its own id."""
         return [Task(self.run, t) for t in self._tasks]
 
     def tasks(self) -> list[Task]:
-        """Every task of the step, newest first (as Metaflow lists them)."""
-        return self.tasks_in_order()[::-1]
+        """The step's tasks, newest first, as Metaflow lists them: one per foreach
+        position, its latest attempt (see ``attempts()`` for the others)."""
+        latest = self._latest_attempts()
+        return [Task(self.run, t) for t in self._tasks if t in latest][::-1]
 
     def __iter__(self) -> Iterator[Task]:
         return iter(self.tasks())
@@ -91,7 +94,10 @@ class Step:
 
     @property
     def successful(self) -> bool:
-        return all(t.status is RunStatus.FINISHED for t in self._latest_attempts())
+        return all(t.status is RunStatus.FINISHED and not t.error for t in self._latest_attempts())
+
+    def __len__(self) -> int:
+        return len(self._latest_attempts())
 
     @property
     def finished(self) -> bool:
@@ -142,13 +148,17 @@ class Task:
     def attempt(self) -> int:
         return self._record.attempt
 
+    current_attempt = attempt  # Metaflow's name
+
     @property
     def status(self) -> RunStatus:
         return self._record.status
 
     @property
     def successful(self) -> bool:
-        return self._record.status is RunStatus.FINISHED
+        """Whether the step ran to its end without raising. As in Metaflow, a task whose
+        exception @catch caught is finished (the run went on) but not successful."""
+        return self._record.status is RunStatus.FINISHED and not self._record.error
 
     @property
     def finished(self) -> bool:
@@ -169,10 +179,11 @@ class Task:
 
     @property
     def exception(self) -> CaughtException | None:
-        """What the task raised (``type``, ``message``, ``traceback``), or None. A task
-        whose exception @catch caught succeeded, and has it here too."""
+        """What the failed task raised (``type``, ``message``, ``traceback``), or None.
+        As in Metaflow, an exception @catch caught is not here but in @catch's ``var``
+        (``error`` has its text)."""
         error = self._record.error
-        if not error:
+        if not error or self._record.status is RunStatus.FINISHED:
             return None
         kind, _, message = error.partition(": ")
         return CaughtException(kind, message, self.stderr if not self.successful else "")

@@ -41,6 +41,16 @@ answers["hello_greeting"] = hello.data.greeting
 answers["run_id_seen_by_steps"] = hello.data.seen_run_id == hello.id
 answers["pathspec_seen_by_steps"] = hello.data.seen_pathspec == hello["hello"].task.pathspec
 
+flaky = Flow("FlakyFlow").latest_run
+answers["flaky_successful"] = flaky.successful
+answers["flaky_start_tasks"] = [t.successful for t in flaky["start"]]
+answers["flaky_attempt_seen"] = flaky["start"].task.data.attempt
+answers["flaky_risky_successful"] = flaky["risky"].task.successful
+answers["flaky_risky_finished"] = flaky["risky"].task.finished
+answers["flaky_risky_exception"] = flaky["risky"].task.exception
+answers["flaky_caught"] = flaky.data.caught
+answers["flaky_steps"] = [s.id for s in flaky]
+
 stats = Flow("MovieStatsFlow").latest_run
 answers["stats_steps"] = [s.id for s in stats]
 answers["foreach_tasks"] = len(list(stats["compute_statistics"]))
