@@ -57,6 +57,7 @@ EXPECTED = {
     "IncludeFile",
     "Metaflow",
     "Run",
+    "S3",
     "Step",
     "Storage",
     "Task",

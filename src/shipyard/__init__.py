@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         ShipyardError,
     )
     from shipyard.flows import (
+        S3,
         Flow,
         FlowSpec,
         IncludeFile,
@@ -107,6 +108,7 @@ _MODULES = {
     "PythonModel": "shipyard.registry",
     "Run": "shipyard.flows",
     "RunStatus": "shipyard.store",
+    "S3": "shipyard.flows",
     "ShipyardError": "shipyard.errors",
     "Step": "shipyard.flows",
     "Storage": "shipyard.flows",
@@ -156,6 +158,7 @@ _MODULES = {
 }
 
 __all__ = [
+    "S3",
     "ActiveRun",
     "AlreadyExists",
     "Client",

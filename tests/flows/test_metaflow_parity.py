@@ -278,6 +278,8 @@ def test_what_real_flows_use(tmp_path: Path, monkeypatch):
         assert not s.get("raw/missing.txt", return_missing=True).exists
         with pytest.raises(shipyard.InvalidArgument):
             s.get("../escape")
+    with shipyard.S3(s3root=s.root) as s3:  # Metaflow's name and argument
+        assert s3.get_many(["raw/numbers.txt"])[0].text == "0,1,2"
     card = start.task.card
     assert card is not None and "<td><code>who</code></td>" in card and "tester" in card
     assert run["check"].task.card is None  # only where @card is

@@ -26,7 +26,7 @@ from shipyard.flows.namespaces import default_namespace, get_namespace, namespac
 from shipyard.flows.parameters import IncludeFile, JSONType, Parameter
 from shipyard.flows.spec import FlowSpec
 from shipyard.flows.step import step
-from shipyard.flows.storage import Storage, StorageObject
+from shipyard.flows.storage import S3, Storage, StorageObject
 
 if TYPE_CHECKING:
     from shipyard.flows.client import Flow, Metaflow, Run, Step, Task, get_metadata
@@ -46,6 +46,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "S3",
     "CaughtException",
     "Flow",
     "FlowGraph",

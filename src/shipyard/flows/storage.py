@@ -9,7 +9,8 @@
             objs = s.get_many(["raw/data.csv", "model.bin"])
 
 ``run=`` is a running flow (``self`` in a step) or a client ``Run`` (to read what a run
-stored, after it); ``prefix=`` is any fsspec URL or folder instead (``s3://bucket/x``).
+stored, after it); ``prefix=`` (or Metaflow's ``s3root=``) is any fsspec URL or folder
+instead (``s3://bucket/x``). ``S3`` is the same class under Metaflow's name.
 Keys are relative paths inside that root: ``..`` and absolute keys are refused. Objects
 read with ``get`` are downloaded to a temporary folder, removed when the block ends.
 """
@@ -58,7 +59,8 @@ class StorageObject:
 class Storage:
     """Put and get objects under a run's storage root (see the module's docstring)."""
 
-    def __init__(self, run: Any = None, prefix: str | None = None) -> None:
+    def __init__(self, run: Any = None, prefix: str | None = None, s3root: str | None = None):
+        prefix = prefix or s3root  # Metaflow's S3(s3root=...)
         if (run is None) == (prefix is None):
             raise InvalidArgument("Storage takes run=self (in a step), run=<a Run>, or prefix=")
         self.root = (prefix or _root_of(run)).rstrip("/")
@@ -134,6 +136,9 @@ class Storage:
             return []
         found = self._fs.find(self._base)
         return sorted(str(p)[len(self._base) :].lstrip("/") for p in found)
+
+
+S3 = Storage  # Metaflow's name, so that `from metaflow import S3` needs only its import changed
 
 
 def _root_of(run: Any) -> str:
