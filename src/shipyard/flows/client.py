@@ -53,7 +53,9 @@ class Metaflow:
 
 
 class Flow:
-    """A flow by name; NotFound when it never ran."""
+    """A flow by name; NotFound when it never ran, or has no run in the namespace."""
+
+    parent = None  # the root of the client's tree, as in Metaflow
 
     def __init__(
         self, name: str, client: Client | None = None, *, namespace_check: bool = True
@@ -71,8 +73,6 @@ class Flow:
 
     def __repr__(self) -> str:
         return f"Flow('{self.name}')"
-
-    parent = None
 
     def runs(self, *tags: str, all_namespaces: bool = False) -> list[Run]:
         """Newest first; with tags, only runs carrying all of them. Only the current
@@ -120,6 +120,7 @@ class Run:
     ) -> None:
         self._client = client or Client()
         flows = self._client.store.flows
+        checked = record is None and namespace_check
         if record is None:
             if "/" in pathspec:
                 flow_name, _, number = pathspec.strip("/").partition("/")
@@ -128,27 +129,21 @@ class Run:
                 record = flows.get_flow_run(flow_name, int(number))
             else:
                 record = flows.flow_run_of(pathspec)
-                namespace_check = False  # a tracking id names one run exactly
-            ns = get_namespace()
-            if namespace_check and ns is not None and ns not in self._tags_of(record):
-                raise NotFound(
-                    f"{record.flow_name}/{record.number} is not in namespace {ns!r}; "
-                    "call namespace(None) to see every run"
-                )
+                checked = False  # a tracking id names one run exactly
         self._record = record
         self.tracking_id = record.run_id
         self.flow_name = record.flow_name
         self.number = record.number
         self.id = str(record.number)  # current.run_id, as the steps saw it
         self.pathspec = f"{record.flow_name}/{record.number}"
+        ns = get_namespace()
+        if checked and ns is not None and ns not in self.tags_all:
+            raise NotFound(
+                f"{self.pathspec} is not in namespace {ns!r}; call namespace(None) to see every run"
+            )
 
     def __repr__(self) -> str:
         return f"Run('{self.pathspec}')"
-
-    def _tags_of(self, record: FlowRunRecord) -> frozenset[str]:
-        info = self._client.get_run(record.run_id)
-        self._info = info
-        return _user_tags(info) | _system_tags(info)
 
     @property
     def parent(self) -> Flow:
