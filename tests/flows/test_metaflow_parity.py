@@ -58,7 +58,14 @@ EXPECTED: dict[str, Any] = {
     "flaky_start_tasks": [True],
     "flaky_steps": ["end", "risky", "start"],
     "flaky_successful": True,
-    "flows": ["FlakyFlow", "HelloFlow", "MovieStatsFlow", "PlayListFlow", "PlayListPlusFlow"],
+    "flows": [
+        "FlakyFlow",
+        "HelloFlow",
+        "MovieStatsFlow",
+        "PlayListFlow",
+        "PlayListPlusFlow",
+        "ProjectFlow",
+    ],  # fmt: skip
     "foreach_indices": list(range(12)),
     "foreach_tasks": 12,
     "genre": "Sci-Fi",
@@ -93,6 +100,12 @@ EXPECTED: dict[str, Any] = {
     "playlist": SCI_FI,
     "plus_read_stats": True,
     "plus_top": {"count": 5, "median": 100500000.0},
+    "project_current": ["tutorial", f"user.{USER}", f"tutorial.user.{USER}.ProjectFlow"],
+    "project_namespace_sees": ["ProjectFlow"],
+    "project_parameters": ["size"],
+    "project_production": False,
+    "project_tags": ["project:tutorial", f"project_branch:user.{USER}"],
+    "project_who": USER,
     "recommendations": 5,
     "run_id_seen_by_steps": True,
     "run_pathspec_is_flow_and_id": True,
@@ -133,7 +146,8 @@ def user_env(**extra: str) -> dict[str, str]:
 
 
 def run_tutorial(python: str, folder: Path, env: dict[str, str]) -> dict[str, Any]:
-    """Run episodes 00, 01 (twice), 02, 04 and a flaky flow, then the client script."""
+    """Run episodes 00, 01 (twice), 02, 04, a flaky flow and a @project flow, then the
+    client script; what it read."""
     commands = [
         ["00_helloworld.py", "run"],
         ["01_playlist.py", "run", "--genre", "Comedy", "--recommendations", "2"],
@@ -141,6 +155,7 @@ def run_tutorial(python: str, folder: Path, env: dict[str, str]) -> dict[str, An
         ["02_statistics.py", "run", "--movie_data", "movies.csv"],
         ["03_flaky.py", "run"],
         ["04_playlist_plus.py", "run"],
+        ["06_project.py", "run"],
     ]
     for command in commands:
         done = subprocess.run(

@@ -51,6 +51,13 @@ answers["flaky_risky_exception"] = flaky["risky"].task.exception
 answers["flaky_caught"] = flaky.data.caught
 answers["flaky_steps"] = [s.id for s in flaky]
 
+projected = Flow("ProjectFlow").latest_run
+answers["project_current"] = projected.data.project
+answers["project_production"] = projected.data.production
+answers["project_who"] = projected.data.who
+answers["project_parameters"] = projected.data.param_names
+answers["project_tags"] = sorted(t for t in projected.system_tags if t.startswith("project"))
+
 stats = Flow("MovieStatsFlow").latest_run
 answers["stats_steps"] = [s.id for s in stats]
 answers["foreach_tasks"] = len(list(stats["compute_statistics"]))
@@ -67,6 +74,8 @@ try:
     answers["other_user_sees"] = [r.id for r in Flow("PlayListFlow")]
 except Exception:  # Metaflow: MetaflowNamespaceMismatch; Shipyard: NotFound
     answers["other_user_sees"] = "not in namespace"
+namespace("project:tutorial")
+answers["project_namespace_sees"] = [f.id for f in Metaflow()]
 namespace(None)
 answers["global_sees_all"] = len(list(Flow("PlayListFlow"))) == answers["runs_listed"]
 answers["flows"] = sorted(f.id for f in Metaflow())
