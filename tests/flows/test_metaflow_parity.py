@@ -65,7 +65,7 @@ EXPECTED: dict[str, Any] = {
         "PlayListFlow",
         "PlayListPlusFlow",
         "ProjectFlow",
-    ],  # fmt: skip
+    ],
     "foreach_indices": list(range(12)),
     "foreach_tasks": 12,
     "genre": "Sci-Fi",
