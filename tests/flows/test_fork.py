@@ -77,7 +77,9 @@ def test_a_forked_worker_that_dies_fails_its_attempt_and_a_fresh_one_retries(shi
     assert again["pid"] != first["pid"]  # the forked worker died with the first attempt
     assert "shipyard.flows.worker_main" in again["cmdline"]  # its replacement: a fresh one
     assert last["pid"] == again["pid"]
-    attempts = sorted(run["middle"].tasks(), key=lambda t: shipyard.get_run(t.id).tags["attempt"])
+    attempts = sorted(
+        run["middle"].attempts(), key=lambda t: shipyard.get_run(t.id).tags["attempt"]
+    )
     assert [t.status for t in attempts] == [shipyard.RunStatus.KILLED, shipyard.RunStatus.FINISHED]
 
 

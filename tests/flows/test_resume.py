@@ -41,7 +41,7 @@ def test_resume_after_a_failure_reuses_finished_tasks(shipyard_home, pool, tmp_p
     start = resumed["start"].task
     assert shipyard.get_run(start.id).tags["cloned_from"] == failed["start"].task.id
     assert start.stdout == "start ran\n"  # the clone keeps the origin's logs
-    work = {t.index: shipyard.get_run(t.id).tags for t in resumed["work"]}
+    work = {t.foreach_path: shipyard.get_run(t.id).tags for t in resumed["work"]}
     assert "cloned_from" not in work["4"]  # the failed item ran again
     assert sum("cloned_from" in tags for tags in work.values()) >= 1
     assert "cloned_from" not in shipyard.get_run(resumed["join"].task.id).tags

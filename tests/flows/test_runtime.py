@@ -49,7 +49,8 @@ def test_hello_flow_from_the_command_line(shipyard_home):
     run = Flow("HelloFlow").latest_run
     assert run.successful and run.pathspec == "HelloFlow/1"
     assert run["hello"].task.stdout == "Shipyard says: Hi!\n"
-    assert [s.name for s in run.steps()] == ["start", "hello", "end"]
+    assert [s.name for s in run.steps()] == ["end", "hello", "start"]  # newest first
+    assert [s.name for s in run.steps_in_graph_order()] == ["start", "hello", "end"]
     shown = run_file("hello_flow.py", "show", home=shipyard_home)
     assert "Step hello" in shown.stdout and "=> end" in shown.stdout
 
@@ -65,13 +66,15 @@ def test_nested_foreach_with_parameters(shipyard_home, pool):
     run = ForeachFlow.run(executor=pool, scale=10, groups='{"x": [1, 2, 3], "y": [4]}')
     assert run.data.sums == {"x": 60.0, "y": 40.0}
     members = run["member"].tasks()
-    assert sorted(t.index for t in members) == ["0/0", "0/1", "0/2", "1/0"]
+    assert sorted(t.foreach_path for t in members) == ["0/0", "0/1", "0/2", "1/0"]
+    assert sorted(t.index for t in members) == [0, 0, 1, 2]  # the innermost foreach
     assert all(t.data.where.startswith(f"ForeachFlow/{run.number}/member/") for t in members)
     assert run.data.scale == 10.0  # parameters are artifacts, visible in every step
     # metrics logged inside a step belong to that step's task
     values = sorted(shipyard.get_run(t.id).metrics["value"] for t in members)
     assert values == [10.0, 20.0, 30.0, 40.0]
-    flow_run = shipyard.get_run(run.id)
+    flow_run = shipyard.get_run(run.tracking_id)
+    assert run.info == flow_run and run.params["scale"] == "10.0"  # one Run: flow and tracked
     assert flow_run.kind == "flow" and flow_run.params["scale"] == "10.0"
 
 
@@ -156,13 +159,15 @@ def test_step_decorators(shipyard_home, pool):
         run = DecoratedFlow.run(executor=pool)
     assert run.successful
     # @retry: the first attempt failed, the second succeeded; both are recorded
-    attempts = sorted(run["start"].tasks(), key=lambda t: t.id)
+    attempts = sorted(run["start"].attempts(), key=lambda t: t.id)
+    assert [t.attempt for t in run["start"]] == [1]  # tasks: the latest attempt, as Metaflow
     assert sorted(shipyard.get_run(t.id).tags["attempt"] for t in attempts) == ["0", "1"]
     assert run["start"].task.data.attempts_seen == 1
     # @catch: the exception is an artifact and the run went on
     problem = run["risky"].task.data.problem
     assert isinstance(problem, CaughtException) and problem.type == "IndexError"
-    assert run["risky"].task.successful and "IndexError" in run["risky"].task.error
+    risky = run["risky"].task  # caught: finished, not successful (as in Metaflow)
+    assert risky.finished and not risky.successful and "IndexError" in risky.error
     # @environment: set during the step only (workers are reused)
     assert run["configured"].task.data.mode == "on"
     assert run.data.mode_after is None

@@ -31,8 +31,8 @@ def test_flows_and_runs_match_the_client(api: TestClient, runs: None) -> None:
     assert [r["pathspec"] for r in listed] == [r.pathspec for r in Flow("HelloFlow").runs()]
     run = Run("HelloFlow/1")
     got = api.get("/api/v1/flows/HelloFlow/runs/1").json()
-    assert (got["run_id"], got["status"]) == (run.id, run.status.value)
-    assert [s["name"] for s in got["steps"]] == [s.name for s in run.steps()]
+    assert (got["run_id"], got["status"]) == (run.tracking_id, run.status.value)
+    assert [s["name"] for s in got["steps"]] == [s.name for s in run.steps_in_graph_order()]
     assert set(got["graph"]) == {"start", "hello", "end"}
     (hello,) = next(s["tasks"] for s in got["steps"] if s["name"] == "hello")
     assert hello["id"] == run["hello"].task.id
@@ -46,7 +46,7 @@ def test_tasks_logs_and_artifacts(api: TestClient, runs: None) -> None:
     assert sorted(t["id"] for t in tasks) == sorted(t.id for t in members)
     task = members[0]
     one = api.get(f"/api/v1/flows/ForeachFlow/runs/1/tasks/{task.id}").json()
-    assert (one["status"], one["foreach_index"]) == (task.status.value, task.index)
+    assert (one["status"], one["foreach_index"]) == (task.status.value, task.foreach_path)
     names = api.get(f"/api/v1/flows/ForeachFlow/runs/1/tasks/{task.id}/artifacts").json()
     assert {"value", "where"} <= {a["name"] for a in names}
     assert task.data.value in (1.0, 2.0, 3.0)

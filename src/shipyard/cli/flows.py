@@ -1,4 +1,4 @@
-"""`shipyard flows ls|show|graph|logs`: flows and their runs, as recorded in the store."""
+"""`shipyard flows ls|show|graph|logs|card`: flows and their runs, as recorded in the store."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def show(target: str, as_json: bool) -> None:
         grid = out.table(
             f"runs of {target}", ["run", "status", "started", "duration", "tags", "resumed"]
         )
-        for run in Flow(target, client=client).runs():
+        for run in Flow(target, client=client, namespace_check=False).runs(all_namespaces=True):
             info = run.info
             grid.add_row(
                 run.pathspec,
@@ -70,13 +70,13 @@ def show(target: str, as_json: bool) -> None:
             )
         out.console().print(grid)
         return
-    run = Run(target, client=client)
+    run = Run(target, client=client, namespace_check=False)
     grid = out.table(
         f"{run.pathspec} ({run.status.value})",
         ["step", "tasks", "finished", "failed", "cloned", "errors"],
     )
-    for step in run.steps():
-        tasks = step.tasks()
+    for step in run.steps_in_graph_order():
+        tasks = step.attempts()
         infos = [client.get_run(t.id) for t in tasks]
         grid.add_row(
             step.name,
@@ -117,16 +117,16 @@ def _runs_json(client: Client, flow: str) -> list[dict[str, Any]]:
             "tags": run.tags,
             "resumed_from": run.origin_number,
         }
-        for run in Flow(flow, client=client).runs()
+        for run in Flow(flow, client=client, namespace_check=False).runs(all_namespaces=True)
     ]
 
 
 def _steps_json(client: Client, pathspec: str) -> dict[str, Any]:
-    run = Run(pathspec, client=client)
+    run = Run(pathspec, client=client, namespace_check=False)
     steps = []
-    for step in run.steps():
+    for step in run.steps_in_graph_order():
         tasks = []
-        for task in step.tasks():
+        for task in step.attempts():
             info = client.get_run(task.id)
             tasks.append(
                 {
@@ -147,7 +147,7 @@ def _steps_json(client: Client, pathspec: str) -> dict[str, Any]:
 @click.argument("run_pathspec")
 def graph(run_pathspec: str) -> None:
     """The graph a run was executed with (FLOW/NUMBER)."""
-    run = Run(run_pathspec, client=Client())
+    run = Run(run_pathspec, client=Client(), namespace_check=False)
     nodes = json.loads(run._record.graph or "{}")
     for name, node in nodes.items():
         line = f"{name} ({node['type']})"
@@ -164,3 +164,30 @@ def graph(run_pathspec: str) -> None:
 def logs(pathspec: str, which: str) -> None:
     """Captured output of FLOW/NUMBER/STEP (every task) or FLOW/NUMBER/STEP/TASK."""
     click.echo(task_logs(pathspec, which), nl=False)
+
+
+@flows.command("card")
+@click.argument("pathspec")
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write it to a file."
+)
+def card(pathspec: str, output: str | None) -> None:
+    """The HTML card @card made for FLOW/NUMBER/STEP (its task) or FLOW/NUMBER/STEP/TASK."""
+    parts = pathspec.strip("/").split("/")
+    if len(parts) not in (3, 4):
+        raise click.UsageError(f"{pathspec!r}: give FLOW/NUMBER/STEP or FLOW/NUMBER/STEP/TASK")
+    run = Run("/".join(parts[:2]), client=Client(), namespace_check=False)
+    try:
+        step = run[parts[2]]
+        task = step[parts[3]] if len(parts) == 4 else step.task
+    except KeyError as exc:
+        raise click.ClickException(str(exc.args[0])) from None
+    html = task.card
+    if html is None:
+        raise click.ClickException(f"{task.pathspec} has no card: decorate its step with @card")
+    if output is None:
+        click.echo(html)
+        return
+    with open(output, "w", encoding="utf-8") as handle:
+        handle.write(html)
+    click.echo(f"wrote {output}")

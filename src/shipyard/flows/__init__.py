@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Any
 from shipyard.flows.current import current
 from shipyard.flows.decorators import (
     CaughtException,
+    card,
     catch,
     environment,
+    project,
     resources,
     retry,
     schedule,
@@ -20,18 +22,20 @@ from shipyard.flows.decorators import (
     trigger,
 )
 from shipyard.flows.graph import FlowGraph, Node
-from shipyard.flows.parameters import JSONType, Parameter
+from shipyard.flows.namespaces import default_namespace, get_namespace, namespace
+from shipyard.flows.parameters import IncludeFile, JSONType, Parameter
 from shipyard.flows.spec import FlowSpec
 from shipyard.flows.step import step
+from shipyard.flows.storage import S3, Storage, StorageObject
 
 if TYPE_CHECKING:
-    from shipyard.flows.client import Flow, Run, Step, Task
+    from shipyard.flows.client import Flow, Metaflow, Run, Step, Task, get_metadata
 
-_CLIENT_NAMES = frozenset({"Flow", "Run", "Step", "Task"})
+_CLIENT_NAMES = frozenset({"Flow", "Metaflow", "Run", "Step", "Task", "get_metadata"})
 
 
 def __getattr__(name: str) -> Any:
-    """``Flow``, ``Run``, ``Step`` and ``Task`` from ``shipyard.flows.client``, on first use."""
+    """The client classes (``Flow``, ``Run``...) from ``shipyard.flows.client``, on first use."""
     if name not in _CLIENT_NAMES:
         raise AttributeError(f"module 'shipyard.flows' has no attribute {name!r}")
     from shipyard.flows import client
@@ -42,19 +46,30 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "S3",
     "CaughtException",
     "Flow",
     "FlowGraph",
     "FlowSpec",
+    "IncludeFile",
     "JSONType",
+    "Metaflow",
     "Node",
     "Parameter",
     "Run",
     "Step",
+    "Storage",
+    "StorageObject",
     "Task",
+    "card",
     "catch",
     "current",
+    "default_namespace",
     "environment",
+    "get_metadata",
+    "get_namespace",
+    "namespace",
+    "project",
     "resources",
     "retry",
     "schedule",

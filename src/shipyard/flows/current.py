@@ -1,4 +1,7 @@
-"""``current``: where the running step is (flow, run, step, task, retry), as in Metaflow."""
+"""``current``: where the running step is, as in Metaflow: ``flow_name``, ``run_id`` (the
+run number as text), ``step_name``, ``task_id``, ``retry_count``, ``pathspec``,
+``username``, ``parameter_names``, ``is_production``, and under @project
+``project_name``, ``branch_name``, ``project_flow_name``."""
 
 from __future__ import annotations
 
@@ -19,6 +22,23 @@ class TaskContext:
     origin_run_id: str | None = None
     tags: frozenset[str] = field(default_factory=frozenset)
     run_uuid: str = ""  # the tracking run id of the flow run
+    username: str = ""
+    parameters: tuple[str, ...] = ()  # the flow's parameters (attribute names)
+    project_name: str | None = None  # with @project
+    branch_name: str | None = None
+    is_production: bool = False
+
+    @property
+    def parameter_names(self) -> list[str]:
+        """The flow's parameters, as a list (Metaflow's type)."""
+        return list(self.parameters)
+
+    @property
+    def project_flow_name(self) -> str | None:
+        """``<project>.<branch>.<Flow>`` under @project, as in Metaflow."""
+        if self.project_name is None:
+            return None
+        return f"{self.project_name}.{self.branch_name}.{self.flow_name}"
 
     @property
     def pathspec(self) -> str:

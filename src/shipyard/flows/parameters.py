@@ -1,5 +1,7 @@
 """Flow parameters: ``alpha = Parameter("alpha", default=0.01, help=...)`` on a FlowSpec.
 
+``IncludeFile`` is a parameter given as a path whose value is the file's content.
+
 Values arrive as strings from the command line (``--alpha 0.1``) or as Python values from
 ``MyFlow.run(alpha=0.1)``; both are checked against the parameter's type. The type comes
 from ``type=`` or else from the default (str, int, float, bool); ``JSONType`` accepts any
@@ -8,8 +10,11 @@ JSON document (lists, dicts) given as text on the command line.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from shipyard.errors import InvalidFlow
@@ -69,6 +74,10 @@ class Parameter:
     @property
     def type_name(self) -> str:
         return getattr(self.type, "__name__", repr(self.type))
+
+    def describe(self, value: Any) -> str:
+        """The value as the tracked run's parameter (text)."""
+        return value if isinstance(value, str) else json.dumps(value)
 
     def parse(self, raw: str) -> Any:
         """A value from command-line text."""
@@ -136,3 +145,59 @@ def resolve(
             default = parameter.default if parameter.has_default else None
             values[name] = None if default is None else parameter.check(default)
     return values
+
+
+class _Loaded:
+    """A file read by ``IncludeFile.parse`` (the command line); ``check`` unwraps it."""
+
+    def __init__(self, content: str | bytes) -> None:
+        self.content = content
+
+
+class IncludeFile(Parameter):
+    """A parameter whose value is the content of a file, as in Metaflow: given a path
+    (``--movie_data movies.csv``, ``default=`` a path, or ``MyFlow.run(movie_data=path)``),
+    the steps see the file's text (or bytes with ``is_text=False``), stored as an artifact
+    of the run; the file need not exist where the steps run."""
+
+    def __init__(
+        self,
+        name: str,
+        required: bool = False,
+        is_text: bool = True,
+        encoding: str = "utf-8",
+        help: str | None = None,
+        default: Any = None,
+    ) -> None:
+        super().__init__(
+            name, _MISSING if default is None else default, str, help, required=required
+        )
+        self.is_text = is_text
+        self.encoding = encoding
+
+    @property
+    def type_name(self) -> str:
+        return "path of a file"
+
+    def parse(self, raw: str) -> Any:
+        return _Loaded(self._read(raw))
+
+    def check(self, value: Any) -> Any:
+        if isinstance(value, _Loaded):
+            return value.content
+        if isinstance(value, str | os.PathLike):
+            return self._read(os.fspath(value))
+        raise InvalidFlow(
+            f"parameter '{self.name}' takes the path of a file, got {type(value).__name__}"
+        )
+
+    def _read(self, path: str) -> str | bytes:
+        try:
+            data = Path(path).expanduser().read_bytes()
+            return data.decode(self.encoding) if self.is_text else data
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidFlow(f"IncludeFile '{self.name}': cannot read {path!r}: {exc}") from None
+
+    def describe(self, value: Any) -> str:
+        data = value.encode(self.encoding) if isinstance(value, str) else bytes(value or b"")
+        return f"file of {len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()[:16]}"

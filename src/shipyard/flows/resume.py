@@ -81,6 +81,7 @@ class Origin:
             0,
             [p.task_id for p in parents],
             {"cloned_from": task.run_id},
+            project=self.client.get_run(flow_run_id).project,
         )
         record_artifacts(self.client, clone_id, refs)
         self.client.store.flows.finish_task(clone_id, task.stdout_hash, task.stderr_hash, None)

@@ -20,6 +20,7 @@ from typing import Any
 
 from shipyard.errors import InvalidFlow, TaskFailed
 from shipyard.flows.artifacts import ArtifactRef
+from shipyard.flows.decorators import flow_decorators
 from shipyard.flows.executors import Executor
 from shipyard.flows.graph import FlowGraph
 from shipyard.flows.parameters import resolve
@@ -28,7 +29,7 @@ from shipyard.flows.resume import Origin
 from shipyard.flows.triggered import current_trigger
 from shipyard.flows.worker import ParentTask, TaskResult, TaskSpec, share_flow
 from shipyard.store import RunStatus
-from shipyard.tracking import Client
+from shipyard.tracking import Client, current_user
 
 Stack = tuple[tuple[str, int, int], ...]  # (foreach step, index, count) per foreach level
 
@@ -83,12 +84,24 @@ class FlowRunner:
             values = resolve(name, declared, dict(params or {}))
         self._origin = origin
         trigger = current_trigger()
+        self._project = self._project_of(current_user())
         run = self.client.create_run(
-            name,
+            self._project[0] if self._project else name,
             f"{name}/pending",
             kind="flow",
-            params={k: json.dumps(v) if not isinstance(v, str) else v for k, v in values.items()},
-            tags={**{t: "" for t in self.tags}, **(trigger.tags() if trigger else {})},
+            params={k: declared[k].describe(v) for k, v in values.items()},
+            tags={
+                **{t: "" for t in self.tags},
+                **(trigger.tags() if trigger else {}),
+                **(
+                    {
+                        "shipyard.project": self._project[0],
+                        "shipyard.project_branch": self._project[1],
+                    }
+                    if self._project
+                    else {}
+                ),
+            },
         )
         record = self.client.store.flows.create_flow_run(
             run.id, name, self._graph_json(), origin.record.run_id if origin else None
@@ -101,6 +114,8 @@ class FlowRunner:
             )
         self._run_id, self._number = run.id, record.number
         self._environment_hash = run.environment_hash
+        self._username = run.user
+        self._parameter_names = tuple(p.attr for p in declared.values())
         self._params = {declared[k].attr: v for k, v in values.items()}
         self._param_refs: dict[str, ArtifactRef] = {}
         try:
@@ -111,6 +126,14 @@ class FlowRunner:
             raise
         self.client.end_run(run.id, RunStatus.FINISHED)
         return run.id
+
+    def _project_of(self, username: str) -> tuple[str, str, bool] | None:
+        """@project's (name, branch, production), or None."""
+        found = flow_decorators(self.flow_cls).get("project")
+        if found is None:
+            return None
+        attributes = found.attributes
+        return attributes["name"], found.branch_for(username), bool(attributes["production"])  # type: ignore[attr-defined]
 
     @property
     def pathspec(self) -> str:
@@ -185,19 +208,20 @@ class FlowRunner:
             return TaskResult("?", pending.step, "", False, error=exc.message)
 
     def _retry(self, pending: _Pending, result: TaskResult) -> tuple[float, _Pending]:
-        """The same task again after the step's delay, or TaskFailed when out of tries."""
+        """The same task again at once, or TaskFailed when out of tries. As Metaflow's
+        local runtime, this one ignores ``minutes_between_retries`` (the delay is for
+        remote orchestrators): a flaky step is retried at once rather than seeming to hang."""
         retry = self.graph[pending.step].decorator("retry")
         if retry is None or pending.attempt >= retry.attributes["times"]:
             where = f"{self.pathspec}/{result.step}/{result.task_id}"
             raise TaskFailed(
                 f"{where} failed: {result.error}\n{result.traceback_tail.rstrip()}".rstrip()
             )
-        delay = 60.0 * float(retry.attributes["minutes_between_retries"])
         self.observer.retrying(pending.step, pending.attempt, result.error)
         again = _Pending(
             pending.step, pending.parents, pending.stack, pending.item, pending.attempt + 1
         )
-        return time.monotonic() + delay, again
+        return time.monotonic(), again
 
     def _admissible(
         self, ready: list[_Pending], running: dict[Future[TaskResult], _Pending]
@@ -308,6 +332,9 @@ class FlowRunner:
             uri=self.client.settings.uri,
             artifact_uri=self.client.settings.artifact_uri,
             **self._resources(pending.step),
+            username=self._username,
+            parameter_names=self._parameter_names,
+            project=self._project,
         )
 
     def _resources(self, step: str) -> dict[str, Any]:

@@ -64,6 +64,9 @@ class TaskSpec:
     memory_mb: float | None = None
     gpu: float = 0
     env: dict[str, str] = field(default_factory=dict)  # set while the task runs (GPU ids)
+    username: str = ""  # who runs the flow (current.username)
+    parameter_names: tuple[str, ...] = ()
+    project: tuple[str, str, bool] | None = None  # @project: (name, branch, production)
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,7 @@ def run_task(spec: TaskSpec) -> TaskResult:
         [p.task_id for p in spec.parents],
         {},
         spec.environment_hash,
+        project=spec.project[0] if spec.project else None,
     )
     context = TaskContext(
         spec.flow_name,
@@ -143,6 +147,11 @@ def run_task(spec: TaskSpec) -> TaskResult:
         spec.attempt,
         tags=frozenset(spec.tags),
         run_uuid=spec.flow_run_id,
+        username=spec.username,
+        parameters=spec.parameter_names,
+        project_name=spec.project[0] if spec.project else None,
+        branch_name=spec.project[1] if spec.project else None,
+        is_production=bool(spec.project and spec.project[2]),
     )
     out, err = io.StringIO(), io.StringIO()
     token = _context.set(context)
@@ -255,10 +264,12 @@ def start_task(
     input_ids: list[str],
     tags: dict[str, str],
     environment_hash: str | None = None,
+    project: str | None = None,
 ) -> str:
-    """Record a RUNNING task: its own run (a child of the flow run) and its tasks row."""
+    """Record a RUNNING task: its own run (a child of the flow run) and its tasks row, in
+    the flow's project (its name, or @project's)."""
     task = client.create_run(
-        flow_name,
+        project or flow_name,
         f"{step}{'/' + foreach_path if foreach_path else ''}",
         parent_id=flow_run_id,
         kind="task",

@@ -27,10 +27,13 @@ from shipyard.tracking.fluent import (
 )
 from shipyard.tracking.records import Run
 
+TrackedRun = Run  # the name ``shipyard`` exports it under (shipyard.Run is a flow run)
+
 __all__ = [
     "ActiveRun",
     "Client",
     "Run",
+    "TrackedRun",
     "active_run",
     "current_user",
     "end_run",

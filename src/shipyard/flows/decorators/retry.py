@@ -6,7 +6,9 @@ from shipyard.flows.decorators.base import StepDecorator, factory, positive
 
 
 class RetryDecorator(StepDecorator):
-    """Retry the step up to ``times`` more times, waiting between attempts."""
+    """Retry the step up to ``times`` more times. ``minutes_between_retries`` is accepted
+    and checked, and, as on Metaflow's local runtime, not waited for: the retry runs at
+    once (the delay is for remote orchestrators)."""
 
     name = "retry"
     defaults = {"times": 3, "minutes_between_retries": 2}

@@ -105,7 +105,12 @@ def list_runs(
     tag: Annotated[list[str], Query(description="only runs carrying all of these tags")] = [],  # noqa: B006
 ) -> list[FlowRunOut]:
     """The flow's runs, newest first."""
-    return [_run(r) for r in Flow(flow, client=client_of(request)).runs(*tag)]
+    return [
+        _run(r)
+        for r in Flow(flow, client=client_of(request), namespace_check=False).runs(
+            *tag, all_namespaces=True
+        )
+    ]
 
 
 @router.get("/flows/{flow}/runs/{number}", response_model=FlowRunDetailOut)
@@ -114,10 +119,10 @@ def get_run(request: Request, flow: str, number: RunNumberPath) -> FlowRunDetail
     """A run with its status, graph, steps (in the graph's order) and their tasks (in the
     order they started)."""
     client = client_of(request)
-    run = Run(f"{flow}/{number}", client=client)
+    run = Run(f"{flow}/{number}", client=client, namespace_check=False)
     graph = json.loads(client.store.flows.get_flow_run(flow, number).graph or "{}")
     steps: dict[str, list[TaskOut]] = {name: [] for name in graph}
-    for record in client.store.flows.tasks(run.id):
+    for record in client.store.flows.tasks(run.tracking_id):
         steps.setdefault(record.step, []).append(_task(run.pathspec, record))
     steps = {name: tasks for name, tasks in steps.items() if tasks}  # steps that ran
     return FlowRunDetailOut(
@@ -200,8 +205,8 @@ def task_artifacts(
 def _step(request: Request, flow: str, number: int, step: str) -> tuple[str, list[Any]]:
     """The run's pathspec and the step's task records."""
     client = client_of(request)
-    run = Run(f"{flow}/{number}", client=client)
-    records = client.store.flows.tasks(run.id, step)
+    run = Run(f"{flow}/{number}", client=client, namespace_check=False)
+    records = client.store.flows.tasks(run.tracking_id, step)
     if not records:
         raise NotFound(f"{run.pathspec} has no step {step!r}")
     return run.pathspec, records
@@ -209,8 +214,8 @@ def _step(request: Request, flow: str, number: int, step: str) -> tuple[str, lis
 
 def _find_task(request: Request, flow: str, number: int, task_id: str) -> tuple[str, Any]:
     client = client_of(request)
-    run = Run(f"{flow}/{number}", client=client)
-    for record in client.store.flows.tasks(run.id):
+    run = Run(f"{flow}/{number}", client=client, namespace_check=False)
+    for record in client.store.flows.tasks(run.tracking_id):
         if record.run_id == task_id:
             return run.pathspec, record
     raise NotFound(f"{run.pathspec} has no task {task_id!r}")
@@ -227,7 +232,7 @@ def _run(run: Any) -> FlowRunOut:
         flow=run.flow_name,
         number=run.number,
         pathspec=run.pathspec,
-        run_id=run.id,
+        run_id=run.tracking_id,
         status=info.status.value,
         started=info.start_time,
         ended=info.end_time,
