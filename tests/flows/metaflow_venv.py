@@ -1,78 +1,11 @@
 """A throwaway venv with the real ``metaflow`` (never a Shipyard dependency), to run the
-tutorial flows under Metaflow and compare its client's answers with Shipyard's.
-
-Built once under ``~/.cache/shipyard-test-venvs/metaflow-VERSION`` (in a ``.partial``
-folder renamed when complete, so an interrupted build is never reused), as
-``tests/server/mlflow_venv.py`` does for the mlflow client.
-"""
+tutorial flows under Metaflow and compare its client's answers with Shipyard's; built once
+as ``tests/peer_venv.py`` says."""
 
 from __future__ import annotations
 
-import fcntl
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
+from tests.peer_venv import PeerVenv
 
 METAFLOW_VERSION = "2.19.39"
-PACKAGES = [f"metaflow=={METAFLOW_VERSION}"]
-BUILD_TIMEOUT = 600
-
-
-class VenvUnavailable(Exception):
-    """The venv could not be built (no network, no index): the reason, for a skip."""
-
-
-def python_or_skip() -> Path:
-    """The venv's interpreter; a skip when it cannot be built, a failure when
-    SHIPYARD_TEST_SERVICES=1 says it must be."""
-    import pytest
-
-    try:
-        return venv_python()
-    except VenvUnavailable as exc:
-        if os.environ.get("SHIPYARD_TEST_SERVICES") == "1":
-            pytest.fail(f"SHIPYARD_TEST_SERVICES=1 but {exc}")
-        pytest.skip(str(exc))
-
-
-def venv_dir() -> Path:
-    root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return root / "shipyard-test-venvs" / f"metaflow-{METAFLOW_VERSION}"
-
-
-def venv_python() -> Path:
-    """The venv's interpreter, building the venv first if it is not there."""
-    target = venv_dir()
-    python = target / "bin" / "python"
-    if python.exists():
-        return python
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with target.with_name(target.name + ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # pytest-xdist workers build it once, in turn
-        if not python.exists():
-            _build(target)
-    return python
-
-
-def _build(target: Path) -> None:
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.parent.mkdir(parents=True, exist_ok=True)
-    steps = [
-        [sys.executable, "-m", "venv", str(partial)],
-        [str(partial / "bin" / "python"), "-m", "pip", "install", "-q", *PACKAGES],
-    ]
-    for step in steps:
-        try:
-            done = subprocess.run(step, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            raise VenvUnavailable(f"{' '.join(step[:4])} took over {BUILD_TIMEOUT} s") from None
-        if done.returncode != 0:
-            lines = (done.stderr or done.stdout).strip().splitlines()
-            tail = [line for line in lines if not line.startswith("WARNING")][-2:]
-            raise VenvUnavailable(f"cannot build the metaflow venv: {' | '.join(tail)}")
-    # the venv's scripts name its folder in their #! line: the interpreter is called by
-    # path (bin/python), which stays valid after the move
-    partial.rename(target)
+VENV = PeerVenv("metaflow", METAFLOW_VERSION, (f"metaflow=={METAFLOW_VERSION}",))
+python_or_skip = VENV.python_or_skip

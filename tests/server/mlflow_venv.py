@@ -2,19 +2,15 @@
 (never a Shipyard dependency), Shipyard's server on a loopback port, ``mlflow server`` on
 another, and the scenario run against either.
 
-The venv is built once under ``~/.cache/shipyard-test-venvs/mlflow-VERSION`` (in a
-``.partial`` folder renamed when complete, so an interrupted build is never reused).
+The venv is built once (``tests/peer_venv.py``).
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,66 +18,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tests.peer_venv import PeerVenv
+
 MLFLOW_VERSION = "3.17.2"
 PACKAGES = [f"mlflow=={MLFLOW_VERSION}", "scikit-learn"]
 SCENARIO = Path(__file__).with_name("mlflow_client_scenario.py")
-BUILD_TIMEOUT = 600
 
 
-class VenvUnavailable(Exception):
-    """The venv could not be built (no network, no index): the reason, for a skip."""
-
-
-def python_or_skip() -> Path:
-    """The venv's interpreter for a test; a skip when it cannot be built, a failure when
-    SHIPYARD_TEST_SERVICES=1 says it must be."""
-    import pytest
-
-    try:
-        return venv_python()
-    except VenvUnavailable as exc:
-        if os.environ.get("SHIPYARD_TEST_SERVICES") == "1":
-            pytest.fail(f"SHIPYARD_TEST_SERVICES=1 but {exc}")
-        pytest.skip(str(exc))
-
-
-def venv_dir() -> Path:
-    root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return root / "shipyard-test-venvs" / f"mlflow-{MLFLOW_VERSION}"
-
-
-def venv_python() -> Path:
-    """The venv's interpreter, building the venv first if it is not there."""
-    target = venv_dir()
-    python = target / "bin" / "python"
-    if python.exists():
-        return python
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with target.with_name(target.name + ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # pytest-xdist workers build it once, in turn
-        if not python.exists():
-            _build(target)
-    return python
-
-
-def _build(target: Path) -> None:
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.parent.mkdir(parents=True, exist_ok=True)
-    steps = [
-        [sys.executable, "-m", "venv", str(partial)],
-        [str(partial / "bin" / "python"), "-m", "pip", "install", "-q", *PACKAGES],
-    ]
-    for step in steps:
-        try:
-            done = subprocess.run(step, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            raise VenvUnavailable(f"{' '.join(step[:4])} took over {BUILD_TIMEOUT} s") from None
-        if done.returncode != 0:
-            lines = (done.stderr or done.stdout).strip().splitlines()
-            tail = [line for line in lines if not line.startswith("WARNING")][-2:]
-            raise VenvUnavailable(f"cannot build the mlflow venv: {' | '.join(tail)}")
-    partial.rename(target)  # scripts are run as `python -m`, so the move is harmless
+VENV = PeerVenv("mlflow", MLFLOW_VERSION, tuple(PACKAGES))
+python_or_skip = VENV.python_or_skip
+venv_python = VENV.python
 
 
 def free_port() -> int:
