@@ -3,22 +3,20 @@ measured around its step in the process that runs it (a local worker, a Ray work
 runner itself), recorded as metrics of the task's run; the flow run gets the totals.
 
 - wall: ``time.perf_counter`` around the task (step, decorators, artifact writes).
-- CPU: user + system seconds of the task's process (``RUSAGE_SELF``, every thread) and of
-  the child processes the step waited for (``RUSAGE_CHILDREN``), as deltas around the task:
+- CPU: user + system seconds of the task's process (every thread) and of the child
+  processes the step waited for (on Linux), as differences around the task:
   workers are reused, so their lifetime totals are not the task's. Tasks sharing one
   process at the same time (threads of the in-process executor) count each other's CPU.
 - peak memory: the largest resident set of the task's process while the task ran, sampled
-  every 50 ms by a thread, and the process's ``ru_maxrss`` when the task raised it (a spike
-  shorter than the sampling period). It includes what the process held before the task
-  (the interpreter, imports); child processes are not included.
+  every 50 ms by a thread (and at the start and end): a spike shorter than that may be
+  missed. It includes what the process held before the task (the interpreter, imports);
+  child processes are not included.
 - GPU seconds: wall x the GPUs the task held: the devices in its ``CUDA_VISIBLE_DEVICES``
   (local executor), else its ``@resources(gpu=N)`` request (Ray, fractions included).
 """
 
 from __future__ import annotations
 
-import resource
-import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -33,18 +31,6 @@ TASKS = "system/tasks"  # on a flow run: the task attempts it ran (not those it 
 NAMES = (WALL, CPU, PEAK_MEMORY, GPU, TASKS)
 
 _SAMPLE_SECONDS = 0.05
-# ru_maxrss is in kilobytes on Linux, in bytes on macOS
-_MAXRSS_MB = 1 / 2**20 if sys.platform == "darwin" else 1 / 2**10
-
-
-def _cpu_seconds() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
-def _maxrss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * _MAXRSS_MB
 
 
 class Meter:
@@ -56,16 +42,15 @@ class Meter:
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> Meter:
-        import psutil
+        import psutil  # loaded by the worker, not by `import shipyard`
 
         self._process = psutil.Process()
-        self._maxrss_before = _maxrss_mb()
         self._sample()
         self._thread = threading.Thread(
             target=self._sample_until_stopped, daemon=True, name="shipyard-meter"
         )
         self._thread.start()
-        self._cpu_before = _cpu_seconds()
+        self._cpu_before = self._cpu_seconds()
         self._started = time.perf_counter()
         return self
 
@@ -76,15 +61,19 @@ class Meter:
         tb: TracebackType | None,
     ) -> None:
         self.wall = time.perf_counter() - self._started
-        self.cpu = max(0.0, _cpu_seconds() - self._cpu_before)
+        self.cpu = max(0.0, self._cpu_seconds() - self._cpu_before)
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
         self._sample()
         self.peak_mb = self._peak_rss / 2**20
-        maxrss_after = _maxrss_mb()
-        if maxrss_after > self._maxrss_before:  # the lifetime peak was reached in the task
-            self.peak_mb = max(self.peak_mb, maxrss_after)
+
+    def _cpu_seconds(self) -> float:
+        """User + system seconds of this process and of the children it waited for (the
+        children's are 0 where the platform does not count them: Windows, macOS)."""
+        times = self._process.cpu_times()
+        children = getattr(times, "children_user", 0.0) + getattr(times, "children_system", 0.0)
+        return float(times.user + times.system + children)
 
     def _sample(self) -> None:
         with suppress(Exception):  # a failed sample must not fail the task
