@@ -4,6 +4,7 @@ totals, `shipyard flows show` per step and `shipyard usage` rolled up."""
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -11,7 +12,8 @@ from shipyard.flows import usage
 from shipyard.flows.executors import InProcessExecutor, LocalExecutor
 from shipyard.tracking import Client
 from tests.cli.conftest import cli  # noqa: F401 - the in-process `shipyard` fixture
-from tests.flows.examples.busy_flow import BusyFlow
+from tests.flows.examples.busy_flow import BusyFlow, ChildFlow
+from tests.flows.examples.failing_flow import FailingFlow
 from tests.flows.examples.hello_flow import HelloFlow
 
 
@@ -45,6 +47,23 @@ def test_the_flow_run_records_its_tasks_totals(shipyard_client, busy):
     # wall: the flow run's own duration, here longer than its tasks' (run one at a time)
     assert total[usage.WALL] >= sum(t[usage.WALL] for t in tasks.values())
     assert usage.GPU not in total
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="children's CPU is counted on Linux")
+def test_the_cpu_of_a_child_process_the_step_waited_for_counts(shipyard_client):
+    with LocalExecutor(max_workers=1) as executor:
+        run = ChildFlow.run(executor=executor)
+    assert _tasks(shipyard_client, run)["start"][usage.CPU] >= 0.25
+
+
+def test_a_failed_flow_run_records_what_its_tasks_used(shipyard_client):
+    with pytest.raises(Exception, match="division by zero"):
+        FailingFlow.run(executor=InProcessExecutor())
+    (run,) = shipyard_client.search_runs(None, "kind = 'flow'")
+    assert run.status == "FAILED"
+    assert run.metrics[usage.TASKS] == 2  # start, and divide that failed
+    (divide,) = shipyard_client.search_runs(None, "kind = 'task' and name = 'divide'")
+    assert divide.status == "FAILED" and divide.metrics[usage.WALL] > 0
 
 
 def test_flows_show_lists_usage_per_step(cli, busy):  # noqa: F811

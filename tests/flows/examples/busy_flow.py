@@ -23,3 +23,20 @@ class BusyFlow(FlowSpec):
     @step
     def end(self):
         pass
+
+
+class ChildFlow(FlowSpec):
+    """A step whose CPU is burnt by a child process it waits for."""
+
+    @step
+    def start(self):
+        import subprocess
+        import sys
+
+        loop = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass"
+        subprocess.run([sys.executable, "-c", loop], check=True)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
