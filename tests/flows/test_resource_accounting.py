@@ -138,3 +138,22 @@ def test_gpus_held_counts_devices_else_the_request():
     assert usage.gpus_held(0, {"CUDA_VISIBLE_DEVICES": "0"}) == 0
     assert usage.gpus_held(1, {"CUDA_VISIBLE_DEVICES": "3,5"}) == 2
     assert usage.gpus_held(0.5, {}) == 0.5  # Ray: a share of a device
+
+
+def test_the_meter_samples_while_a_task_runs_and_its_thread_ends_when_idle(monkeypatch):
+    import threading
+    import time
+
+    import psutil
+
+    monkeypatch.setattr(usage, "_IDLE_SECONDS", 0.05)
+    before = psutil.Process().memory_info().rss / 2**20
+    with usage.Meter() as meter:
+        held = b"x" * (50 * 2**20)
+        time.sleep(0.2)  # a few samples while it is held
+        del held
+    assert meter.usage()[usage.PEAK_MEMORY] - before >= 45  # seen by the sampling thread
+    deadline = time.monotonic() + 10
+    while any(t.name == "shipyard-meter" for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "the sampling thread outlived its tasks"
+        time.sleep(0.01)

@@ -8,8 +8,8 @@ runner itself), recorded as metrics of the task's run; the flow run gets the tot
   workers are reused, so their lifetime totals are not the task's. Tasks sharing one
   process at the same time (threads of the in-process executor) count each other's CPU.
 - peak memory: the largest resident set of the task's process while the task ran, sampled
-  every 50 ms by a thread (and at the start and end): a spike shorter than that may be
-  missed. It includes what the process held before the task (the interpreter, imports);
+  every 50 ms by one thread per process (and at the start and end): a shorter spike may
+  be missed. It includes what the process held before the task (the interpreter, imports);
   child processes are not included.
 - GPU seconds: wall x the GPUs the task held: the devices in its ``CUDA_VISIBLE_DEVICES``
   (local executor), else its ``@resources(gpu=N)`` request (Ray, fractions included).
@@ -17,11 +17,12 @@ runner itself), recorded as metrics of the task's run; the flow run gets the tot
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from contextlib import suppress
 from types import TracebackType
+from typing import Any
 
 WALL = "system/wall_seconds"
 CPU = "system/cpu_seconds"
@@ -31,25 +32,78 @@ TASKS = "system/tasks"  # on a flow run: the task attempts it ran (not those it 
 NAMES = (WALL, CPU, PEAK_MEMORY, GPU, TASKS)
 
 _SAMPLE_SECONDS = 0.05
+_IDLE_SECONDS = 1.0
+
+
+class _Sampler:
+    """One thread per process samples its resident set while any Meter is open (workers
+    run many tasks: starting a thread per task would cost more than the sampling)."""
+
+    def __init__(self, process: Any) -> None:
+        self.process = process
+        self.pid = os.getpid()
+        self._meters: set[Meter] = set()
+        self._lock = threading.Lock()
+        self._busy = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def rss(self) -> int:
+        try:
+            return int(self.process.memory_info().rss)
+        except Exception:  # a failed sample must not fail the task
+            return 0
+
+    def watch(self, meter: Meter) -> None:
+        with self._lock:
+            self._meters.add(meter)
+            self._busy.set()
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, daemon=True, name="shipyard-meter"
+                )
+                self._thread.start()
+
+    def unwatch(self, meter: Meter) -> None:
+        with self._lock:
+            self._meters.discard(meter)
+            if not self._meters:
+                self._busy.clear()
+
+    def _loop(self) -> None:
+        """Sample while a task runs; wait between tasks; end after a second without any
+        (the runner of in-process tasks goes back to one thread, and may fork again)."""
+        while True:
+            if not self._busy.wait(_IDLE_SECONDS):
+                with self._lock:
+                    if not self._meters:
+                        self._thread = None
+                        return
+                continue
+            time.sleep(_SAMPLE_SECONDS)
+            rss = self.rss()
+            with self._lock:
+                for meter in self._meters:
+                    meter.peak_rss = max(meter.peak_rss, rss)
+
+
+_samplers: list[_Sampler] = []  # this process's (a forked child starts its own)
+
+
+def _sampler() -> _Sampler:
+    if not _samplers or _samplers[0].pid != os.getpid():
+        import psutil  # loaded by the worker, not by `import shipyard`
+
+        _samplers[:] = [_Sampler(psutil.Process())]
+    return _samplers[0]
 
 
 class Meter:
     """``with Meter() as meter: ...`` then ``meter.usage(gpus)``: the task's metrics."""
 
-    def __init__(self) -> None:
-        self._stop = threading.Event()
-        self._peak_rss = 0
-        self._thread: threading.Thread | None = None
-
     def __enter__(self) -> Meter:
-        import psutil  # loaded by the worker, not by `import shipyard`
-
-        self._process = psutil.Process()
-        self._sample()
-        self._thread = threading.Thread(
-            target=self._sample_until_stopped, daemon=True, name="shipyard-meter"
-        )
-        self._thread.start()
+        self._sampler = _sampler()
+        self.peak_rss = self._sampler.rss()
+        self._sampler.watch(self)
         self._cpu_before = self._cpu_seconds()
         self._started = time.perf_counter()
         return self
@@ -62,26 +116,15 @@ class Meter:
     ) -> None:
         self.wall = time.perf_counter() - self._started
         self.cpu = max(0.0, self._cpu_seconds() - self._cpu_before)
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        self._sample()
-        self.peak_mb = self._peak_rss / 2**20
+        self._sampler.unwatch(self)
+        self.peak_mb = max(self.peak_rss, self._sampler.rss()) / 2**20
 
     def _cpu_seconds(self) -> float:
         """User + system seconds of this process and of the children it waited for (the
         children's are 0 where the platform does not count them: Windows, macOS)."""
-        times = self._process.cpu_times()
+        times = self._sampler.process.cpu_times()
         children = getattr(times, "children_user", 0.0) + getattr(times, "children_system", 0.0)
         return float(times.user + times.system + children)
-
-    def _sample(self) -> None:
-        with suppress(Exception):  # a failed sample must not fail the task
-            self._peak_rss = max(self._peak_rss, self._process.memory_info().rss)
-
-    def _sample_until_stopped(self) -> None:
-        while not self._stop.wait(_SAMPLE_SECONDS):
-            self._sample()
 
     def usage(self, gpus: float = 0) -> dict[str, float]:
         """The metrics to record on the task's run (GPU seconds only for a GPU task)."""
