@@ -47,7 +47,9 @@ def ls(as_json: bool) -> None:
 @click.argument("target")
 @out.json_option
 def show(target: str, as_json: bool) -> None:
-    """A flow's runs (FLOW), or a run's steps and tasks (FLOW/NUMBER)."""
+    """A flow's runs (FLOW), or a run's steps and tasks (FLOW/NUMBER) with what they used:
+    wall and CPU seconds and GPU seconds summed over a step's tasks, their largest peak
+    memory, and the run's totals (its wall time is its own duration)."""
     client = Client()
     if as_json:
         out.print_json(
