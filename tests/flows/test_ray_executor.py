@@ -85,6 +85,20 @@ def test_a_200_task_foreach_on_ray_matches_the_local_executor(shipyard_home, on_
 
 
 @pytest.mark.ray
+@pytest.mark.ray
+def test_tasks_on_ray_record_their_usage(shipyard_home, on_ray):
+    from shipyard.flows import usage
+    from tests.flows.examples.busy_flow import BusyFlow
+
+    run = BusyFlow.run(executor=on_ray)
+    client = shipyard.Client()
+    burn = client.get_run(run["burn"].task.id).metrics  # measured in the Ray worker
+    assert burn[usage.CPU] >= 0.25 and burn[usage.PEAK_MEMORY] >= 100
+    assert burn[usage.WALL] + 0.02 >= burn[usage.CPU]
+    total = client.get_run(run.info.id).metrics
+    assert total[usage.TASKS] == 3 and total[usage.CPU] >= burn[usage.CPU]
+
+
 def test_resources_become_ray_requests(ray_address):
     from shipyard.flows.executors.ray import MB, RayExecutor
     from shipyard.flows.worker import TaskSpec

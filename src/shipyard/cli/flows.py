@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from shipyard.cli import _output as out
-from shipyard.flows import Flow, Run
+from shipyard.flows import Flow, Run, usage
 from shipyard.flows.client import task_logs
 from shipyard.tracking import Client
 
@@ -47,7 +47,9 @@ def ls(as_json: bool) -> None:
 @click.argument("target")
 @out.json_option
 def show(target: str, as_json: bool) -> None:
-    """A flow's runs (FLOW), or a run's steps and tasks (FLOW/NUMBER)."""
+    """A flow's runs (FLOW), or a run's steps and tasks (FLOW/NUMBER) with what they used:
+    wall and CPU seconds and GPU seconds summed over a step's tasks, their largest peak
+    memory, and the run's totals (its wall time is its own duration)."""
     client = Client()
     if as_json:
         out.print_json(
@@ -71,22 +73,41 @@ def show(target: str, as_json: bool) -> None:
         out.console().print(grid)
         return
     run = Run(target, client=client, namespace_check=False)
+    steps = [(step, step.attempts()) for step in run.steps_in_graph_order()]
+    infos = {t.id: client.get_run(t.id) for _, tasks in steps for t in tasks}
+    used = {step.name: usage.combine(infos[t.id].metrics for t in tasks) for step, tasks in steps}
+    gpu = any(usage.GPU in u for u in used.values())
+    measured = _USAGE_COLUMNS if gpu else _USAGE_COLUMNS[:3]
     grid = out.table(
         f"{run.pathspec} ({run.status.value})",
-        ["step", "tasks", "finished", "failed", "cloned", "errors"],
+        ["step", "tasks", "finished", "failed", "cloned", *measured, "errors"],
     )
-    for step in run.steps_in_graph_order():
-        tasks = step.attempts()
-        infos = [client.get_run(t.id) for t in tasks]
+    for step, tasks in steps:
+        mine = [infos[t.id] for t in tasks]
         grid.add_row(
             step.name,
             str(len(tasks)),
-            str(sum(i.status.value == "FINISHED" for i in infos)),
-            str(sum(i.status.value in ("FAILED", "KILLED") for i in infos)),
-            str(sum("cloned_from" in i.tags for i in infos)),
+            str(sum(i.status.value == "FINISHED" for i in mine)),
+            str(sum(i.status.value in ("FAILED", "KILLED") for i in mine)),
+            str(sum("cloned_from" in i.tags for i in mine)),
+            *_usage_cells(used[step.name], gpu),
             "; ".join(sorted({t.error for t in tasks if t.error}))[:120],
         )
+    grid.add_section()
+    grid.add_row("run", str(len(infos)), "", "", "", *_usage_cells(run.info.metrics, gpu), "")
     out.console().print(grid)
+
+
+_USAGE_COLUMNS = ("wall s", "CPU s", "peak MB", "GPU s")
+
+
+def _usage_cells(used: dict[str, float], gpu: bool) -> list[str]:
+    """Wall, CPU and GPU seconds and peak memory; blank where not recorded."""
+    cells = [
+        f"{used[name]:,.1f}" if name in used else ""
+        for name in (usage.WALL, usage.CPU, usage.PEAK_MEMORY, usage.GPU)
+    ]
+    return cells if gpu else cells[:3]
 
 
 def _flows_json(client: Client, records: list[Any]) -> list[dict[str, Any]]:
@@ -126,6 +147,7 @@ def _steps_json(client: Client, pathspec: str) -> dict[str, Any]:
     steps = []
     for step in run.steps_in_graph_order():
         tasks = []
+        metrics = []
         for task in step.attempts():
             info = client.get_run(task.id)
             tasks.append(
@@ -137,10 +159,18 @@ def _steps_json(client: Client, pathspec: str) -> dict[str, Any]:
                     "ended": info.end_time,
                     "cloned": "cloned_from" in info.tags,
                     "error": task.error,
+                    "usage": usage.short(info.metrics),
                 }
             )
-        steps.append({"step": step.name, "tasks": tasks})
-    return {"run": run.pathspec, "status": run.status, "steps": steps}
+            metrics.append(info.metrics)
+        used = usage.short(usage.combine(metrics))
+        steps.append({"step": step.name, "tasks": tasks, "usage": used})
+    return {
+        "run": run.pathspec,
+        "status": run.status,
+        "usage": usage.short(run.info.metrics),
+        "steps": steps,
+    }
 
 
 @flows.command("graph")

@@ -29,6 +29,7 @@ from shipyard.cli import (
     serve,
     server,
     ui,
+    usage,
 )
 from shipyard.errors import ShipyardError
 
@@ -46,6 +47,7 @@ for command in (
     runs.runs,
     projects.projects,
     flows.flows,
+    usage.usage_command,
     features.features,
     models.models,
     serve.serve,

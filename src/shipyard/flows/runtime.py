@@ -27,6 +27,7 @@ from shipyard.flows.parameters import resolve
 from shipyard.flows.progress import Observer
 from shipyard.flows.resume import Origin
 from shipyard.flows.triggered import current_trigger
+from shipyard.flows.usage import totals as usage_totals
 from shipyard.flows.worker import ParentTask, TaskResult, TaskSpec, share_flow
 from shipyard.store import RunStatus
 from shipyard.tracking import Client, current_user
@@ -118,14 +119,24 @@ class FlowRunner:
         self._parameter_names = tuple(p.attr for p in declared.values())
         self._params = {declared[k].attr: v for k, v in values.items()}
         self._param_refs: dict[str, ArtifactRef] = {}
+        self._usage: list[dict[str, float]] = []  # of each task attempt run (not reused)
+        started = time.perf_counter()
         try:
             self._schedule()
         except BaseException as exc:
             status = RunStatus.KILLED if isinstance(exc, KeyboardInterrupt) else RunStatus.FAILED
-            self.client.end_run(run.id, status)
+            self._end(run.id, status, started)
             raise
-        self.client.end_run(run.id, RunStatus.FINISHED)
+        self._end(run.id, RunStatus.FINISHED, started)
         return run.id
+
+    def _end(self, run_id: str, status: RunStatus, started: float) -> None:
+        """End the flow run with its usage: its tasks' totals over its own wall time."""
+        try:
+            wall = time.perf_counter() - started
+            self.client.log_metrics(run_id, usage_totals(self._usage, wall))
+        finally:
+            self.client.end_run(run_id, status)
 
     def _project_of(self, username: str) -> tuple[str, str, bool] | None:
         """@project's (name, branch, production), or None."""
@@ -167,6 +178,8 @@ class FlowRunner:
                     finished = [(running[f], self._result(f, running.pop(f))) for f in done]
                 for pending, result in finished:
                     self.observer.finished(result)
+                    if not result.cloned:
+                        self._usage.append(result.usage)
                     if not result.ok:
                         delayed.append(self._retry(pending, result))
                         continue

@@ -4,6 +4,7 @@ step with its output captured, store what it assigned, and record it all on the 
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import pickle
@@ -17,6 +18,7 @@ from shipyard._clock import now_millis
 from shipyard.errors import InvalidFlow
 from shipyard.flows.artifacts import ArtifactRef, ArtifactStore, Inputs, TaskView
 from shipyard.flows.current import TaskContext, _context
+from shipyard.flows.usage import Meter, gpus_held
 from shipyard.store import ArtifactRecord, RunStatus
 from shipyard.store.base import TaskRecord
 from shipyard.tracking import Client, use_run
@@ -81,6 +83,7 @@ class TaskResult:
     traceback_tail: str = ""
     caught: str | None = None  # @catch handled this exception; the task counts as done
     cloned: bool = False  # reused from the run being resumed, not run again
+    usage: dict[str, float] = field(default_factory=dict)  # what it used (flows.usage)
 
 
 _clients: dict[tuple[str, str], Client] = {}
@@ -156,17 +159,36 @@ def run_task(spec: TaskSpec) -> TaskResult:
     out, err = io.StringIO(), io.StringIO()
     token = _context.set(context)
     try:
+        with Meter() as meter:
+            result = _measured(spec, client, task_id, context.pathspec, out, err)
+    finally:
+        _context.reset(token)
+    usage = meter.usage(gpus_held(spec.gpu, spec.env))
+    client.log_metrics(task_id, usage)  # written with the task's end (end_run flushes)
+    result = dataclasses.replace(result, usage=usage)
+    stdout_hash = client.blobs.put_bytes(out.getvalue().encode()).hash if out.getvalue() else None
+    stderr_hash = client.blobs.put_bytes(err.getvalue().encode()).hash if err.getvalue() else None
+    client.store.flows.finish_task(task_id, stdout_hash, stderr_hash, result.error or result.caught)
+    client.end_run(task_id, RunStatus.FINISHED if result.ok else RunStatus.FAILED)
+    return result
+
+
+def _measured(
+    spec: TaskSpec, client: Client, task_id: str, pathspec: str, out: io.StringIO, err: io.StringIO
+) -> TaskResult:
+    """The task's step with its output captured; a failure becomes a failed result."""
+    try:
         with (
             redirect_stdout(out),
             redirect_stderr(err),
             use_run(client, task_id),
             _environ(spec.env),
         ):
-            result = _execute(spec, client, task_id, context.pathspec)
+            return _execute(spec, client, task_id, pathspec)
     except BaseException as exc:  # the user's step failed: record it, report it
         tail = "".join(traceback.format_exception(exc)[-6:])
         err.write(traceback.format_exc())
-        result = TaskResult(
+        return TaskResult(
             task_id,
             spec.step,
             spec.foreach_path,
@@ -174,13 +196,6 @@ def run_task(spec: TaskSpec) -> TaskResult:
             error=f"{type(exc).__name__}: {exc}",
             traceback_tail=tail,
         )
-    finally:
-        _context.reset(token)
-    stdout_hash = client.blobs.put_bytes(out.getvalue().encode()).hash if out.getvalue() else None
-    stderr_hash = client.blobs.put_bytes(err.getvalue().encode()).hash if err.getvalue() else None
-    client.store.flows.finish_task(task_id, stdout_hash, stderr_hash, result.error or result.caught)
-    client.end_run(task_id, RunStatus.FINISHED if result.ok else RunStatus.FAILED)
-    return result
 
 
 @contextmanager
