@@ -145,7 +145,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "executor",
         "where flow tasks run: local (reused worker processes on this machine) or ray; "
-        "`python flow.py run --executor` wins",
+        "also where `shipyard predict` scores its chunks; `--executor` wins",
         str,
         lambda _: "local",
     ),

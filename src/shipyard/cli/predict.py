@@ -19,11 +19,39 @@ from shipyard.serving.batch import predict_file
 )
 @click.option("--chunk-rows", default=10_000, show_default=True, type=click.IntRange(1))
 @click.option("--no-log", is_flag=True, help="Do not log the predictions.")
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default=None,
+    help="Score here, or on Ray actors (the driver still writes OUTPUT). "
+    "Default: ray if the executor setting is ray, else local.",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    help="The Ray cluster (host:6379, ray://host:10001). Default: the ray_address "
+    "setting, else a local Ray.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1),
+    default=None,
+    help="Ray actors scoring chunks. Default: the cluster's CPUs, at most one per chunk.",
+)
 def predict(
-    model: str, input_path: str, output_path: str, method: str, chunk_rows: int, no_log: bool
+    model: str,
+    input_path: str,
+    output_path: str,
+    method: str,
+    chunk_rows: int,
+    no_log: bool,
+    executor: str | None,
+    ray_address: str | None,
+    workers: int | None,
 ) -> None:
     """Score INPUT with MODEL (churn@production, churn/3): the input's columns plus
-    prediction and prediction_id go to OUTPUT; predictions are logged like the server's."""
+    prediction and prediction_id go to OUTPUT; predictions are logged like the server's.
+    On Ray, MODEL is pinned to one version for the whole run."""
     result = predict_file(
         model,
         input_path,
@@ -31,6 +59,9 @@ def predict(
         method=method,
         chunk_rows=chunk_rows,
         log_predictions=not no_log,
+        executor=executor,
+        ray_address=ray_address,
+        workers=workers,
     )
     rate = result.rows / result.seconds if result.seconds else 0.0
     click.echo(

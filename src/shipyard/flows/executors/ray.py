@@ -20,7 +20,6 @@ absence into a one-line message naming ``pip install 'shipyard[ray]'``.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import signal
 import sys
@@ -31,6 +30,7 @@ from typing import Any
 
 import ray as _ray
 
+from shipyard._ray import connect as _connect
 from shipyard.errors import InvalidArgument, InvalidFlow, TaskFailed
 from shipyard.flows.executors.base import Executor
 from shipyard.flows.worker import TaskResult, TaskSpec, client_for, flow_pickle, run_task
@@ -200,23 +200,6 @@ class RayExecutor(Executor):
         if self._connected and ray.is_initialized():
             ray.shutdown()
             self._connected = False
-
-
-def _connect(address: str | None) -> None:
-    """``ray.init``: at ``address``, or a local Ray (one found running, else a new one)."""
-    if not address:
-        ray.init(include_dashboard=False, logging_level=logging.WARNING)
-        return
-    try:
-        ray.init(address=address, logging_level=logging.WARNING)
-    except (ConnectionError, RuntimeError) as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
-        raise InvalidArgument(
-            f"cannot connect to the Ray cluster at {address} ({reason}); check "
-            "--ray-address or SHIPYARD_RAY_ADDRESS. A cluster with token authentication "
-            "also needs RAY_AUTH_MODE=token here, and its token (~/.ray/auth_token or "
-            "RAY_AUTH_TOKEN)"
-        ) from exc
 
 
 def _resolve(spec: TaskSpec, done: Future[Any], future: Future[TaskResult]) -> None:
