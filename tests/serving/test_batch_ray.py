@@ -196,3 +196,20 @@ def test_without_ray_the_message_names_the_extra(churn_model, customers, tmp_pat
         "Batch scoring on Ray needs the 'ray' package: pip install 'shipyard[ray]'"
     )
     assert not (tmp_path / "out.parquet").exists()
+
+
+def test_a_worker_error_names_its_chunk_in_one_line():
+    from shipyard.errors import InvalidInput, ShipyardError
+    from shipyard.serving.batch_ray import _failed
+
+    class Wrapped(Exception):  # as Ray's RayTaskError: the worker's exception in .cause
+        def __init__(self, cause: BaseException) -> None:
+            super().__init__("traceback\n...")
+            self.cause = cause
+
+    crashed = _failed(Wrapped(MemoryError("out of memory\nat line 3")), 2, 128, 64)
+    assert type(crashed) is ShipyardError
+    assert crashed.message == "chunk 3 (rows 129-192) failed on Ray (MemoryError: out of memory)"
+    bad = _failed(Wrapped(InvalidInput("input 'age' must be an integer", field="age")), 0, 0, 5)
+    assert isinstance(bad, InvalidInput) and bad.field == "age"
+    assert str(bad) == bad.message == "chunk 1 (rows 1-5): input 'age' must be an integer"

@@ -3,10 +3,11 @@ score them.
 
 The model reference is resolved once, here, to a version (``churn@production`` ->
 ``churn/3``): every actor scores that version even if the alias moves meanwhile. Each
-actor holds a ``PredictionService`` over the same store (uri, artifact_uri), so checks,
-feature lookups and the prediction log are as locally; an actor flushes its log before
-it returns a chunk. Chunks go to the actors in turn, at most two per actor in flight,
-and are written in input order. A chunk that fails ends the run: no output is written.
+actor holds a ``PredictionService`` with the driver's settings (its store, blob store,
+online store), so checks, feature lookups and the prediction log are as locally; an
+actor flushes its log before it returns a chunk. Chunks go to the actors in turn, at
+most two per actor in flight, and are written in input order. A chunk that fails ends
+the run: no output is written.
 
 Workers must be able to import ``shipyard``, as for the Ray executor.
 """
@@ -23,6 +24,7 @@ from itertools import chain, islice
 from typing import TYPE_CHECKING, Any
 
 from shipyard._ray import connect, require_ray
+from shipyard.config import Settings
 from shipyard.errors import ShipyardError
 from shipyard.registry import ModelRegistry, load_model_dir
 from shipyard.serving.deployment import Deployment, ModelRef, Variant
@@ -36,20 +38,23 @@ IN_FLIGHT_PER_ACTOR = 2
 
 
 class Scorer:
-    """A Ray actor: one PredictionService for a pinned model over the driver's store."""
+    """A Ray actor: one PredictionService for a pinned model, with the driver's settings
+    (so the same store, blob store and online store)."""
 
     def __init__(
         self,
         model: str,
-        store: tuple[str, str],
+        settings: dict[str, Any],
         method: str,
         log_predictions: bool,
         path: list[str],
         env: dict[str, str],
     ) -> None:
         sys.path.extend(p for p in path if p not in sys.path)
+        for key in [k for k in os.environ if k.startswith("SHIPYARD_") and k not in env]:
+            del os.environ[key]
         os.environ.update(env)
-        self.client = Client(uri=store[0], artifact_uri=store[1])
+        self.client = Client(settings=Settings(settings))  # the driver's, as resolved there
         deployment = Deployment((Variant("batch", ModelRef.parse(model)),))
         self.service = PredictionService(
             deployment, client=self.client, log_predictions=log_predictions
@@ -132,10 +137,10 @@ def _start(
     """``count`` actors; together they ask for no more CPUs than the cluster has, so an
     explicit ``--workers`` above its CPUs shares them instead of waiting forever."""
     actor = ray.remote(Scorer).options(num_cpus=min(1.0, max(cpus, 1) / count), max_restarts=0)
-    store = (client.settings.uri, client.settings.artifact_uri)
+    settings = dict(client.settings.values)  # store, blobs, online store, log flushing
     path = [p for p in sys.path if p]
     env = {k: v for k, v in os.environ.items() if k.startswith("SHIPYARD_")}
-    return [actor.remote(model, store, method, log_predictions, path, env) for _ in range(count)]
+    return [actor.remote(model, settings, method, log_predictions, path, env) for _ in range(count)]
 
 
 def _score(ray: Any, actors: list[Any], batches: Iterable[Any], out: Output) -> None:
