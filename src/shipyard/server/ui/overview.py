@@ -15,10 +15,10 @@ from shipyard.registry import model_statuses
 from shipyard.server.authz import readable_projects, rule
 from shipyard.server.authz_scope import model_projects
 from shipyard.server.ui.features import MAX_PROJECTS, RECENT_LOADS, freshness
+from shipyard.server.ui.monitoring import newest_range
 from shipyard.server.ui.render import page
 
 router = APIRouter(include_in_schema=False)
-MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 HEALTH_CALLS = 20_000
@@ -42,16 +42,12 @@ class Live:
 
 
 def _health(store: Any, live: Live, now_ms: int) -> None:
-    """Calls in the last day; latency and errors of the most recent calls (at most
+    """Calls in the last day; latency and errors of the most recent calls (about
     ``HEALTH_CALLS`` of the last hour, whole minutes), so a busy model costs a bounded read."""
-    counts = store.predictions.bucket_counts(live.name, now_ms - DAY_MS, now_ms + 1, MINUTE_MS)
-    live.calls_24h = sum(counts.values())
-    start, taken = now_ms + 1, 0
-    for minute in sorted(counts, reverse=True):
-        if minute < now_ms - HOUR_MS or (taken and taken + counts[minute] > HEALTH_CALLS):
-            break
-        start, taken = minute, taken + counts[minute]
-    calls = store.predictions.raw_calls(live.name, [(start, now_ms + 1)]) if taken else []
+    log = store.predictions
+    since, live.calls_24h = newest_range(log, live.name, now_ms - DAY_MS, now_ms + 1, HEALTH_CALLS)
+    since = max(since, now_ms - HOUR_MS)
+    calls = log.raw_calls(live.name, [(since, now_ms + 1)]) if live.calls_24h else []
     calls = [c for c in calls if not c.shadow]
     if calls:
         latencies = sorted(c.latency_ms for c in calls)
