@@ -40,14 +40,47 @@ def apply(file: str) -> None:
 @click.option(
     "--file", "file", type=click.Path(dir_okay=False), help="Apply and run the monitors of FILE."
 )
-def run(model: str | None, file: str | None) -> None:
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default=None,
+    help="Where drift monitors read their windows and compute: here, or on Ray (for windows "
+    "too large for one process; same statistics). Default: ray if the executor setting is "
+    "ray, else local.",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    help="The Ray cluster (host:6379, ray://host:10001). Default: the ray_address "
+    "setting, else a local Ray.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1),
+    default=None,
+    help="Ray actors reading slices of a window. Default: the cluster's CPUs.",
+)
+def run(
+    model: str | None,
+    file: str | None,
+    executor: str | None,
+    ray_address: str | None,
+    workers: int | None,
+) -> None:
     """Evaluate the monitors once and store the results, one line per monitor; exit 1 when
     one fires or cannot be evaluated (for cron or CI)."""
     from shipyard.monitoring.monitors import load_monitors
     from shipyard.monitoring.runner import run_monitors
 
     declared = load_monitors(file) if file else None
-    results = run_monitors(declared, model=model, client=Client())
+    results = run_monitors(
+        declared,
+        model=model,
+        client=Client(),
+        executor=executor,
+        ray_address=ray_address,
+        workers=workers,
+    )
     if not results:
         click.echo("no monitors to run; declare some with `shipyard monitor apply FILE`")
         return

@@ -29,6 +29,7 @@ drifted, and ``FeatureDrift.note`` says why (its null rate says the rest).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -82,9 +83,28 @@ def drift(
     ``features`` defaults to the reference's columns that the current data also has (the
     others are listed in ``report.skipped``); a named feature missing on either side raises
     InvalidArgument. ``thresholds`` overrides the thresholds of ``THRESHOLDS`` by test."""
-    source = _Reference(reference)
+    source = ReferenceSide(reference)
     cols.check_frame(current, "current")
     current_rows = cols.row_count(current)
+    check_rows(source, current_rows)
+    names, skipped = select_features(source, cols.column_names(current), features)
+    plan = plan_tests(names, source, tests, current_rows)
+    limits = check_thresholds(thresholds)
+    results = {}
+    for name in names:
+        ref, ref_values = reference_column(source, name)
+        series = cols.column(current, name)
+        if source.kind(name) == cols.NUMERIC:
+            side = numeric_side(name, series, ref, ref_values, plan[name])
+            results[name] = numeric_drift(name, ref, side, plan[name], limits)
+        else:
+            results[name] = categorical_drift(
+                name, ref, categorical_side(series), plan[name], limits
+            )
+    return DriftReport(results, source.rows, current_rows, skipped)
+
+
+def check_rows(source: ReferenceSide, current_rows: int) -> None:
     if current_rows == 0:
         raise InvalidArgument(
             "the current window is empty (0 rows): there is nothing to compare; "
@@ -92,17 +112,9 @@ def drift(
         )
     if source.rows == 0:
         raise InvalidArgument("the reference is empty (0 rows): profile non-empty data")
-    names, skipped = _select(source, cols.column_names(current), features)
-    plan = _plan(names, source, tests, current_rows)
-    limits = _thresholds(thresholds)
-    results = {
-        name: _feature(name, source, cols.column(current, name), plan[name], limits)
-        for name in names
-    }
-    return DriftReport(results, source.rows, current_rows, skipped)
 
 
-class _Reference:
+class ReferenceSide:
     """The reference side: a frame (raw values available) or a Profile (bins only)."""
 
     def __init__(self, reference: Any) -> None:
@@ -134,8 +146,8 @@ class _Reference:
         return kind
 
 
-def _select(
-    source: _Reference, current_names: list[str], features: Sequence[str] | None
+def select_features(
+    source: ReferenceSide, current_names: list[str], features: Sequence[str] | None
 ) -> tuple[list[str], dict[str, str]]:
     if features is not None:
         names = [str(f) for f in features]
@@ -165,9 +177,9 @@ def _select(
     return names, skipped
 
 
-def _plan(
+def plan_tests(
     names: list[str],
-    source: _Reference,
+    source: ReferenceSide,
     tests: Mapping[str, str | Sequence[str]] | None,
     current_rows: int,
 ) -> dict[str, tuple[str, ...]]:
@@ -223,7 +235,7 @@ def _check_test(name: str, kind: cols.Kind, test: str, raw: bool) -> None:
         )
 
 
-def _thresholds(overrides: Mapping[str, float] | None) -> dict[str, float]:
+def check_thresholds(overrides: Mapping[str, float] | None) -> dict[str, float]:
     limits = dict(THRESHOLDS)
     for test, value in (overrides or {}).items():
         if test not in THRESHOLDS:
@@ -234,13 +246,83 @@ def _thresholds(overrides: Mapping[str, float] | None) -> dict[str, float]:
     return limits
 
 
-def _feature(
-    name: str, source: _Reference, series: Any, tests: tuple[str, ...], limits: dict[str, float]
-) -> FeatureDrift:
-    kind = source.kind(name)
-    if kind == cols.NUMERIC:
-        return _numeric(name, source, series, tests, limits)
-    return _categorical(name, source, series, tests, limits)
+@dataclass(frozen=True)
+class NumericSide:
+    """The current side of one numeric feature, reduced to what the tests read: counts,
+    the reference's bins, and the statistics against the reference rows (``ks``,
+    ``wasserstein``: the raw distance), each None when not computed. Made from a column
+    here (``numeric_side``), or merged from slices of a window on Ray (``_drift_ray``)."""
+
+    rows: int
+    nulls: int
+    non_null: int
+    below: int = 0  # values under the reference's min
+    above: int = 0  # values over its max
+    bins: np.ndarray | None = None
+    ks: tuple[float, float | None] | None = None
+    wasserstein: float | None = None
+
+
+@dataclass(frozen=True)
+class CategoricalSide:
+    """The current side of one categorical feature: its categories' counts and nulls."""
+
+    rows: int
+    nulls: int
+    keys: list[str]
+    counts: np.ndarray
+
+
+def reference_column(source: ReferenceSide, name: str) -> tuple[ColumnProfile, np.ndarray | None]:
+    """The reference's profile of ``name`` and, for a numeric column of a frame, its sorted
+    non-null values (what ks and wasserstein compare with)."""
+    if source.profile is not None:
+        return source.profile.columns[name], None
+    series = cols.column(source.frame, name)
+    if source.kind(name) == cols.NUMERIC:
+        values, nulls = cols.numeric_values(series)
+        return numeric_profile(name, str(series.dtype), len(series), nulls, values), values
+    keys, counts, nulls = cols.category_counts(series)
+    profile = categorical_profile(
+        name, str(series.dtype), len(series), nulls, keys, counts, DEFAULT_CATEGORY_CAP
+    )
+    return profile, None
+
+
+def check_numeric_dtype(name: str, series: Any) -> None:
+    """A column numeric in the reference must be numeric here too (or all null)."""
+    if cols.kind_of(series.dtype) != cols.NUMERIC and int(series.notna().sum()) > 0:
+        raise InvalidArgument(
+            f"feature {name!r} is numeric in the reference but has dtype {series.dtype} "
+            "in the current data"
+        )
+
+
+def numeric_side(
+    name: str, series: Any, ref: ColumnProfile, ref_values: np.ndarray | None, tests: Any
+) -> NumericSide:
+    """A current column reduced for ``tests`` against the reference column ``ref``."""
+    check_numeric_dtype(name, series)
+    if cols.kind_of(series.dtype) == cols.NUMERIC:
+        values, nulls = cols.numeric_values(series)
+    else:  # all null, of some other dtype
+        values, nulls = np.empty(0), len(series)
+    if values.size == 0 or ref.non_null == 0:
+        return NumericSide(len(series), nulls, int(values.size))
+    assert ref.min is not None and ref.max is not None
+    below = int(np.searchsorted(values, ref.min, side="left"))
+    above = values.size - int(np.searchsorted(values, ref.max, side="right"))
+    bins = cols.bin_counts(values, np.asarray(ref.bin_edges)) if ref.bin_edges else None
+    ks = _stats.ks(ref_values, values) if "ks" in tests and ref_values is not None else None
+    distance = None
+    if "wasserstein" in tests and ref_values is not None:
+        distance = _stats.wasserstein_sorted(ref_values, values)
+    return NumericSide(len(series), nulls, int(values.size), below, above, bins, ks, distance)
+
+
+def categorical_side(series: Any) -> CategoricalSide:
+    keys, counts, nulls = cols.category_counts(series)
+    return CategoricalSide(len(series), nulls, keys, counts)
 
 
 def _result(test: str, value: tuple[float, float | None], limits: dict[str, float]) -> TestResult:
@@ -268,92 +350,61 @@ def _empty_side_note(reference: ColumnProfile, current_non_null: int) -> str | N
     return None
 
 
-def _numeric(
-    name: str, source: _Reference, series: Any, tests: tuple[str, ...], limits: dict[str, float]
+def numeric_drift(
+    name: str,
+    ref: ColumnProfile,
+    side: NumericSide,
+    tests: tuple[str, ...],
+    limits: dict[str, float],
 ) -> FeatureDrift:
-    if cols.kind_of(series.dtype) != cols.NUMERIC and int(series.notna().sum()) > 0:
-        raise InvalidArgument(
-            f"feature {name!r} is numeric in the reference but has dtype {series.dtype} "
-            "in the current data"
-        )
-    ref_values = None
-    if source.profile is not None:
-        ref = source.profile.columns[name]
-    else:
-        ref_series = cols.column(source.frame, name)
-        ref_values, ref_nulls = cols.numeric_values(ref_series)
-        ref = numeric_profile(name, str(ref_series.dtype), len(ref_series), ref_nulls, ref_values)
-    if cols.kind_of(series.dtype) == cols.NUMERIC:
-        values, nulls = cols.numeric_values(series)
-    else:  # all null, of some other dtype
-        values, nulls = np.empty(0), len(series)
     base: dict[str, Any] = {
         "feature": name,
         "kind": cols.NUMERIC,
         "reference_rows": ref.rows,
-        "current_rows": len(series),
+        "current_rows": side.rows,
         "reference_nulls": ref.nulls,
-        "current_nulls": nulls,
+        "current_nulls": side.nulls,
     }
-    note = _empty_side_note(ref, values.size)
+    note = _empty_side_note(ref, side.non_null)
     if note is None and not ref.bin_edges and ({"psi", "js"} & set(tests)):
         note = "the reference has no finite value to bin"
     if note is not None:
         return FeatureDrift(**base, results=_not_computable(tests, limits), note=note)
-    assert ref.min is not None and ref.max is not None
-    below = int(np.searchsorted(values, ref.min, side="left"))
-    above = values.size - int(np.searchsorted(values, ref.max, side="right"))
-    results = tuple(_result(t, _numeric_test(t, ref, ref_values, values), limits) for t in tests)
-    return FeatureDrift(**base, results=results, out_of_range=below + above)
+    results = tuple(_result(t, _numeric_test(t, ref, side), limits) for t in tests)
+    return FeatureDrift(**base, results=results, out_of_range=side.below + side.above)
 
 
-def _numeric_test(
-    test: str, ref: ColumnProfile, ref_values: np.ndarray | None, values: np.ndarray
-) -> tuple[float, float | None]:
+def _numeric_test(test: str, ref: ColumnProfile, side: NumericSide) -> tuple[float, float | None]:
     if test == "ks":
-        assert ref_values is not None
-        return _stats.ks(ref_values, values)
+        assert side.ks is not None
+        return side.ks
     if test == "wasserstein":
-        assert ref_values is not None and ref.std is not None
-        return _stats.wasserstein_normed(ref_values, values, ref.std), None
-    edges = np.asarray(ref.bin_edges)
+        assert side.wasserstein is not None and ref.std is not None
+        return _stats.normed(side.wasserstein, ref.std), None
     ref_counts = np.asarray(ref.bin_counts, dtype=np.int64)
-    cur_counts = cols.bin_counts(values, edges)
-    return (
-        _stats.psi(ref_counts, cur_counts) if test == "psi" else _stats.js(ref_counts, cur_counts)
-    )
+    assert side.bins is not None
+    return _stats.psi(ref_counts, side.bins) if test == "psi" else _stats.js(ref_counts, side.bins)
 
 
-def _categorical(
-    name: str, source: _Reference, series: Any, tests: tuple[str, ...], limits: dict[str, float]
+def categorical_drift(
+    name: str,
+    ref: ColumnProfile,
+    side: CategoricalSide,
+    tests: tuple[str, ...],
+    limits: dict[str, float],
 ) -> FeatureDrift:
-    if source.profile is not None:
-        ref = source.profile.columns[name]
-    else:
-        ref_series = cols.column(source.frame, name)
-        keys, counts, ref_nulls = cols.category_counts(ref_series)
-        ref = categorical_profile(
-            name,
-            str(ref_series.dtype),
-            len(ref_series),
-            ref_nulls,
-            keys,
-            counts,
-            DEFAULT_CATEGORY_CAP,
-        )
-    cur_keys, cur_counts, nulls = cols.category_counts(series)
     base: dict[str, Any] = {
         "feature": name,
         "kind": cols.CATEGORICAL,
         "reference_rows": ref.rows,
-        "current_rows": len(series),
+        "current_rows": side.rows,
         "reference_nulls": ref.nulls,
-        "current_nulls": nulls,
+        "current_nulls": side.nulls,
     }
-    note = _empty_side_note(ref, int(cur_counts.sum()))
+    note = _empty_side_note(ref, int(side.counts.sum()))
     if note is not None:
         return FeatureDrift(**base, results=_not_computable(tests, limits), note=note)
-    ref_counts, observed, unseen = _category_bins(ref, cur_keys, cur_counts)
+    ref_counts, observed, unseen = _category_bins(ref, side.keys, side.counts)
     unseen_total = sum(unseen.values())
     results = []
     for test in tests:

@@ -33,14 +33,13 @@ def wasserstein_sorted(u: np.ndarray, v: np.ndarray) -> float:
     return float(np.dot(widths, gaps) / (float(n) * float(m)))
 
 
-def wasserstein_normed(u: np.ndarray, v: np.ndarray, reference_std: float) -> float:
-    """Wasserstein distance in units of the reference's (population) standard deviation.
+def normed(distance: float, reference_std: float) -> float:
+    """A Wasserstein distance in units of the reference's (population) standard deviation.
     A constant reference (std 0) gives 0 when the current values are that constant too,
     else +inf (any movement is infinitely many standard deviations)."""
-    raw = wasserstein_sorted(u, v)
     if reference_std > 0:
-        return raw / reference_std
-    return 0.0 if raw == 0 else float("inf")
+        return distance / reference_std
+    return 0.0 if distance == 0 else float("inf")
 
 
 def chi2(observed: np.ndarray, proportions: np.ndarray, unseen: int) -> tuple[float, float | None]:

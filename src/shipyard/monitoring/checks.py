@@ -42,23 +42,30 @@ def evaluate(monitor: Monitor, current: pd.DataFrame, reference: Callable[[], An
     if monitor.check == "volume":
         return _compare(monitor, float(len(current)), {"rows": len(current)})
     if len(current) == 0:
-        raise InvalidArgument(
-            f"monitor {monitor.name!r}: the window of the last {monitor.window} holds no "
-            "predictions"
-        )
+        raise empty_window(monitor)
     if monitor.check == "latency":
         return _latency(monitor, current)
     if monitor.check == "error_rate":
         return _error_rate(monitor, current)
     succeeded = successes(current)
     if len(succeeded) == 0:
-        raise InvalidArgument(
-            f"monitor {monitor.name!r}: every one of the {len(current):,} calls in the window "
-            f"of the last {monitor.window} failed; there is no prediction to check"
-        )
+        raise all_failed(monitor, len(current))
     if monitor.check == "drift":
         return _drift(monitor, succeeded, reference())
     return _performance(monitor, succeeded)
+
+
+def empty_window(monitor: Monitor) -> InvalidArgument:
+    return InvalidArgument(
+        f"monitor {monitor.name!r}: the window of the last {monitor.window} holds no predictions"
+    )
+
+
+def all_failed(monitor: Monitor, calls: int) -> InvalidArgument:
+    return InvalidArgument(
+        f"monitor {monitor.name!r}: every one of the {calls:,} calls in the window "
+        f"of the last {monitor.window} failed; there is no prediction to check"
+    )
 
 
 def successes(frame: pd.DataFrame) -> pd.DataFrame:
@@ -86,10 +93,9 @@ def _columns_of(reference: Any) -> list[str]:
     return [str(c) for c in columns] if columns is not None else []
 
 
-def drift_features(monitor: Monitor, current: pd.DataFrame, reference: Any) -> list[str]:
+def drift_features(monitor: Monitor, window_columns: list[str], reference: Any) -> list[str]:
     """The features a drift monitor tests: its own (each must be in the window and the
     reference), else every input column and the prediction shared by both."""
-    window_columns = [str(c) for c in current.columns]
     reference_columns = _columns_of(reference)
     if monitor.features is None:
         shared = [c for c in window_columns if c not in LOG_COLUMNS and c in reference_columns]
@@ -114,10 +120,22 @@ def drift_features(monitor: Monitor, current: pd.DataFrame, reference: Any) -> l
 def _drift(monitor: Monitor, current: pd.DataFrame, reference: Any) -> Outcome:
     from shipyard.monitoring._drift import drift
 
-    features = drift_features(monitor, current, reference)
-    tests = None if monitor.test is None else dict.fromkeys(features, monitor.test)
-    frame = drift(reference, current[features], features=features, tests=tests).to_df()
-    rows: list[dict[str, Any]] = []
+    features = drift_features(monitor, [str(c) for c in current.columns], reference)
+    report = drift(
+        reference, current[features], features=features, tests=drift_tests(monitor, features)
+    )
+    return drift_outcome(monitor, report, len(current))
+
+
+def drift_tests(monitor: Monitor, features: list[str]) -> dict[str, str] | None:
+    return None if monitor.test is None else dict.fromkeys(features, monitor.test)
+
+
+def drift_outcome(monitor: Monitor, report: Any, rows: int) -> Outcome:
+    """A drift report as the monitor's outcome: one row per (feature, test) with the
+    monitor's threshold when it sets one; its value is the number of drifted features."""
+    frame = report.to_df()
+    rows_out: list[dict[str, Any]] = []
     for r in frame.to_dict("records"):
         p_value, statistic = _num(r.get("p_value")), _num(r.get("statistic"))
         drifted = bool(r.get("drifted"))
@@ -126,7 +144,7 @@ def _drift(monitor: Monitor, current: pd.DataFrame, reference: Any) -> Outcome:
                 drifted = p_value < monitor.threshold
             elif statistic is not None:
                 drifted = statistic > monitor.threshold
-        rows.append(
+        rows_out.append(
             {
                 "feature": str(r.get("feature")),
                 "test": str(r.get("test")),
@@ -138,8 +156,8 @@ def _drift(monitor: Monitor, current: pd.DataFrame, reference: Any) -> Outcome:
                 "drifted": drifted,
             }
         )
-    drifted_features = sorted({r["feature"] for r in rows if r["drifted"]})
-    details = {"features": rows, "drifted": drifted_features, "rows": len(current)}
+    drifted_features = sorted({r["feature"] for r in rows_out if r["drifted"]})
+    details = {"features": rows_out, "drifted": drifted_features, "rows": rows}
     return Outcome(float(len(drifted_features)), bool(drifted_features), details)
 
 

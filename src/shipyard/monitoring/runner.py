@@ -21,6 +21,8 @@ from shipyard.tracking import Client
 if TYPE_CHECKING:
     import pandas as pd
 
+    from shipyard.monitoring._drift_ray import RayDrift
+
 
 def apply_monitors(
     declared: Monitor | Iterable[Monitor | Mapping[str, Any]], client: Client | None = None
@@ -69,11 +71,19 @@ def run_monitors(
     client: Client | None = None,
     webhooks: Sequence[str] | None = None,
     own_webhooks: Callable[[str], bool] | None = None,
+    executor: str | None = None,
+    ray_address: str | None = None,
+    workers: int | None = None,
 ) -> list[MonitorResultRecord]:
     """Evaluate monitors once and store their results: the ``declared`` ones (applied
     first), else every stored monitor (of ``model``). Alerts go to each monitor's webhooks
     (those ``own_webhooks`` allows, when given: a server sends only where its admin
-    allowed) and to ``webhooks`` (default: the ``alert_webhooks`` setting)."""
+    allowed) and to ``webhooks`` (default: the ``alert_webhooks`` setting).
+
+    ``executor="ray"`` (default: the ``executor`` setting) evaluates drift monitors on Ray
+    (``ray_address``, else the ``ray_address`` setting, else a local Ray), their windows
+    read in slices by ``workers`` actors (default: one per CPU of the cluster); the
+    statistics are those of the whole window, as here. Other checks run here."""
     from shipyard.monitoring.alerts import update_alert
 
     client = client or Client()
@@ -88,12 +98,40 @@ def run_monitors(
     results = []
     now_ms = to_millis(client.clock.now())  # one "now" for the run, so windows are shared
     windows: dict[tuple[str, int, int], pd.DataFrame] = {}
-    for monitor, record in pairs:
-        result = evaluate_monitor(client, monitor, record, now_ms=now_ms, windows=windows)
-        own = [w for w in monitor.webhooks if own_webhooks is None or own_webhooks(w)]
-        update_alert(client, monitor, record, result, (*own, *shared))
-        results.append(result)
+    on_ray = _ray_drift(client, executor, ray_address, workers, pairs)
+    try:
+        for monitor, record in pairs:
+            result = evaluate_monitor(
+                client, monitor, record, now_ms=now_ms, windows=windows, on_ray=on_ray
+            )
+            own = [w for w in monitor.webhooks if own_webhooks is None or own_webhooks(w)]
+            update_alert(client, monitor, record, result, (*own, *shared))
+            results.append(result)
+    finally:
+        if on_ray is not None:
+            on_ray.close()
     return results
+
+
+def _ray_drift(
+    client: Client,
+    executor: str | None,
+    address: str | None,
+    workers: int | None,
+    pairs: list[tuple[Monitor, MonitorRecord]],
+) -> RayDrift | None:
+    """Ray for this run's drift monitors, when the executor is ray and there are some."""
+    if executor is None:
+        executor = "ray" if client.settings.executor == "ray" else "local"  # flows' others
+    if executor not in ("local", "ray"):
+        raise InvalidArgument(f"monitors run on local or ray, not {executor!r}")
+    if workers is not None and workers < 1:
+        raise InvalidArgument(f"workers must be at least 1, not {workers}")
+    if executor == "local" or not any(m.check == "drift" for m, _ in pairs):
+        return None
+    from shipyard.monitoring._drift_ray import RayDrift
+
+    return RayDrift(client, address, workers)
 
 
 def evaluate_monitor(
@@ -103,26 +141,36 @@ def evaluate_monitor(
     *,
     now_ms: int | None = None,
     windows: dict[tuple[str, int, int], pd.DataFrame] | None = None,
+    on_ray: RayDrift | None = None,
 ) -> MonitorResultRecord:
     """Evaluate one monitor and store its result; a problem becomes an ``error`` result.
     ``windows`` caches window reads across the monitors of one run (same model, version
-    and span: one read), since each read covers every column of the log."""
+    and span: one read), since each read covers every column of the log. ``on_ray``
+    evaluates a drift monitor on Ray instead (its window is never read here)."""
     end_ms = to_millis(client.clock.now()) if now_ms is None else now_ms
     start_ms = end_ms - int(monitor.window_seconds * 1000)
     version: int | None = None
     try:
         version_record = _version_of(client, monitor)
         version = version_record.version
-        key = (monitor.model_name, version, start_ms)
-        frame = None if windows is None else windows.get(key)
-        if frame is None:
-            frame = read_window_frame(client, monitor.model_name, version, start_ms, end_ms)
-            if windows is not None:
-                windows[key] = frame
         from shipyard.monitoring._drift import RAW_TESTS
 
         raw = monitor.test in RAW_TESTS
-        outcome = evaluate(monitor, frame, lambda: reference_for(client, version_record, raw))
+
+        def reference() -> Any:
+            return reference_for(client, version_record, raw)
+
+        if on_ray is not None and monitor.check == "drift":
+            window = (start_ms, end_ms)
+            outcome = on_ray.evaluate(monitor, monitor.model_name, version, window, reference)
+        else:
+            key = (monitor.model_name, version, start_ms)
+            frame = None if windows is None else windows.get(key)
+            if frame is None:
+                frame = read_window_frame(client, monitor.model_name, version, start_ms, end_ms)
+                if windows is not None:
+                    windows[key] = frame
+            outcome = evaluate(monitor, frame, reference)
         status, value, fired, details = (
             "fired" if outcome.fired else "ok",
             outcome.value,

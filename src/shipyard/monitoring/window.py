@@ -101,9 +101,69 @@ def read_window(
     (either end open when None). ``columns`` picks and orders the columns (any of the
     input, feature and standard names); an empty window, or a model with no log, gives an
     empty frame."""
+    return _read(model, version, since, until, columns, client, absent="raise")
+
+
+def read_window_part(
+    model: str,
+    version: int | None,
+    since: Moment,
+    until: Moment,
+    columns: Sequence[str],
+    client: Client,
+) -> pd.DataFrame:
+    """``read_window`` of part of a window whose ``columns`` come from the whole of it: a
+    column this part never logged is all null, as it is in the whole window's frame."""
+    return _read(model, version, since, until, columns, client, absent="null")
+
+
+def window_columns(
+    model: str,
+    version: int | None = None,
+    since: Moment = None,
+    until: Moment = None,
+    *,
+    client: Client | None = None,
+) -> list[str]:
+    """The columns ``read_window`` would give for this window, without reading its rows
+    (segment schemas, and the unsealed calls of the window from SQL)."""
+    import duckdb
+
+    files, tail, _, _ = _sources(model, version, since, until, client or _client())
+    con = duckdb.connect()
+    try:
+        return list(_names(_stored(_parts(con, files, tail))))
+    finally:
+        con.close()
+
+
+def _client() -> Client:
     from shipyard.tracking import Client
 
-    client = client or Client()
+    return Client()
+
+
+def _read(
+    model: str,
+    version: int | None,
+    since: Moment,
+    until: Moment,
+    columns: Sequence[str] | None,
+    client: Client | None,
+    absent: str,
+) -> pd.DataFrame:
+    client = client or _client()
+    files, tail, start, end = _sources(model, version, since, until, client)
+    store = client.store.predictions
+    labels = store.labels_between(model, start, end, version) if _wants_label(columns) else []
+    return _assemble(files, tail, labels, start, end, version, columns, absent)
+
+
+def _sources(
+    model: str, version: int | None, since: Moment, until: Moment, client: Client
+) -> tuple[list[str], Any, int | None, int | None]:
+    """The window's sealed segment files, its calls still only in SQL (an Arrow table), and
+    its bounds in epoch ms."""
     now = datetime.now(UTC)
     start, end = to_ms(since, now, "since"), to_ms(until, now, "until")
     if start is not None and end is not None and end <= start:
@@ -119,8 +179,7 @@ def read_window(
     valid -= {s.first_ts_ms for s in wanted if paths[s.blob_hash] is None}  # read from SQL
     files = [str(paths[s.blob_hash]) for s in wanted if s.first_ts_ms in valid]
     tail = calls_table(store.raw_calls(model, _ranges(counts, valid, start, end), version))
-    labels = store.labels_between(model, start, end, version) if _wants_label(columns) else []
-    return _assemble(files, tail, labels, start, end, version, columns)
+    return files, tail, start, end
 
 
 def _ranges(
@@ -195,6 +254,21 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _parts(con: Any, files: list[str], tail: Any) -> list[tuple[str, list[str]]]:
+    """The sources to read (the SQL tail, then the segment files) and their columns."""
+    con.register("tail", tail)
+    parts: list[tuple[str, list[str]]] = [("tail", list(tail.column_names))]
+    if files:
+        source = "read_parquet($files, union_by_name = true)"
+        described = con.execute(f"DESCRIBE SELECT * FROM {source}", {"files": files})
+        parts.append((source, [r[0] for r in described.fetchall()]))
+    return parts
+
+
+def _stored(parts: list[tuple[str, list[str]]]) -> list[str]:
+    return list(dict.fromkeys(n for _, names in parts for n in names))
+
+
 def _assemble(
     files: list[str],
     tail: Any,
@@ -203,20 +277,16 @@ def _assemble(
     end: int | None,
     version: int | None,
     columns: Sequence[str] | None,
+    absent: str,
 ) -> pd.DataFrame:
     import duckdb
 
     con = duckdb.connect()
     try:
-        con.register("tail", tail)
-        parts: list[tuple[str, list[str]]] = [("tail", list(tail.column_names))]
-        if files:
-            source = "read_parquet($files, union_by_name = true)"
-            described = con.execute(f"DESCRIBE SELECT * FROM {source}", {"files": files})
-            parts.append((source, [r[0] for r in described.fetchall()]))
-        stored = list(dict.fromkeys(n for _, names in parts for n in names))
+        parts = _parts(con, files, tail)
+        stored = _stored(parts)
         names = _names(stored)
-        wanted = list(names) if columns is None else _check(columns, names)
+        wanted = list(names) if columns is None else _check(columns, names, absent)
         needed = {"ts_ms", "prediction_id"} | {src for c in wanted for src in names.get(c, [])}
         where, params = _where(start, end, version)
         selects = []
@@ -265,10 +335,13 @@ def _names(stored: list[str]) -> dict[str, list[str]]:
     return names
 
 
-def _check(columns: Sequence[str], names: dict[str, list[str]]) -> list[str]:
+def _check(columns: Sequence[str], names: dict[str, list[str]], absent: str) -> list[str]:
+    """The columns asked for; an unknown one raises, or (``absent="null"``) reads as null."""
     wanted = list(columns)
     unknown = [c for c in wanted if c not in names]
-    if unknown:
+    if unknown and absent == "null":
+        names.update({c: [] for c in unknown})
+    elif unknown:
         known = ", ".join(sorted(names))
         raise InvalidArgument(f"the prediction log has no column {unknown[0]!r}; columns: {known}")
     return wanted

@@ -15,16 +15,13 @@ Workers must be able to import ``shipyard``, as for the Ray executor.
 from __future__ import annotations
 
 import copy
-import os
-import sys
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from itertools import chain, islice
 from typing import TYPE_CHECKING, Any
 
-from shipyard._ray import connect, require_ray
-from shipyard.config import Settings
+from shipyard._ray import connect, enter_worker, raised_by, require_ray, worker_context
 from shipyard.errors import ShipyardError
 from shipyard.registry import ModelRegistry, load_model_dir
 from shipyard.serving.deployment import Deployment, ModelRef, Variant
@@ -42,19 +39,9 @@ class Scorer:
     (so the same store, blob store and online store)."""
 
     def __init__(
-        self,
-        model: str,
-        settings: dict[str, Any],
-        method: str,
-        log_predictions: bool,
-        path: list[str],
-        env: dict[str, str],
+        self, model: str, context: dict[str, Any], method: str, log_predictions: bool
     ) -> None:
-        sys.path.extend(p for p in path if p not in sys.path)
-        for key in [k for k in os.environ if k.startswith("SHIPYARD_") and k not in env]:
-            del os.environ[key]
-        os.environ.update(env)
-        self.client = Client(settings=Settings(settings))  # the driver's, as resolved there
+        self.client = Client(settings=enter_worker(context))  # the driver's store, blobs…
         deployment = Deployment((Variant("batch", ModelRef.parse(model)),))
         self.service = PredictionService(
             deployment, client=self.client, log_predictions=log_predictions
@@ -137,10 +124,8 @@ def _start(
     """``count`` actors; together they ask for no more CPUs than the cluster has, so an
     explicit ``--workers`` above its CPUs shares them instead of waiting forever."""
     actor = ray.remote(Scorer).options(num_cpus=min(1.0, max(cpus, 1) / count), max_restarts=0)
-    settings = dict(client.settings.values)  # store, blobs, online store, log flushing
-    path = [p for p in sys.path if p]
-    env = {k: v for k, v in os.environ.items() if k.startswith("SHIPYARD_")}
-    return [actor.remote(model, settings, method, log_predictions, path, env) for _ in range(count)]
+    context = worker_context(client.settings)  # store, blobs, online store, log flushing
+    return [actor.remote(model, context, method, log_predictions) for _ in range(count)]
 
 
 def _score(ray: Any, actors: list[Any], batches: Iterable[Any], out: Output) -> None:
@@ -170,13 +155,10 @@ def _write(ray: Any, chunk: tuple[int, int, Any, Any], out: Output) -> None:
 def _failed(exc: Exception, index: int, first_row: int, rows: int) -> ShipyardError:
     """One line naming the chunk; an actor's ShipyardError keeps its class (bad input
     stays InvalidInput, as locally), anything else becomes a ShipyardError."""
-    cause = getattr(exc, "cause", None)
     where = f"chunk {index + 1} (rows {first_row + 1}-{first_row + rows})"
-    if isinstance(cause, ShipyardError):
-        error = copy.copy(cause)  # its class and fields, with the chunk in the message
-        error.message = f"{where}: {cause.message}"
-        error.args = (error.message,)
-        return error
-    reason = cause if isinstance(cause, BaseException) else exc
-    first = (str(reason).strip().splitlines() or [""])[0][:300]
-    return ShipyardError(f"{where} failed on Ray ({type(reason).__name__}: {first})")
+    raised = raised_by(exc, where)
+    if isinstance(getattr(exc, "cause", None), ShipyardError):
+        raised = copy.copy(raised)  # its class and fields, with the chunk in the message
+        raised.message = f"{where}: {raised.message}"
+        raised.args = (raised.message,)
+    return raised
