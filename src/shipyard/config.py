@@ -145,7 +145,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "executor",
         "where flow tasks run: local (reused worker processes on this machine) or ray; "
-        "also where `shipyard predict` scores its chunks; `--executor` wins",
+        "also where `shipyard predict` scores its chunks and `shipyard monitor run` computes "
+        "drift; `--executor` wins",
         str,
         lambda _: "local",
     ),

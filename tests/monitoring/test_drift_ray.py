@@ -188,6 +188,7 @@ def _same(local: Any, on_ray: Any) -> None:
 @pytest.mark.ray
 def test_drift_on_ray_equals_drift_here(local_ray, client, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from shipyard.monitoring import runner
+    from shipyard.monitoring._drift_ray import RayDrift
 
     version = register(client)
     now_ms = to_millis(client.clock.now())
@@ -200,7 +201,20 @@ def test_drift_on_ray_equals_drift_here(local_ray, client, monkeypatch) -> None:
         raise AssertionError("a drift monitor on Ray read its window in the driver")
 
     monkeypatch.setattr(runner, "read_window_frame", read_here)
+    mapped: list[set[str]] = []
+    real_map = RayDrift._map
+
+    def spy(self: Any, model: str, version: int, slices: Any, specs: Any) -> Any:
+        mapped.append({spec.name for spec in specs})
+        return real_map(self, model, version, slices, specs)
+
+    monkeypatch.setattr(RayDrift, "_map", spy)
     on_ray = run_monitors(monitors(), client=client, webhooks=[], executor="ray", workers=2)
+    # each window is read once per feature and kind of reference: psi, js and chi2 compare
+    # with the profile, as the default tests did; wasserstein and ks with the rows
+    assert mapped == [
+        {"age", "income", "plan", "prediction"}, {"age", "income"}, {"age", "income"}  # 90m
+    ]  # fmt: skip
     for here, there in zip(local, on_ray, strict=True):
         _same(here, there)
     assert {r["feature"] for r in on_ray[0].details["features"]} == {

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -91,6 +91,25 @@ class SliceSummary:
     successes: int
     sides: dict[str, NumericSide | CategoricalSide]
     range_counts: dict[str, np.ndarray]
+
+
+@dataclass
+class Reduced:
+    """One feature of a window as the slices reduced it: its side (counts), and for ks /
+    wasserstein its values per range (per slice, the ranges' Ray objects) and their counts."""
+
+    side: NumericSide | CategoricalSide
+    range_counts: np.ndarray | None = None
+    parts: list[list[Any]] | None = None
+
+
+@dataclass
+class WindowRead:
+    """What the slices of one window gave: its calls, successful ones, reduced features."""
+
+    calls: int = -1  # not read yet
+    successes: int = 0
+    features: dict[str, Reduced] = field(default_factory=dict)
 
 
 def summarise(frame: pd.DataFrame, specs: Sequence[FeatureSpec]) -> tuple[Any, ...]:
@@ -262,11 +281,13 @@ class RayDrift:
         self.cpus = max(1, int(self.ray.cluster_resources().get("CPU", 1)))
         self.workers = workers or self.cpus
         self.workers_started: list[Any] = []
+        self.windows: dict[tuple[str, int, int, int, bool], WindowRead] = {}
 
     def close(self) -> None:
-        for reader in self.workers_started:
-            self.ray.kill(reader)
+        for actor in self.workers_started:
+            self.ray.kill(actor)
         self.workers_started = []
+        self.windows = {}  # the ranges' values leave Ray's object store
         if self.started:
             self.ray.shutdown()  # stops only a local Ray this run started
 
@@ -306,29 +327,61 @@ class RayDrift:
         ranges = max(self.cpus, math.ceil(estimate / RANGE_ROWS))
         profiles = {name: reference_column(source, name) for name in names}
         specs = [_spec(name, source, profiles[name], tests, ranges) for name in names]
-        outputs = self._map(model, version, slices, specs)
-        total = merge(self._get([summary for summary, _ in outputs]), specs)
-        if total.calls == 0:
+        window_read = self._reduce(model, version, window, source.raw, slices, specs)
+        if window_read.calls == 0:
             raise empty_window(monitor)
-        if total.successes == 0:
-            raise all_failed(monitor, total.calls)
-        check_rows(source, total.successes)
-        plan = plan_tests(names, source, tests, total.successes)
+        if window_read.successes == 0:
+            raise all_failed(monitor, window_read.calls)
+        check_rows(source, window_read.successes)
+        plan = plan_tests(names, source, tests, window_read.successes)
         results = {}
         for spec in specs:
             ref, ref_values = profiles[spec.name]
-            side = total.sides[spec.name]
+            reduced = window_read.features[spec.name]
+            side = reduced.side
             if isinstance(side, CategoricalSide):
                 results[spec.name] = categorical_drift(
                     spec.name, ref, side, plan[spec.name], limits
                 )
                 continue
             if spec.range_edges is not None:
-                parts = [by_feature[spec.name] for _, by_feature in outputs]
-                side = self._raw_tests(spec, side, ref_values, parts, total, plan[spec.name])
+                side = self._raw_tests(spec, reduced, ref_values, plan[spec.name])
             results[spec.name] = numeric_drift(spec.name, ref, side, plan[spec.name], limits)
-        report = DriftReport(results, source.rows, total.successes, {})
-        return drift_outcome(monitor, report, total.successes)
+        report = DriftReport(results, source.rows, window_read.successes, {})
+        return drift_outcome(monitor, report, window_read.successes)
+
+    def _reduce(
+        self,
+        model: str,
+        version: int,
+        window: tuple[int, int],
+        raw: bool,
+        slices: list[tuple[int, int]],
+        specs: list[FeatureSpec],
+    ) -> WindowRead:
+        """The window's features reduced by the slices; a feature another monitor of the
+        run already had reduced over the same window against the same kind of reference
+        (rows or profile: the bins and ranges depend on it) is not read again."""
+        done = self.windows.setdefault((model, version, *window, raw), WindowRead())
+        todo = [
+            spec
+            for spec in specs
+            if spec.name not in done.features
+            or (spec.range_edges is not None and done.features[spec.name].parts is None)
+        ]
+        if not todo and done.calls >= 0:
+            return done
+        outputs = self._map(model, version, slices, todo)
+        total = merge(self._get([summary for summary, _ in outputs]), todo)
+        done.calls, done.successes = total.calls, total.successes
+        for spec in todo:
+            ranged = spec.range_edges is not None
+            done.features[spec.name] = Reduced(
+                total.sides[spec.name],
+                total.range_counts.get(spec.name),
+                [by_feature[spec.name] for _, by_feature in outputs] if ranged else None,
+            )
+        return done
 
     def _slices(self, model: str, start: int, end: int) -> tuple[list[tuple[int, int]], int]:
         """``[start, end)`` cut at hour boundaries into slices of about SLICE_ROWS calls,
@@ -372,17 +425,18 @@ class RayDrift:
     def _raw_tests(
         self,
         spec: FeatureSpec,
-        side: NumericSide,
+        reduced: Reduced,
         ref_values: np.ndarray | None,
-        parts: list[list[Any]],
-        total: SliceSummary,
         tests: tuple[str, ...],
     ) -> NumericSide:
         """The side with ks / wasserstein against the reference rows, when planned."""
+        side = reduced.side
+        assert isinstance(side, NumericSide) and reduced.parts is not None
+        parts, counts = reduced.parts, reduced.range_counts
         wanted = RAW_TESTS & set(tests)
         if not wanted or ref_values is None or ref_values.size == 0 or side.non_null == 0:
             return side
-        assert spec.range_edges is not None
+        assert spec.range_edges is not None and counts is not None
         n, m = int(ref_values.size), side.non_null
         if max(n, m) <= EXACT_KS:  # small: gather, and let scipy compute the exact p-value
             values = np.sort(np.concatenate(self._get([p for row in parts for p in row])))
@@ -395,7 +449,6 @@ class RayDrift:
         ref_cuts = np.searchsorted(ref_values, edges, side="left")
         ref_split = np.split(ref_values, ref_cuts)
         ref_before = np.concatenate(([0], np.cumsum([r.size for r in ref_split])[:-1]))
-        counts = total.range_counts[spec.name]
         cur_before = np.concatenate(([0], np.cumsum(counts)[:-1]))
         actors = self.workers_started
         tasks = [
