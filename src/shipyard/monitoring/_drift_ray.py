@@ -1,7 +1,7 @@
 """Drift over a window too large for one process, on Ray: the same statistics as ``drift``
 on the whole window (nothing sampled), from slices read in parallel.
 
-1. Map: the window is cut into slices of whole hours with about ``SLICE_ROWS`` calls each
+1. Map: the window is cut into slices of whole hours with about ``SLICE_ROWS`` rows each
    (at least one per worker). ``DriftWorker`` actors, each with a Client on the driver's
    store, read a slice's successful calls, only the tested columns, and reduce each
    feature to counts that add up across slices: nulls, values outside the reference's
@@ -65,7 +65,7 @@ if TYPE_CHECKING:
 
     from shipyard.tracking import Client
 
-SLICE_ROWS = 1_000_000  # calls per slice read by one map call
+SLICE_ROWS = 1_000_000  # predicted rows per slice read by one map call
 RANGE_ROWS = 5_000_000  # current values per (feature, range) reduce task
 EXACT_KS = 10_000  # ks_2samp's "auto" computes the exact p-value up to this many values
 
@@ -384,12 +384,12 @@ class RayDrift:
         return done
 
     def _slices(self, model: str, start: int, end: int) -> tuple[list[tuple[int, int]], int]:
-        """``[start, end)`` cut at hour boundaries into slices of about SLICE_ROWS calls,
-        at least one per worker, as the log's per-hour counts say (all versions: an
-        estimate); and that count."""
+        """``[start, end)`` cut at hour boundaries into slices of about SLICE_ROWS
+        predicted rows, at least one per worker, as the log's per-hour counts say (all
+        versions: an estimate); and that count."""
         store = self.client.store.predictions
         last = bucket_of(end - 1) + SEGMENT_MS
-        counts = store.bucket_counts(model, bucket_of(start), last, SEGMENT_MS)
+        counts = store.bucket_counts(model, bucket_of(start), last, SEGMENT_MS, rows=True)
         total = sum(counts.values())
         wanted = max(self.workers, math.ceil(total / SLICE_ROWS))
         cuts, seen = [start], 0

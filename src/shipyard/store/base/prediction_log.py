@@ -89,10 +89,16 @@ class PredictionLogStore(Protocol):
     # -- the columnar copy of the log (segments), see shipyard.store.log_segments --------
 
     def bucket_counts(
-        self, model: str, start_ms: int | None, end_ms: int | None, bucket_ms: int
+        self,
+        model: str,
+        start_ms: int | None,
+        end_ms: int | None,
+        bucket_ms: int,
+        rows: bool = False,
     ) -> dict[int, int]:
         """Start of each ``bucket_ms``-aligned bucket in ``[start_ms, end_ms)`` holding calls
-        of ``model`` -> how many calls it holds (every version)."""
+        of ``model`` -> how many calls it holds (every version); with ``rows``, how many
+        predicted rows they hold."""
         ...
 
     def raw_calls(

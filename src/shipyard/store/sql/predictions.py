@@ -250,11 +250,17 @@ class SqlPredictionLogStore:
     # -- the columnar copy --------------------------------------------------------------
 
     def bucket_counts(
-        self, model: str, start_ms: int | None, end_ms: int | None, bucket_ms: int
+        self,
+        model: str,
+        start_ms: int | None,
+        end_ms: int | None,
+        bucket_ms: int,
+        rows: bool = False,
     ) -> dict[int, int]:
         c = predictions.c
         bucket = (c.ts_ms // bucket_ms).label("bucket")
-        q = _in_range(select(bucket, func.count()).where(c.model == model), start_ms, end_ms)
+        count = func.sum(c.rows) if rows else func.count()
+        q = _in_range(select(bucket, count).where(c.model == model), start_ms, end_ms)
         q = q.group_by(bucket)
         return self.db.read(lambda conn: {int(b) * bucket_ms: int(n) for b, n in conn.execute(q)})
 
