@@ -188,3 +188,15 @@ def client(store_uri: str, shipyard_home: Path) -> Iterator[Client]:  # noqa: F8
     client = Client(uri=store_uri, artifact_uri=str(shipyard_home / "blobs"))
     yield client
     client.close()
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[Any]:
+    """A local Ray (2 CPUs, no dashboard) for one module's ``ray`` tests; the ray module.
+    Skips without Ray (``ray`` tests must run with SHIPYARD_TEST_RAY=1, as in CI)."""
+    ray = pytest.importorskip("ray", reason="needs Ray: pip install 'shipyard[ray]'")
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    try:
+        yield ray
+    finally:
+        ray.shutdown()

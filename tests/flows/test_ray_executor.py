@@ -32,14 +32,9 @@ WIDE = Path(__file__).parent / "examples" / "wide_flow.py"
 
 
 @pytest.fixture(scope="module")
-def ray_address() -> Iterator[str]:
-    """A local Ray for this module's tests; its address, for runners in subprocesses."""
-    ray = pytest.importorskip("ray", reason="needs Ray: pip install 'shipyard[ray]'")
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
-    try:
-        yield ray.get_runtime_context().gcs_address
-    finally:
-        ray.shutdown()
+def ray_address(local_ray: Any) -> str:
+    """The module's local Ray's address, for runners in subprocesses."""
+    return str(local_ray.get_runtime_context().gcs_address)
 
 
 @pytest.fixture

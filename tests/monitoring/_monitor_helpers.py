@@ -31,21 +31,24 @@ def training_frame(rows: int = 400, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame({"age": rng.normal(40, 10, rows), "income": rng.normal(50, 5, rows)})
 
 
+def save_dataset(client: Client, frame: pd.DataFrame) -> str:
+    """Store ``frame`` as dataset ``train`` of the default project; its URI."""
+    sink = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), sink)
+    info = client.blobs.put_bytes(sink.getvalue())
+    project = client.store.get_or_create_project("default").name
+    now = to_millis(client.clock.now())
+    record = client.store.features.create_dataset(
+        project, "train", info.hash, len(frame), info.size, {}, "tester", now
+    )
+    return f"dataset:{project}/train/{record.version}"
+
+
 def register(client: Client, name: str = "churn", with_dataset: bool = True) -> int:
     """Register a model (alias ``production``) trained on ``training_frame``; its training
     dataset is saved in the store when ``with_dataset``. Returns the version."""
     frame = training_frame()
-    dataset = None
-    if with_dataset:
-        sink = io.BytesIO()
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), sink)
-        info = client.blobs.put_bytes(sink.getvalue())
-        project = client.store.get_or_create_project("default").name
-        now = to_millis(client.clock.now())
-        record = client.store.features.create_dataset(
-            project, "train", info.hash, len(frame), info.size, {}, "tester", now
-        )
-        dataset = f"dataset:{project}/train/{record.version}"
+    dataset = save_dataset(client, frame) if with_dataset else None
     y = (frame["age"] > 40).astype(int)
     model = LogisticRegression().fit(frame, y)
     registry = ModelRegistry(client)

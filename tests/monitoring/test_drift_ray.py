@@ -9,17 +9,13 @@ except with SHIPYARD_TEST_RAY=1 (CI), where such a skip fails the run.
 
 from __future__ import annotations
 
-import io
 import itertools
 import secrets
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from scipy import stats
 from sklearn.compose import ColumnTransformer
@@ -47,19 +43,10 @@ from shipyard.registry import ModelRegistry
 from shipyard.store.base import PredictionCall
 from shipyard.store.log_segments import seal_all
 from shipyard.tracking import Client
+from tests.monitoring._monitor_helpers import save_dataset
 
 HOUR = 3_600_000
 PLANS = ["basic", "pro", "team"]
-
-
-@pytest.fixture(scope="module")
-def local_ray() -> Iterator[Any]:
-    ray = pytest.importorskip("ray", reason="needs Ray: pip install 'shipyard[ray]'")
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
-    try:
-        yield ray
-    finally:
-        ray.shutdown()
 
 
 def reference_frame(rows: int = 400) -> pd.DataFrame:
@@ -76,20 +63,10 @@ def reference_frame(rows: int = 400) -> pd.DataFrame:
 def register(client: Client) -> int:
     """churn@production, with its training rows stored as its dataset (the reference)."""
     frame = reference_frame()
-    sink = io.BytesIO()
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), sink)
-    info = client.blobs.put_bytes(sink.getvalue())
-    project = client.store.get_or_create_project("default").name
-    now = to_millis(client.clock.now())
-    record = client.store.features.create_dataset(
-        project, "train", info.hash, len(frame), info.size, {}, "tester", now
-    )
     numeric = ColumnTransformer([("numeric", "passthrough", ["age", "income"])])
     model = make_pipeline(numeric, LogisticRegression()).fit(frame, frame["age"] > 40)
     registry = ModelRegistry(client)
-    version = registry.register_model(
-        "churn", model, dataset=f"dataset:{project}/train/{record.version}"
-    ).version
+    version = registry.register_model("churn", model, dataset=save_dataset(client, frame)).version
     registry.set_alias("churn", "production", version)
     return version
 

@@ -28,16 +28,6 @@ from tests.serving.conftest import labels_for
 CHUNK = 64  # 300 rows: 5 chunks
 
 
-@pytest.fixture(scope="module")
-def local_ray() -> Iterator[Any]:
-    ray = pytest.importorskip("ray", reason="needs Ray: pip install 'shipyard[ray]'")
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
-    try:
-        yield ray
-    finally:
-        ray.shutdown()
-
-
 @pytest.mark.ray
 def test_on_ray_the_output_and_log_match_the_local_executor(
     local_ray, churn_model, customers, tmp_path, shipyard_client

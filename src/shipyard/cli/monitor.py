@@ -10,6 +10,7 @@ import click
 
 from shipyard._clock import from_millis
 from shipyard.cli import _output as out
+from shipyard.cli._ray_options import ray_options
 from shipyard.cli.monitor_perf import performance_cmd, segments_cmd
 from shipyard.store.base import MonitorResultRecord
 from shipyard.tracking import Client
@@ -40,25 +41,10 @@ def apply(file: str) -> None:
 @click.option(
     "--file", "file", type=click.Path(dir_okay=False), help="Apply and run the monitors of FILE."
 )
-@click.option(
-    "--executor",
-    type=click.Choice(["local", "ray"]),
-    default=None,
-    help="Where drift monitors read their windows and compute: here, or on Ray (for windows "
-    "too large for one process; same statistics). Default: ray if the executor setting is "
-    "ray, else local.",
-)
-@click.option(
-    "--ray-address",
-    default=None,
-    help="The Ray cluster (host:6379, ray://host:10001). Default: the ray_address "
-    "setting, else a local Ray.",
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(1),
-    default=None,
-    help="Ray actors reading slices of a window. Default: the cluster's CPUs.",
+@ray_options(
+    "Where drift monitors read their windows and compute: here, or on Ray (for windows too "
+    "large for one process; same statistics).",
+    "reading slices of a window",
 )
 def run(
     model: str | None,

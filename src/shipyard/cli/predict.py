@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from shipyard.cli._ray_options import ray_options
 from shipyard.serving.batch import predict_file
 
 
@@ -19,24 +20,9 @@ from shipyard.serving.batch import predict_file
 )
 @click.option("--chunk-rows", default=10_000, show_default=True, type=click.IntRange(1))
 @click.option("--no-log", is_flag=True, help="Do not log the predictions.")
-@click.option(
-    "--executor",
-    type=click.Choice(["local", "ray"]),
-    default=None,
-    help="Score here, or on Ray actors (the driver still writes OUTPUT). "
-    "Default: ray if the executor setting is ray, else local.",
-)
-@click.option(
-    "--ray-address",
-    default=None,
-    help="The Ray cluster (host:6379, ray://host:10001). Default: the ray_address "
-    "setting, else a local Ray.",
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(1),
-    default=None,
-    help="Ray actors scoring chunks. Default: the cluster's CPUs, at most one per chunk.",
+@ray_options(
+    "Score here, or on Ray actors (the driver still writes OUTPUT).",
+    "scoring chunks (at most one per chunk)",
 )
 def predict(
     model: str,

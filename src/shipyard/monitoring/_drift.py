@@ -350,6 +350,20 @@ def _empty_side_note(reference: ColumnProfile, current_non_null: int) -> str | N
     return None
 
 
+def _base(
+    name: str, kind: cols.Kind, ref: ColumnProfile, side: NumericSide | CategoricalSide
+) -> dict[str, Any]:
+    """The FeatureDrift fields every feature has: its kind and both sides' row counts."""
+    return {
+        "feature": name,
+        "kind": kind,
+        "reference_rows": ref.rows,
+        "current_rows": side.rows,
+        "reference_nulls": ref.nulls,
+        "current_nulls": side.nulls,
+    }
+
+
 def numeric_drift(
     name: str,
     ref: ColumnProfile,
@@ -357,14 +371,7 @@ def numeric_drift(
     tests: tuple[str, ...],
     limits: dict[str, float],
 ) -> FeatureDrift:
-    base: dict[str, Any] = {
-        "feature": name,
-        "kind": cols.NUMERIC,
-        "reference_rows": ref.rows,
-        "current_rows": side.rows,
-        "reference_nulls": ref.nulls,
-        "current_nulls": side.nulls,
-    }
+    base = _base(name, cols.NUMERIC, ref, side)
     note = _empty_side_note(ref, side.non_null)
     if note is None and not ref.bin_edges and ({"psi", "js"} & set(tests)):
         note = "the reference has no finite value to bin"
@@ -393,14 +400,7 @@ def categorical_drift(
     tests: tuple[str, ...],
     limits: dict[str, float],
 ) -> FeatureDrift:
-    base: dict[str, Any] = {
-        "feature": name,
-        "kind": cols.CATEGORICAL,
-        "reference_rows": ref.rows,
-        "current_rows": side.rows,
-        "reference_nulls": ref.nulls,
-        "current_nulls": side.nulls,
-    }
+    base = _base(name, cols.CATEGORICAL, ref, side)
     note = _empty_side_note(ref, int(side.counts.sum()))
     if note is not None:
         return FeatureDrift(**base, results=_not_computable(tests, limits), note=note)
