@@ -387,3 +387,31 @@ def test_openapi_declares_the_resources(api: TestClient) -> None:
     assert online["responses"]["200"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/OnlineOut"
     }
+
+
+def test_status_of_a_project_with_code_the_server_does_not_run(
+    api: TestClient, fs: FeatureStore, tmp_path: Path
+) -> None:
+    """An on-demand view applied from Python holds a pickled function; a server that runs
+    no client code (the default) still answers the views' freshness, from the records."""
+    from shipyard.features import RequestSource, on_demand_feature_view
+
+    objects = _definitions(tmp_path / "stats.parquet")
+    view = objects[2]
+    request = RequestSource("order", schema=[Field("amount", Float64)])
+
+    @on_demand_feature_view(sources=[view[["spend"]], request], schema=[Field("ratio", Float64)])
+    def ratio(df: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({"ratio": df["amount"] / (df["spend"] + 1.0)})
+
+    fs.apply([*objects, ratio])
+    stored = api.get("/api/v1/features/on-demand-feature-views/ratio", params={"project": "shop"})
+    assert stored.status_code == 200 and stored.json()["version"] == 1, stored.text
+    status = api.get("/api/v1/features/status", params={"project": "shop"})
+    assert status.status_code == 200, status.text
+    expected = fs.catalog.status()
+    assert [s.view for s in expected] == ["customer_stats"]
+    assert [
+        (s["view"], s["version"], s["rows_materialized"], s["stale"]) for s in status.json()
+    ] == [(s.view, s.version, s.rows_materialized, s.stale) for s in expected]
+    assert expected[0].rows_materialized == 6 and expected[0].state in ("fresh", "stale")

@@ -33,13 +33,51 @@ class ViewStatus:
     staleness: timedelta | None  # now - the newest of watermark and last push
 
     @property
+    def state(self) -> str:
+        """offline, never loaded (an online view with no data yet), stale (its newest data
+        is older than its TTL) or fresh."""
+        if not self.online:
+            return "offline"
+        if self.staleness is None:
+            return "never loaded"
+        if self.ttl is not None and self.staleness > self.ttl:
+            return "stale"
+        return "fresh"
+
+    @property
     def stale(self) -> bool:
         """Online views whose newest data is older than their TTL (or never loaded)."""
-        if not self.online:
-            return False
-        if self.staleness is None:
-            return True
-        return self.ttl is not None and self.staleness > self.ttl
+        return self.state in ("stale", "never loaded")
+
+
+def view_status(
+    name: str,
+    version: int | None,
+    spec: dict[str, Any],
+    loads: list[Any],
+    marks: dict[str, int],
+    now: datetime,
+) -> ViewStatus:
+    """A view's freshness from its stored spec (``online``, ``ttl_seconds``), the project's
+    loads (materializations and pushes, newest first) and watermarks (epoch ms). Read from
+    records only: nothing stored is unpickled."""
+    mats = [m for m in loads if m.view == name and m.kind == "materialize"]
+    pushes = [m for m in loads if m.view == name and m.kind == "push"]
+    watermark = from_millis(marks[name]) if name in marks else None
+    last_push = from_millis(pushes[0].created_ms) if pushes else None
+    newest = max((t for t in (watermark, last_push) if t is not None), default=None)
+    ttl = spec.get("ttl_seconds")
+    return ViewStatus(
+        name,
+        version,
+        bool(spec.get("online", False)),
+        timedelta(seconds=ttl) if ttl else None,
+        watermark,
+        from_millis(mats[0].created_ms) if mats else None,
+        last_push,
+        mats[0].rows if mats else None,
+        now - newest if newest is not None else None,
+    )
 
 
 @dataclass
@@ -59,32 +97,17 @@ class Catalog:
         self.ctx = ctx
 
     def status(self) -> list[ViewStatus]:
+        """Each applied feature view's freshness, from the stored records (a server
+        answers it for projects whose on-demand views hold code it does not run)."""
         ctx = self.ctx
-        defs = ctx.definitions(refresh=True)
-        now = ctx.now()
+        records = ctx.meta.latest_feature_objects(ctx.project, kind="feature_view")
         history = ctx.meta.materializations(ctx.project, limit=10_000)
         marks = ctx.meta.watermarks(ctx.project)
-        out = []
-        for name, view in sorted(defs.views.items()):
-            mats = [m for m in history if m.view == name and m.kind == "materialize"]
-            pushes = [m for m in history if m.view == name and m.kind == "push"]
-            watermark = from_millis(marks[name]) if name in marks else None
-            last_push = from_millis(pushes[0].created_ms) if pushes else None
-            newest = max((t for t in (watermark, last_push) if t is not None), default=None)
-            out.append(
-                ViewStatus(
-                    name,
-                    defs.version("feature_view", name),
-                    view.online,
-                    view.ttl,
-                    watermark,
-                    from_millis(mats[0].created_ms) if mats else None,
-                    last_push,
-                    mats[0].rows if mats else None,
-                    now - newest if newest is not None else None,
-                )
-            )
-        return out
+        now = ctx.now()
+        return [
+            view_status(r.name, r.version, r.spec, history, marks, now)
+            for r in sorted(records, key=lambda r: r.name)
+        ]
 
     def features(self) -> list[FeatureInfo]:
         defs = self.ctx.definitions()

@@ -15,7 +15,9 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from shipyard._clock import from_millis, to_millis
 from shipyard.errors import NotFound, ShipyardError
+from shipyard.features.catalog import view_status
 from shipyard.governance import Need
 from shipyard.lineage import impact
 from shipyard.lineage import node_kinds as lineage
@@ -33,7 +35,7 @@ NUMERIC = {"int32", "int64", "float32", "float64", "bool"}
 
 @dataclass
 class Freshness:
-    """A view's freshness as ``shipyard features status`` computes it."""
+    """A view's freshness as ``shipyard features status`` computes it, in epoch ms."""
 
     online: bool
     ttl_seconds: float | None
@@ -42,16 +44,7 @@ class Freshness:
     last_push_ms: int | None
     rows: int | None
     staleness_ms: int | None
-
-    @property
-    def state(self) -> str:
-        if not self.online:
-            return "offline"
-        if self.staleness_ms is None:
-            return "never loaded"
-        if self.ttl_seconds is not None and self.staleness_ms > self.ttl_seconds * 1000:
-            return "stale"
-        return "fresh"
+    state: str  # offline, never loaded, stale or fresh
 
     @property
     def badge(self) -> str:
@@ -61,20 +54,22 @@ class Freshness:
 def freshness(
     spec: dict[str, Any], name: str, loads: list[Any], marks: dict[str, int], now_ms: int
 ) -> Freshness:
-    mats = [m for m in loads if m.view == name and m.kind == "materialize"]
-    pushes = [m for m in loads if m.view == name and m.kind == "push"]
-    watermark = marks.get(name)
-    last_push = pushes[0].created_ms if pushes else None
-    newest = max((t for t in (watermark, last_push) if t is not None), default=None)
+    status = view_status(name, None, spec, loads, marks, from_millis(now_ms))
+    staleness = status.staleness
     return Freshness(
-        online=bool(spec.get("online", False)),
-        ttl_seconds=spec.get("ttl_seconds"),
-        watermark_ms=watermark,
-        last_materialized_ms=mats[0].created_ms if mats else None,
-        last_push_ms=last_push,
-        rows=mats[0].rows if mats else None,
-        staleness_ms=None if newest is None else now_ms - newest,
+        online=status.online,
+        ttl_seconds=None if status.ttl is None else status.ttl.total_seconds(),
+        watermark_ms=_ms(status.watermark),
+        last_materialized_ms=_ms(status.last_materialized),
+        last_push_ms=_ms(status.last_push),
+        rows=status.rows_materialized,
+        staleness_ms=None if staleness is None else round(staleness.total_seconds() * 1000),
+        state=status.state,
     )
+
+
+def _ms(moment: Any) -> int | None:
+    return None if moment is None else to_millis(moment)
 
 
 def _now_ms(client: Any) -> int:
