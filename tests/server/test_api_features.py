@@ -393,7 +393,8 @@ def test_status_of_a_project_with_code_the_server_does_not_run(
     api: TestClient, fs: FeatureStore, tmp_path: Path
 ) -> None:
     """An on-demand view applied from Python holds a pickled function; a server that runs
-    no client code (the default) still answers the views' freshness, from the records."""
+    no client code (the default) still answers the views' freshness and the feature
+    search, from the records."""
     from shipyard.features import RequestSource, on_demand_feature_view
 
     objects = _definitions(tmp_path / "stats.parquet")
@@ -415,3 +416,10 @@ def test_status_of_a_project_with_code_the_server_does_not_run(
         (s["view"], s["version"], s["rows_materialized"], s["stale"]) for s in status.json()
     ] == [(s.view, s.version, s.rows_materialized, s.stale) for s in expected]
     assert expected[0].rows_materialized == 6 and expected[0].state in ("fresh", "stale")
+    found = api.get("/api/v1/features/search", params={"project": "shop"})
+    assert found.status_code == 200, found.text
+    assert [(f["view"], f["feature"], f["dtype"], f["services"]) for f in found.json()] == [
+        ("customer_stats", "spend", "float64", ["churn"]),
+        ("customer_stats", "orders", "int64", []),
+        ("ratio", "ratio", "float64", []),
+    ]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard._clock import from_millis
 from shipyard.features._sql import ident, ts_column, ts_literal
-from shipyard.features.definitions import FeatureView, OnDemandFeatureView
+from shipyard.features.definitions import FeatureView
 from shipyard.features.types import Dtype
 from shipyard.store.base import FeatureStat
 
@@ -110,32 +110,39 @@ class Catalog:
         ]
 
     def features(self) -> list[FeatureInfo]:
-        defs = self.ctx.definitions()
-        stats = {(s.view, s.feature): s for s in self.ctx.meta.feature_stats(self.ctx.project)}
+        """Every applied feature (views by name, then on-demand views), with its
+        statistics and the services that use it; from the stored records, like status."""
+        ctx = self.ctx
+        latest: dict[str, list[Any]] = {}
+        for record in ctx.meta.latest_feature_objects(ctx.project):
+            latest.setdefault(record.kind, []).append(record)
+        stats = {(s.view, s.feature): s for s in ctx.meta.feature_stats(ctx.project)}
+        keys = {e.name: set(e.spec["join_keys"]) for e in latest.get("entity", [])}
         users: dict[tuple[str, str], list[str]] = {}
-        for service in defs.services.values():
-            for p in service.projections():
-                for ref in p.features:
-                    users.setdefault((p.name, ref), []).append(service.name)
+        for service in sorted(latest.get("feature_service", []), key=lambda r: r.name):
+            for item in service.spec["features"]:
+                for ref in item["features"]:
+                    users.setdefault((item["view"], ref), []).append(service.name)
         out = []
-        views: list[FeatureView | OnDemandFeatureView] = [
-            *defs.views.values(),
-            *defs.on_demand.values(),
-        ]
-        for view in views:
-            for f in view.features:
-                out.append(
-                    FeatureInfo(
-                        view.name,
-                        f.name,
-                        f.type.value,
-                        f.description,
-                        view.owner,
-                        {**view.tags, **f.tags},
-                        users.get((view.name, f.name), []),
-                        stats.get((view.name, f.name)),
+        for kind in ("feature_view", "on_demand_feature_view"):
+            for view in sorted(latest.get(kind, []), key=lambda r: r.name):
+                spec = view.spec
+                join = set().union(*(keys.get(e, set()) for e in spec.get("entities", [])))
+                for f in spec["schema"]:
+                    if f["name"] in join:
+                        continue
+                    out.append(
+                        FeatureInfo(
+                            view.name,
+                            f["name"],
+                            f["dtype"],
+                            f.get("description", ""),
+                            spec.get("owner", ""),
+                            {**(spec.get("tags") or {}), **(f.get("tags") or {})},
+                            users.get((view.name, f["name"]), []),
+                            stats.get((view.name, f["name"])),
+                        )
                     )
-                )
         return out
 
     def search(
