@@ -163,6 +163,7 @@ def test_search_filters(client, query, expected):
     found = client.search_runs("sweep", query)
     assert sorted(r.name for r in found) == expected
     assert all(r.id == ids[r.name] for r in found)
+    assert client.store.count_runs(["sweep"], query) == len(expected)
 
 
 def test_search_order_limit_and_projects(client):
@@ -176,6 +177,10 @@ def test_search_order_limit_and_projects(client):
     ]
     assert {r.project for r in client.search_runs()} == {"sweep", "elsewhere"}
     assert client.search_runs("missing-project") == []
+    assert client.store.count_runs() == 5
+    assert client.store.count_runs(["sweep", "elsewhere"], "name != 'a'") == 4
+    assert client.store.count_runs(["missing-project"]) == 0
+    assert client.store.count_runs([]) == 0
 
 
 def test_search_rejects_bad_input(client):
@@ -192,6 +197,8 @@ def test_delete_restore_and_purge(client):
     client.delete_run(ids["a"])
     assert "a" not in {r.name for r in client.search_runs("sweep")}
     assert "a" in {r.name for r in client.search_runs("sweep", include_deleted=True)}
+    assert client.store.count_runs(["sweep"]) == 3
+    assert client.store.count_runs(["sweep"], include_deleted=True) == 4
     client.restore_run(ids["a"])
     assert "a" in {r.name for r in client.search_runs("sweep")}
     client.delete_run(ids["b"])

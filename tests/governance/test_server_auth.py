@@ -238,6 +238,9 @@ def test_listings_show_a_project_viewer_what_they_may_read(secured, monkeypatch,
     as_user(monkeypatch, secured.viewer)  # viewer on churn only
     assert [p.name for p in Client().list_projects()] == ["churn"]
     assert [r.id for r in Client().search_runs()] == [run_id]
+    assert Client().store.count_runs() == 1  # fraud's run is not counted
+    with pytest.raises(PermissionDenied):
+        Client().store.count_runs(["fraud"])  # naming a project is asking for it
     code, out, err = cli("projects", "ls", "--json")
     assert code == 0 and '"churn"' in out and '"fraud"' not in out, err
     with httpx.Client(base_url=secured.url) as http:

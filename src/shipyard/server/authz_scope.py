@@ -48,7 +48,9 @@ def rpc_need(area: str, method: str) -> Need:
 
 
 # store calls that list across projects: narrowed for a user without a role on every one
-_RPC_LISTINGS = frozenset({("tracking", "list_projects"), ("tracking", "search_runs")})
+_RPC_LISTINGS = frozenset(
+    {("tracking", "list_projects"), ("tracking", "search_runs"), ("tracking", "count_runs")}
+)
 
 
 def rpc_lists(request: Request) -> bool:
@@ -58,12 +60,13 @@ def rpc_lists(request: Request) -> bool:
 def narrowed_call(
     method: str, args: list[Any], kwargs: dict[str, Any], readable: set[str]
 ) -> tuple[list[Any], dict[str, Any]]:
-    """A listing's arguments limited to ``readable`` projects (``search_runs``)."""
-    if method == "search_runs":
+    """A listing's arguments limited to ``readable`` projects (``search_runs``,
+    ``count_runs``)."""
+    if method in ("search_runs", "count_runs"):
         kwargs = {**kwargs, "projects": sorted(readable)}
         args = args[1:]  # ``projects`` is the first parameter
         if args:  # the rest were positional: keep them, by name
-            names = list(rpc.methods("tracking")["search_runs"].parameters)[1:]
+            names = list(rpc.methods("tracking")[method].parameters)[1:]
             kwargs.update(zip(names, args, strict=False))
             args = []
     return args, kwargs

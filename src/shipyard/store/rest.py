@@ -196,6 +196,16 @@ class RestStore:
         )
         return result
 
+    def count_runs(
+        self,
+        projects: Sequence[str] | None = None,
+        filter: str = "",
+        include_deleted: bool = False,
+    ) -> int:
+        projects = None if projects is None else list(projects)
+        result: int = self._call("count_runs", projects, filter, include_deleted)
+        return result
+
     def set_deleted(self, run_ids: Sequence[str], deleted: bool) -> None:
         self._call("set_deleted", list(run_ids), deleted)
 

@@ -40,6 +40,7 @@ AREAS = tuple(_PROTOCOLS)
 _NOT_REMOTE = frozenset({"close"})
 # calls that change nothing: a client may repeat them after a lost answer
 _READ_PREFIXES = (
+    "count",
     "get",
     "list",
     "search",

@@ -7,7 +7,6 @@ comparison (downsampled to ``MAX_POINTS`` per series), never a query per run."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -21,7 +20,6 @@ from shipyard.server.authz import readable_projects, rule
 from shipyard.server.ui.render import page
 from shipyard.server.ui.runs_common import (
     _COLUMN_KINDS,
-    COUNT_TTL_S,
     DEFAULT_METRIC_COLUMNS,
     DEFAULT_PARAM_COLUMNS,
     PAGE_SIZE,
@@ -34,44 +32,6 @@ from shipyard.store.base import RunRecord
 from shipyard.tracking import validation as v
 
 router = APIRouter(include_in_schema=False)
-
-
-def _count_runs(store: Any, project: str, newest: list[RunRecord]) -> int:
-    """The number of live runs of ``project``: the store has no count, so probe offsets
-    with one-row searches, doubling then bisecting (about 2·log2(n) tiny reads)."""
-
-    def exists(offset: int) -> bool:
-        return bool(store.search_runs([project], "", [], 1, offset, False))
-
-    if not newest:
-        return 0
-    low, high = 1, 2  # a run at offset low - 1 exists
-    while exists(high - 1):
-        low, high = high, high * 2
-    while high - low > 1:  # runs at offset low - 1 exist, none at high - 1
-        middle = (low + high) // 2
-        if exists(middle - 1):
-            low = middle
-        else:
-            high = middle
-    return low
-
-
-_COUNTS: dict[tuple[int, str], tuple[float, str, int]] = {}
-
-
-def _cached_count(store: Any, project: str, newest: list[RunRecord]) -> int:
-    """``_count_runs``, remembered for ``COUNT_TTL_S`` while the newest run stays the same
-    (a new run recounts at once; a deletion shows within the TTL)."""
-    key = (id(store), project)
-    newest_id = newest[0].id if newest else ""
-    now = time.monotonic()
-    known = _COUNTS.get(key)
-    if known is not None and known[1] == newest_id and now - known[0] < COUNT_TTL_S:
-        return known[2]
-    count = _count_runs(store, project, newest)
-    _COUNTS[key] = (now, newest_id, count)
-    return count
 
 
 @router.get("/ui/projects")
@@ -89,7 +49,7 @@ def projects_page(request: Request) -> Response:
                 "name": project.name,
                 "description": project.description,
                 "created_ms": project.created_ms,
-                "runs": _cached_count(store, project.name, newest),
+                "runs": store.count_runs([project.name]) if newest else 0,
                 "last_ms": newest[0].start_ms if newest else None,
                 "last_run": newest[0] if newest else None,
             }

@@ -29,7 +29,6 @@ COMPARE_CHARTS = 8  # metrics charted unless picked: each costs a read of 10 his
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf"]  # fmt: skip
 CHILDREN_LIMIT = 200
-COUNT_TTL_S = 30.0
 PREVIEW_BYTES = 256 * 1024  # text shown inline
 TABLE_BYTES = 64 * 1024 * 1024  # the biggest Parquet file read for its first rows
 TABLE_ROWS = 50

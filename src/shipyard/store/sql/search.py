@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, not_, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, exists, false, func, not_, or_, select, true
 
 from shipyard.errors import FilterSyntaxError
 from shipyard.store.base import RunStatus
@@ -98,6 +98,27 @@ def _check_statuses(value: Any) -> None:
             )
 
 
+def _matching(
+    project_names: Sequence[str] | None, filter_text: str, include_deleted: bool
+) -> Select[Any]:
+    """The runs of ``project_names`` (None: every project) that ``filter_text`` matches."""
+    query = run_select()
+    if project_names is not None:
+        query = query.where(projects.c.name.in_(list(project_names)) if project_names else false())
+    if not include_deleted:
+        query = query.where(runs.c.deleted_ms.is_(None))
+    node = parse_filter(filter_text)
+    return query.where(_condition(node) if node is not None else true())
+
+
+def count_query(
+    project_names: Sequence[str] | None, filter_text: str, include_deleted: bool
+) -> Select[Any]:
+    """How many runs ``build_query`` would find without a limit."""
+    matching = _matching(project_names, filter_text, include_deleted).subquery()
+    return select(func.count()).select_from(matching)
+
+
 def build_query(
     project_names: Sequence[str] | None,
     filter_text: str,
@@ -106,13 +127,7 @@ def build_query(
     offset: int,
     include_deleted: bool,
 ) -> Select[Any]:
-    query = run_select()
-    if project_names is not None:
-        query = query.where(projects.c.name.in_(list(project_names)) if project_names else false())
-    if not include_deleted:
-        query = query.where(runs.c.deleted_ms.is_(None))
-    node = parse_filter(filter_text)
-    query = query.where(_condition(node) if node is not None else true())
+    query = _matching(project_names, filter_text, include_deleted)
     orderings = []
     for i, key in enumerate(parse_order_by(list(order_by) if order_by else None)):
         if key.kind == "attribute":

@@ -292,6 +292,15 @@ class SqlTrackingStore:
         query = search.build_query(projects, filter, order_by, limit, offset, include_deleted)
         return self.db.read(lambda c: run_records(c, c.execute(query).all()))
 
+    def count_runs(
+        self,
+        projects: Sequence[str] | None = None,
+        filter: str = "",
+        include_deleted: bool = False,
+    ) -> int:
+        query = search.count_query(projects, filter, include_deleted)
+        return self.db.read(lambda c: int(c.execute(query).scalar_one()))
+
     def set_deleted(self, run_ids: Sequence[str], deleted: bool) -> None:
         def _set(conn: Connection) -> None:
             found = set(
