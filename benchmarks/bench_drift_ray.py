@@ -22,6 +22,7 @@ same drifted features and statistics (to 1e-9).
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import resource
@@ -161,7 +162,7 @@ def _same(a: list, b: list) -> bool:  # type: ignore[type-arg]
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--rows", type=int, default=4_000_000)
-    p.add_argument("--measure", choices=["local", "ray"], help=argparse_hidden())
+    p.add_argument("--measure", choices=["local", "ray"], help=argparse.SUPPRESS)
     p.set_defaults(repeat=3)
     args = p.parse_args()
     if args.measure:
@@ -193,12 +194,6 @@ def main() -> None:
     print(line("same drifted features and statistics", str(same), "True", same))
     print(line("drifted (vs rows)", ", ".join(drifted), ", ".join(sorted(SHIFTED)),
                set(drifted) == SHIFTED))  # fmt: skip
-
-
-def argparse_hidden() -> str:
-    import argparse
-
-    return argparse.SUPPRESS
 
 
 if __name__ == "__main__":

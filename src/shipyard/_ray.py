@@ -25,6 +25,17 @@ def require_ray(purpose: str) -> Any:
     return ray
 
 
+def executor_of(executor: str | None, setting: str, what: str) -> str:
+    """``local`` or ``ray``: ``executor`` when given, else ``ray`` if the ``executor``
+    setting is ``ray`` (its other flow executors mean ``local`` here). ``what`` starts
+    the message for anything else ("batch scoring runs on local or ray, not 'x'")."""
+    if executor is None:
+        executor = "ray" if setting == "ray" else "local"
+    if executor not in ("local", "ray"):
+        raise InvalidArgument(f"{what} on local or ray, not {executor!r}")
+    return executor
+
+
 def connect(address: str | None) -> None:
     """``ray.init``: at ``address``, or a local Ray (one found running, else a new one)."""
     import ray

@@ -348,8 +348,7 @@ def test_slice_summaries_add_up_to_the_whole_window() -> None:
     plan_ref, _ = reference_column(source, "plan")
     assert age_values is not None
     specs = [
-        FeatureSpec("age", cols.NUMERIC, age_ref.min, age_ref.max,
-                    np.asarray(age_ref.bin_edges), np.array([35.0, 45.0])),
+        FeatureSpec("age", cols.NUMERIC, age_ref, np.array([35.0, 45.0])),
         FeatureSpec("plan", cols.CATEGORICAL),
     ]  # fmt: skip
     outputs = [summarise(window.iloc[lo : lo + 700], specs) for lo in range(0, 3_000, 700)]

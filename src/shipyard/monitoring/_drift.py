@@ -29,7 +29,7 @@ drifted, and ``FeatureDrift.note`` says why (its null rate says the rest).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -298,26 +298,38 @@ def check_numeric_dtype(name: str, series: Any) -> None:
         )
 
 
-def numeric_side(
-    name: str, series: Any, ref: ColumnProfile, ref_values: np.ndarray | None, tests: Any
-) -> NumericSide:
-    """A current column reduced for ``tests`` against the reference column ``ref``."""
+def current_values(name: str, series: Any) -> tuple[np.ndarray, int]:
+    """A current column's sorted non-null values and its null count (a column numeric in
+    the reference must be numeric here too, or all null)."""
     check_numeric_dtype(name, series)
     if cols.kind_of(series.dtype) == cols.NUMERIC:
-        values, nulls = cols.numeric_values(series)
-    else:  # all null, of some other dtype
-        values, nulls = np.empty(0), len(series)
+        return cols.numeric_values(series)
+    return np.empty(0), len(series)  # all null, of some other dtype
+
+
+def numeric_counts(values: np.ndarray, rows: int, nulls: int, ref: ColumnProfile) -> NumericSide:
+    """The counts of sorted current ``values`` against the reference column ``ref``:
+    outside its range, in its bins (what adds up across parts of a window)."""
     if values.size == 0 or ref.non_null == 0:
-        return NumericSide(len(series), nulls, int(values.size))
+        return NumericSide(rows, nulls, int(values.size))
     assert ref.min is not None and ref.max is not None
     below = int(np.searchsorted(values, ref.min, side="left"))
     above = values.size - int(np.searchsorted(values, ref.max, side="right"))
     bins = cols.bin_counts(values, np.asarray(ref.bin_edges)) if ref.bin_edges else None
-    ks = _stats.ks(ref_values, values) if "ks" in tests and ref_values is not None else None
-    distance = None
-    if "wasserstein" in tests and ref_values is not None:
-        distance = _stats.wasserstein_sorted(ref_values, values)
-    return NumericSide(len(series), nulls, int(values.size), below, above, bins, ks, distance)
+    return NumericSide(rows, nulls, int(values.size), below, above, bins)
+
+
+def numeric_side(
+    name: str, series: Any, ref: ColumnProfile, ref_values: np.ndarray | None, tests: Any
+) -> NumericSide:
+    """A current column reduced for ``tests`` against the reference column ``ref``."""
+    values, nulls = current_values(name, series)
+    side = numeric_counts(values, len(series), nulls, ref)
+    if values.size == 0 or ref.non_null == 0 or ref_values is None:
+        return side
+    ks = _stats.ks(ref_values, values) if "ks" in tests else None
+    distance = _stats.wasserstein_sorted(ref_values, values) if "wasserstein" in tests else None
+    return replace(side, ks=ks, wasserstein=distance)
 
 
 def categorical_side(series: Any) -> CategoricalSide:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -40,9 +40,10 @@ from shipyard.monitoring._drift import (
     NumericSide,
     ReferenceSide,
     categorical_drift,
-    check_numeric_dtype,
     check_rows,
     check_thresholds,
+    current_values,
+    numeric_counts,
     numeric_drift,
     plan_tests,
     reference_column,
@@ -57,6 +58,7 @@ from shipyard.monitoring.checks import (
     empty_window,
 )
 from shipyard.monitoring.monitors import Monitor
+from shipyard.monitoring.profiles import ColumnProfile
 from shipyard.monitoring.window import read_window_part, window_columns
 from shipyard.store.log_segments import SEGMENT_MS, bucket_of
 
@@ -76,9 +78,7 @@ class FeatureSpec:
 
     name: str
     kind: cols.Kind
-    ref_min: float | None = None
-    ref_max: float | None = None
-    bin_edges: np.ndarray | None = None
+    ref: ColumnProfile | None = None  # numeric features: the reference column's profile
     range_edges: np.ndarray | None = None  # split for ks / wasserstein; None: not needed
 
 
@@ -126,12 +126,9 @@ def summarise(frame: pd.DataFrame, specs: Sequence[FeatureSpec]) -> tuple[Any, .
             keys, counts, nulls = cols.category_counts(series)
             sides[spec.name] = CategoricalSide(len(series), nulls, keys, counts)
             continue
-        check_numeric_dtype(spec.name, series)
-        if cols.kind_of(series.dtype) == cols.NUMERIC:
-            values, nulls = cols.numeric_values(series)
-        else:  # all null, of some other dtype
-            values, nulls = np.empty(0), len(series)
-        sides[spec.name] = _numeric_counts(spec, values, len(series), nulls)
+        assert spec.ref is not None
+        values, nulls = current_values(spec.name, series)
+        sides[spec.name] = numeric_counts(values, len(series), nulls, spec.ref)
         if spec.range_edges is not None:
             cuts = np.searchsorted(values, spec.range_edges, side="left")
             split = np.split(values, cuts)
@@ -139,15 +136,6 @@ def summarise(frame: pd.DataFrame, specs: Sequence[FeatureSpec]) -> tuple[Any, .
             parts.extend(split)
     summary = SliceSummary(len(frame), len(succeeded), sides, range_counts)
     return (summary, *parts)
-
-
-def _numeric_counts(spec: FeatureSpec, values: np.ndarray, rows: int, nulls: int) -> NumericSide:
-    if values.size == 0 or spec.ref_min is None or spec.ref_max is None:
-        return NumericSide(rows, nulls, int(values.size))
-    below = int(np.searchsorted(values, spec.ref_min, side="left"))
-    above = values.size - int(np.searchsorted(values, spec.ref_max, side="right"))
-    bins = None if spec.bin_edges is None else cols.bin_counts(values, spec.bin_edges)
-    return NumericSide(rows, nulls, int(values.size), below, above, bins)
 
 
 def merge(summaries: Sequence[SliceSummary], specs: Sequence[FeatureSpec]) -> SliceSummary:
@@ -282,6 +270,7 @@ class RayDrift:
         self.workers = workers or self.cpus
         self.workers_started: list[Any] = []
         self.windows: dict[tuple[str, int, int, int, bool], WindowRead] = {}
+        self.layouts: dict[tuple[str, int, int, int], tuple[list[str], list[Any], int]] = {}
 
     def close(self) -> None:
         for actor in self.workers_started:
@@ -313,17 +302,13 @@ class RayDrift:
     ) -> Outcome:
         """The drift monitor's outcome on ``model`` version ``version`` over ``window``
         (epoch ms), as ``checks.evaluate`` gives it for the whole window's frame."""
-        start, end = window
-        columns = window_columns(
-            model, version, from_millis(start), from_millis(end), client=self.client
-        )
+        columns, slices, estimate = self._layout(model, version, window)
         reference = load_reference()
         source = ReferenceSide(reference)
         names, _ = select_features(source, columns, drift_features(monitor, columns, reference))
         tests = drift_tests(monitor, names)
         plan_tests(names, source, tests, 0)  # a wrong test fails before any read
         limits = check_thresholds(None)
-        slices, estimate = self._slices(model, start, end)
         ranges = max(self.cpus, math.ceil(estimate / RANGE_ROWS))
         profiles = {name: reference_column(source, name) for name in names}
         specs = [_spec(name, source, profiles[name], tests, ranges) for name in names]
@@ -349,6 +334,19 @@ class RayDrift:
             results[spec.name] = numeric_drift(spec.name, ref, side, plan[spec.name], limits)
         report = DriftReport(results, source.rows, window_read.successes, {})
         return drift_outcome(monitor, report, window_read.successes)
+
+    def _layout(
+        self, model: str, version: int, window: tuple[int, int]
+    ) -> tuple[list[str], list[tuple[int, int]], int]:
+        """The window's columns, its slices and their estimated rows: read once per window
+        of the run (its monitors share them)."""
+        key = (model, version, *window)
+        if key not in self.layouts:
+            start, end = window
+            since, until = from_millis(start), from_millis(end)
+            columns = window_columns(model, version, since, until, client=self.client)
+            self.layouts[key] = (columns, *self._slices(model, start, end))
+        return self.layouts[key]
 
     def _reduce(
         self,
@@ -441,8 +439,9 @@ class RayDrift:
         if max(n, m) <= EXACT_KS:  # small: gather, and let scipy compute the exact p-value
             values = np.sort(np.concatenate(self._get([p for row in parts for p in row])))
             ks = _stats.ks(ref_values, values) if "ks" in wanted else None
-            distance = _stats.wasserstein_sorted(ref_values, values)
-            return _with(side, ks, distance)
+            planned = "wasserstein" in wanted
+            distance = _stats.wasserstein_sorted(ref_values, values) if planned else None
+            return replace(side, ks=ks, wasserstein=distance)
         edges = spec.range_edges
         lows = np.concatenate(([-np.inf], edges))
         highs = np.concatenate((edges, [np.inf]))
@@ -461,19 +460,13 @@ class RayDrift:
         areas, largest = zip(*self._get(tasks), strict=True)
         statistic = float(max(largest))
         ks = (statistic, ks_p_value(statistic, n, m)) if "ks" in wanted else None
-        return _with(side, ks, float(sum(areas)))
+        return replace(side, ks=ks, wasserstein=float(sum(areas)))
 
     def _get(self, refs: list[Any]) -> list[Any]:
         try:
             return list(self.ray.get(refs))
         except self.ray.exceptions.RayError as exc:
             raise raised_by(exc, "reading the window for drift") from exc
-
-
-def _with(side: NumericSide, ks: tuple[float, float | None] | None, distance: float) -> NumericSide:
-    from dataclasses import replace
-
-    return replace(side, ks=ks, wasserstein=distance)
 
 
 def _spec(
@@ -489,11 +482,10 @@ def _spec(
     kind = source.kind(name)
     if kind == cols.CATEGORICAL:
         return FeatureSpec(name, kind)
-    edges = np.asarray(ref.bin_edges, dtype=np.float64) if ref.bin_edges else None
     range_edges = None
     chosen = None if tests is None else tests.get(name)
     if ref_values is not None and (chosen is None or chosen in RAW_TESTS):
         finite = ref_values[np.isfinite(ref_values)]
         cuts = np.quantile(finite, np.linspace(0, 1, ranges + 1)[1:-1]) if finite.size else []
         range_edges = np.unique(np.asarray(cuts, dtype=np.float64))
-    return FeatureSpec(name, kind, ref.min, ref.max, edges, range_edges)
+    return FeatureSpec(name, kind, ref, range_edges)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from shipyard._clock import from_millis, to_millis
+from shipyard._ray import executor_of
 from shipyard.errors import InvalidArgument, NotFound, ShipyardError
 from shipyard.monitoring.checks import evaluate
 from shipyard.monitoring.monitors import Monitor, as_monitors, parse_model_ref
@@ -121,10 +122,7 @@ def _ray_drift(
     pairs: list[tuple[Monitor, MonitorRecord]],
 ) -> RayDrift | None:
     """Ray for this run's drift monitors, when the executor is ray and there are some."""
-    if executor is None:
-        executor = "ray" if client.settings.executor == "ray" else "local"  # flows' others
-    if executor not in ("local", "ray"):
-        raise InvalidArgument(f"monitors run on local or ray, not {executor!r}")
+    executor = executor_of(executor, client.settings.executor, "monitors run")
     if workers is not None and workers < 1:
         raise InvalidArgument(f"workers must be at least 1, not {workers}")
     if executor == "local" or not any(m.check == "drift" for m, _ in pairs):

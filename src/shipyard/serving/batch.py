@@ -18,6 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from shipyard._ray import executor_of
 from shipyard.config import load_settings
 from shipyard.errors import InvalidArgument
 from shipyard.serving.deployment import Deployment, ModelRef, Variant
@@ -54,11 +55,8 @@ def predict_file(
         raise InvalidArgument("chunk_rows must be at least 1")
     if workers is not None and (isinstance(workers, bool) or workers < 1):
         raise InvalidArgument(f"workers must be a positive integer, got {workers!r}")
-    if executor is None:
-        setting = (client.settings if client else load_settings()).executor
-        executor = "ray" if setting == "ray" else "local"  # other flow executors: local
-    if executor not in ("local", "ray"):
-        raise InvalidArgument(f"batch scoring runs on local or ray, not {executor!r}")
+    setting = (client.settings if client else load_settings()).executor
+    executor = executor_of(executor, setting, "batch scoring runs")
     source = Path(input_path)
     if not source.is_file():
         raise InvalidArgument(f"input file {input_path} does not exist")
