@@ -274,26 +274,7 @@ def _stat_bars(stats: list[Any]) -> dict[str, dict[str, float]]:
 def feature_view(request: Request, project: str, view: str) -> Response:
     client = request.app.state.client
     meta = client.store.features
-    obj = None
-    for kind in VIEW_KINDS:
-        try:
-            obj = meta.get_feature_object(project, kind, view)
-            break
-        except NotFound:
-            continue
-    if obj is None:  # removed: its last version as applied, marked as removed
-        for kind in VIEW_KINDS:
-            try:
-                kept = [
-                    o for o in meta.feature_object_history(project, kind, view) if not o.deleted
-                ]
-            except NotFound:
-                kept = []
-            if kept:
-                obj = max(kept, key=lambda o: o.version)
-                break
-    if obj is None:
-        raise NotFound(f"no feature view {view!r} in project {project!r}")
+    obj = _view_record(meta, project, view)
     history = meta.feature_object_history(project, obj.kind, view)
     latest = max(history, key=lambda o: o.version) if history else obj
     spec = obj.spec
@@ -303,30 +284,8 @@ def feature_view(request: Request, project: str, view: str) -> Response:
     fresh = None
     if not on_demand:
         fresh = freshness(spec, view, loads, meta.watermarks(project), _now_ms(client))
-    source = None
-    if spec.get("source"):
-        try:
-            source = meta.get_feature_object(project, "source", spec["source"]).spec
-        except NotFound:
-            source = None
-    entities = []
-    for name in spec.get("entities") or []:
-        try:
-            entities.append(meta.get_feature_object(project, "entity", name).spec)
-        except NotFound:
-            entities.append({"name": name, "join_keys": [], "description": ""})
+    source, entities = _inputs(meta, project, spec)
     groups, notes = used_by(client.store, project, view)
-    chart = None
-    mats = sorted((m for m in loads if m.kind == "materialize"), key=lambda m: m.created_ms)
-    if len(mats) >= 2:
-        chart = {
-            "x": [m.created_ms / 1000 for m in mats],
-            "series": [{"label": "rows loaded", "y": [m.rows for m in mats]}],
-            "xLabel": "materialized",
-            "yLabel": "rows",
-            "time": True,
-            "bars": True,
-        }
     return page(
         request,
         "features_view.html",
@@ -349,7 +308,7 @@ def feature_view(request: Request, project: str, view: str) -> Response:
         bars=_stat_bars(list(stats.values())),
         fresh=fresh,
         loads=loads,
-        chart=chart,
+        chart=_loads_chart(loads),
         source=source,
         entities=entities,
         versions=diff_versions(history),
@@ -357,6 +316,58 @@ def feature_view(request: Request, project: str, view: str) -> Response:
         notes=notes,
         ttl_text=_ttl(spec.get("ttl_seconds")),
     )
+
+
+def _view_record(meta: Any, project: str, view: str) -> Any:
+    """The view's (or on-demand view's) latest applied version; for a removed one, its
+    last version as applied (the page marks it removed)."""
+    for kind in VIEW_KINDS:
+        try:
+            return meta.get_feature_object(project, kind, view)
+        except NotFound:
+            continue
+    for kind in VIEW_KINDS:
+        try:
+            kept = [o for o in meta.feature_object_history(project, kind, view) if not o.deleted]
+        except NotFound:
+            kept = []
+        if kept:
+            return max(kept, key=lambda o: o.version)
+    raise NotFound(f"no feature view {view!r} in project {project!r}")
+
+
+def _inputs(
+    meta: Any, project: str, spec: dict[str, Any]
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The view's source and entities as applied (an entity since removed: its name)."""
+    source = None
+    if spec.get("source"):
+        try:
+            source = meta.get_feature_object(project, "source", spec["source"]).spec
+        except NotFound:
+            source = None
+    entities = []
+    for name in spec.get("entities") or []:
+        try:
+            entities.append(meta.get_feature_object(project, "entity", name).spec)
+        except NotFound:
+            entities.append({"name": name, "join_keys": [], "description": ""})
+    return source, entities
+
+
+def _loads_chart(loads: list[Any]) -> dict[str, Any] | None:
+    """Rows loaded per materialization, oldest first (two loads at least)."""
+    mats = sorted((m for m in loads if m.kind == "materialize"), key=lambda m: m.created_ms)
+    if len(mats) < 2:
+        return None
+    return {
+        "x": [m.created_ms / 1000 for m in mats],
+        "series": [{"label": "rows loaded", "y": [m.rows for m in mats]}],
+        "xLabel": "materialized",
+        "yLabel": "rows",
+        "time": True,
+        "bars": True,
+    }
 
 
 def _ttl(seconds: float | None) -> str:
